@@ -1,0 +1,106 @@
+"""The app factory: a Bolt `App` with our middleware and every feature registered."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltRequest, BoltResponse
+
+from bot.services import Services
+from handlers import Wiring, register_all
+
+log = logging.getLogger("plcbot.requests")
+
+
+def describe(body: dict[str, Any]) -> tuple[str, str]:
+    """(kind, name) of a Slack request for the log line, never its contents."""
+    if "command" in body:
+        text = str(body.get("text", "")).split(" ", 1)[0]
+        return "command", f"{body['command']} {text}".strip()
+    kind = body.get("type", "unknown")
+    if kind == "event_callback":
+        return "event", str((body.get("event") or {}).get("type", "?"))
+    if kind == "block_actions":
+        names = [str(a.get("action_id")) for a in body.get("actions", [])]
+        return "action", ",".join(names)
+    if kind in ("view_submission", "view_closed"):
+        return kind, str((body.get("view") or {}).get("callback_id", "?"))
+    if kind in ("shortcut", "message_action"):
+        return kind, str(body.get("callback_id", "?"))
+    return str(kind), ""
+
+
+def team_of(body: dict[str, Any]) -> str:
+    team = body.get("team_id") or body.get("team") or ""
+    if isinstance(team, dict):
+        team = team.get("id", "")
+    return str(team)
+
+
+def log_requests(req: BoltRequest, resp: BoltResponse, next: Any) -> BoltResponse:  # noqa: A002
+    """One INFO line per request: type, workspace, time to acknowledge. DEBUG adds the raw payload."""
+    started = time.monotonic()
+    body = req.body if isinstance(req.body, dict) else {}
+    kind, name = describe(body)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("payload %s", json.dumps(body)[:20000])
+    try:
+        return next()
+    finally:
+        # Feedback may be anonymous: its log line must not be pairable with a person.
+        anonymous = kind == "view_submission" and name.startswith("feedback")
+        log.info(
+            "%s %s team=%s%s acked in %.0f ms",
+            kind, name, team_of(body),
+            "" if anonymous else f" user={req.context.user_id or '-'}",
+            (time.monotonic() - started) * 1000,
+        )
+
+
+class ListenerPool(ThreadPoolExecutor):
+    """Bolt's listener pool, sized from PLCBOT_LISTENER_THREADS, that knows when it is idle."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="listener")
+        self._busy = 0
+        self._cond = threading.Condition()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._cond:
+            self._busy += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Future[Any]) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._busy == 0, timeout)
+
+
+def create_app(services: Services, *, socket_mode: bool = False,
+               features: list[str] | None = None) -> tuple[App, Wiring, ListenerPool]:
+    """Build the Bolt app. The caller owns the returned executor and shuts it down on exit."""
+    settings = services.settings
+    executor = ListenerPool(settings.listener_threads)
+    app = App(
+        signing_secret=settings.signing_secret or "socket-mode-needs-no-signing-secret",
+        client=services.slack,
+        token_verification_enabled=False,  # `plcbot run` calls auth.test itself, with a clear message
+        request_verification_enabled=not socket_mode,
+        process_before_response=False,
+        listener_executor=executor,
+        logger=logging.getLogger("plcbot.bolt"),
+    )
+    app.use(log_requests)
+    wiring = register_all(app, services, features)
+    return app, wiring, executor

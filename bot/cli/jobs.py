@@ -1,0 +1,73 @@
+"""`plcbot jobs` lists upcoming scheduled work; `plcbot jobs run ID` runs one now."""
+
+from __future__ import annotations
+
+import argparse
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+
+from bot.cli.common import CliError, services_from
+from scheduling import registry as scheduling_registry
+from scheduling import runner
+from storage import jobs
+from storage.models import ScheduledJob, School, Team
+
+
+def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("jobs", help="list upcoming scheduled work, or run one now")
+    p.add_argument("--all", action="store_true", help="include finished, skipped and failed work")
+    jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION")
+    p.set_defaults(func=list_jobs)
+    r = jsub.add_parser("run", help="run that work now in this process (what was delivered is not resent)")
+    r.add_argument("job_id", type=int)
+    r.set_defaults(func=run_job)
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    services = services_from(args)
+    registry = scheduling_registry.load()
+    states = ("pending", "running", "done", "skipped", "failed") if args.all else jobs.OPEN_STATES
+    with services.db.read() as session:
+        rows = jobs.upcoming(session, states=states, limit=500)
+        team_ids = {r.team_id for r in rows if r.team_id}
+        school_ids = {r.school_id for r in rows if r.school_id}
+        teams = {t.id: t for t in session.exec(select(Team).where(col(Team.id).in_(team_ids))).all()}
+        schools = {s.id: s for s in session.exec(select(School).where(col(School.id).in_(school_ids))).all()}
+    if not rows:
+        print("No scheduled work.")
+        return 0
+    print(f"{'ID':>6}  {'KIND':<18} {'TEAM / SCHOOL':<28} {'DUE (local time)':<24} STATE")
+    for row in rows:
+        print(_line(row, registry, teams, schools, services.settings.timezone))
+    return 0
+
+
+def _line(row: ScheduledJob, registry: scheduling_registry.Registry, teams: dict, schools: dict,
+          default_tz: str) -> str:
+    kind = registry.kinds.get(row.kind)
+    label = kind.label if kind else row.kind
+    team = teams.get(row.team_id)
+    school = schools.get(row.school_id)
+    place = team.name if team else (school.name if school else "-")
+    tz = team.timezone if team else (school.timezone if school else default_tz)
+    due = row.due_at.astimezone(ZoneInfo(tz)).strftime("%a %Y-%m-%d %H:%M %Z")
+    state = row.state + (f" ({row.last_error})" if row.last_error and row.state != "done" else "")
+    return f"{row.id:>6}  {label:<18} {place[:28]:<28} {due:<24} {state}"
+
+
+def run_job(args: argparse.Namespace) -> int:
+    services = services_from(args)
+    registry = scheduling_registry.load()
+    with services.db.read() as session:
+        job = session.get(ScheduledJob, args.job_id)
+    if job is None:
+        raise CliError(f"no scheduled work with id {args.job_id}; `plcbot jobs --all` lists them.")
+    state = runner.run_now(services, registry, args.job_id)
+    if state == "busy-or-finished":
+        raise CliError(f"job {args.job_id} is being run by another process right now; try again shortly.")
+    with services.db.read() as session:
+        job = session.get(ScheduledJob, args.job_id)
+    print(f"Job {args.job_id} ({job.kind if job else '?'}): {state}"
+          + (f" - {job.last_error}" if job and job.last_error else ""))
+    return 0 if state in ("done", "pending") else 1

@@ -1,0 +1,57 @@
+"""One running bot: services, the Bolt app, its listener pool and the scheduler, started and
+stopped together so in-flight work finishes before the database closes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot import health
+from bot.app import create_app
+from bot.services import Services, build_services
+from bot.settings import Settings
+from scheduling import registry as scheduling_registry
+from scheduling.clock import Clock
+from scheduling.scheduler import build_scheduler
+
+log = logging.getLogger("plcbot")
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        socket_mode: bool = False,
+        services: Services | None = None,
+    ) -> None:
+        self.settings = settings
+        self.services = services or build_services(settings, clock=clock)
+        self.app, self.wiring, self.executor = create_app(self.services, socket_mode=socket_mode)
+        self.registry = scheduling_registry.load()
+        self.scheduler: BackgroundScheduler | None = None
+        self.slack_state: Callable[[], str] = lambda: "http"
+
+    def start_scheduler(self) -> None:
+        self.scheduler = build_scheduler(self.services, self.registry)
+        self.scheduler.start()
+        log.info("Scheduler started (tick every %ss)", self.settings.scheduler_interval)
+
+    def wsgi(self) -> Callable[..., Any]:
+        return health.combine(
+            SlackRequestHandler(self.app),
+            health.wsgi_health(self.services, lambda: self.slack_state()),
+        )
+
+    def shutdown(self) -> None:
+        """Stop taking work, let what is running finish, then close the database."""
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.executor.shutdown(wait=True)
+        self.services.db.dispose()
+        log.info("plcbot stopped cleanly")

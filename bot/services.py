@@ -1,0 +1,67 @@
+"""What handlers and jobs are given: settings, the database, the clock and Slack clients.
+
+Two Web API clients, on purpose. `slack` retries rate limits, server errors and dropped
+connections, which is right for reads and idempotent calls. `slack_send` retries only 429s
+(Slack did not act on a 429): a post retried after a dropped connection can land twice, so
+posts go through the delivery ledger, which checks the channel history before sending again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.settings import Settings
+from scheduling.clock import Clock, SystemClock
+from storage.db import Database
+
+log = logging.getLogger("plcbot")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    slack: WebClient
+    slack_send: WebClient
+    log: logging.Logger = field(default=log)
+
+
+def make_clients(settings: Settings, *, timeout: int = 15) -> tuple[WebClient, WebClient]:
+    token = settings.bot_token or "xoxb-not-configured"
+    reads = WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=timeout,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=5),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+    sends = WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=timeout,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=8)],
+    )
+    return reads, sends
+
+
+def build_services(settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> Services:
+    slack, slack_send = make_clients(settings)
+    return Services(
+        settings=settings,
+        db=db or Database(settings.database_url),
+        clock=clock or SystemClock(),
+        slack=slack,
+        slack_send=slack_send,
+    )

@@ -1,0 +1,218 @@
+"""One typed settings object, read once at start from the environment and `.env`.
+
+Every setting is documented in `.env.example`. A bad value raises `SettingError`, whose
+message names the variable and says what to do, so `plcbot run` can stop with one line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_SCHOOL_HOURS = "Mon-Fri 07:00-18:00"
+_SECRET_FIELDS = {"bot_token", "app_token", "signing_secret", "secret_key"}
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+class SettingError(ValueError):
+    """A setting is missing or malformed; `str()` is the one line shown to the operator."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The bot's configuration. Secrets are masked in `repr` so they never reach a log."""
+
+    bot_token: str | None = None
+    app_token: str | None = None
+    signing_secret: str | None = None
+    slack_api_url: str = SLACK_API_URL
+    database_url: str = "sqlite:///plcbot.db"
+    timezone: str = "America/New_York"
+    admins: frozenset[str] = frozenset()
+    host: str = "0.0.0.0"  # noqa: S104 - HTTP mode must be reachable by Slack
+    port: int = 3000
+    health_port: int = 3001
+    log_level: str = "INFO"
+    listener_threads: int = 32
+    http_threads: int = 16
+    web_workers: int = 1
+    scheduler_interval: float = 20.0
+    school_hours: str = DEFAULT_SCHOOL_HOURS
+    min_group_size: int = 3
+    secret_key: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.app_token)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS and value:
+                value = "***"
+            if f.name == "extra":
+                continue
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    __str__ = __repr__
+
+    def require_slack(self) -> None:
+        """Check what `plcbot run` needs before anything starts."""
+        if not self.bot_token:
+            raise SettingError(
+                "SLACK_BOT_TOKEN",
+                "is not set. Copy the Bot User OAuth Token (xoxb-…) from your Slack app's "
+                "OAuth & Permissions page into .env (see README, 'Create the Slack app').",
+            )
+        if not self.socket_mode and not self.signing_secret:
+            raise SettingError(
+                "SLACK_SIGNING_SECRET",
+                "is not set, and SLACK_APP_TOKEN is not set either. Set SLACK_APP_TOKEN (xapp-…) "
+                "for Socket Mode, or SLACK_SIGNING_SECRET (Basic Information page) for HTTP mode.",
+            )
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingError(name, f"must be a whole number, got {raw!r}.") from None
+    if not low <= value <= high:
+        raise SettingError(name, f"must be between {low} and {high}, got {value}.")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(name, f"must be a number, got {raw!r}.") from None
+    if not low <= value <= high:
+        raise SettingError(name, f"must be between {low} and {high}, got {value}.")
+    return value
+
+
+def _token(env: Mapping[str, str], name: str, prefix: str, where: str) -> str | None:
+    value = _text(env, name)
+    if value is not None and not value.startswith(prefix):
+        # Never echo the value: it may be a real secret pasted into the wrong variable.
+        raise SettingError(name, f"must start with '{prefix}'. Copy it from {where}.")
+    return value
+
+
+def check_timezone(name: str, value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(
+            name, f"{value!r} is not a known time zone; use an IANA name such as America/Chicago."
+        ) from None
+    return value
+
+
+def from_env(env: Mapping[str, str]) -> Settings:
+    """Build settings from a mapping of environment variables (pure; used by tests)."""
+    from scheduling.hours import parse_school_hours  # local: keeps settings import-light
+
+    api_url = _text(env, "SLACK_API_URL") or SLACK_API_URL
+    if not re.match(r"^https?://[^\s/]+", api_url):
+        raise SettingError("SLACK_API_URL", f"must be an http(s) URL, got {api_url!r}.")
+    if not api_url.endswith("/"):
+        api_url += "/"
+
+    database_url = _text(env, "DATABASE_URL") or "sqlite:///plcbot.db"
+    if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", database_url):
+        raise SettingError(
+            "DATABASE_URL",
+            "must be sqlite:///PATH or postgresql+psycopg://USER@HOST/DB.",
+        )
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+
+    admins_raw = _text(env, "PLCBOT_ADMINS") or ""
+    admins = frozenset(a.strip() for a in admins_raw.split(",") if a.strip())
+    bad = sorted(a for a in admins if not _USER_ID.match(a))
+    if bad:
+        raise SettingError(
+            "PLCBOT_ADMINS",
+            f"must be Slack user ids separated by commas (like U012ABCDEF), not {bad[0]!r}.",
+        )
+
+    log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise SettingError("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR.")
+
+    school_hours = _text(env, "PLCBOT_SCHOOL_HOURS") or DEFAULT_SCHOOL_HOURS
+    try:
+        parse_school_hours(school_hours)
+    except ValueError as exc:
+        raise SettingError("PLCBOT_SCHOOL_HOURS", str(exc)) from None
+
+    secret_key = _text(env, "PLCBOT_SECRET_KEY")
+    if secret_key is not None and len(secret_key) < 16:
+        raise SettingError("PLCBOT_SECRET_KEY", "must be at least 16 characters long.")
+
+    min_group = _int(env, "PLCBOT_MIN_GROUP_SIZE", 3, low=3, high=100)
+
+    return Settings(
+        bot_token=_token(env, "SLACK_BOT_TOKEN", "xoxb-", "your Slack app's OAuth & Permissions page"),
+        app_token=_token(env, "SLACK_APP_TOKEN", "xapp-", "Basic Information > App-Level Tokens"),
+        signing_secret=_text(env, "SLACK_SIGNING_SECRET"),
+        slack_api_url=api_url,
+        database_url=database_url,
+        timezone=check_timezone("PLCBOT_TIMEZONE", _text(env, "PLCBOT_TIMEZONE") or "America/New_York"),
+        admins=admins,
+        host=_text(env, "HOST") or "0.0.0.0",  # noqa: S104
+        port=_int(env, "PORT", 3000, low=1, high=65535),
+        health_port=_int(env, "PLCBOT_HEALTH_PORT", 3001, low=0, high=65535),
+        log_level=log_level,
+        listener_threads=_int(env, "PLCBOT_LISTENER_THREADS", 32, low=1, high=512),
+        http_threads=_int(env, "PLCBOT_HTTP_THREADS", 16, low=1, high=512),
+        web_workers=_int(env, "PLCBOT_WEB_WORKERS", 1, low=1, high=64),
+        scheduler_interval=_float(env, "PLCBOT_SCHEDULER_INTERVAL", 20.0, low=0.05, high=600),
+        school_hours=school_hours,
+        min_group_size=min_group,
+        secret_key=secret_key,
+        extra={k: v for k, v in env.items() if k.startswith("PLCBOT_")},
+    )
+
+
+def load(env_file: str | Path | None = ".env") -> Settings:
+    """Read `.env` (if present) under the real environment, which wins, and validate."""
+    merged: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ)
+    return from_env(merged)

@@ -1,0 +1,11 @@
+"""Errors a user caused and can fix: shown to them, ephemerally, in plain words."""
+
+
+class UserError(Exception):
+    """Bad input or an impossible request; `str()` is the message shown to the user."""
+
+
+OUR_FAULT = (
+    ":warning: Something went wrong on our side and nothing was changed. "
+    "Please try again in a minute; if it keeps happening, tell your plcbot admin."
+)

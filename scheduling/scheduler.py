@@ -1,0 +1,54 @@
+"""The APScheduler that drives the tick. Built by one factory; shut down on exit.
+
+APScheduler holds no work of its own: one interval job claims due rows, so nothing is
+pickled and any process can add or move work. misfire_grace_time is set on purpose (the
+default of one second silently drops a tick delayed by a busy machine).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from scheduling import runner
+from scheduling.registry import Registry
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger("plcbot.scheduler")
+TICK_JOB_ID = "plcbot-tick"
+
+
+def build_scheduler(services: Services, registry: Registry) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        timezone="UTC",
+    )
+    worker = runner.worker_name()
+    guard = threading.Lock()
+
+    def _tick() -> None:
+        if not guard.acquire(blocking=False):
+            return
+        try:
+            runner.tick(services, registry, worker=worker)
+        except Exception:  # the scheduler must outlive any failure, the database's included
+            log.exception("Scheduler tick failed")
+        finally:
+            guard.release()
+
+    scheduler.add_job(
+        _tick,
+        "interval",
+        seconds=services.settings.scheduler_interval,
+        id=TICK_JOB_ID,
+        replace_existing=True,
+        next_run_time=services.clock.now(),
+    )
+    return scheduler

@@ -1,0 +1,22 @@
+"""All tables. Import this package to register every model on `SQLModel.metadata`.
+
+Each feature keeps its tables in its own module here; add the module to the imports below.
+"""
+
+from storage.models.base import UTCDateTime, utcnow
+from storage.models.core import AuditEntry, Membership, Person, School, SchoolLeader, Team
+from storage.models.work import Delivery, Heartbeat, ScheduledJob
+
+__all__ = [
+    "AuditEntry",
+    "Delivery",
+    "Heartbeat",
+    "Membership",
+    "Person",
+    "ScheduledJob",
+    "School",
+    "SchoolLeader",
+    "Team",
+    "UTCDateTime",
+    "utcnow",
+]

@@ -1,0 +1,94 @@
+"""People, schools, teams and who belongs where: the tables every feature stands on."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.models.base import utc_field, utcnow
+
+
+class Person(SQLModel, table=True):
+    """A Slack user the bot knows. History stays when they leave or are deactivated."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    slack_user_id: str = Field(max_length=32, unique=True, index=True)
+    name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, max_length=320, index=True)
+    tz: str | None = Field(default=None, max_length=64)
+    active: bool = True  # false once Slack says the account is deactivated
+    away_from: date | None = None
+    away_until: date | None = None
+    dm_channel_id: str | None = Field(default=None, max_length=32)
+    created_at: datetime = utc_field(default_factory=utcnow)
+
+
+class School(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    timezone: str = Field(max_length=64)
+    self_service: bool = False  # anyone may create the school's first team
+    digest_weekday: int = 0  # Monday
+    digest_time: str = Field(default="07:00", max_length=5)
+    school_hours: str | None = Field(default=None, max_length=64)  # None: PLCBOT_SCHOOL_HOURS
+    created_at: datetime = utc_field(default_factory=utcnow)
+
+
+class SchoolLeader(SQLModel, table=True):
+    """A principal or other leader of a school: sees its digest, names its facilitators."""
+
+    __table_args__ = (UniqueConstraint("school_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    title: str = Field(default="principal", max_length=40)
+    created_at: datetime = utc_field(default_factory=utcnow)
+
+
+class Team(SQLModel, table=True):
+    """A PLC: one Slack channel, its members and its meeting schedule."""
+
+    __table_args__ = (UniqueConstraint("school_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    name: str = Field(max_length=120)
+    channel_id: str = Field(max_length=32, unique=True, index=True)
+    timezone: str = Field(max_length=64)
+    meeting_weekdays: str = Field(default="", max_length=40)  # "mon,thu"
+    meeting_time: str | None = Field(default=None, max_length=5)  # "15:30", local
+    meeting_minutes: int = 45
+    school_hours: str | None = Field(default=None, max_length=64)  # per-team override
+    share_names_with_principal: bool = False
+    agenda_lead_hours: int = 24
+    feedback_window_days: int = 7
+    archived_at: datetime | None = utc_field(nullable=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
+
+
+class Membership(SQLModel, table=True):
+    """A person in a team, as member or facilitator; inactive rows keep history."""
+
+    __table_args__ = (UniqueConstraint("team_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: str = Field(default="member", max_length=20)  # member | facilitator
+    active: bool = True
+    joined_at: datetime = utc_field(default_factory=utcnow)
+    left_at: datetime | None = utc_field(nullable=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Every role change and export, for the district's privacy officer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = utc_field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64)  # Slack user id, or "cli:<user>"
+    action: str = Field(max_length=64)
+    target: str = Field(default="", max_length=200)
+    detail: str = Field(default="")
