@@ -381,8 +381,10 @@ class SlackDouble:
         with self._lock:
             return [copy.deepcopy(c.params) for c in self._calls if c.method == method]
 
-    def _channel_key(self, channel: str) -> str:
-        return self.dm_channel_id(channel) if channel[:1] in "UW" else channel
+    @staticmethod
+    def _channel_key(channel: str) -> str:
+        """A channel id, reading a user id as their DM's id (without creating the DM)."""
+        return "D" + channel[1:] if channel[:1] in ("U", "W") else channel
 
     def messages(self, channel: str) -> list[dict]:
         """Messages now in a channel or DM (a user id means their DM), oldest first, replies included."""

@@ -117,8 +117,9 @@ class SlackUser:
     # ------------------------------------------------------------------ identity
     @property
     def name(self) -> str:
-        user = self.double._users.get(self.user_id)
-        return user["name"] if user else self.user_id.lower()
+        with self.double._lock:
+            user = self.double._users.get(self.user_id)
+            return user["name"] if user else self.user_id.lower()
 
     def _user(self) -> dict:
         return {"id": self.user_id, "username": self.name, "name": self.name, "team_id": self.double.team_id}
@@ -130,10 +131,11 @@ class SlackUser:
         return {"id": channel_id, "name": self._channel_name(channel_id)}
 
     def _channel_name(self, channel_id: str) -> str:
-        channel = self.double._channels.get(channel_id)
-        if channel is None or channel.get("is_im"):
-            return "directmessage"
-        return "privategroup" if channel.get("is_private") else channel["name"]
+        with self.double._lock:
+            channel = self.double._channels.get(channel_id)
+            if channel is None or channel.get("is_im"):
+                return "directmessage"
+            return "privategroup" if channel.get("is_private") else channel["name"]
 
     def _resolve(self, channel: str) -> str:
         return self.double.dm_channel_id(channel) if channel[:1] in ("U", "W") else channel

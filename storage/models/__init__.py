@@ -5,12 +5,15 @@ Each feature keeps its tables in its own module here; add the module to the impo
 
 from storage.models.base import UTCDateTime, utcnow
 from storage.models.core import AuditEntry, Membership, Person, School, SchoolLeader, Team
+from storage.models.plc import Cycle, Meeting
 from storage.models.work import Delivery, Heartbeat, ScheduledJob
 
 __all__ = [
     "AuditEntry",
+    "Cycle",
     "Delivery",
     "Heartbeat",
+    "Meeting",
     "Membership",
     "Person",
     "ScheduledJob",

@@ -1,8 +1,8 @@
-"""core tables: people, schools, teams, scheduled work, deliveries
+"""Core tables: people, schools, teams, meetings, cycles, scheduled work, deliveries.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 07:48:54.770735
+Create Date: 2026-11-29 07:54:14.149616
 """
 
 from collections.abc import Sequence
@@ -107,6 +107,54 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_team_channel_id'), ['channel_id'], unique=True)
         batch_op.create_index(batch_op.f('ix_team_school_id'), ['school_id'], unique=False)
 
+    op.create_table('cycle',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=150), nullable=False),
+    sa.Column('goal', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('strategy', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('metric_name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('metric_unit', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+    sa.Column('baseline', sa.Float(), nullable=False),
+    sa.Column('target', sa.Float(), nullable=False),
+    sa.Column('start_date', sa.Date(), nullable=False),
+    sa.Column('weeks', sa.Integer(), nullable=False),
+    sa.Column('checkin_weekday', sa.Integer(), nullable=False),
+    sa.Column('checkin_time', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
+    sa.Column('reminder_hours', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('paused_until', sa.Date(), nullable=True),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('created_at', storage.models.base.UTCDateTime(), nullable=False),
+    sa.Column('ended_at', storage.models.base.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['team_id'], ['team.id'], name=op.f('fk_cycle_team_id_team')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cycle'))
+    )
+    with op.batch_alter_table('cycle', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cycle_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cycle_team_id'), ['team_id'], unique=False)
+
+    op.create_table('meeting',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=False),
+    sa.Column('starts_at', storage.models.base.UTCDateTime(), nullable=False),
+    sa.Column('minutes', sa.Integer(), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=150), nullable=False),
+    sa.Column('template', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('agenda_channel_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+    sa.Column('agenda_ts', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+    sa.Column('held_at', storage.models.base.UTCDateTime(), nullable=True),
+    sa.Column('created_at', storage.models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['team_id'], ['team.id'], name=op.f('fk_meeting_team_id_team')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_meeting')),
+    sa.UniqueConstraint('team_id', 'starts_at', name=op.f('uq_meeting_team_id_starts_at'))
+    )
+    with op.batch_alter_table('meeting', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meeting_starts_at'), ['starts_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_team_id'), ['team_id'], unique=False)
+
     op.create_table('membership',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('team_id', sa.Integer(), nullable=False),
@@ -198,6 +246,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_membership_person_id'))
 
     op.drop_table('membership')
+    with op.batch_alter_table('meeting', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_team_id'))
+        batch_op.drop_index(batch_op.f('ix_meeting_starts_at'))
+
+    op.drop_table('meeting')
+    with op.batch_alter_table('cycle', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cycle_team_id'))
+        batch_op.drop_index(batch_op.f('ix_cycle_status'))
+
+    op.drop_table('cycle')
     with op.batch_alter_table('team', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_team_school_id'))
         batch_op.drop_index(batch_op.f('ix_team_channel_id'))
