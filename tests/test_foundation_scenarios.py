@@ -88,3 +88,14 @@ def test_healthz_reports_database_and_scheduler(bot):
         body = json.loads(response.read())
     assert body["database"] == "ok"
     assert body["scheduler_last_run"] is not None
+
+
+def test_help_shows_facilitator_commands_only_to_facilitators(bot):
+    from handlers.router import Router
+    from tests.seed import seed_team
+
+    team = seed_team(bot)
+    bot.user(team.facilitators[0]).command("help", channel=team.channel)
+    bot.user(team.members[0]).command("help", channel=team.channel)
+    bot.double.wait_for(lambda: len(bot.double.responses()) >= 2)
+    assert isinstance(bot.runtime.wiring.router, Router)
