@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlmodel import select
+
 from storage.models import Membership, Person, School, SchoolLeader, Team
 from tests.harness import BotHarness
 
@@ -57,7 +59,7 @@ def seed_team(
         session.add(t)
         session.flush()
         for user_id in everyone:
-            person = session.query(Person).filter(Person.slack_user_id == user_id).first()
+            person = session.exec(select(Person).where(Person.slack_user_id == user_id)).first()
             if person is None:
                 person = Person(slack_user_id=user_id, name=f"Teacher {user_id}",
                                 email=f"{user_id.lower()}@school.example", tz=timezone)
