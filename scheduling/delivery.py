@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
@@ -99,13 +99,19 @@ def remember_dm_channel(services: Services, user_id: str, channel_id: str) -> No
             session.add(person)
 
 
-def find_in_history(services: Services, channel_id: str, key: str, since: datetime) -> dict[str, Any] | None:
-    """Look for the message carrying `key` in its metadata, newest first."""
-    oldest = f"{(since - timedelta(minutes=5)).timestamp():.6f}"
+HISTORY_PAGES = 5
+
+
+def find_in_history(services: Services, channel_id: str, key: str) -> dict[str, Any] | None:
+    """Look for the message carrying `key` in its metadata among the newest messages.
+
+    A row is in doubt for minutes, not months, so the newest 1,000 messages of the conversation
+    hold it if Slack stored it. No `oldest` bound: it would compare our clock with Slack's.
+    """
     cursor: str | None = None
-    for _ in range(20):  # at most 20 pages of 200: far more than one key's window holds
+    for _ in range(HISTORY_PAGES):
         response = services.slack.conversations_history(
-            channel=channel_id, include_all_metadata=True, oldest=oldest, limit=200, cursor=cursor
+            channel=channel_id, include_all_metadata=True, limit=200, cursor=cursor
         )
         for message in response.get("messages", []):
             meta = message.get("metadata") or {}
@@ -168,7 +174,7 @@ def _resolve(services: Services, row: Delivery) -> Outcome | None:
     try:
         channel_id = row.channel_id or _dm_channel(services, row.recipient)
         assert channel_id is not None
-        message = find_in_history(services, channel_id, row.key, row.created_at)
+        message = find_in_history(services, channel_id, row.key)
     except SlackApiError as exc:
         error = str(exc.response.get("error", "unknown_error"))
         if error in PERMANENT_ERRORS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -49,6 +50,6 @@ def build_scheduler(services: Services, registry: Registry) -> BackgroundSchedul
         seconds=services.settings.scheduler_interval,
         id=TICK_JOB_ID,
         replace_existing=True,
-        next_run_time=services.clock.now(),
+        next_run_time=datetime.now(UTC),  # APScheduler runs on real time; rows use the clock
     )
     return scheduler

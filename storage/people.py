@@ -45,3 +45,39 @@ def team_for_channel(session: Session, channel_id: str) -> Team | None:
     return session.exec(
         select(Team).where(Team.channel_id == channel_id, col(Team.archived_at).is_(None))
     ).first()
+
+
+def ensure_people(session: Session, users: Iterable[tuple[str, str, str | None, str | None]]) -> dict[str, Person]:
+    """Person rows for (slack_user_id, name, email, tz), made in one query plus one insert batch.
+
+    Known people get a changed name, e-mail or time zone refreshed (Slack is the truth for
+    those); nobody is re-activated here, because only Slack's `user_change` says an account is back.
+    """
+    wanted = {uid: (name, email, tz) for uid, name, email, tz in users}
+    if not wanted:
+        return {}
+    found: dict[str, Person] = {}
+    ids = list(wanted)
+    for start in range(0, len(ids), 500):  # keep the IN list well inside every database's limit
+        chunk = ids[start : start + 500]
+        for person in session.exec(select(Person).where(col(Person.slack_user_id).in_(chunk))).all():
+            found[person.slack_user_id] = person
+    for uid, (name, email, tz) in wanted.items():
+        person = found.get(uid)
+        if person is None:
+            person = Person(slack_user_id=uid, name=name, email=email, tz=tz)
+            session.add(person)
+            found[uid] = person
+            continue
+        if name and person.name != name:
+            person.name = name
+        if email and person.email != email:
+            person.email = email
+        if tz and person.tz != tz:
+            person.tz = tz
+    session.flush()
+    return found
+
+
+def person_by_slack_id(session: Session, slack_user_id: str) -> Person | None:
+    return session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()

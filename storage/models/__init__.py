@@ -5,6 +5,7 @@ Each feature keeps its tables in its own module here; add the module to the impo
 
 from storage.models.base import UTCDateTime, utcnow
 from storage.models.core import AuditEntry, Membership, Person, School, SchoolLeader, Team
+from storage.models.feedback import Feedback
 from storage.models.plc import Cycle, Meeting
 from storage.models.work import Delivery, Heartbeat, ScheduledJob
 
@@ -12,6 +13,7 @@ __all__ = [
     "AuditEntry",
     "Cycle",
     "Delivery",
+    "Feedback",
     "Heartbeat",
     "Meeting",
     "Membership",

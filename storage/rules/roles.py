@@ -127,7 +127,13 @@ def require(actor: Actor, action: Action, *, team_id: int | None = None, school_
 
 
 def may_grant(actor: Actor, role: Role, *, team_id: int | None = None, school_id: int | None = None) -> bool:
-    """Whether `actor` may give `role` to someone (themselves included) in that place."""
+    """Whether `actor` may give `role` to someone (themselves included) in that place.
+
+    A facilitator may name a co-facilitator of their *own* team (the same role, not a higher
+    one); naming a facilitator of any other team is for the school's principals.
+    """
+    if role is Role.FACILITATOR and team_id is not None and team_id in actor.facilitator_of:
+        return True
     action = {
         Role.MEMBER: Action.EDIT_TEAM,
         Role.FACILITATOR: Action.NAME_FACILITATOR,
@@ -135,3 +141,33 @@ def may_grant(actor: Actor, role: Role, *, team_id: int | None = None, school_id
         Role.ADMIN: None,
     }[role]
     return action is not None and allowed(actor, action, team_id=team_id, school_id=school_id)
+
+
+def grant_action(role: Role) -> Action:
+    """The action whose refusal explains why `role` may not be given (for `Forbidden`)."""
+    return {
+        Role.MEMBER: Action.EDIT_TEAM,
+        Role.FACILITATOR: Action.NAME_FACILITATOR,
+        Role.PRINCIPAL: Action.NAME_PRINCIPAL,
+        Role.ADMIN: Action.NAME_PRINCIPAL,
+    }[role]
+
+
+def require_grant(actor: Actor, role: Role, *, team_id: int | None = None, school_id: int | None = None) -> None:
+    """Raise `Forbidden` unless `actor` may give `role` (or take it away) in that place."""
+    if not may_grant(actor, role, team_id=team_id, school_id=school_id):
+        action = grant_action(role)
+        raise Forbidden(action, NEEDS[action] if role is not Role.ADMIN else Role.ADMIN)
+
+
+def may_create_team(actor: Actor, *, school_id: int, self_service: bool, school_has_teams: bool) -> bool:
+    """Principals (and admins) create teams; anyone may create a self-service school's first team."""
+    if allowed(actor, Action.CREATE_TEAM, school_id=school_id):
+        return True
+    return self_service and not school_has_teams
+
+
+def require_create_team(actor: Actor, *, school_id: int, self_service: bool, school_has_teams: bool) -> None:
+    if not may_create_team(actor, school_id=school_id, self_service=self_service,
+                           school_has_teams=school_has_teams):
+        raise Forbidden(Action.CREATE_TEAM, NEEDS[Action.CREATE_TEAM])
