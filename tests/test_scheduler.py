@@ -131,6 +131,6 @@ def test_the_real_apscheduler_drives_the_tick(db_url):
         assert ran, "the scheduler never ran the due work"
         assert scheduler.running  # a failing job did not stop it
         assert jobs.last_beat(services.db) is not None
+        assert [j.id for j in scheduler.get_jobs()] == ["plcbot-tick"]
     finally:
         scheduler.shutdown(wait=True)
-    assert [j.id for j in scheduler.get_jobs()] == ["plcbot-tick"]
