@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
