@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -23,6 +25,22 @@ from scheduling.clock import Clock, SystemClock
 from storage.db import Database
 
 log = logging.getLogger("plcbot")
+api_log = logging.getLogger("plcbot.slack")
+
+
+class LoggingWebClient(WebClient):
+    """A WebClient that logs every failed Web API call with its method and error, not its contents."""
+
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        try:
+            return super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            api_log.warning("Slack API %s failed: %s (HTTP %s)", api_method,
+                            exc.response.get("error", "?"), exc.response.status_code)
+            raise
+        except Exception as exc:
+            api_log.warning("Slack API %s failed: %s", api_method, type(exc).__name__)
+            raise
 
 
 @dataclass
@@ -37,7 +55,7 @@ class Services:
 
 def make_clients(settings: Settings, *, timeout: int = 15) -> tuple[WebClient, WebClient]:
     token = settings.bot_token or "xoxb-not-configured"
-    reads = WebClient(
+    reads = LoggingWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=timeout,
@@ -47,7 +65,7 @@ def make_clients(settings: Settings, *, timeout: int = 15) -> tuple[WebClient, W
             ServerErrorRetryHandler(max_retry_count=2),
         ],
     )
-    sends = WebClient(
+    sends = LoggingWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=timeout,

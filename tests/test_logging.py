@@ -32,3 +32,12 @@ def test_secrets_are_scrubbed_from_any_log_line():
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "token %s refused", ("xoxb-123-SECRET",), None)
     RedactSecrets(["xoxb-123-SECRET"]).filter(record)
     assert record.getMessage() == "token *** refused"
+
+
+def test_web_api_errors_are_logged_with_their_method(bot, caplog):
+    import pytest
+    from slack_sdk.errors import SlackApiError
+
+    with caplog.at_level(logging.WARNING, logger="plcbot.slack"), pytest.raises(SlackApiError):
+        bot.services.slack.users_info(user="UNOBODY")
+    assert any("users.info failed: user_not_found" in r.getMessage() for r in caplog.records)
