@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,7 +54,11 @@ def log_requests(req: BoltRequest, resp: BoltResponse, next: Any) -> BoltRespons
         return next()
     finally:
         # Feedback may be anonymous: its log line must not be pairable with a person.
-        anonymous = kind == "view_submission" and name.startswith("feedback")
+        # Opening the form (button or `/plc feedback`) is left unnamed too, so a log reader cannot
+        # pair "U… opened feedback" with the unnamed submission that follows it.
+        anonymous = (kind in ("view_submission", "action") and name.startswith("feedback")) or (
+            kind == "command" and name.startswith("/plc feedback")
+        )
         log.info(
             "%s %s team=%s%s acked in %.0f ms",
             kind, name, team_of(body),
@@ -103,4 +108,12 @@ def create_app(services: Services, *, socket_mode: bool = False,
     )
     app.use(log_requests)
     wiring = register_all(app, services, features)
+    # Any other event (another app's bot posting, a manifest subscribed to more than the code
+    # handles) is acknowledged and dropped: unacknowledged, Slack retries it, and in Socket
+    # Mode Bolt sends no ack at all for an envelope no listener matched.
+    app.event(re.compile(".*"))(_ignore_event)
     return app, wiring, executor
+
+
+def _ignore_event() -> None:
+    """Events API events no feature listens for: acknowledged (automatically), nothing done."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 FEATURES: list[str] = [
     "handlers.help",
     "handlers.home",
+    "handlers.feedback",
 ]
 
 

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from bot.services import Services
     from storage.models import ScheduledJob
 
-FEATURE_MODULES: list[str] = []
+FEATURE_MODULES: list[str] = [
+    "scheduling.feedback",
+]
 
 JobRun = Callable[["ScheduledJob", "Services"], "str | None"]
 Planner = Callable[["Services", datetime], None]

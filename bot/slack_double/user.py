@@ -312,6 +312,11 @@ class SlackUser:
                 if initial is not None and element.get("type") == "plain_text_input"
                 else {}
             )
+            # Like Slack, a choice the view pre-selected is submitted unless the person changes it.
+            if element.get("initial_option") is not None:
+                state[block_id][action_id]["selected_option"] = element["initial_option"]
+            if element.get("initial_options") is not None:
+                state[block_id][action_id]["selected_options"] = list(element["initial_options"])
         for block_id, actions in values.items():
             for action_id, value in actions.items():
                 element = known.get((block_id, action_id))
