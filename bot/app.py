@@ -112,7 +112,37 @@ def create_app(services: Services, *, socket_mode: bool = False,
     # handles) is acknowledged and dropped: unacknowledged, Slack retries it, and in Socket
     # Mode Bolt sends no ack at all for an envelope no listener matched.
     app.event(re.compile(".*"))(_ignore_event)
+    _keep_acks(app)
     return app, wiring, executor
+
+
+def _keep_acks(app: App) -> None:
+    """Contain exceptions a listener raises after it has called ack().
+
+    Bolt 1.30 (listener/thread_runner.py, run_ack_function_asynchronously) sets `ack.response`
+    back to None when a listener raises after acking; if the request thread has not seen the
+    ack yet (it polls every 10 ms), it waits out 3 seconds and answers 404, and Slack shows
+    the person an error. Found by tests/test_fuzz.py (a button value that is not a number).
+    Exceptions before the ack still reach Bolt, which answers 500 as before.
+    """
+    for listener in getattr(app, "_listeners", []):
+        function = getattr(listener, "ack_function", None)
+        if function is None or getattr(function, "_plcbot_kept", False):
+            continue
+
+        def kept(*args: Any, __function: Any = function, **kwargs: Any) -> Any:
+            try:
+                return __function(*args, **kwargs)
+            except Exception:
+                ack = kwargs.get("ack")
+                if ack is None or getattr(ack, "response", None) is None:
+                    raise
+                log.exception("Listener %s failed after acknowledging",
+                              getattr(__function, "__qualname__", "?"))
+                return None
+
+        kept._plcbot_kept = True  # type: ignore[attr-defined]
+        listener.ack_function = kept
 
 
 def _ignore_event() -> None:

@@ -3,12 +3,14 @@ stopped together so in-flight work finishes before the database closes."""
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 
 from bot import health
 from bot.app import create_app
@@ -19,6 +21,32 @@ from scheduling.clock import Clock
 from scheduling.scheduler import build_scheduler
 
 log = logging.getLogger("plcbot")
+
+
+def _refuse_unparseable(slack_wsgi: Callable[..., Any], signing_secret: str) -> Callable[..., Any]:
+    """Answer a body Bolt cannot parse (JSON that is not JSON) with 401 or 400, not a 500.
+
+    Bolt parses the body before it checks the signature, so without this anyone could make
+    the bot log a traceback. Unsigned or wrongly signed: 401, like every forged request.
+    """
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            return slack_wsgi(environ, start_response)
+        except ValueError:  # raised while parsing, before any response was started
+            try:
+                signed = SignatureVerifier(signing_secret).is_valid(
+                    body, environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+                    environ.get("HTTP_X_SLACK_SIGNATURE", ""))
+            except ValueError:  # no timestamp, or not a number
+                signed = False
+            status = "400 Bad Request" if signed else "401 Unauthorized"
+            start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(status)))])
+            return [status.encode()]
+
+    return app
 
 
 class Runtime:
@@ -44,7 +72,7 @@ class Runtime:
 
     def wsgi(self) -> Callable[..., Any]:
         return health.combine(
-            SlackRequestHandler(self.app),
+            _refuse_unparseable(SlackRequestHandler(self.app), self.settings.signing_secret or ""),
             health.wsgi_health(self.services, lambda: self.slack_state()),
         )
 

@@ -23,7 +23,17 @@ if TYPE_CHECKING:
 FEATURES: list[str] = [
     "handlers.help",
     "handlers.home",
+    "handlers.home_sections",
+    "handlers.teams",
     "handlers.feedback",
+    "handlers.norms",
+    "handlers.agenda",
+    "handlers.meetings",
+    "handlers.actions",
+    "handlers.cycles",
+    "handlers.checkins",
+    "handlers.away",
+    "handlers.digest",
 ]
 
 

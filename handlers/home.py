@@ -34,7 +34,9 @@ class HomeBoard:
     def add(self, name: str, section: Section) -> None:
         self.sections.append((name, section))
 
-    def build(self, services: Services, actor: Actor) -> dict[str, Any]:
+    def build(self, services: Services, actor: Actor, *, notice: str | None = None) -> dict[str, Any]:
+        """The Home view: every section in turn, or the welcome; `notice` is a line on top
+        saying what a Home button just did (the tab has no other place to answer)."""
         blocks: list[dict[str, Any]] = []
         for name, section in self.sections:
             try:
@@ -43,6 +45,8 @@ class HomeBoard:
                 log.exception("Home section %s failed", name)
         if not blocks:
             blocks = welcome_blocks(actor)
+        if notice:
+            blocks = [bk.section(notice), bk.divider(), *blocks]
         return {"type": "home", "blocks": bk.fit(blocks, bk.VIEW_BLOCKS_MAX)}
 
 
@@ -68,11 +72,11 @@ def welcome_blocks(actor: Actor) -> list[dict[str, Any]]:
     return out
 
 
-def publish_home(services: Services, board: HomeBoard, user_id: str) -> None:
+def publish_home(services: Services, board: HomeBoard, user_id: str, *, notice: str | None = None) -> None:
     """Build and publish one person's Home tab (also called after changes that affect it)."""
     with services.db.read() as session:
         actor = load_actor(session, user_id, admins=services.settings.admins)
-    view = board.build(services, actor)
+    view = board.build(services, actor, notice=notice)
     services.slack.views_publish(user_id=user_id, view=view)
 
 

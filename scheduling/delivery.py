@@ -243,8 +243,10 @@ def _after_doubt(services: Services, row: Delivery, error: str) -> Outcome:
     found = _resolve(services, row)
     if found is not None:
         return found
-    # Not in the history: Slack did not store it. Leave it pending for the next attempt.
-    _update(services, row.key, state="pending", error=error[:200])
+    # Not in the history yet. A slow post can still be stored after the client gave up on it,
+    # so the row stays "sending": the next attempt after IN_FLIGHT looks in the history again
+    # before posting (marking it "pending" here sent a late-landing post twice).
+    _update(services, row.key, state="sending", error=error[:200])
     return Outcome(row.key, "pending", error=error)
 
 

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from storage.models import ScheduledJob
 
 FEATURE_MODULES: list[str] = [
+    "scheduling.checkins",
     "scheduling.feedback",
+    "scheduling.meetings",
+    "scheduling.digest",
 ]
 
 JobRun = Callable[["ScheduledJob", "Services"], "str | None"]

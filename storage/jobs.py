@@ -78,9 +78,12 @@ def claim_due(db: Database, *, now: datetime, worker: str, limit: int = 20,
     by a process that died is claimed again once the lease runs out.
     """
     with db.session() as session:
+        # `plcbot jobs run ID` may also rerun finished work (a round that failed): the ledger
+        # keeps what was already delivered from being sent again.
+        claimable = ("pending",) if job_id is None else ("pending", "done", "failed", "skipped")
         query = select(ScheduledJob).where(
             or_(
-                col(ScheduledJob.state) == "pending",
+                col(ScheduledJob.state).in_(claimable),
                 (col(ScheduledJob.state) == "running") & (col(ScheduledJob.lease_until) < now),
             )
         )
@@ -111,6 +114,17 @@ def finish(db: Database, job_id: int, *, state: str, now: datetime, error: str |
         job.lease_until = None
         job.last_error = error
         session.add(job)
+
+
+def extend_lease(db: Database, job_id: int, *, until: datetime, worker: str | None = None) -> bool:
+    """Keep a long job (a round to thousands) claimed; False if another worker has taken it."""
+    with db.session() as session:
+        job = session.get(ScheduledJob, job_id)
+        if job is None or job.state != "running" or (worker is not None and job.claimed_by != worker):
+            return False
+        job.lease_until = until
+        session.add(job)
+        return True
 
 
 def release(db: Database, job_id: int, *, due_at: datetime, error: str | None = None) -> None:

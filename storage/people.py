@@ -47,7 +47,9 @@ def team_for_channel(session: Session, channel_id: str) -> Team | None:
     ).first()
 
 
-def ensure_people(session: Session, users: Iterable[tuple[str, str, str | None, str | None]]) -> dict[str, Person]:
+def ensure_people(
+    session: Session, users: Iterable[tuple[str, str, str | None, str | None]]
+) -> dict[str, Person]:
     """Person rows for (slack_user_id, name, email, tz), made in one query plus one insert batch.
 
     Known people get a changed name, e-mail or time zone refreshed (Slack is the truth for

@@ -7,9 +7,15 @@ change, because a district's privacy officer must be able to say who gave whom w
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from storage.models import Membership, Person, SchoolLeader, Team
+from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team
+from storage.rules.roles import Actor, may_create_team
 
 
 def active_members(session: Session, *, team_id: int) -> list[Person]:
@@ -56,3 +62,301 @@ def teams_of(session: Session, *, person_id: int) -> list[Team]:
         .order_by(col(Team.name), col(Team.id))
     )
     return list(session.exec(query).all())
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def team_by_id(session: Session, *, team_id: int) -> Team | None:
+    return session.get(Team, team_id)
+
+
+def school_by_id(session: Session, *, school_id: int) -> School | None:
+    return session.get(School, school_id)
+
+
+def school_by_name(session: Session, *, name: str) -> School | None:
+    """A school by name, ignoring case and extra spaces (how people type it)."""
+    key = canonical(name)
+    for school in session.exec(select(School)).all():
+        if canonical(school.name) == key:
+            return school
+    return None
+
+
+def all_schools(session: Session) -> list[School]:
+    return list(session.exec(select(School).order_by(col(School.name))).all())
+
+
+def team_by_name(session: Session, *, school_id: int, name: str,
+                 exclude_team_id: int | None = None) -> Team | None:
+    """A team of the school with this name (ignoring case; archived ones too, as the name stays taken)."""
+    key = canonical(name)
+    query = select(Team).where(Team.school_id == school_id)
+    for team in session.exec(query).all():
+        if team.id != exclude_team_id and canonical(team.name) == key:
+            return team
+    return None
+
+
+def team_count(session: Session, *, school_id: int) -> int:
+    return len(session.exec(select(Team.id).where(Team.school_id == school_id)).all())
+
+
+def member_roles(session: Session, *, team_id: int) -> dict[str, str]:
+    """Slack user id -> role ("member" | "facilitator") of the team's active memberships."""
+    rows = session.exec(
+        select(Person.slack_user_id, Membership.role)
+        .join(Membership, col(Membership.person_id) == Person.id)
+        .where(Membership.team_id == team_id, col(Membership.active).is_(True))
+    ).all()
+    return {uid: role for uid, role in rows}
+
+
+def leader_ids(session: Session, *, school_id: int) -> list[str]:
+    """Slack user ids of the school's leaders, active or not (for showing and editing)."""
+    return list(session.exec(
+        select(Person.slack_user_id)
+        .join(SchoolLeader, col(SchoolLeader.person_id) == Person.id)
+        .where(SchoolLeader.school_id == school_id)
+        .order_by(col(Person.name))
+    ).all())
+
+
+def schools_for_new_team(session: Session, actor: Actor) -> list[School]:
+    """The schools where `actor` may create a team (see `roles.may_create_team`)."""
+    counts = dict(session.exec(
+        select(Team.school_id, func.count(col(Team.id))).group_by(col(Team.school_id))
+    ).all())
+    return [
+        s for s in all_schools(session)
+        if s.id is not None and may_create_team(actor, school_id=s.id, self_service=s.self_service,
+                                                school_has_teams=counts.get(s.id, 0) > 0)
+    ]
+
+
+# ---------------------------------------------------------------------- changing
+
+
+def canonical(name: str) -> str:
+    """The form names are compared in: case and runs of spaces do not make a different team."""
+    return " ".join((name or "").split()).casefold()
+
+
+def audit(session: Session, *, actor: str, action: str, target: str, detail: str = "",
+          at: datetime | None = None) -> None:
+    """Record a role change or export for the privacy officer (`actor`: Slack id or "cli:<user>")."""
+    entry = AuditEntry(actor=actor[:64], action=action[:64], target=target[:200], detail=detail)
+    if at is not None:
+        entry.at = at
+    session.add(entry)
+
+
+def create_school(session: Session, *, name: str, timezone: str, actor: str,
+                  self_service: bool = False) -> School:
+    school = School(name=" ".join(name.split()), timezone=timezone, self_service=self_service)
+    session.add(school)
+    session.flush()
+    audit(session, actor=actor, action="school.create", target=f"school:{school.id}",
+          detail=f"{school.name} ({timezone})")
+    return school
+
+
+SCHOOL_FIELDS = ("timezone", "self_service", "digest_weekday", "digest_time", "school_hours")
+
+
+def update_school(session: Session, *, school_id: int, actor: str, **values: Any) -> list[str]:
+    """Change school settings; returns "field: old → new" lines (empty when nothing changed)."""
+    school = session.get(School, school_id)
+    if school is None:
+        raise LookupError(f"no school {school_id}")
+    changed = []
+    for name, value in values.items():
+        if name not in SCHOOL_FIELDS:
+            raise ValueError(f"not a school setting: {name}")
+        if getattr(school, name) != value:
+            changed.append(f"{name}: {getattr(school, name)} → {value}")
+            setattr(school, name, value)
+    if changed:
+        session.add(school)
+        audit(session, actor=actor, action="school.update", target=f"school:{school_id}",
+              detail="; ".join(changed))
+    return changed
+
+
+def add_leader(session: Session, *, school_id: int, person_id: int, actor: str,
+               title: str = "principal") -> bool:
+    """Name a principal/leader; False when they already were one."""
+    found = session.exec(select(SchoolLeader).where(
+        SchoolLeader.school_id == school_id, SchoolLeader.person_id == person_id)).first()
+    if found is not None:
+        return False
+    session.add(SchoolLeader(school_id=school_id, person_id=person_id, title=title))
+    audit(session, actor=actor, action="principal.add", target=f"school:{school_id}",
+          detail=f"person:{person_id}")
+    return True
+
+
+def remove_leader(session: Session, *, school_id: int, person_id: int, actor: str) -> bool:
+    """Remove a principal/leader (the audit log keeps that they were one); False if they were not."""
+    found = session.exec(select(SchoolLeader).where(
+        SchoolLeader.school_id == school_id, SchoolLeader.person_id == person_id)).first()
+    if found is None:
+        return False
+    session.delete(found)
+    audit(session, actor=actor, action="principal.remove", target=f"school:{school_id}",
+          detail=f"person:{person_id}")
+    return True
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A team's meeting schedule as stored: "mon,thu", "15:30" (local), minutes."""
+
+    weekdays: str = ""
+    time: str | None = None
+    minutes: int = 45
+
+
+def save_team(session: Session, *, team: Team | None, school_id: int, channel_id: str, name: str,
+              timezone: str, schedule: Schedule, actor: str) -> tuple[Team, list[str]]:
+    """Create the team (team=None) or update it; returns it with the changes made, audited."""
+    wanted = {
+        "name": " ".join(name.split()),
+        "channel_id": channel_id,
+        "timezone": timezone,
+        "meeting_weekdays": schedule.weekdays,
+        "meeting_time": schedule.time,
+        "meeting_minutes": schedule.minutes,
+    }
+    if team is None:
+        team = Team(school_id=school_id, **wanted)
+        session.add(team)
+        session.flush()
+        audit(session, actor=actor, action="team.create", target=f"team:{team.id}",
+              detail=f"{team.name} in school:{school_id}, channel {channel_id}")
+        return team, ["created"]
+    changed = []
+    for field_name, value in wanted.items():
+        if getattr(team, field_name) != value:
+            changed.append(f"{field_name}: {getattr(team, field_name)} → {value}")
+            setattr(team, field_name, value)
+    if changed:
+        session.add(team)
+        session.flush()
+        audit(session, actor=actor, action="team.update", target=f"team:{team.id}", detail="; ".join(changed))
+    return team, changed
+
+
+def archive_team(session: Session, *, team_id: int, actor: str, now: datetime) -> bool:
+    team = session.get(Team, team_id)
+    if team is None or team.archived_at is not None:
+        return False
+    team.archived_at = now
+    session.add(team)
+    audit(session, actor=actor, action="team.archive", target=f"team:{team_id}", detail=team.name)
+    return True
+
+
+@dataclass
+class MemberChanges:
+    """What a membership change did, by Slack user id; used for the confirmation message."""
+
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    role_changed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.role_changed)
+
+
+def set_membership(session: Session, *, team_id: int, person: Person, role: str | None, actor: str,
+                   now: datetime, changes: MemberChanges | None = None,
+                   known: dict[tuple[int, int], Membership] | None = None) -> str:
+    """Make `person` an active `role` of the team, or inactive (role=None). Idempotent.
+
+    Returns "added", "reactivated", "role", "removed" or "unchanged". Inactive rows are kept
+    (with `left_at`) so a teacher's past answers still belong to the team they gave them in.
+    `known` (every membership row of the teams concerned, by (team_id, person_id)) saves a
+    query per person on big imports.
+    """
+    assert person.id is not None
+    if known is not None:
+        row = known.get((team_id, person.id))
+    else:
+        row = session.exec(select(Membership).where(
+            Membership.team_id == team_id, Membership.person_id == person.id)).first()
+    uid = person.slack_user_id
+    if role is None:
+        if row is None or not row.active:
+            return "unchanged"
+        row.active, row.left_at = False, now
+        session.add(row)
+        audit(session, actor=actor, action=f"{row.role}.remove", target=f"team:{team_id}",
+              detail=f"person:{person.id} {uid}", at=now)
+        if changes is not None:
+            changes.removed.append(uid)
+        return "removed"
+    if row is None:
+        row = Membership(team_id=team_id, person_id=person.id, role=role, joined_at=now)
+        session.add(row)
+        if known is not None:
+            known[(team_id, person.id)] = row
+        outcome = "added"
+    elif not row.active:
+        row.active, row.left_at, row.role, row.joined_at = True, None, role, now
+        session.add(row)
+        outcome = "reactivated"
+    elif row.role != role:
+        old = row.role
+        row.role = role
+        session.add(row)
+        audit(session, actor=actor, action=f"{role}.add" if role == "facilitator" else "facilitator.remove",
+              target=f"team:{team_id}", detail=f"person:{person.id} {uid} ({old} → {role})", at=now)
+        if changes is not None:
+            changes.role_changed.append(uid)
+        return "role"
+    else:
+        return "unchanged"
+    audit(session, actor=actor, action=f"{role}.add", target=f"team:{team_id}",
+          detail=f"person:{person.id} {uid}", at=now)
+    if changes is not None:
+        changes.added.append(uid)
+    return outcome
+
+
+def replace_members(session: Session, *, team_id: int, roles: dict[str, str], people: dict[str, Person],
+                    actor: str, now: datetime) -> MemberChanges:
+    """Make the team's active members exactly `roles` (Slack id -> role); others become inactive."""
+    changes = MemberChanges()
+    current = member_roles(session, team_id=team_id)
+    for uid, role in roles.items():
+        set_membership(session, team_id=team_id, person=people[uid], role=role, actor=actor, now=now,
+                       changes=changes)
+    gone = [uid for uid in current if uid not in roles]
+    if gone:
+        for person in session.exec(select(Person).where(col(Person.slack_user_id).in_(gone))).all():
+            set_membership(session, team_id=team_id, person=person, role=None, actor=actor, now=now,
+                           changes=changes)
+    return changes
+
+
+def leave_team(session: Session, *, team_id: int, slack_user_id: str, actor: str, now: datetime) -> bool:
+    """Someone left the team's channel: their membership goes inactive, their history stays."""
+    person = session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
+    if person is None:
+        return False
+    outcome = set_membership(session, team_id=team_id, person=person, role=None, actor=actor, now=now)
+    return outcome == "removed"
+
+
+def set_person_active(session: Session, *, slack_user_id: str, active: bool, actor: str) -> bool:
+    """Slack deactivated (or restored) an account: prompts stop (or resume); nothing is deleted."""
+    person = session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
+    if person is None or person.active == active:
+        return False
+    person.active = active
+    session.add(person)
+    audit(session, actor=actor, action="person.activate" if active else "person.deactivate",
+          target=f"person:{person.id}", detail=slack_user_id)
+    return True

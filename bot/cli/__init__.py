@@ -21,6 +21,10 @@ MODULES = [
     "bot.cli.db",
     "bot.cli.manifest",
     "bot.cli.jobs",
+    "bot.cli.roster",
+    "bot.cli.calendar",
+    "bot.cli.digest",
+    "bot.cli.demo",
 ]
 
 

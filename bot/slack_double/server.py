@@ -1153,6 +1153,27 @@ def _conversations_info(d: SlackDouble, p: dict) -> dict:
     return {"channel": info}
 
 
+def _conversations_list(d: SlackDouble, p: dict) -> dict:
+    """Channels the bot can see: every public one, private ones only when it is a member."""
+    types = {t.strip() for t in str(p.get("types") or "public_channel").split(",") if t.strip()}
+    exclude_archived = _truthy(p.get("exclude_archived"))
+    seen = []
+    for channel in d._channels.values():
+        if channel["is_im"] or channel["is_mpim"]:
+            continue
+        kind = "private_channel" if channel["is_private"] else "public_channel"
+        if kind not in types or (channel["is_private"] and not channel["bot_is_member"]):
+            continue
+        if exclude_archived and channel["is_archived"]:
+            continue
+        info = {k: v for k, v in channel.items() if k not in ("members", "bot_is_member")}
+        info["is_member"] = channel["bot_is_member"]
+        info["num_members"] = len(_channel_members(d, channel))
+        seen.append(info)
+    page, cursor = _page(seen, p, default=100, maximum=1000)
+    return {"channels": page, "response_metadata": {"next_cursor": cursor}}
+
+
 def _users_info(d: SlackDouble, p: dict) -> dict:
     user = d._users.get(str(p.get("user") or ""))
     if user is None:
@@ -1161,9 +1182,8 @@ def _users_info(d: SlackDouble, p: dict) -> dict:
 
 
 def _users_list(d: SlackDouble, p: dict) -> dict:
-    everyone = [copy.deepcopy(u) for u in d._users.values()]
-    page, cursor = _page(everyone, p, default=200, maximum=200)
-    return {"members": page, "cache_ts": int(time.time()), "response_metadata": {"next_cursor": cursor}}
+    page, cursor = _page(list(d._users.values()), p, default=200, maximum=200)
+    return {"members": [copy.deepcopy(u) for u in page], "cache_ts": int(time.time()), "response_metadata": {"next_cursor": cursor}}
 
 
 def _users_lookup_by_email(d: SlackDouble, p: dict) -> dict:
@@ -1314,6 +1334,7 @@ _METHODS: dict[str, Callable[[SlackDouble, dict], dict]] = {
     "conversations.history": _conversations_history,
     "conversations.replies": _conversations_replies,
     "conversations.info": _conversations_info,
+    "conversations.list": _conversations_list,
     "users.info": _users_info,
     "users.list": _users_list,
     "users.lookupByEmail": _users_lookup_by_email,

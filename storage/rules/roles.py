@@ -153,7 +153,8 @@ def grant_action(role: Role) -> Action:
     }[role]
 
 
-def require_grant(actor: Actor, role: Role, *, team_id: int | None = None, school_id: int | None = None) -> None:
+def require_grant(actor: Actor, role: Role, *, team_id: int | None = None,
+                  school_id: int | None = None) -> None:
     """Raise `Forbidden` unless `actor` may give `role` (or take it away) in that place."""
     if not may_grant(actor, role, team_id=team_id, school_id=school_id):
         action = grant_action(role)

@@ -1,0 +1,42 @@
+"""`plcbot demo`: see the whole bot work, on this machine, before creating a Slack app.
+
+Needs no Slack workspace, no tokens, no `.env` and no network: the bot runs against the Slack
+double that ships in the package, on a fresh SQLite file, with time played fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from bot.cli.common import CliError
+
+
+def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("demo", help="play a four-week PLC cycle against a pretend Slack (no tokens needed)")
+    p.add_argument("--db", type=Path, metavar="PATH", help="the SQLite file to create (default: in --out)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="folder for the database, the roster file and the workbook (default: a new temp folder)")
+    p.add_argument("--verbose", "-v", action="store_true", help="also show the bot's own log lines")
+    p.set_defaults(func=demo)
+
+
+def demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    if args.db is not None:
+        if args.db.exists():
+            raise CliError(f"--db {args.db}: the file exists; the demo needs a new database file")
+        if not args.db.parent.exists():
+            raise CliError(f"--db {args.db}: the folder {args.db.parent} does not exist")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out {args.out}: not a folder")
+    # The transcript is the demo's output; the bot's own log lines only when asked for.
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("plcbot").setLevel(logging.ERROR)
+    result = run_demo(out=sys.stdout, workdir=args.out, db_path=args.db)
+    return 1 if result.skipped or result.workbook is None else 0

@@ -1,0 +1,275 @@
+"""Answering a check-in: the three one-click answers, "Change", the details modal, and the
+facilitators' "I'll follow up" / "Resolved" on support requests.
+
+A click is stored before anything else (the answer lives on the teacher's one check-in row,
+so two clicks or a retried request store one answer), then the message is updated with
+chat.update to show it. Only the teacher a check-in was sent to can answer it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App
+from sqlmodel import col, select
+
+from bot.render import cycles as render
+from handlers.errors import OUR_FAULT
+from scheduling.checkins import CycleContext
+from storage import checkins as store
+from storage.models import Checkin, CheckinRound, Delivery, Person, SupportRequest, Team
+from storage.people import load_actor
+from storage.rules import cycles as rules
+from storage.rules.roles import Action, Forbidden, require
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from handlers import Wiring
+
+log = logging.getLogger("plcbot.checkins")
+
+ANSWER_PATTERN = re.compile(r"^checkin_(on_track|some_progress|stuck)$")
+
+
+def card_for(services: Services, checkin_id: int) -> tuple[Checkin, render.CheckinCard] | None:
+    """The check-in and what its message should show now."""
+    with services.db.read() as session:
+        checkin = session.get(Checkin, checkin_id)
+        if checkin is None:
+            return None
+        round_ = session.get(CheckinRound, checkin.round_id)
+        request = store.support_for(session, checkin_id=checkin_id)
+    ctx = CycleContext(services, checkin.cycle_id)
+    closed = (round_ is not None and round_.state == "closed") or (
+        ctx.cycle is not None and ctx.cycle.status == "ended")
+    return checkin, ctx.card(checkin, support_state=request.state if request else None, closed=closed)
+
+
+def _update(services: Services, channel: str | None, ts: str | None, card: render.CheckinCard,
+            *, changing: bool = False) -> None:
+    if not channel or not ts:
+        return
+    text, blocks = render.checkin_message(card, changing=changing)
+    try:
+        services.slack.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+    except Exception:
+        log.exception("Failed to update a check-in message")
+
+
+def refresh(services: Services, checkin_id: int, *, also: tuple[str | None, str | None] = (None, None),
+            changing: bool = False) -> None:
+    """Show the stored answer on the check-in DM (and on the reminder the click came from)."""
+    found = card_for(services, checkin_id)
+    if found is None:
+        return
+    checkin, card = found
+    _update(services, checkin.channel_id, checkin.ts, card, changing=changing)
+    if also[1] and also[1] != checkin.ts:
+        _update(services, also[0], also[1], card, changing=changing)
+
+
+def _ephemeral(respond: Any, text: str) -> None:
+    try:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.exception("Failed to answer ephemerally")
+
+
+def _source(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    container = body.get("container") or {}
+    return container.get("channel_id"), container.get("message_ts")
+
+
+def _value(body: dict[str, Any]) -> int:
+    """The check-in id a button carries (0 for anything forged)."""
+    value = str(body["actions"][0].get("value") or "")
+    return int(value) if value.isdigit() else 0
+
+
+def on_answer(ack: Ack, body: dict[str, Any], respond: Any, services: Services) -> None:
+    """On track / Some progress / Stuck: store at once, then show it."""
+    ack()
+    action = body["actions"][0]
+    match = ANSWER_PATTERN.match(action.get("action_id", ""))
+    checkin_id = 0
+    try:
+        checkin_id = int(action.get("value") or 0)
+        assert match is not None
+        with services.db.session() as session:
+            store.record_answer(session, checkin_id=checkin_id, user_id=body["user"]["id"],
+                                change=store.Change(progress=match[1]), now=services.clock.now())
+    except store.CheckinError as exc:
+        _ephemeral(respond, str(exc))
+        refresh(services, checkin_id, also=_source(body))
+        return
+    except Exception:
+        log.exception("Failed to store a check-in answer")
+        _ephemeral(respond, "Something went wrong on our side and your answer was not saved. Please click again.")
+        return
+    refresh(services, checkin_id, also=_source(body))
+
+
+def on_change(ack: Ack, body: dict[str, Any], respond: Any, services: Services) -> None:
+    """"Change": show the buttons again; the stored answer stays until a new click."""
+    ack()
+    found = card_for(services, _value(body))
+    if found is None or found[0].user_id != body["user"]["id"]:
+        _ephemeral(respond, "That check-in isn't yours, so nothing was changed.")
+        return
+    checkin, card = found
+    if card.closed:
+        _ephemeral(respond, f"Week {checkin.week}'s check-in has closed, so it can't be changed.")
+    channel, ts = _source(body)
+    _update(services, channel, ts, card, changing=not card.closed)
+
+
+def on_details_open(ack: Ack, body: dict[str, Any], client: Any, respond: Any, services: Services) -> None:
+    """"Add details": the modal with a data point, evidence or notes, and support wanted."""
+    ack()
+    found = card_for(services, _value(body))
+    if found is None or found[0].user_id != body["user"]["id"]:
+        _ephemeral(respond, "That check-in isn't yours.")
+        return
+    checkin, card = found
+    if card.closed:
+        _ephemeral(respond, f"Week {checkin.week}'s check-in has closed, so it can't be changed.")
+        return
+    view = render.details_modal(card)
+    channel, ts = _source(body)
+    view["private_metadata"] = json.dumps({"checkin_id": checkin.id, "channel": channel, "ts": ts})
+    try:
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+    except Exception:
+        log.exception("Failed to open the check-in details")
+        _ephemeral(respond, OUR_FAULT)
+
+
+def on_details_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services) -> None:
+    """Store the details (inline errors for a data point that is not a number)."""
+    from handlers.cycles import form_values
+
+    raw = form_values(view)
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+        checkin_id = int(meta["checkin_id"])
+    except (ValueError, KeyError, TypeError):
+        ack(response_action="errors", errors={"progress": OUR_FAULT})
+        return
+    errors: dict[str, str] = {}
+    progress = raw.get("progress") or None
+    if progress not in rules.PROGRESS:
+        errors["progress"] = "Pick how it is going."
+    value = None
+    if raw.get("value", "").strip():
+        try:
+            value = rules.parse_number(raw["value"])
+        except ValueError:
+            errors["value"] = "Give the data point as a number, like 12 or 72.5 (or leave it empty)."
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    try:
+        with services.db.session() as session:
+            store.record_answer(session, checkin_id=checkin_id, user_id=body["user"]["id"],
+                                change=store.Change(progress=progress, value=value, evidence=raw.get("evidence"),
+                                                    support=raw.get("support"), details=True),
+                                now=services.clock.now())
+    except store.CheckinError as exc:
+        ack(response_action="errors", errors={"progress": str(exc)})
+        return
+    except Exception:
+        log.exception("Failed to store check-in details")
+        ack(response_action="errors", errors={"progress": OUR_FAULT})
+        return
+    ack()
+    refresh(services, checkin_id, also=(meta.get("channel"), meta.get("ts")))
+
+
+# ---------------------------------------------------------------------------- support requests
+def support_card(services: Services, request_id: int) -> tuple[SupportRequest, Checkin, render.SupportCard] | None:
+    with services.db.read() as session:
+        request = session.get(SupportRequest, request_id)
+        if request is None:
+            return None
+        checkin = session.get(Checkin, request.checkin_id)
+        person = session.get(Person, request.person_id)
+        team = session.get(Team, request.team_id)
+    assert checkin is not None and team is not None
+    card = render.SupportCard(
+        request_id=request_id, teacher_id=checkin.user_id,
+        teacher_name=person.name if person and person.name else checkin.user_id, team_name=team.name,
+        week=checkin.week, progress=checkin.progress, evidence=checkin.evidence, support=checkin.support,
+        state=request.state, follower=request.follower)
+    return request, checkin, card
+
+
+def on_support(ack: Ack, body: dict[str, Any], respond: Any, services: Services) -> None:
+    """"I'll follow up" / "Resolved": facilitators (or the school's principals) only."""
+    ack()
+    action = body["actions"][0]
+    to = "following_up" if action["action_id"] == render.FOLLOW_UP_ACTION else "resolved"
+    user_id = body["user"]["id"]
+    try:
+        request_id = int(action.get("value") or 0)
+        with services.db.session() as session:
+            request = session.get(SupportRequest, request_id)
+            if request is None:
+                raise store.CheckinError("That support request no longer exists.")
+            team = session.get(Team, request.team_id)
+            assert team is not None
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            require(actor, Action.FOLLOW_UP_SUPPORT, team_id=team.id, school_id=team.school_id)
+            store.move_support(session, request_id=request_id, to=to, user_id=user_id, now=services.clock.now())
+    except Forbidden as exc:
+        _ephemeral(respond, f":no_entry: {exc}")
+        return
+    except store.CheckinError as exc:
+        _ephemeral(respond, str(exc))
+        return
+    except Exception:
+        log.exception("Failed to update a support request")
+        _ephemeral(respond, OUR_FAULT)
+        return
+    found = support_card(services, request_id)
+    if found is None:
+        return
+    _, checkin, card = found
+    text, blocks = render.support_message(card)
+    with services.db.read() as session:
+        sent = session.exec(select(Delivery).where(col(Delivery.key).startswith(f"support:{request_id}:"),
+                                                   Delivery.state == "sent")).all()
+    targets = {(d.channel_id, d.ts) for d in sent} | {_source(body)}
+    for channel, ts in targets:
+        if channel and ts:
+            try:
+                services.slack.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            except Exception:
+                log.exception("Failed to update a support request message")
+    refresh(services, checkin.id or 0)  # the teacher sees the request's state
+
+
+def register(app: App, services: Services, wiring: Wiring) -> None:
+    def answer(ack: Ack, body: dict[str, Any], respond: Any) -> None:
+        on_answer(ack, body, respond, services)
+
+    def change(ack: Ack, body: dict[str, Any], respond: Any) -> None:
+        on_change(ack, body, respond, services)
+
+    def details_open(ack: Ack, body: dict[str, Any], client: Any, respond: Any) -> None:
+        on_details_open(ack, body, client, respond, services)
+
+    def details_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        on_details_submit(ack, body, view, services)
+
+    def support(ack: Ack, body: dict[str, Any], respond: Any) -> None:
+        on_support(ack, body, respond, services)
+
+    app.action(ANSWER_PATTERN)(answer)
+    app.action(render.CHANGE_ACTION)(change)
+    app.action(render.DETAILS_ACTION)(details_open)
+    app.view(render.DETAILS_MODAL)(details_submit)
+    app.action(render.FOLLOW_UP_ACTION)(support)
+    app.action(render.RESOLVE_ACTION)(support)

@@ -1,0 +1,385 @@
+"""`/plc cycle` (status, start, edit, pause, resume, end), its modals, the reflection, and
+`/plc break` (a school's breaks, for principals).
+
+Every change checks the role on the server, from the database, at submit time too: a modal
+opened by a facilitator who has since lost the role changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt import Ack, App
+
+from bot.render import cycles as render
+from bot.render.mrkdwn import escape
+from handlers.errors import OUR_FAULT, UserError
+from handlers.router import CommandRequest
+from scheduling import checkins as planner
+from scheduling import delivery
+from storage import cycles as store
+from storage.models import Cycle, School, Team
+from storage.people import load_actor
+from storage.rules import cycles as rules
+from storage.rules.dates import parse_date
+from storage.rules.roles import Action, Forbidden, require
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from handlers import Wiring
+
+log = logging.getLogger("plcbot.cycles")
+
+USAGE = ("/plc cycle [start | edit | pause [until DATE] | resume | end]")
+BREAK_USAGE = "/plc break [add YYYY-MM-DD YYYY-MM-DD [label] | remove ID]"
+
+
+def team_today(services: Services, team: Team) -> date:
+    return services.clock.now().astimezone(ZoneInfo(team.timezone)).date()
+
+
+def _school(services: Services, team: Team) -> School | None:
+    with services.db.read() as session:
+        return session.get(School, team.school_id)
+
+
+def form_values(view: dict[str, Any]) -> dict[str, str]:
+    """A modal's state as {block_id: text}, whatever the input element."""
+    out: dict[str, str] = {}
+    for block_id, actions in (view.get("state") or {}).get("values", {}).items():
+        for element in actions.values():
+            kind = element.get("type")
+            if kind in ("static_select", "radio_buttons"):
+                value = (element.get("selected_option") or {}).get("value")
+            elif kind == "datepicker":
+                value = element.get("selected_date")
+            elif kind == "timepicker":
+                value = element.get("selected_time")
+            else:
+                value = element.get("value")
+            out[block_id] = value or ""
+    return out
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# ---------------------------------------------------------------------------- /plc cycle
+def run_cycle(request: CommandRequest, services: Services) -> None:
+    """`/plc cycle …`: show the cycle, or change it (facilitators)."""
+    team = request.require_team()
+    word, _, rest = request.args.partition(" ")
+    word = word.lower()
+    if word in ("", "status", "show"):
+        return show_status(request, services, team)
+    require(request.actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
+    if word == "start":
+        return open_form(request, services, team, editing=False)
+    if word == "edit":
+        return open_form(request, services, team, editing=True)
+    if word == "pause":
+        return pause(request, services, team, rest.strip())
+    if word == "resume":
+        return resume(request, services, team)
+    if word == "end":
+        return end(request, services, team)
+    raise UserError(f"I don't know `/plc cycle {word[:30]}`. Use `{USAGE}`.")
+
+
+def show_status(request: CommandRequest, services: Services, team: Team) -> None:
+    if request.role is None:
+        raise UserError("Only members of this team can see its learning cycle.")
+    today = team_today(services, team)
+    with services.db.read() as session:
+        cycle = store.active_cycle(session, team_id=team.id or 0)
+        summary = store.cycle_summary(session, cycle=cycle) if cycle else None
+        breaks = store.break_rules(store.breaks(session, school_id=team.school_id))
+    week = rules.cycle_week(cycle.start_date, cycle.weeks, today) if cycle else None
+    text, blocks = render.status_blocks(team_name=team.name, cycle=cycle, week=week, today=today,
+                                        summary=summary, breaks=breaks)
+    request.reply(text, blocks=blocks)
+
+
+def open_form(request: CommandRequest, services: Services, team: Team, *, editing: bool) -> None:
+    with services.db.read() as session:
+        cycle = store.active_cycle(session, team_id=team.id or 0)
+    if editing and cycle is None:
+        raise UserError("There is no running cycle to edit. Start one with `/plc cycle start`.")
+    if not editing and cycle is not None:
+        raise UserError(f"This team already has a running cycle, “{escape(cycle.title)}”. Change it with "
+                        "`/plc cycle edit`, or end it with `/plc cycle end` first.")
+    hours = planner.rule_hours(planner.hours_for(services, team, _school(services, team)))
+    meta = json.dumps({"team_id": team.id, "cycle_id": cycle.id if editing and cycle else None})
+    view = render.cycle_modal(team_name=team.name, hours=hours, today=team_today(services, team),
+                              cycle=cycle if editing else None, private_metadata=meta)
+    request.client.views_open(trigger_id=request.trigger_id, view=view)
+
+
+def _announce(services: Services, channel: str, text: str, *, key: str) -> None:
+    """Tell the team's channel about a change, through the ledger (a dropped connection never doubles it)."""
+    try:
+        delivery.deliver(services, key=f"{key}:{services.clock.now().isoformat()}", kind="cycle_note",
+                         recipient=channel, text=text)
+    except Exception:
+        log.exception("Failed to tell the channel about a cycle change")
+
+
+def pause(request: CommandRequest, services: Services, team: Team, rest: str) -> None:
+    today = team_today(services, team)
+    until: date | None = None
+    if rest:
+        words = rest.split(" ", 1)
+        if words[0].lower() != "until" or len(words) < 2:
+            raise UserError("Use `/plc cycle pause` or `/plc cycle pause until DATE` (like `until Jan 4`).")
+        try:
+            until = parse_date(words[1], today=today)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if until < today:
+            raise UserError("That date has passed; give the last day of the pause.")
+    with services.db.session() as session:
+        cycle = _require_cycle(session, team)
+        store.pause_cycle(session, cycle_id=cycle.id or 0, until=until)
+    how = f"through {until:%a %b %-d}" if until else "until a facilitator runs `/plc cycle resume`"
+    request.reply(f":double_vertical_bar: Paused “{escape(cycle.title)}” {how}. No check-ins meanwhile.")
+    _announce(services, team.channel_id, f":double_vertical_bar: <@{request.user_id}> paused the learning "
+              f"cycle {how}: no check-ins meanwhile.", key=f"cycle-paused:{cycle.id}")
+
+
+def resume(request: CommandRequest, services: Services, team: Team) -> None:
+    with services.db.session() as session:
+        cycle = _require_cycle(session, team)
+        try:
+            store.resume_cycle(session, cycle_id=cycle.id or 0)
+        except store.CycleConflict as exc:
+            raise UserError(str(exc)) from None
+    planner.plan_cycle(services, cycle.id or 0)
+    request.reply(f":arrow_forward: Resumed “{escape(cycle.title)}”. Check-ins continue on the usual day.")
+    _announce(services, team.channel_id, f":arrow_forward: <@{request.user_id}> resumed the learning cycle.",
+              key=f"cycle-resumed:{cycle.id}")
+
+
+def end(request: CommandRequest, services: Services, team: Team) -> None:
+    with services.db.session() as session:
+        cycle = _require_cycle(session, team)
+        store.end_cycle(session, cycle_id=cycle.id or 0, now=services.clock.now())
+    planner.cancel_cycle_work(services, cycle.id or 0)
+    request.reply(f":checkered_flag: Ended “{escape(cycle.title)}”; its summary is kept. "
+                  "Start the next one with `/plc cycle start`.")
+    text, blocks = render.reflection_prompt(cycle_id=cycle.id or 0, title=cycle.title, team_name=team.name,
+                                            weeks=cycle.weeks)
+    delivery.deliver(services, key=f"cycle-reflection:{cycle.id}", kind="cycle_reflection",
+                     recipient=team.channel_id, text=text, blocks=blocks)
+
+
+def _require_cycle(session: Any, team: Team) -> Cycle:
+    cycle = store.active_cycle(session, team_id=team.id or 0)
+    if cycle is None:
+        raise UserError("This team has no running cycle. Start one with `/plc cycle start`.")
+    return cycle
+
+
+# ---------------------------------------------------------------------------- the cycle modal
+def on_cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services) -> None:
+    """Validate the cycle form inline; start or update the cycle; plan its check-ins."""
+    user_id = body["user"]["id"]
+    meta = _metadata(view)
+    raw = form_values(view)
+    try:
+        with services.db.read() as session:
+            team = session.get(Team, int(meta.get("team_id") or 0))
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            editing = session.get(Cycle, int(meta["cycle_id"])) if meta.get("cycle_id") else None
+        if team is None:
+            ack(response_action="errors", errors={"title": "This team no longer exists."})
+            return
+        require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
+        hours = planner.rule_hours(planner.hours_for(services, team, _school(services, team)))
+        values, errors = rules.validate_cycle(
+            rules.CycleInput(**{f: raw.get(f, "") for f in rules.CycleInput.__dataclass_fields__}),
+            today=team_today(services, team), hours=hours,
+            editing_start=editing.start_date if editing else None)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        assert values is not None
+        with services.db.session() as session:
+            if editing is not None:
+                cycle = store.update_cycle(session, cycle_id=editing.id or 0, values=values)
+            else:
+                cycle = store.start_cycle(session, team_id=team.id or 0, values=values, created_by=user_id,
+                                          now=services.clock.now())
+    except Forbidden as exc:
+        ack(response_action="errors", errors={"title": str(exc)})
+        return
+    except store.CycleConflict as exc:
+        ack(response_action="errors", errors={"title": str(exc)})
+        return
+    except Exception:
+        log.exception("Failed to save a cycle")
+        ack(response_action="errors", errors={"title": OUR_FAULT})
+        return
+    ack()
+    planner.plan_cycle(services, cycle.id or 0)
+    text, blocks = render.cycle_started_text(cycle, by=user_id, edited=editing is not None)
+    if editing is None:
+        delivery.deliver(services, key=f"cycle-started:{cycle.id}", kind="cycle_started",
+                         recipient=team.channel_id, text=text, blocks=blocks)
+    else:
+        _announce(services, team.channel_id, text, key=f"cycle-edited:{cycle.id}")
+
+
+# ---------------------------------------------------------------------------- the reflection
+def on_reflect_open(ack: Ack, body: dict[str, Any], client: Any, respond: Any, services: Services) -> None:
+    """"Fill in the reflection": facilitators record the team's answers."""
+    ack()
+    user_id = body["user"]["id"]
+    try:
+        cycle_id = int(body["actions"][0]["value"])
+        with services.db.read() as session:
+            cycle = session.get(Cycle, cycle_id)
+            team = session.get(Team, cycle.team_id) if cycle else None
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            summary = store.cycle_summary(session, cycle=cycle) if cycle else None
+        if cycle is None or team is None:
+            raise UserError("That cycle no longer exists.")
+        require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
+        means = [w["mean"] for w in (summary or {}).get("weeks", []) if w["mean"] is not None]
+        client.views_open(trigger_id=body["trigger_id"], view=render.reflection_modal(
+            cycle_id=cycle_id, title=cycle.title, metric_name=cycle.metric_name,
+            last_mean=means[-1] if means else None))
+    except Forbidden as exc:
+        respond(text=f":no_entry: {exc}", response_type="ephemeral", replace_original=False)
+    except UserError as exc:
+        respond(text=str(exc), response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.exception("Failed to open the reflection")
+        respond(text=OUR_FAULT, response_type="ephemeral", replace_original=False)
+
+
+def on_reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services) -> None:
+    """Store the reflection and close the cycle, keeping its summary."""
+    user_id = body["user"]["id"]
+    raw = form_values(view)
+    errors: dict[str, str] = {}
+    if raw.get("target_reached") not in ("yes", "partly", "no"):
+        errors["target_reached"] = "Say whether the team reached the target."
+    final = None
+    if raw.get("final_value", "").strip():
+        try:
+            final = rules.parse_number(raw["final_value"])
+        except ValueError:
+            errors["final_value"] = "Give the final data point as a number, like 74."
+    if not raw.get("learned", "").strip():
+        errors["learned"] = "Write a line or two on what the team learned."
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    now = services.clock.now()
+    try:
+        cycle_id = int(_metadata(view).get("cycle_id") or 0)
+        with services.db.session() as session:
+            cycle = session.get(Cycle, cycle_id)
+            team = session.get(Team, cycle.team_id) if cycle else None
+            if cycle is None or team is None:
+                raise UserError("That cycle no longer exists.")
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
+            store.save_reflection(session, cycle_id=cycle_id, target_reached=raw["target_reached"],
+                                  final_value=final, learned=raw["learned"].strip(),
+                                  next_steps=raw.get("next_steps", "").strip(), user_id=user_id, now=now)
+            was_open = cycle.status in store.OPEN
+            if was_open:
+                store.end_cycle(session, cycle_id=cycle_id, now=now)
+    except (Forbidden, UserError) as exc:
+        ack(response_action="errors", errors={"target_reached": str(exc)})
+        return
+    except Exception:
+        log.exception("Failed to save a reflection")
+        ack(response_action="errors", errors={"target_reached": OUR_FAULT})
+        return
+    ack()
+    if was_open:
+        planner.cancel_cycle_work(services, cycle_id)
+    text, blocks = render.reflection_saved(title=cycle.title, by=user_id, reached=raw["target_reached"],
+                                           final=final, unit=cycle.metric_unit, learned=raw["learned"].strip(),
+                                           next_steps=raw.get("next_steps", "").strip())
+    delivery.deliver(services, key=f"cycle-closed:{cycle_id}", kind="cycle_closed", recipient=team.channel_id,
+                     text=text, blocks=blocks)
+
+
+# ---------------------------------------------------------------------------- /plc break
+def run_break(request: CommandRequest, services: Services) -> None:
+    """`/plc break`: the school's breaks; principals add and remove them."""
+    team = request.require_team()
+    word, _, rest = request.args.partition(" ")
+    word = word.lower()
+    if word in ("", "list"):
+        with services.db.read() as session:
+            rows = store.breaks(session, school_id=team.school_id)
+        if not rows:
+            request.reply("No school breaks are set. Principals add them with "
+                          "`/plc break add 2026-12-21 2027-01-01 Winter break`.")
+            return
+        lines = [f"`{b.id}` {b.starts_on:%a %b %-d, %Y} – {b.ends_on:%a %b %-d, %Y} {escape(b.label)}"
+                 for b in rows]
+        request.reply("*School breaks (no check-ins):*\n" + "\n".join(lines))
+        return
+    require(request.actor, Action.EDIT_SCHOOL, team_id=team.id, school_id=team.school_id)
+    today = team_today(services, team)
+    if word == "add":
+        parts = rest.split(" ", 2)
+        try:
+            start, finish = date.fromisoformat(parts[0]), date.fromisoformat(parts[1])
+        except (ValueError, IndexError):
+            raise UserError(f"Give the first and last day as dates: `{BREAK_USAGE}`.") from None
+        problem = rules.validate_break(start, finish, today=today)
+        if problem:
+            raise UserError(problem)
+        label = parts[2].strip() if len(parts) > 2 else ""
+        with services.db.session() as session:
+            _, created = store.add_break(session, school_id=team.school_id, starts_on=start, ends_on=finish,
+                                         label=label, created_by=request.user_id, now=services.clock.now())
+        request.reply(f":palm_tree: {'Added' if created else 'Already there:'} a break "
+                      f"{start:%a %b %-d} – {finish:%a %b %-d}: no check-ins for the school's teams.")
+        return
+    if word == "remove":
+        try:
+            break_id = int(rest.strip())
+        except ValueError:
+            raise UserError(f"Give the break's number from `/plc break`: `{BREAK_USAGE}`.") from None
+        with services.db.session() as session:
+            removed = store.remove_break(session, school_id=team.school_id, break_id=break_id)
+        request.reply("Removed that break." if removed else "There is no such break for this school.")
+        return
+    raise UserError(f"Use `{BREAK_USAGE}`.")
+
+
+def register(app: App, services: Services, wiring: Wiring) -> None:
+    wiring.router.add("cycle", run_cycle, summary="the learning cycle: week, goal, data; facilitators start, "
+                      "edit, pause, resume or end it", usage=USAGE)
+    wiring.router.add("break", run_break, summary="the school's breaks (no check-ins); principals add them",
+                      usage=BREAK_USAGE)
+
+    def cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        on_cycle_submit(ack, body, view, services)
+
+    def reflect_open(ack: Ack, body: dict[str, Any], client: Any, respond: Any) -> None:
+        on_reflect_open(ack, body, client, respond, services)
+
+    def reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        on_reflection_submit(ack, body, view, services)
+
+    app.view(render.CYCLE_MODAL)(cycle_submit)
+    app.action(render.REFLECT_ACTION)(reflect_open)
+    app.view(render.REFLECTION_MODAL)(reflection_submit)
+

@@ -1,0 +1,236 @@
+"""`/plc meeting add|cancel|list` and the wrap-up (`/plc wrapup`, the agenda's "Wrap up" button)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt import Ack, App, Respond
+
+from bot.render import agenda as render
+from bot.render.mrkdwn import escape
+from handlers.actions import notify_owner
+from handlers.agenda import button_id
+from handlers.errors import OUR_FAULT, UserError
+from handlers.router import CommandRequest
+from scheduling.delivery import deliver
+from scheduling.meetings import refresh_agenda
+from storage import jobs
+from storage import meetings as store
+from storage.models import Meeting, Team
+from storage.people import load_actor
+from storage.rules.agenda import (
+    ACTION_MAX,
+    MEETING_USAGE,
+    ItemView,
+    RuleError,
+    local_label,
+    parse_meeting_add,
+)
+from storage.rules.dates import parse_date
+from storage.rules.roles import Action, Forbidden, require
+from storage.teams import active_members
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from handlers import Wiring
+
+log = logging.getLogger("plcbot.meetings")
+USAGE = (f"{MEETING_USAGE}; `/plc meeting cancel [DATE]` cancels the next meeting (or the one on that date); "
+         "`/plc meeting list` shows what is coming.")
+
+
+def on_meeting(request: CommandRequest, services: Services) -> None:
+    """Add a one-off meeting, cancel one, or list the upcoming ones."""
+    team = request.require_team()
+    assert team.id is not None
+    word, _, rest = request.args.partition(" ")
+    word = word.lower()
+    now = services.clock.now()
+    zone = ZoneInfo(team.timezone)
+    today = now.astimezone(zone).date()
+    if word in ("", "list"):
+        with services.db.session() as session:
+            store.ensure_upcoming(session, team=team, now=now)
+            rows = store.upcoming(session, team_id=team.id, now=now, limit=10)
+        if not rows:
+            request.reply(f"No meetings are planned. {USAGE}")
+            return
+        lines = [f"• {local_label(m.starts_at, team.timezone)} · {m.minutes} min"
+                 + (" · one-off" if m.source == "one_off" else "") for m in rows]
+        request.reply("Upcoming meetings", blocks=render.chunk("*Upcoming meetings*", lines, max_blocks=3))
+        return
+    require(request.actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
+    if word == "add":
+        try:
+            wanted = parse_meeting_add(rest, today=today)
+            starts_at = datetime.combine(wanted.day, wanted.at, tzinfo=zone).astimezone(ZoneInfo("UTC"))
+            with services.db.session() as session:
+                meeting = store.add_one_off(session, team=team, starts_at=starts_at,
+                                            minutes=wanted.minutes or team.meeting_minutes, now=now)
+        except RuleError as exc:
+            raise UserError(escape(str(exc))) from None
+        request.reply(f":calendar: Added a {meeting.minutes}-minute meeting on "
+                      f"{local_label(meeting.starts_at, team.timezone)}. Its agenda will be posted "
+                      f"{team.agenda_lead_hours} hours before, within school hours.")
+        return
+    if word == "cancel":
+        day: date | None = None
+        if rest.strip():
+            try:
+                day = parse_date(rest, today=today)
+            except ValueError as exc:
+                raise UserError(escape(str(exc))) from None
+        with services.db.session() as session:
+            meeting = store.find_to_cancel(session, team=team, day=day, now=now)
+            if meeting is None:
+                raise UserError("There is no upcoming meeting on that day." if day else "There is no upcoming meeting.")
+            store.cancel(session, meeting=meeting)
+            jobs.cancel(session, dedupe_key=f"agenda_post:{meeting.id}", reason="meeting cancelled")
+            jobs.cancel(session, dedupe_key=f"meeting_start:{meeting.id}", reason="meeting cancelled")
+        assert meeting.id is not None
+        refresh_agenda(services, meeting.id)
+        request.reply(f"Cancelled the meeting on {local_label(meeting.starts_at, team.timezone)}; "
+                      "its agenda will not be posted." if not meeting.agenda_ts else
+                      f"Cancelled the meeting on {local_label(meeting.starts_at, team.timezone)}; "
+                      "the posted agenda now says so.")
+        return
+    raise UserError(f"I don't know `/plc meeting {word[:20]}`. {USAGE}")
+
+
+def wrapup_view(services: Services, meeting: Meeting, team: Team) -> dict[str, Any]:
+    assert meeting.id is not None and team.id is not None
+    with services.db.read() as session:
+        members = [p.slack_user_id for p in active_members(session, team_id=team.id)]
+        rows = store.items(session, meeting_id=meeting.id)
+    items = [ItemView(i.id or 0, i.title, i.minutes) for i in rows]
+    return render.wrapup_modal(meeting_id=meeting.id, when=local_label(meeting.starts_at, team.timezone),
+                               members=members, items=items)
+
+
+def on_wrapup(request: CommandRequest, services: Services) -> None:
+    """Open the wrap-up modal for the meeting that has started and is not wrapped up."""
+    team = request.require_team()
+    assert team.id is not None
+    require(request.actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
+    with services.db.read() as session:
+        meeting = store.to_wrap_up(session, team_id=team.id, now=services.clock.now())
+    if meeting is None:
+        raise UserError("No meeting is waiting for a wrap-up: the wrap-up opens once a meeting has started.")
+    request.client.views_open(trigger_id=request.trigger_id, view=wrapup_view(services, meeting, team))
+
+
+def read_wrapup(view: dict[str, Any]) -> tuple[list[str], dict[int, str], str, list[store.NewAction], dict[str, str]]:
+    """The modal's values, and inline errors for action rows that are half filled."""
+    values = view.get("state", {}).get("values", {})
+
+    def get(block: str, key: str = "value") -> Any:
+        return ((values.get(block) or {}).get("value") or {}).get(key)
+
+    present = list(get("present", "selected_users") or [])
+    notes = {}
+    for block in values:
+        if block.startswith("n") and block[1:].isdigit():
+            text = (get(block) or "").strip()
+            if text:
+                notes[int(block[1:])] = text[:2000]
+    decisions = (get("decisions") or "").strip()[:3000]
+    actions, errors = [], {}
+    for k in range(1, render.WRAPUP_ACTION_ROWS + 1):
+        owner, text, due = get(f"a{k}_owner", "selected_user"), " ".join((get(f"a{k}_text") or "").split()), \
+            get(f"a{k}_due", "selected_date")
+        if not owner and not text and not due:
+            continue
+        if not owner:
+            errors[f"a{k}_owner"] = "Choose who owns this action item."
+        elif not text:
+            errors[f"a{k}_text"] = "Say what needs doing."
+        elif len(text) > ACTION_MAX:
+            errors[f"a{k}_text"] = f"Keep it under {ACTION_MAX} characters."
+        else:
+            actions.append(store.NewAction(owner, text, date.fromisoformat(due) if due else None))
+    return present, notes, decisions, actions, errors
+
+
+def register(app: App, services: Services, wiring: Wiring) -> None:
+    wiring.router.add("meeting", on_meeting, summary="add, cancel or list meetings",
+                      usage="/plc meeting add DATE TIME [minutes] | cancel [DATE] | list")
+    wiring.router.add("wrapup", on_wrapup, summary="wrap up the meeting: attendance, notes, action items",
+                      usage="/plc wrapup", aliases=("wrap-up",))
+
+    def on_wrapup_click(ack: Ack, body: dict[str, Any], respond: Respond, client: Any) -> None:
+        """The agenda's "Wrap up" button."""
+        ack()
+        user_id = body["user"]["id"]
+        try:
+            with services.db.read() as session:
+                meeting = session.get(Meeting, button_id(body))
+                team = session.get(Team, meeting.team_id) if meeting else None
+                actor = load_actor(session, user_id, admins=services.settings.admins)
+            if meeting is None or team is None:
+                raise UserError("That meeting no longer exists.")
+            require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
+            if meeting.status == "held":
+                raise UserError("This meeting has been wrapped up already; its log is in the thread.")
+            if meeting.status != "scheduled" or meeting.starts_at > services.clock.now():
+                raise UserError("The wrap-up opens once the meeting has started.")
+            client.views_open(trigger_id=body["trigger_id"], view=wrapup_view(services, meeting, team))
+        except (UserError, Forbidden) as exc:
+            respond(text=str(exc), response_type="ephemeral", replace_original=False)
+        except Exception:
+            log.exception("Failed to open the wrap-up")
+            respond(text=OUR_FAULT, response_type="ephemeral", replace_original=False)
+
+    def on_wrapup_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Store attendance, notes and action items; post the log under the agenda; DM the owners."""
+        user_id = body["user"]["id"]
+        meeting_id = int(json.loads(view.get("private_metadata") or "{}").get("meeting_id", 0))
+        present, notes, decisions, new_actions, errors = read_wrapup(view)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        now = services.clock.now()
+        try:
+            with services.db.session() as session:
+                meeting = session.get(Meeting, meeting_id)
+                team = session.get(Team, meeting.team_id) if meeting else None
+                if meeting is None or team is None:
+                    raise UserError("That meeting no longer exists.")
+                actor = load_actor(session, user_id, admins=services.settings.admins)
+                require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
+                created = store.wrap_up(session, meeting_id=meeting_id, present=present, notes=notes,
+                                        decisions=decisions, actions=new_actions, by=user_id, now=now)
+                created_ids = [a.id for a in created or []]
+        except (UserError, Forbidden) as exc:
+            ack(response_action="errors", errors={"present": str(exc)})
+            return
+        ack()
+        if created is None:  # wrapped up already (a double submit): one log, nothing more
+            return
+        try:
+            post_log(services, meeting_id)
+            for action_id in created_ids:
+                notify_owner(services, action_id, assigned_by=user_id)
+            refresh_agenda(services, meeting_id)
+        except Exception:
+            log.exception("Failed to post the log of meeting %s", meeting_id)
+
+    app.action("agenda_wrapup")(on_wrapup_click)
+    app.view("meeting_wrapup")(on_wrapup_submit)
+
+
+def post_log(services: Services, meeting_id: int) -> None:
+    """The meeting log, in the thread under the agenda (or in the channel when none was posted)."""
+    with services.db.read() as session:
+        meeting = session.get(Meeting, meeting_id)
+        assert meeting is not None
+        team = session.get(Team, meeting.team_id)
+        assert team is not None
+        log_data = store.meeting_log(session, meeting_id=meeting_id)
+    text, blocks = render.meeting_log_message(log_data)
+    deliver(services, key=f"meeting_log:{meeting_id}", kind="meeting_log",
+            recipient=meeting.agenda_channel_id or team.channel_id, text=text, blocks=blocks,
+            thread_ts=meeting.agenda_ts, payload={"meeting_id": meeting_id})

@@ -1,0 +1,170 @@
+"""`/plc norms`: the team's norms in the channel, the edit modal, their history and commitments."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk.errors import SlackApiError
+from sqlmodel import select
+
+from bot.render import agenda as render
+from handlers.errors import OUR_FAULT, UserError
+from handlers.router import CommandRequest
+from scheduling.delivery import deliver
+from storage import norms as store
+from storage.models import Person, Team
+from storage.people import load_actor
+from storage.rules.agenda import MAX_NORMS, NORM_MAX_LEN, RuleError, clean_norms, day_label
+from storage.rules.roles import Action, Forbidden, require
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from handlers import Wiring
+
+log = logging.getLogger("plcbot.norms")
+USAGE = "`/plc norms` posts them · `/plc norms edit` · `/plc norms who` · `/plc norms history`"
+
+
+def norms_blocks(services: Services, team: Team, *, changed_by: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    assert team.id is not None
+    with services.db.read() as session:
+        norms = store.current_norms(session, team_id=team.id)
+        version = store.current_version(session, team_id=team.id)
+        done, pending = store.commitment_status(session, team_id=team.id, version=version)
+    return render.norms_message(team_name=team.name, team_id=team.id, norms=norms, version=version,
+                                committed=len(done), members=len(done) + len(pending), changed_by=changed_by)
+
+
+def _require_member(request: CommandRequest, team: Team) -> None:
+    if request.actor.role_in(team_id=team.id, school_id=team.school_id) is None:
+        raise UserError("Only members of this team (and its school's leaders) can see its norms here.")
+
+
+def on_norms(request: CommandRequest, services: Services) -> None:
+    """Post the norms, or open the editor, the history or who has not committed yet."""
+    team = request.require_team()
+    assert team.id is not None
+    word = request.args.split(" ", 1)[0].lower() if request.args else ""
+    if word == "edit":
+        require(request.actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
+        with services.db.read() as session:
+            norms = store.current_norms(session, team_id=team.id)
+        request.client.views_open(trigger_id=request.trigger_id, view=render.norms_edit_modal(
+            team_id=team.id, norms=norms, max_norms=MAX_NORMS, max_len=NORM_MAX_LEN))
+        return
+    if word in ("who", "commitments"):
+        require(request.actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
+        with services.db.read() as session:
+            version = store.current_version(session, team_id=team.id)
+            done, pending = store.commitment_status(session, team_id=team.id, version=version)
+        if version == 0:
+            request.reply("This team has no norms yet. Write them with `/plc norms edit`.")
+            return
+        blocks = render.norms_who_blocks(committed=done, pending=pending, version=version)
+        request.reply(f"{len(pending)} not yet committed", blocks=blocks)
+        return
+    if word == "history":
+        _require_member(request, team)
+        zone = ZoneInfo(team.timezone)
+        with services.db.read() as session:
+            rows = [(r.version, day_label(r.changed_at.astimezone(zone).date()), r.changed_by, r.summary)
+                    for r in store.history(session, team_id=team.id)]
+        request.reply("Changes to the norms", blocks=render.norms_history_blocks(rows))
+        return
+    if word:
+        raise UserError(f"I don't know `/plc norms {word[:30]}`. {USAGE}")
+    _require_member(request, team)
+    text, blocks = norms_blocks(services, team)
+    try:
+        services.slack_send.chat_postMessage(channel=team.channel_id, text=text, blocks=blocks,
+                                             unfurl_links=False, unfurl_media=False)
+    except SlackApiError as exc:
+        if exc.response.get("error") in ("not_in_channel", "channel_not_found", "is_archived"):
+            raise UserError("I can't post in this channel. Invite me with `/invite @plcbot` and try again.") from None
+        raise
+
+
+def register(app: App, services: Services, wiring: Wiring) -> None:
+    wiring.router.add("norms", on_norms, summary="post the team's norms; `edit`, `who`, `history`",
+                      usage="/plc norms [edit|who|history]")
+
+    def on_edit_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Save the edited norms (a new revision), then ask everyone to commit again."""
+        user_id = body["user"]["id"]
+        team_id = int(json.loads(view.get("private_metadata") or "{}").get("team_id", 0))
+        raw = ((view["state"]["values"].get("norms") or {}).get("text") or {}).get("value") or ""
+        try:
+            norms = clean_norms(raw)
+        except RuleError as exc:
+            ack(response_action="errors", errors={"norms": str(exc)})
+            return
+        try:
+            with services.db.session() as session:
+                team = session.get(Team, team_id)
+                actor = load_actor(session, user_id, admins=services.settings.admins)
+                if team is None or team.archived_at is not None:
+                    ack(response_action="errors", errors={"norms": "This team no longer exists."})
+                    return
+                require(actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
+                revision = store.save_norms(session, team_id=team_id, norms=norms, by=user_id,
+                                            now=services.clock.now())
+        except Forbidden as exc:
+            ack(response_action="errors", errors={"norms": str(exc)})
+            return
+        ack()
+        if revision is None:
+            return
+        try:
+            text, blocks = norms_blocks(services, team, changed_by=user_id)
+            deliver(services, key=f"norms:{team_id}:v{revision.version}", kind="norms", recipient=team.channel_id,
+                    text=text, blocks=blocks)
+        except Exception:
+            log.exception("Failed to post the changed norms of team %s", team_id)
+
+    def on_commit(ack: Ack, body: dict[str, Any], respond: Respond, client: Any) -> None:
+        """Record "I commit to these norms" for the version on the button."""
+        ack()
+        user_id = body["user"]["id"]
+        try:
+            raw = str(body["actions"][0].get("value") or "")
+            parts = raw.split(":")
+            if len(parts) != 2 or not all(p.isdigit() and len(p) <= 12 for p in parts):
+                respond(text="That button no longer works here; run `/plc norms` again.",
+                        response_type="ephemeral", replace_original=False)
+                return
+            team_id, version = int(parts[0]), int(parts[1])
+            with services.db.session() as session:
+                team = session.get(Team, team_id)
+                actor = load_actor(session, user_id, admins=services.settings.admins)
+                person = session.exec(select(Person).where(Person.slack_user_id == user_id)).first()
+                if team is None or team_id not in actor.member_of or person is None or person.id is None:
+                    respond(text="Only members of this team commit to its norms.", response_type="ephemeral",
+                            replace_original=False)
+                    return
+                current = store.current_version(session, team_id=team_id)
+                if version != current:
+                    respond(text="These norms have changed since this message was posted. "
+                                 "Run `/plc norms` to see the current ones and commit to them.",
+                            response_type="ephemeral", replace_original=False)
+                    return
+                added = store.commit(session, team_id=team_id, person_id=person.id, version=version,
+                                     now=services.clock.now())
+            respond(text=":handshake: Thank you: you have committed to the team's norms." if added
+                    else "You have already committed to these norms.",
+                    response_type="ephemeral", replace_original=False)
+            container = body.get("container") or {}
+            if added and container.get("type") == "message" and not container.get("is_ephemeral"):
+                text, blocks = norms_blocks(services, team)
+                client.chat_update(channel=container["channel_id"], ts=container["message_ts"], text=text,
+                                   blocks=blocks)
+        except Exception:
+            log.exception("Failed to record a norms commitment")
+            respond(text=OUR_FAULT, response_type="ephemeral", replace_original=False)
+
+    app.view("norms_edit")(on_edit_submit)
+    app.action("norms_commit")(on_commit)
+

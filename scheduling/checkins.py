@@ -1,0 +1,489 @@
+"""Learning-cycle work as scheduled rows: the weekly check-in round, one reminder, the window's
+close (summary to the channel, support requests to facilitators) and the end-of-cycle reflection.
+
+Due times are computed per team: the check-in day and time in the team's `ZoneInfo`
+(`datetime.combine`, so 14:00 stays 14:00 local across a daylight-saving change), then moved
+into school hours (team override, else the school's, else PLCBOT_SCHOOL_HOURS).
+
+Work missed while the bot was down (the `is_stale` rule of each kind):
+- `checkin_round` ("check-in"): still runs the same school day it was due (local time, until
+  school closes); after that it is skipped and logged. A check-in arriving days late would
+  ask about the wrong week. `plcbot jobs run ID` forces it anyway.
+- `checkin_reminder`: runs while the round's window is still open; skipped after it closes.
+- `checkin_close`: never stale. The channel's summary and the support requests are still owed
+  late; a support request must never be lost.
+- `cycle_reflection`: never stale while the cycle is open (it checks at run time).
+Whatever runs outside school hours (the bot came back at night) gives itself back to the next
+opening instead of reaching anyone, and is judged stale or not again then.
+
+A round sends several DMs at once (ROUND_THREADS) through the delivery ledger: each key is
+`checkin:{cycle}:{user}:{week}`, so a rerun after a crash sends nothing twice. One unreachable
+teacher is recorded as failed and the facilitators are told; deliveries left in doubt (pending,
+unknown, in flight) release the job for another try instead of finishing it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time as monotime
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from bot.render import cycles as render
+from scheduling import delivery
+from scheduling.hours import SchoolHours, parse_school_hours
+from storage import checkins as store
+from storage import cycles as cycle_store
+from storage import jobs
+from storage.models import Checkin, CheckinRound, Cycle, Person, ScheduledJob, School, Team
+from storage.rules import cycles as rules
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from scheduling.registry import Registry
+
+log = logging.getLogger("plcbot.checkins")
+
+ROUND_THREADS = 8
+RETRY_AFTER = timedelta(minutes=1)
+MAX_ATTEMPTS = 30
+LEASE = timedelta(minutes=10)
+KINDS = ("checkin_round", "checkin_reminder", "checkin_close", "cycle_reflection")
+
+
+# ---------------------------------------------------------------------------- time
+def hours_for(services: Services, team: Team, school: School | None = None) -> SchoolHours:
+    spec = team.school_hours or (school.school_hours if school else None) or services.settings.school_hours
+    try:
+        return parse_school_hours(spec)
+    except ValueError:
+        log.warning("Team %s has unreadable school hours %r; using the default", team.id, spec)
+        return parse_school_hours(services.settings.school_hours)
+
+
+def rule_hours(hours: SchoolHours) -> rules.Hours:
+    return rules.Hours(hours.weekdays, hours.opens, hours.closes)
+
+
+def local_due(day: date, hhmm: str, tz: ZoneInfo, hours: SchoolHours) -> datetime:
+    """`hhmm` on `day` in the team's zone, as UTC, moved into school hours when outside them."""
+    local = datetime.combine(day, time.fromisoformat(hhmm.zfill(5)), tzinfo=tz)
+    return hours.next_open(local.astimezone(UTC), tz)
+
+
+def school_day_end(day: date, tz: ZoneInfo, hours: SchoolHours) -> datetime:
+    return datetime.combine(day, hours.closes, tzinfo=tz).astimezone(UTC)
+
+
+def _payload(job: ScheduledJob) -> dict[str, Any]:
+    try:
+        return json.loads(job.payload or "{}")
+    except ValueError:
+        return {}
+
+
+def _stale_after(job: ScheduledJob, now: datetime) -> bool:
+    limit = _payload(job).get("stale_after")
+    return bool(limit) and now > datetime.fromisoformat(limit)
+
+
+def _never(job: ScheduledJob, now: datetime) -> bool:
+    return False
+
+
+# ---------------------------------------------------------------------------- planning
+def plan(services: Services, now: datetime) -> None:
+    """Make sure every open cycle has its rows: this week's and next week's rounds, the reminder
+    and close of open rounds, the reflection; resume pauses that ran out; end cycles long over."""
+    with services.db.read() as session:
+        ids = [c.id for c in cycle_store.open_cycles(session) if c.id is not None]
+    for cycle_id in ids:
+        try:
+            plan_cycle(services, cycle_id, now=now)
+        except Exception:
+            log.exception("Planning cycle %s failed", cycle_id)
+
+
+def plan_cycle(services: Services, cycle_id: int, *, now: datetime | None = None) -> None:
+    """Plan one cycle (also called right after a cycle is started or edited)."""
+    now = now or services.clock.now()
+    with services.db.session() as session:
+        cycle = session.get(Cycle, cycle_id)
+        if cycle is None or cycle.status not in cycle_store.OPEN:
+            return
+        team = session.get(Team, cycle.team_id)
+        assert team is not None
+        school = session.get(School, team.school_id)
+        tz = ZoneInfo(team.timezone)
+        hours = hours_for(services, team, school)
+        today = now.astimezone(tz).date()
+        if cycle.status == "paused" and cycle.paused_until is not None and cycle.paused_until < today:
+            cycle.status, cycle.paused_until = "active", None
+            session.add(cycle)
+            log.info("Cycle %s resumed after its pause", cycle_id)
+        if today > rules.end_date(cycle.start_date, cycle.weeks) + timedelta(days=14):
+            cycle_store.end_cycle(session, cycle_id=cycle_id, now=now)
+            _cancel_cycle_work(session, cycle_id)
+            log.info("Cycle %s ended two weeks after its last week", cycle_id)
+            return
+        week = rules.cycle_week(cycle.start_date, cycle.weeks, today)
+        first = 1 if today < cycle.start_date else week
+        if first is not None:
+            for w in range(first, min(first + 1, cycle.weeks) + 1):
+                _plan_round(session, cycle, team, w, tz, hours)
+        last_day = rules.checkin_day(cycle.start_date, cycle.weeks, cycle.checkin_weekday)
+        reflect_at = hours.next_open(local_due(last_day, cycle.checkin_time, tz, hours) + timedelta(hours=1), tz)
+        jobs.schedule(session, kind="cycle_reflection", dedupe_key=f"cycle_reflection:{cycle_id}",
+                      due_at=reflect_at, team_id=team.id, ref_id=cycle_id, payload={"cycle_id": cycle_id})
+        for round_ in session.exec(select(CheckinRound).where(CheckinRound.cycle_id == cycle_id,
+                                                               CheckinRound.state == "open")).all():
+            _plan_followups(session, cycle, team, round_, tz, hours)
+        # An edit that shortened the cycle: weeks past the end no longer happen.
+        for w in range(cycle.weeks + 1, rules.MAX_WEEKS + 1):
+            jobs.cancel(session, dedupe_key=f"checkin_round:{cycle_id}:{w}", reason="cycle shortened")
+
+
+def _plan_round(session: Session, cycle: Cycle, team: Team, week: int, tz: ZoneInfo,
+                hours: SchoolHours) -> None:
+    day = rules.checkin_day(cycle.start_date, week, cycle.checkin_weekday)
+    due = local_due(day, cycle.checkin_time, tz, hours)
+    due_day = due.astimezone(tz).date()
+    jobs.schedule(
+        session, kind="checkin_round", dedupe_key=f"checkin_round:{cycle.id}:{week}", due_at=due,
+        team_id=team.id, ref_id=cycle.id,
+        payload={"cycle_id": cycle.id, "week": week,
+                 "stale_after": school_day_end(due_day, tz, hours).isoformat()},
+    )
+
+
+def _plan_followups(session: Session, cycle: Cycle, team: Team, round_: CheckinRound, tz: ZoneInfo,
+                    hours: SchoolHours) -> None:
+    """The reminder and the close of an open round, from when it was actually sent."""
+    closes = hours.next_open(round_.opened_at + rules.round_window(cycle.reminder_hours), tz)
+    remind = hours.next_open(round_.opened_at + timedelta(hours=cycle.reminder_hours), tz)
+    base = {"cycle_id": cycle.id, "week": round_.week, "round_id": round_.id}
+    if remind < closes:
+        jobs.schedule(session, kind="checkin_reminder", dedupe_key=f"checkin_reminder:{cycle.id}:{round_.week}",
+                      due_at=remind, team_id=team.id, ref_id=cycle.id,
+                      payload={**base, "stale_after": closes.isoformat()})
+    jobs.schedule(session, kind="checkin_close", dedupe_key=f"checkin_close:{cycle.id}:{round_.week}",
+                  due_at=closes, team_id=team.id, ref_id=cycle.id, payload=base)
+    if round_.closes_at != closes:
+        round_.closes_at = closes
+        session.add(round_)
+
+
+def _cancel_cycle_work(session: Session, cycle_id: int) -> None:
+    """An ended cycle sends no more check-ins, reminders or reflection prompts.
+
+    Close jobs stay: the last round's summary and support requests are still owed.
+    """
+    for kind in ("checkin_round", "checkin_reminder", "cycle_reflection"):
+        jobs.cancel(session, kind=kind, ref_id=cycle_id, reason="cycle ended")
+
+
+def cancel_cycle_work(services: Services, cycle_id: int) -> None:
+    with services.db.session() as session:
+        _cancel_cycle_work(session, cycle_id)
+
+
+# ---------------------------------------------------------------------------- shared pieces
+class CycleContext:
+    """What every kind needs about a cycle, read once."""
+
+    def __init__(self, services: Services, cycle_id: int) -> None:
+        with services.db.read() as session:
+            self.cycle = session.get(Cycle, cycle_id)
+            self.team = session.get(Team, self.cycle.team_id) if self.cycle else None
+            self.school = session.get(School, self.team.school_id) if self.team else None
+            self.breaks = cycle_store.break_rules(
+                cycle_store.breaks(session, school_id=self.team.school_id)) if self.team else []
+            self.facilitators = cycle_store.facilitators(session, team_id=self.team.id) if self.team else []
+        if self.team is not None:
+            self.tz = ZoneInfo(self.team.timezone)
+            self.hours = hours_for(services, self.team, self.school)
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(self.tz).date()
+
+    def card(self, checkin: Checkin, *, support_state: str | None = None, closed: bool = False,
+             reminder: bool = False) -> render.CheckinCard:
+        c, t = self.cycle, self.team
+        assert c is not None and t is not None
+        return render.CheckinCard(
+            checkin_id=checkin.id or 0, team_name=t.name, title=c.title, goal=c.goal, strategy=c.strategy,
+            metric_name=c.metric_name, metric_unit=c.metric_unit, week=checkin.week, weeks=c.weeks,
+            progress=checkin.progress, value=checkin.value, evidence=checkin.evidence, support=checkin.support,
+            support_state=support_state, facilitators=tuple(p.name or p.slack_user_id for p in self.facilitators),
+            closed=closed, reminder=reminder,
+        )
+
+
+def _hold_for_hours(services: Services, job: ScheduledJob, ctx: CycleContext, now: datetime) -> bool:
+    """Outside school hours: give the job back for the next opening. True when held."""
+    if ctx.hours.is_open(now.astimezone(ctx.tz)):
+        return False
+    opening = ctx.hours.next_open(now, ctx.tz)
+    assert job.id is not None
+    jobs.release(services.db, job.id, due_at=opening, error="held for school hours")
+    log.info("Job %s held until school opens (%s)", job.id, opening.isoformat())
+    return True
+
+
+def send_all(services: Services, items: list[Any], send: Callable[[Any], str], *, job: ScheduledJob,
+             threads: int = ROUND_THREADS) -> dict[str, int]:
+    """Run `send` for every item on a small pool; count outcomes; keep the job's lease alive."""
+    counts: dict[str, int] = {}
+    last_extend = monotime.monotonic()
+
+    def one(item: Any) -> str:
+        try:
+            return send(item)
+        except Exception:  # one teacher's trouble never stops the rest
+            log.exception("Sending to one recipient failed; the others continue")
+            return "error"
+
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="round") as pool:
+        for state in pool.map(one, items):
+            counts[state] = counts.get(state, 0) + 1
+            if job.id is not None and monotime.monotonic() - last_extend > 60:
+                last_extend = monotime.monotonic()
+                jobs.extend_lease(services.db, job.id, until=services.clock.now() + LEASE)
+    return counts
+
+
+def _release_or_fail(services: Services, job: ScheduledJob, ctx: CycleContext, left: int, what: str) -> str:
+    assert job.id is not None
+    message = f"{left} {what} not confirmed yet; retrying"
+    if job.attempts >= MAX_ATTEMPTS:
+        raise RuntimeError(f"{left} {what} could not be confirmed after {job.attempts} attempts; "
+                           "see `plcbot jobs --all` and rerun with `plcbot jobs run ID`")
+    now = services.clock.now()
+    jobs.release(services.db, job.id, due_at=ctx.hours.next_open(now + RETRY_AFTER, ctx.tz), error=message)
+    log.warning("Job %s: %s", job.id, message)
+    return message
+
+
+# ---------------------------------------------------------------------------- the round
+def run_round(job: ScheduledJob, services: Services) -> str | None:
+    """Send this week's check-in to every active member who is not away, each exactly once."""
+    p = _payload(job)
+    cycle_id, week = int(p["cycle_id"]), int(p["week"])
+    ctx = CycleContext(services, cycle_id)
+    if ctx.cycle is None or ctx.team is None or ctx.cycle.status == "ended":
+        return "the cycle has ended"
+    if ctx.team.archived_at is not None:
+        return "the team is archived"
+    now = services.clock.now()
+    if _hold_for_hours(services, job, ctx, now):
+        return None
+    cycle, today = ctx.cycle, ctx.today(now)
+    day = rules.checkin_day(cycle.start_date, week, cycle.checkin_weekday)
+    with services.db.session() as session:
+        existing = store.get_round(session, cycle_id=cycle_id, week=week)
+        if existing is not None and existing.state == "skipped":
+            return f"week {week} skipped ({existing.skip_reason})"
+        members = cycle_store.team_members(session, team_id=ctx.team.id or 0)
+        found = rules.recipients([m for _, m in members], day=today, breaks=ctx.breaks,
+                                 status=cycle.status, paused_until=cycle.paused_until)
+        if existing is None and found.skipped_reason:
+            store.skip_round(session, cycle=cycle, week=week, local_day=day, reason=found.skipped_reason, now=now)
+            log.info("Cycle %s week %s skipped: %s", cycle_id, week, found.skipped_reason)
+            return f"week {week} skipped ({found.skipped_reason})"
+        closes = ctx.hours.next_open(now + rules.round_window(cycle.reminder_hours), ctx.tz)
+        round_ = store.open_round(session, cycle=cycle, week=week, local_day=day, now=now, closes_at=closes)
+        if round_.state != "open":
+            return f"week {week}'s round has closed"
+        people = {p.slack_user_id: p for p, _ in members}
+        store.ensure_checkins(session, round_=round_, asked=[people[u] for u in found.asked],
+                              away=[people[u] for u in found.away], now=now)
+        checkins = store.round_checkins(session, round_id=round_.id or 0)
+        assert round_.id is not None
+        round_id = round_.id
+    todo = [c for c in checkins if c.status == "pending"]
+
+    def send(checkin: Checkin) -> str:
+        text, blocks = render.checkin_message(ctx.card(checkin))
+        outcome = delivery.deliver(
+            services, key=f"checkin:{cycle_id}:{checkin.user_id}:{week}", kind="checkin",
+            recipient=checkin.user_id, text=text, blocks=blocks, job_id=job.id,
+            payload={"checkin_id": checkin.id},
+        )
+        if outcome.state in ("sent", "failed"):
+            with services.db.session() as session:
+                store.record_delivery(session, checkin_id=checkin.id or 0, state=outcome.state,
+                                      channel_id=outcome.channel_id, ts=outcome.ts, error=outcome.error)
+        return outcome.state
+
+    counts = send_all(services, todo, send, job=job)
+    with services.db.session() as session:
+        round_ = session.get(CheckinRound, round_id)
+        assert round_ is not None
+        team = session.get(Team, ctx.team.id)
+        assert team is not None
+        _plan_followups(session, cycle, team, round_, ctx.tz, ctx.hours)
+        checkins = store.round_checkins(session, round_id=round_id)
+    failed = [(c.user_id, c.error or "failed") for c in checkins if c.status == "failed"]
+    if failed:
+        _tell_facilitators_of_failures(services, ctx, week, failed, job)
+    left = sum(n for state, n in counts.items() if state not in ("sent", "failed"))
+    if left:
+        return _release_or_fail(services, job, ctx, left, "check-in deliveries")
+    sent = sum(1 for c in checkins if c.status == "sent")
+    return f"week {week}: {sent} sent, {len(failed)} unreachable, " \
+           f"{sum(1 for c in checkins if c.status == 'away')} away"
+
+
+def _tell_facilitators_of_failures(services: Services, ctx: CycleContext, week: int,
+                                   failed: list[tuple[str, str]], job: ScheduledJob) -> None:
+    assert ctx.team is not None and ctx.cycle is not None
+    text, blocks = render.failures_message(team_name=ctx.team.name, week=week, failed=failed)
+    for fac in ctx.facilitators:
+        if fac.slack_user_id in {u for u, _ in failed}:
+            continue
+        delivery.deliver(services, key=f"checkin-failures:{ctx.cycle.id}:{week}:{fac.slack_user_id}:{len(failed)}",
+                         kind="checkin_failures", recipient=fac.slack_user_id, text=text, blocks=blocks,
+                         job_id=job.id)
+
+
+# ---------------------------------------------------------------------------- the reminder
+def run_reminder(job: ScheduledJob, services: Services) -> str | None:
+    """One reminder to each teacher who has not answered, unless they are away now."""
+    p = _payload(job)
+    cycle_id, week = int(p["cycle_id"]), int(p["week"])
+    ctx = CycleContext(services, cycle_id)
+    if ctx.cycle is None or ctx.team is None or ctx.cycle.status == "ended":
+        return "the cycle has ended"
+    now = services.clock.now()
+    if _hold_for_hours(services, job, ctx, now):
+        return None
+    today = ctx.today(now)
+    with services.db.read() as session:
+        round_ = store.get_round(session, cycle_id=cycle_id, week=week)
+        if round_ is None or round_.state != "open":
+            return "the round has closed"
+        waiting = store.unanswered(session, round_id=round_.id or 0)
+        people = session.exec(select(Person).where(col(Person.id).in_([c.person_id for c in waiting]))).all()
+        away = {p.id for p in people if rules.is_away(p.away_from, p.away_until, today)}
+    if rules.is_paused(ctx.cycle.status, ctx.cycle.paused_until, today):
+        return "the cycle is paused"
+    todo = [c for c in waiting if c.person_id not in away and c.reminded_at is None]
+
+    def send(checkin: Checkin) -> str:
+        text, blocks = render.checkin_message(ctx.card(checkin, reminder=True))
+        outcome = delivery.deliver(
+            services, key=f"checkin-reminder:{cycle_id}:{checkin.user_id}:{week}", kind="checkin_reminder",
+            recipient=checkin.channel_id or checkin.user_id, text=text, blocks=blocks, job_id=job.id,
+            payload={"checkin_id": checkin.id},
+        )
+        if outcome.state in ("sent", "failed"):
+            with services.db.session() as session:
+                store.mark_reminded(session, checkin_id=checkin.id or 0, now=services.clock.now())
+        return outcome.state
+
+    counts = send_all(services, todo, send, job=job)
+    left = sum(n for state, n in counts.items() if state not in ("sent", "failed"))
+    if left:
+        return _release_or_fail(services, job, ctx, left, "reminders")
+    return f"week {week}: {counts.get('sent', 0)} reminded"
+
+
+# ---------------------------------------------------------------------------- the close
+def run_close(job: ScheduledJob, services: Services) -> str | None:
+    """Close the window: the summary to the channel, support requests to the facilitators."""
+    p = _payload(job)
+    cycle_id, week = int(p["cycle_id"]), int(p["week"])
+    ctx = CycleContext(services, cycle_id)
+    if ctx.cycle is None or ctx.team is None:
+        return "no such cycle"
+    now = services.clock.now()
+    if _hold_for_hours(services, job, ctx, now):
+        return None
+    today = ctx.today(now)
+    with services.db.session() as session:
+        round_ = store.get_round(session, cycle_id=cycle_id, week=week)
+        if round_ is None or round_.state == "skipped":
+            return "nothing to close"
+        store.close_round(session, round_id=round_.id or 0, now=now)
+        checkins = store.round_checkins(session, round_id=round_.id or 0)
+        ids = [c.person_id for c in checkins]
+        persons = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids))).all()}
+        for c in checkins:  # gone away during the window: shown as away, not as a non-responder
+            person = persons.get(c.person_id)
+            if (c.status == "sent" and c.answered_at is None and person is not None
+                    and rules.is_away(person.away_from, person.away_until, today)):
+                c.status = "away"
+                session.add(c)
+        summary = cycle_store.summarize(round_, checkins)
+        requests = store.unsent_support(session, cycle_id=cycle_id, week=week)
+    left = 0
+    for request, checkin in requests:
+        left += _send_support(services, ctx, request, checkin, persons.get(checkin.person_id), job)
+    c, t = ctx.cycle, ctx.team
+    text, blocks = render.round_summary_message(
+        team_name=t.name, title=c.title, metric_name=c.metric_name, metric_unit=c.metric_unit,
+        baseline=c.baseline, target=c.target, summary=summary, weeks=c.weeks, support_count=len(requests))
+    outcome = delivery.deliver(services, key=f"checkin-summary:{cycle_id}:{week}", kind="checkin_summary",
+                               recipient=t.channel_id, text=text, blocks=blocks, job_id=job.id)
+    if outcome.state not in ("sent", "failed"):
+        left += 1
+    if left:
+        return _release_or_fail(services, job, ctx, left, "summary or support messages")
+    return f"week {week}: {summary.answered}/{summary.asked} answered, {len(requests)} support requests"
+
+
+def _send_support(services: Services, ctx: CycleContext, request: Any, checkin: Checkin,
+                  person: Person | None, job: ScheduledJob) -> int:
+    """DM each facilitator the request with the teacher's name; returns how many are in doubt."""
+    assert ctx.team is not None
+    card = render.SupportCard(
+        request_id=request.id, teacher_id=checkin.user_id,
+        teacher_name=(person.name if person and person.name else checkin.user_id),
+        team_name=ctx.team.name, week=checkin.week, progress=checkin.progress, evidence=checkin.evidence,
+        support=checkin.support, state=request.state, follower=request.follower)
+    text, blocks = render.support_message(card)
+    left = 0
+    targets = [f for f in ctx.facilitators if f.slack_user_id != checkin.user_id] or ctx.facilitators
+    for fac in targets:
+        outcome = delivery.deliver(services, key=f"support:{request.id}:{fac.slack_user_id}", kind="support",
+                                   recipient=fac.slack_user_id, text=text, blocks=blocks, job_id=job.id,
+                                   payload={"support_id": request.id})
+        if outcome.state not in ("sent", "failed"):
+            left += 1
+    if not left:
+        with services.db.session() as session:
+            store.mark_support_sent(session, request_id=request.id, now=services.clock.now())
+    return left
+
+
+# ---------------------------------------------------------------------------- the reflection
+def run_reflection(job: ScheduledJob, services: Services) -> str | None:
+    """Last week of the cycle: the team's channel gets the reflection form."""
+    cycle_id = int(_payload(job)["cycle_id"])
+    ctx = CycleContext(services, cycle_id)
+    if ctx.cycle is None or ctx.team is None or ctx.cycle.status == "ended":
+        return "the cycle has ended"
+    now = services.clock.now()
+    if _hold_for_hours(services, job, ctx, now):
+        return None
+    text, blocks = render.reflection_prompt(cycle_id=cycle_id, title=ctx.cycle.title,
+                                            team_name=ctx.team.name, weeks=ctx.cycle.weeks)
+    outcome = delivery.deliver(services, key=f"cycle-reflection:{cycle_id}", kind="cycle_reflection",
+                               recipient=ctx.team.channel_id, text=text, blocks=blocks, job_id=job.id)
+    if outcome.state not in ("sent", "failed"):
+        return _release_or_fail(services, job, ctx, 1, "reflection prompt")
+    return f"reflection prompt {outcome.state}"
+
+
+def register(registry: Registry) -> None:
+    registry.kind("checkin_round", run_round, label="check-in", is_stale=_stale_after)
+    registry.kind("checkin_reminder", run_reminder, label="check-in reminder", is_stale=_stale_after)
+    registry.kind("checkin_close", run_close, label="check-in close", is_stale=_never)
+    registry.kind("cycle_reflection", run_reflection, label="cycle reflection", is_stale=_never)
+    registry.planner("checkins", plan)

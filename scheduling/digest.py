@@ -1,0 +1,336 @@
+"""The weekly digest as scheduled work: planned per (school, ISO week), sent once to each principal.
+
+For each principal the summary goes through the delivery ledger (`digest:{school}:{week}:{user}`),
+then the workbook is uploaded into the same DM with `files_upload_v2`, which needs the DM's
+`D…` id. An upload is not idempotent either, so it has a ledger row of its own
+(`digest-file:…`, a `Delivery` row of kind `digest-file`): pending → sending → sent. When an
+upload ends in doubt (a dropped connection, a crash) the DM's history is read for the file
+before uploading again. A failed upload is retried a few times, then the principal is told
+and the job is marked failed so `plcbot jobs` shows it: never lost silently.
+
+A digest missed while the bot was down is still sent when it comes back within the following
+week; after that week it is stale and skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk.errors import SlackApiError
+from sqlmodel import col, select
+
+from bot.render import workbook as wbk
+from bot.render.digest import digest_message, upload_failed_message
+from scheduling.delivery import HISTORY_PAGES, PERMANENT_ERRORS, Outcome, deliver, remember_dm_channel
+from storage import digest as data
+from storage import jobs
+from storage.models import Delivery, ScheduledJob, School
+from storage.rules import digest as rules
+from storage.rules.digest import IsoWeek
+from storage.teams import principals
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from scheduling.registry import Registry
+
+log = logging.getLogger("plcbot.digest")
+
+KIND = "digest"
+FILE_KIND = "digest-file"
+MAX_UPLOAD_ATTEMPTS = 4
+RETRY_AFTER = timedelta(minutes=5)
+IN_FLIGHT = timedelta(seconds=120)
+
+
+class DigestNotDelivered(Exception):
+    """Some principal did not get the workbook after every retry; recorded on the job row."""
+
+
+# ------------------------------------------------------------------------------------ workbooks
+def workbook_name(school: str, week: IsoWeek, suffix: str = "") -> str:
+    """'PLC digest - Lincoln Elementary - 2026-W47.xlsx': readable, and safe as a file name."""
+    safe = re.sub(r"[^\w .,&()'-]+", " ", school).strip() or "school"
+    return f"PLC digest - {safe[:60]} - {week.label}{suffix}.xlsx"
+
+
+def write_week_workbook(session: Any, digests: Sequence[data.SchoolDigest], target: str | Path | IO[bytes], *,
+                        min_group_size: int, team_ids: Sequence[int] | None = None,
+                        on_row: Callable[[], None] | None = None) -> int:
+    """One week's workbook for one or more schools' digests; returns the rows written."""
+    week = digests[0].week
+    zone = digests[0].school.timezone if len(digests) == 1 else "UTC"
+    scope = data.Scope(tuple(d.school for d in digests), week.monday, week.sunday,
+                       tuple(team_ids) if team_ids is not None else None)
+    book = wbk.DigestWorkbook(zone)
+    has_data = any(d.has_data for d in digests)
+    names = ", ".join(d.school.name for d in digests[:3]) + (" and others" if len(digests) > 3 else "")
+    rows = [wbk.summary_row(d.school.name, t) for d in digests for t in d.teams] if has_data else []
+    empty = (f"No PLC activity was recorded at {names} in week {week.label} ({week.span()}): "
+             "no meetings, check-ins or feedback.") if not has_data else "No PLC teams yet."
+    # A chart per team suits one school's workbook; a district's has the figures without them.
+    charts = digests[0].charts if len(digests) == 1 else []
+    book.summary(rows, charts, empty=empty)
+    _detail_sheets(book, session, scope, min_group_size=min_group_size, on_row=on_row, period="this week",
+                   rounds=[r for d in digests for r in d.rounds])
+    book.save(target)
+    return book.rows_written
+
+
+def write_range_workbook(session: Any, scope: data.Scope, target: str | Path | IO[bytes], *, min_group_size: int,
+                         on_row: Callable[[], None] | None = None) -> int:
+    """The district's record for a range of days (a school year), every sheet streamed."""
+    figures = data.range_figures(session, scope, min_group_size=min_group_size)
+    book = wbk.DigestWorkbook(scope.schools[0].timezone if len(scope.schools) == 1 else "UTC")
+    rows = [wbk.summary_row(school.name, fig) for school, fig in figures if not fig.quiet]
+    book.summary(rows, [], empty=f"No PLC activity was recorded from {scope.first} to {scope.last}.")
+    rounds = data.round_facts(session, scope)
+    _detail_sheets(book, session, scope, min_group_size=min_group_size, on_row=on_row,
+                   period=f"from {scope.first} to {scope.last}", rounds=rounds)
+    book.save(target)
+    return book.rows_written
+
+
+def _detail_sheets(book: wbk.DigestWorkbook, session: Any, scope: data.Scope, *, min_group_size: int,
+                   on_row: Callable[[], None] | None, period: str,
+                   rounds: list[rules.RoundFact] | None = None) -> None:
+    book.sheet("Check-ins", wbk.CHECKINS, data.checkin_rows(session, scope), on_row=on_row,
+               empty=f"No check-ins {period}.")
+    book.sheet("Support requests", wbk.SUPPORT, data.support_rows(session, scope), on_row=on_row,
+               empty="No support requests waiting or made.")
+    book.sheet("Feedback", wbk.FEEDBACK, data.feedback_rows(session, scope, min_group_size=min_group_size),
+               on_row=on_row, empty=f"No meeting feedback {period}.")
+    book.sheet("Meetings and agendas", wbk.MEETINGS, data.meeting_rows(session, scope), on_row=on_row,
+               empty=f"No meetings {period}.")
+    book.sheet("Action items", wbk.ACTIONS, data.action_rows(session, scope), on_row=on_row,
+               empty="No open or recent action items.")
+    book.sheet("Cycles and goals", wbk.CYCLES, data.cycle_rows(session, scope, rounds), on_row=on_row,
+               empty=f"No learning cycle ran {period}.")
+
+
+# ------------------------------------------------------------------------------- the upload ledger
+def _claim_upload(services: Services, *, key: str, recipient: str, job_id: int | None) -> tuple[str, Delivery]:
+    """'done', 'busy', 'resolve' (in doubt: look before uploading) or 'send'."""
+    now = services.clock.now()
+    with services.db.session() as session:
+        row = session.exec(select(Delivery).where(Delivery.key == key)).first()
+        if row is None:
+            row = Delivery(key=key, kind=FILE_KIND, recipient=recipient, job_id=job_id, created_at=now,
+                           updated_at=now)
+            session.add(row)
+            session.flush()
+        if row.state in ("sent", "failed"):
+            return "done", row
+        if row.state == "sending" and now - row.updated_at < IN_FLIGHT:
+            return "busy", row
+        decision = "resolve" if row.state in ("sending", "unknown") else "send"
+        row.state, row.attempts, row.updated_at = "sending", row.attempts + 1, now
+        session.add(row)
+        return decision, row
+
+
+def _set(services: Services, key: str, **values: Any) -> None:
+    with services.db.session() as session:
+        row = session.exec(select(Delivery).where(Delivery.key == key)).one()
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.updated_at = services.clock.now()
+        session.add(row)
+
+
+def file_in_history(services: Services, channel_id: str, filename: str) -> dict[str, Any] | None:
+    """The file named `filename` among the DM's newest messages, if it was shared there."""
+    cursor: str | None = None
+    for _ in range(HISTORY_PAGES):
+        response = services.slack.conversations_history(channel=channel_id, limit=200, cursor=cursor)
+        for message in response.get("messages", []):
+            for shared in message.get("files") or []:
+                if shared.get("name") == filename or shared.get("title") == filename:
+                    return dict(shared)
+        cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+        if not response.get("has_more") or not cursor:
+            return None
+    return None
+
+
+def _dm(services: Services, user_id: str, known: str | None) -> str:
+    if known and known.startswith("D"):
+        return known
+    channel_id: str = services.slack.conversations_open(users=user_id)["channel"]["id"]
+    remember_dm_channel(services, user_id, channel_id)
+    return channel_id
+
+
+def upload_once(services: Services, *, key: str, user_id: str, channel_id: str | None, content: bytes,
+                filename: str, title: str, comment: str, job_id: int | None = None,
+                max_attempts: int = MAX_UPLOAD_ATTEMPTS) -> str:
+    """Upload the workbook into the DM once: 'sent', 'retry' (try again later) or 'failed'."""
+    decision, row = _claim_upload(services, key=key, recipient=user_id, job_id=job_id)
+    if decision == "done":
+        return row.state
+    if decision == "busy":
+        return "retry"
+    try:
+        dm = _dm(services, user_id, channel_id or row.channel_id)
+        if decision == "resolve":
+            found = file_in_history(services, dm, filename)
+            if found is not None:
+                _set(services, key, state="sent", channel_id=dm, ts=str(found.get("id") or ""), error=None)
+                log.info("Workbook %s was already in the DM; not uploaded again", key)
+                return "sent"
+        response = services.slack_send.files_upload_v2(
+            channel=dm, file=content, filename=filename, title=title, initial_comment=comment,
+            request_file_info=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried or reported
+        return _upload_failed(services, key=key, user_id=user_id, row=row, filename=filename, exc=exc,
+                              channel_id=channel_id or row.channel_id, max_attempts=max_attempts)
+    shared = (response.get("files") or [{}])[0]
+    _set(services, key, state="sent", channel_id=dm, ts=str(shared.get("id") or ""), error=None)
+    return "sent"
+
+
+def _upload_failed(services: Services, *, key: str, user_id: str, row: Delivery, filename: str, exc: Exception,
+                   channel_id: str | None, max_attempts: int) -> str:
+    error = str(exc.response.get("error", "unknown_error")) if isinstance(exc, SlackApiError) else type(exc).__name__
+    try:  # it may have landed before the connection dropped
+        dm = _dm(services, user_id, channel_id)
+        if file_in_history(services, dm, filename) is not None:
+            _set(services, key, state="sent", channel_id=dm, error=None)
+            return "sent"
+    except Exception:  # noqa: BLE001 - cannot look: try again later, as in doubt
+        log.warning("Could not check the DM for %s", key)
+    if error in PERMANENT_ERRORS or row.attempts >= max_attempts:
+        _set(services, key, state="failed", error=error[:200])
+        log.error("Workbook %s could not be uploaded after %d tries: %s", key, row.attempts, error)
+        return "failed"
+    _set(services, key, state="pending", error=error[:200])
+    log.warning("Workbook %s upload failed (%s); will retry", key, error)
+    return "retry"
+
+
+# -------------------------------------------------------------------------------- sending
+@dataclass
+class SendResult:
+    sent: list[str]
+    retry: list[str]
+    unreachable: list[str]
+    upload_failed: list[str]
+
+
+def send_digest(services: Services, *, recipients: Sequence[str], key: Callable[[str], str],
+                file_key: Callable[[str], str], text: str, blocks: list[dict[str, Any]], content: bytes,
+                filename: str, title: str, school: str, week: IsoWeek, job_id: int | None = None) -> SendResult:
+    """The summary, then the workbook, to each recipient; each step once, whatever happens."""
+    result = SendResult([], [], [], [])
+    for uid in recipients:
+        out: Outcome = deliver(services, key=key(uid), kind=KIND, recipient=uid, text=text, blocks=blocks,
+                               job_id=job_id)
+        if out.state == "failed":
+            result.unreachable.append(uid)
+            continue
+        if not out.sent:
+            result.retry.append(uid)
+            continue
+        state = upload_once(services, key=file_key(uid), user_id=uid, channel_id=out.channel_id, content=content,
+                            filename=filename, title=title, comment=f"The detail for week {week.label}.",
+                            job_id=job_id)
+        if state == "sent":
+            result.sent.append(uid)
+        elif state == "retry":
+            result.retry.append(uid)
+        else:
+            result.upload_failed.append(uid)
+            deliver(services, key=f"digest-file-failed:{file_key(uid)}", kind=KIND, recipient=uid,
+                    text=upload_failed_message(school=school, week=week), job_id=job_id)
+    return result
+
+
+def run(job: ScheduledJob, services: Services) -> str | None:
+    """Send one school's digest for one week to each of its principals."""
+    week = rules.parse_week(json.loads(job.payload or "{}").get("week", ""))
+    assert job.school_id is not None and job.id is not None
+    minimum = services.settings.min_group_size
+    with services.db.read() as session:
+        digest = data.build_digests(session, week, school_ids=[job.school_id], min_group_size=minimum).get(
+            job.school_id)
+        if digest is None:
+            return "the school no longer exists"
+        recipients = [p.slack_user_id for p in principals(session, school_id=job.school_id)]
+        if not recipients:
+            return "no principal to send to"
+        buffer = io.BytesIO()
+        write_week_workbook(session, [digest], buffer, min_group_size=minimum)
+    text, blocks = digest_message(school=digest.school.name, week=week, teams=digest.teams,
+                                  has_data=digest.has_data)
+    prefix = f"{job.school_id}:{week.label}"
+    result = send_digest(
+        services, recipients=recipients, key=lambda u: f"digest:{prefix}:{u}",
+        file_key=lambda u: f"digest-file:{prefix}:{u}", text=text, blocks=blocks, content=buffer.getvalue(),
+        filename=workbook_name(digest.school.name, week), title=f"PLC digest, {digest.school.name}, {week.label}",
+        school=digest.school.name, week=week, job_id=job.id,
+    )
+    if result.retry:
+        jobs.release(services.db, job.id, due_at=services.clock.now() + RETRY_AFTER,
+                     error=f"waiting to retry for {', '.join(result.retry)}")
+        return None
+    if result.upload_failed:
+        raise DigestNotDelivered(f"workbook not attached for {', '.join(result.upload_failed)} after retries; "
+                                 "they were told")
+    note = f"sent to {len(result.sent)}"
+    if result.unreachable:
+        note += f"; unreachable: {', '.join(result.unreachable)}"
+    return note
+
+
+def is_stale(job: ScheduledJob, now: datetime) -> bool:
+    """Missed digests are still worth sending until the week after the digest's week ends."""
+    stale_after = json.loads(job.payload or "{}").get("stale_after")
+    return bool(stale_after) and now >= datetime.fromisoformat(stale_after)
+
+
+def plan(services: Services, now: datetime) -> None:
+    """Make sure each school has its row for last week's digest (if still owed) and this week's."""
+    with services.db.session() as session:
+        wanted: dict[str, tuple[School, IsoWeek, datetime]] = {}
+        for school in session.exec(select(School)).all():
+            try:
+                this_week = IsoWeek.of(now.astimezone(ZoneInfo(school.timezone)).date())
+                for week in (this_week.shift(-1), this_week):
+                    due = rules.digest_due(week, weekday=school.digest_weekday, at=school.digest_time,
+                                           tz=school.timezone)
+                    if due < school.created_at:  # set up after that digest's time: nothing was owed
+                        continue
+                    wanted[f"digest:{school.id}:{week.label}"] = (school, week, due)
+            except (ValueError, KeyError) as exc:
+                log.error("School %s has a digest time that cannot be planned: %s", school.id, exc)
+        if not wanted:
+            return
+        existing = {
+            key: (state, due, attempts) for key, state, due, attempts in session.execute(
+                select(ScheduledJob.dedupe_key, ScheduledJob.state, ScheduledJob.due_at, ScheduledJob.attempts)
+                .where(col(ScheduledJob.dedupe_key).in_(list(wanted)))
+            )
+        }
+        for key, (school, week, due) in wanted.items():
+            known = existing.get(key)
+            # A row that ran (and gave itself back to retry later) keeps its own due time;
+            # one not yet run follows a change of the school's digest day or time.
+            if known is not None and (known[0] != "pending" or known[1] == due or known[2] > 0):
+                continue
+            stale = rules.digest_stale_after(week, school.timezone)
+            jobs.schedule(session, kind=KIND, dedupe_key=key, due_at=due, school_id=school.id,
+                          payload={"week": week.label, "stale_after": stale.isoformat()})
+
+
+def register(registry: Registry) -> None:
+    registry.kind(KIND, run, label="digest", is_stale=is_stale)
+    registry.planner("digest", plan)

@@ -1,0 +1,429 @@
+"""Meetings: made from the team's schedule, added or cancelled by hand, their agenda items,
+the wrap-up record and the snapshots the agenda and the meeting log are drawn from."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage import norms as norms_store
+from storage.models import (
+    ActionItem,
+    AgendaItem,
+    Attendance,
+    Cycle,
+    Meeting,
+    MeetingRecord,
+    Person,
+    Team,
+)
+from storage.rules import cycles as cycle_rules
+from storage.rules.agenda import (
+    MAX_ITEMS,
+    TEMPLATES,
+    ActionView,
+    AgendaSnapshot,
+    CycleView,
+    ItemView,
+    MeetingLog,
+    RuleError,
+    Template,
+    carry_over,
+    default_template,
+    fill_template_for,
+    local_label,
+    schedule_starts,
+)
+from storage.teams import active_members, facilitators
+
+log = logging.getLogger("plcbot.meetings")
+
+OPEN = "scheduled"
+
+
+def local_today(team: Team, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(team.timezone)).date()
+
+
+def horizon_days(team: Team) -> int:
+    """How far ahead schedule meetings are made: enough to post each agenda on time."""
+    return max(8, team.agenda_lead_hours // 24 + 2)
+
+
+def ensure_upcoming(session: Session, *, team: Team, now: datetime) -> list[Meeting]:
+    """Make one row per scheduled occurrence ahead (team, starts_at), and cancel future rows the
+    schedule no longer has. A cancelled row stays cancelled: the unique key keeps it from coming back."""
+    assert team.id is not None
+    starts = [s for s in schedule_starts(team.meeting_weekdays, team.meeting_time, team.timezone,
+                                         after=now, days=horizon_days(team)) if s > now]
+    wanted = set(starts)
+    existing = {m.starts_at: m for m in session.exec(
+        select(Meeting).where(Meeting.team_id == team.id, col(Meeting.starts_at) > now)
+    ).all()}
+    created = []
+    for start in starts:
+        if start in existing:
+            continue
+        meeting = Meeting(team_id=team.id, starts_at=start, minutes=team.meeting_minutes, source="schedule",
+                          created_at=now)
+        try:
+            with session.begin_nested():
+                session.add(meeting)
+        except IntegrityError:  # another process made it first
+            continue
+        created.append(meeting)
+    for start, meeting in existing.items():
+        if meeting.source == "schedule" and meeting.status == OPEN and start not in wanted:
+            meeting.status = "cancelled"  # the schedule changed; its post is dropped by the planner
+            meeting.title = meeting.title or "Schedule changed"
+            session.add(meeting)
+    return created
+
+
+def upcoming(session: Session, *, team_id: int, now: datetime, limit: int = 10) -> list[Meeting]:
+    """Scheduled meetings not over yet, soonest first (one under way comes first)."""
+    rows = session.exec(
+        select(Meeting).where(Meeting.team_id == team_id, Meeting.status == OPEN,
+                              col(Meeting.starts_at) > now - timedelta(hours=6))
+        .order_by(col(Meeting.starts_at))
+    ).all()
+    return [m for m in rows if m.starts_at + timedelta(minutes=m.minutes) > now][:limit]
+
+
+def next_meeting(session: Session, *, team: Team, now: datetime) -> Meeting | None:
+    """The meeting `/plc agenda` is about: the one under way, else the next one."""
+    assert team.id is not None
+    ensure_upcoming(session, team=team, now=now)
+    found = upcoming(session, team_id=team.id, now=now, limit=1)
+    return found[0] if found else None
+
+
+def to_wrap_up(session: Session, *, team_id: int, now: datetime) -> Meeting | None:
+    """The most recent meeting that has started and is not wrapped up (within two weeks)."""
+    return session.exec(
+        select(Meeting).where(Meeting.team_id == team_id, Meeting.status == OPEN,
+                              col(Meeting.starts_at) <= now, col(Meeting.starts_at) > now - timedelta(days=14))
+        .order_by(col(Meeting.starts_at).desc())
+    ).first()
+
+
+def add_one_off(session: Session, *, team: Team, starts_at: datetime, minutes: int, now: datetime) -> Meeting:
+    """Add a meeting by hand; a cancelled one at that time comes back. Raises RuleError on a clash."""
+    assert team.id is not None
+    if starts_at <= now:
+        raise RuleError("That time has passed; give a meeting time in the future.")
+    if starts_at > now + timedelta(days=366):
+        raise RuleError("Plan meetings at most a year ahead.")
+    existing = session.exec(select(Meeting).where(Meeting.team_id == team.id, Meeting.starts_at == starts_at)).first()
+    if existing is not None:
+        if existing.status == OPEN:
+            raise RuleError(f"There is already a meeting on {local_label(starts_at, team.timezone)}.")
+        if existing.status == "held":
+            raise RuleError("That meeting has been held already.")
+        existing.status, existing.minutes, existing.title = OPEN, minutes, ""
+        session.add(existing)
+        return existing
+    meeting = Meeting(team_id=team.id, starts_at=starts_at, minutes=minutes, source="one_off", created_at=now)
+    session.add(meeting)
+    session.flush()
+    return meeting
+
+
+def find_to_cancel(session: Session, *, team: Team, day: date | None, now: datetime) -> Meeting | None:
+    assert team.id is not None
+    ensure_upcoming(session, team=team, now=now)
+    candidates = [m for m in upcoming(session, team_id=team.id, now=now, limit=50) if m.starts_at > now]
+    if day is None:
+        return candidates[0] if candidates else None
+    zone = ZoneInfo(team.timezone)
+    return next((m for m in candidates if m.starts_at.astimezone(zone).date() == day), None)
+
+
+def cancel(session: Session, *, meeting: Meeting) -> None:
+    meeting.status = "cancelled"
+    session.add(meeting)
+
+
+# --------------------------------------------------------------------------------- items
+def items(session: Session, *, meeting_id: int) -> list[AgendaItem]:
+    return list(session.exec(
+        select(AgendaItem).where(AgendaItem.meeting_id == meeting_id)
+        .order_by(col(AgendaItem.position), col(AgendaItem.id))
+    ).all())
+
+
+@dataclass(frozen=True)
+class Added:
+    item: AgendaItem
+    created: bool  # False: the same source was on the agenda already
+
+
+def add_item(session: Session, *, meeting: Meeting, title: str, minutes: int, owner: str | None, link: str | None,
+             outcome: str, source: str, added_by: str, now: datetime, source_key: str | None = None) -> Added:
+    """Append an item; the same `source_key` (one Slack message) is stored once per meeting."""
+    assert meeting.id is not None
+    if meeting.status != OPEN:
+        raise RuleError(f"That meeting is {meeting.status}; add the item to the next meeting instead.")
+    if source_key is not None:
+        found = session.exec(select(AgendaItem).where(
+            AgendaItem.meeting_id == meeting.id, AgendaItem.source_key == source_key)).first()
+        if found is not None:
+            return Added(found, False)
+    current = items(session, meeting_id=meeting.id)
+    if len(current) >= MAX_ITEMS:
+        raise RuleError(f"This agenda has {MAX_ITEMS} items already; that is more than one meeting can hold.")
+    item = AgendaItem(meeting_id=meeting.id, position=(current[-1].position + 1) if current else 1, title=title,
+                      minutes=minutes, owner=owner, link=link, outcome=outcome, source=source,
+                      source_key=source_key, added_by=added_by, created_at=now)
+    try:
+        with session.begin_nested():
+            session.add(item)
+    except IntegrityError:
+        found = session.exec(select(AgendaItem).where(
+            AgendaItem.meeting_id == meeting.id, AgendaItem.source_key == source_key)).one()
+        return Added(found, False)
+    return Added(item, True)
+
+
+def apply_template(session: Session, *, meeting: Meeting, template: Template, by: str, now: datetime) -> None:
+    """Put the template's items first; items people added stay, after them; earlier template items go."""
+    assert meeting.id is not None
+    if meeting.status != OPEN:
+        raise RuleError(f"That meeting is {meeting.status}; its agenda can no longer change.")
+    kept = []
+    for item in items(session, meeting_id=meeting.id):
+        if item.source == "template":
+            session.delete(item)
+        else:
+            kept.append(item)
+    session.flush()
+    position = 1
+    for t in template.items:
+        session.add(AgendaItem(meeting_id=meeting.id, position=position, title=t.title, minutes=t.minutes,
+                               outcome=t.outcome, source="template", added_by=by, created_at=now))
+        position += 1
+    for item in kept:
+        item.position = position
+        position += 1
+        session.add(item)
+    meeting.template = template.name
+    session.add(meeting)
+
+
+def template_for(session: Session, *, team: Team, now: datetime) -> Template:
+    """The template the cycle's phase calls for (kickoff when no cycle runs)."""
+    assert team.id is not None
+    view = cycle_view(current_cycle(session, team_id=team.id), local_today(team, now))
+    return default_template(view.phase if view else None, view.week if view else None)
+
+
+def fill_default(session: Session, *, meeting: Meeting, by: str, now: datetime) -> bool:
+    """Fill an empty agenda from the cycle's template before it is first posted."""
+    assert meeting.id is not None
+    if meeting.status != OPEN or not fill_template_for(len(items(session, meeting_id=meeting.id)), meeting.template):
+        return False
+    team = session.get(Team, meeting.team_id)
+    assert team is not None
+    apply_template(session, meeting=meeting, template=template_for(session, team=team, now=now), by=by, now=now)
+    return True
+
+
+@dataclass(frozen=True)
+class ItemEdit:
+    item_id: int
+    title: str  # "" removes the item
+    minutes: int
+    owner: str | None
+
+
+def edit_agenda(session: Session, *, meeting: Meeting, edits: list[ItemEdit], timekeeper: str | None,
+                notetaker: str | None) -> None:
+    assert meeting.id is not None
+    if meeting.status != OPEN:
+        raise RuleError(f"That meeting is {meeting.status}; its agenda can no longer change.")
+    by_id = {i.id: i for i in items(session, meeting_id=meeting.id)}
+    for edit in edits:
+        item = by_id.get(edit.item_id)
+        if item is None:  # removed meanwhile by someone else
+            continue
+        if not edit.title:
+            session.delete(item)
+            continue
+        item.title, item.minutes, item.owner = edit.title, edit.minutes, edit.owner
+        session.add(item)
+    record = record_for(session, meeting_id=meeting.id)
+    record.timekeeper, record.notetaker = timekeeper, notetaker
+    session.add(record)
+
+
+def roles_of(session: Session, *, meeting_id: int) -> tuple[str | None, str | None]:
+    """(timekeeper, note-taker) of a meeting, without creating its record."""
+    record = session.exec(select(MeetingRecord).where(MeetingRecord.meeting_id == meeting_id)).first()
+    return (record.timekeeper, record.notetaker) if record else (None, None)
+
+
+def record_for(session: Session, *, meeting_id: int) -> MeetingRecord:
+    record = session.exec(select(MeetingRecord).where(MeetingRecord.meeting_id == meeting_id)).first()
+    if record is None:
+        record = MeetingRecord(meeting_id=meeting_id)
+        session.add(record)
+        session.flush()
+    return record
+
+
+# --------------------------------------------------------------------------------- wrap-up
+@dataclass(frozen=True)
+class NewAction:
+    owner: str  # Slack user id
+    text: str
+    due: date | None
+
+
+def wrap_up(session: Session, *, meeting_id: int, present: list[str], notes: dict[int, str], decisions: str,
+            actions: list[NewAction], by: str, now: datetime) -> list[ActionItem] | None:
+    """Record the meeting as held, with attendance, notes and new action items, in one transaction.
+
+    Returns None when it was wrapped up already (a double submit stores one record).
+    """
+    query = select(Meeting).where(Meeting.id == meeting_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    meeting = session.exec(query).one()
+    if meeting.status != OPEN:
+        return None
+    meeting.status, meeting.held_at = "held", now
+    session.add(meeting)
+    members = active_members(session, team_id=meeting.team_id)
+    here = set(present)
+    people = {p.slack_user_id: p for p in members}
+    for uid in here - set(people):  # a guest marked present who is not (or no longer) a member
+        person = session.exec(select(Person).where(Person.slack_user_id == uid)).first()
+        if person is not None:
+            people[uid] = person
+    for uid, person in people.items():
+        assert person.id is not None
+        session.add(Attendance(meeting_id=meeting_id, person_id=person.id, present=uid in here))
+    for item in items(session, meeting_id=meeting_id):
+        if item.id in notes:
+            item.notes = notes[item.id]
+            session.add(item)
+    record = record_for(session, meeting_id=meeting_id)
+    record.decisions, record.wrapped_up_by, record.wrapped_up_at = decisions, by, now
+    session.add(record)
+    created = []
+    for new in actions:
+        owner = people.get(new.owner) or session.exec(select(Person).where(Person.slack_user_id == new.owner)).first()
+        if owner is None or owner.id is None:
+            continue
+        action = ActionItem(team_id=meeting.team_id, meeting_id=meeting_id, owner_id=owner.id, text=new.text,
+                            due_date=new.due, created_by=by, created_at=now)
+        session.add(action)
+        created.append(action)
+    session.flush()
+    return created
+
+
+# --------------------------------------------------------------------------------- snapshots
+def current_cycle(session: Session, *, team_id: int) -> Cycle | None:
+    return session.exec(
+        select(Cycle).where(Cycle.team_id == team_id, col(Cycle.status).in_(["active", "paused"]))
+        .order_by(col(Cycle.start_date).desc(), col(Cycle.id).desc())
+    ).first()
+
+
+def cycle_view(cycle: Cycle | None, today: date) -> CycleView | None:
+    if cycle is None:
+        return None
+    week = cycle_rules.cycle_week(cycle.start_date, cycle.weeks, today)
+    return CycleView(
+        title=cycle.title, goal=cycle.goal, metric=cycle.metric_name, baseline=cycle.baseline,
+        target=cycle.target, unit=cycle.metric_unit, week=week, weeks=cycle.weeks,
+        phase=cycle_rules.phase(week, cycle.weeks) if week is not None else None, status=cycle.status,
+    )
+
+
+def requested(session: Session, *, team_id: int) -> list[str]:
+    """Topics teachers asked for in meeting feedback (none while that feature is absent)."""
+    try:
+        from storage.feedback import requested_topics
+    except ImportError:
+        return []
+    try:
+        return list(requested_topics(session, team_id=team_id))
+    except Exception:  # a fault there must not keep the agenda from being posted
+        log.exception("Could not read requested topics for team %s", team_id)
+        return []
+
+
+def action_views(session: Session, *, team_id: int | None = None, owner_id: int | None = None,
+                 status: str | None = "open", meeting_id: int | None = None) -> list[ActionView]:
+    query = (select(ActionItem, Person.slack_user_id, Team.name)
+             .join(Person, col(Person.id) == ActionItem.owner_id)
+             .join(Team, col(Team.id) == ActionItem.team_id))
+    if team_id is not None:
+        query = query.where(ActionItem.team_id == team_id)
+    if owner_id is not None:
+        query = query.where(ActionItem.owner_id == owner_id)
+    if status is not None:
+        query = query.where(ActionItem.status == status)
+    if meeting_id is not None:
+        query = query.where(ActionItem.meeting_id == meeting_id)
+    rows = session.exec(query.order_by(col(ActionItem.due_date), col(ActionItem.id))).all()
+    return [ActionView(a.id or 0, uid, a.text, a.due_date, a.status, name) for a, uid, name in rows]
+
+
+def agenda_snapshot(session: Session, *, meeting_id: int, now: datetime) -> AgendaSnapshot:
+    meeting = session.get(Meeting, meeting_id)
+    assert meeting is not None
+    team = session.get(Team, meeting.team_id)
+    assert team is not None and team.id is not None
+    today = local_today(team, now)
+    record = session.exec(select(MeetingRecord).where(MeetingRecord.meeting_id == meeting_id)).first()
+    template = TEMPLATES.get(meeting.template or "")
+    return AgendaSnapshot(
+        meeting_id=meeting_id,
+        team_name=team.name,
+        when=local_label(meeting.starts_at, team.timezone),
+        minutes=meeting.minutes,
+        status=meeting.status,
+        started=meeting.starts_at <= now,
+        norms=norms_store.current_norms(session, team_id=team.id),
+        cycle=cycle_view(current_cycle(session, team_id=team.id), today),
+        items=[ItemView(i.id or 0, i.title, i.minutes, i.owner, i.link, i.outcome, i.notes)
+               for i in items(session, meeting_id=meeting_id)],
+        requested=requested(session, team_id=team.id) if meeting.status == OPEN else [],
+        open_actions=carry_over(action_views(session, team_id=team.id), today=today),
+        template_label=template.label if template else None,
+        facilitators=[p.slack_user_id for p in facilitators(session, team_id=team.id)],
+        timekeeper=record.timekeeper if record else None,
+        notetaker=record.notetaker if record else None,
+    )
+
+
+def meeting_log(session: Session, *, meeting_id: int) -> MeetingLog:
+    meeting = session.get(Meeting, meeting_id)
+    assert meeting is not None
+    team = session.get(Team, meeting.team_id)
+    assert team is not None
+    rows = session.exec(
+        select(Person.slack_user_id, Attendance.present)
+        .join(Person, col(Person.id) == Attendance.person_id)
+        .where(Attendance.meeting_id == meeting_id).order_by(col(Person.name))
+    ).all()
+    record = session.exec(select(MeetingRecord).where(MeetingRecord.meeting_id == meeting_id)).first()
+    return MeetingLog(
+        team_name=team.name,
+        when=local_label(meeting.starts_at, team.timezone),
+        present=[uid for uid, here in rows if here],
+        absent=[uid for uid, here in rows if not here],
+        items=[ItemView(i.id or 0, i.title, i.minutes, i.owner, i.link, i.outcome, i.notes)
+               for i in items(session, meeting_id=meeting_id)],
+        decisions=record.decisions if record else "",
+        actions=action_views(session, meeting_id=meeting_id, status=None),
+        wrapped_up_by=(record.wrapped_up_by or "") if record else "",
+    )

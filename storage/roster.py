@@ -1,0 +1,262 @@
+"""Roster files and the database: read a spreadsheet, snapshot what is stored, apply a plan, export.
+
+The rules that decide what a file means live in `storage.rules.roster`; this module only moves
+data between files, plain values and tables. `apply_plan` runs inside the caller's transaction,
+so an import is all or nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from sqlmodel import Session, col, select
+
+from storage import teams as team_store
+from storage.models import Membership, Person, School, SchoolLeader, Team
+from storage.people import ensure_people
+from storage.rules.roster import (
+    HEADERS,
+    Existing,
+    Plan,
+    RowError,
+    Seat,
+    SlackPerson,
+    TeamState,
+    canonical,
+    check_headers,
+    normalise_header,
+)
+
+
+class RosterFileError(Exception):
+    """The file cannot be read at all; `errors` says where and why."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors[:5]))
+        self.errors = errors
+
+
+@dataclass
+class RosterFile:
+    headers: list[str]
+    rows: list[tuple[int, dict[str, object]]]  # (spreadsheet row number, header -> cell)
+
+
+def read_roster(path: Path) -> RosterFile:
+    """Read a .xlsx (openpyxl, read-only) or .csv (UTF-8) roster; empty rows are skipped."""
+    suffix = path.suffix.casefold()
+    if suffix == ".xlsx":
+        raw_rows = _xlsx_rows(path)
+    elif suffix == ".csv":
+        raw_rows = _csv_rows(path)
+    else:
+        raise RosterFileError([RowError(0, f"{path.name}: use a .xlsx or .csv file")])
+    try:
+        header_cells = next(raw_rows)
+    except StopIteration:
+        raise RosterFileError([RowError(1, "the file is empty; it needs a header row")]) from None
+    headers = [normalise_header(c) for c in header_cells]
+    problems = check_headers(headers)
+    if problems:
+        raise RosterFileError(problems)
+    rows = []
+    for number, cells in enumerate(raw_rows, start=2):
+        if all(c is None or str(c).strip() == "" for c in cells):
+            continue
+        rows.append((number, {h: v for h, v in zip(headers, cells, strict=False) if h}))
+    return RosterFile(headers, rows)
+
+
+def _xlsx_rows(path: Path) -> Iterator[tuple[object, ...]]:
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise RosterFileError([RowError(0, f"{path.name} is not a readable .xlsx workbook "
+                                           f"({type(exc).__name__})")]) from None
+    try:
+        yield from workbook.worksheets[0].iter_rows(values_only=True)
+    finally:
+        workbook.close()
+
+
+def _csv_rows(path: Path) -> Iterator[list[str]]:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        errors = []
+        for number, line in enumerate(data.split(b"\n"), start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                errors.append(RowError(number, f"not UTF-8 text (byte 0x{line[exc.start]:02X}); save the "
+                                               "file as 'CSV UTF-8' and import it again"))
+        raise RosterFileError(errors) from None
+    yield from csv.reader(io.StringIO(text, newline=""))
+
+
+def directory_person(user: Mapping[str, object]) -> SlackPerson:
+    """A users.list member as plain data."""
+    profile = user.get("profile") or {}
+    assert isinstance(profile, dict)
+    name = str(user.get("real_name") or profile.get("real_name") or user.get("name") or user.get("id"))
+    return SlackPerson(
+        id=str(user["id"]), name=name,
+        email=str(profile.get("email") or "") or None, tz=str(user.get("tz") or "") or None,
+        deleted=bool(user.get("deleted")),
+        is_bot=bool(user.get("is_bot")) or user.get("id") == "USLACKBOT",
+    )
+
+
+def snapshot(session: Session) -> tuple[Existing, dict[str, str], dict[tuple[str, str], str]]:
+    """What is stored now, in plain data, plus display names of schools and teams (few queries)."""
+    schools = {s.id: s for s in session.exec(select(School)).all()}
+    school_key = {sid: canonical(s.name) for sid, s in schools.items()}
+    every_team = session.exec(select(Team)).all()
+    teams = {t.id: t for t in every_team if t.archived_at is None}
+    existing = Existing(
+        schools={canonical(s.name): (s.name, s.timezone) for s in schools.values()},
+        teams={
+            (school_key[t.school_id], canonical(t.name)): TeamState(
+                school_key[t.school_id], t.name, t.channel_id, t.timezone, t.meeting_weekdays,
+                t.meeting_time, t.meeting_minutes)
+            for t in teams.values()
+        },
+        archived={(school_key[t.school_id], canonical(t.name)): t.channel_id
+                  for t in every_team if t.archived_at is not None},
+    )
+    rows = session.exec(
+        select(Membership.team_id, Person.slack_user_id, Membership.role)
+        .join(Person, col(Person.id) == Membership.person_id)
+        .where(col(Membership.active).is_(True))
+    ).all()
+    for team_id, uid, role in rows:
+        team = teams.get(team_id)
+        if team is not None:
+            existing.members[(school_key[team.school_id], canonical(team.name), uid)] = role
+    for school_id, uid in session.exec(
+        select(SchoolLeader.school_id, Person.slack_user_id)
+        .join(Person, col(Person.id) == SchoolLeader.person_id)
+    ).all():
+        existing.leaders.add((school_key[school_id], uid))
+    school_names = {key: name for key, (name, _) in existing.schools.items()}
+    team_names = {key: t.name for key, t in existing.teams.items()}
+    return existing, school_names, team_names
+
+
+def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], *, actor: str,
+               now: datetime, progress: object = None) -> None:
+    """Write a checked plan in the caller's transaction; every role change is audited."""
+    if not plan.ok:
+        raise ValueError("a plan with bad rows is never applied")
+    persons = ensure_people(session, [(uid, people[uid].name, people[uid].email, people[uid].tz)
+                                      for uid in sorted(plan.people | {s.user_id for s in plan.removed})
+                                      if uid in people])
+    schools = {canonical(s.name): s for s in session.exec(select(School)).all()}
+    for key, (name, tz) in plan.new_schools.items():
+        schools[key] = team_store.create_school(session, name=name, timezone=tz, actor=actor)
+    for key, tz in plan.school_changes.items():
+        school = schools[key]
+        assert school.id is not None
+        team_store.update_school(session, school_id=school.id, actor=actor, timezone=tz)
+    teams: dict[tuple[str, str], Team] = {}
+    school_key = {s.id: k for k, s in schools.items()}
+    for team in session.exec(select(Team).where(col(Team.archived_at).is_(None))).all():
+        teams[(school_key[team.school_id], canonical(team.name))] = team
+    for spec in [*plan.new_teams, *plan.changed_teams]:
+        key = (spec.school, canonical(spec.name))
+        school_id = schools[spec.school].id
+        assert school_id is not None
+        teams[key], _ = team_store.save_team(
+            session, team=teams.get(key), school_id=school_id, channel_id=spec.channel_id, name=spec.name,
+            timezone=spec.timezone, schedule=team_store.Schedule(spec.weekdays, spec.time, spec.minutes),
+            actor=actor)
+    team_ids = [t.id for t in teams.values() if t.id is not None]
+    known = {(m.team_id, m.person_id): m
+             for m in session.exec(select(Membership).where(col(Membership.team_id).in_(team_ids))).all()}
+    with session.no_autoflush:  # one flush at the end, not one per person
+        for seat in [*plan.added, *plan.role_changes]:
+            _seat(session, seat, seat.role, schools, teams, persons, actor, now, known)
+            if progress is not None:
+                progress.advance()  # type: ignore[attr-defined]
+        for seat in plan.removed:
+            _seat(session, seat, None, schools, teams, persons, actor, now, known)
+    session.flush()
+
+
+def _seat(session: Session, seat: Seat, role: str | None, schools: Mapping[str, School],
+          teams: Mapping[tuple[str, str], Team], persons: Mapping[str, Person], actor: str,
+          now: datetime, known: dict[tuple[int, int], Membership]) -> None:
+    person = persons.get(seat.user_id) or session.exec(
+        select(Person).where(Person.slack_user_id == seat.user_id)).one()
+    assert person.id is not None
+    if seat.team is None:
+        school_id = schools[seat.school].id
+        assert school_id is not None
+        if role is None:
+            team_store.remove_leader(session, school_id=school_id, person_id=person.id, actor=actor)
+        else:
+            team_store.add_leader(session, school_id=school_id, person_id=person.id, actor=actor)
+        return
+    team = teams[(seat.school, seat.team)]
+    assert team.id is not None
+    team_store.set_membership(session, team_id=team.id, person=person, role=role, actor=actor, now=now,
+                              known=known)
+
+
+# ---------------------------------------------------------------------- export
+
+
+def export_rows(session: Session) -> list[list[object]]:
+    """The roster as rows in the import format: principals first, then every active team seat."""
+    schools = {s.id: s for s in session.exec(select(School).order_by(col(School.name))).all()}
+    out: list[list[object]] = []
+    leaders = session.exec(
+        select(SchoolLeader.school_id, Person)
+        .join(Person, col(Person.id) == SchoolLeader.person_id)
+        .order_by(col(SchoolLeader.school_id), col(Person.name))
+    ).all()
+    for school_id, person in leaders:
+        school = schools[school_id]
+        out.append([school.name, "", "", person.email or "", person.slack_user_id, "principal", "", "", "",
+                    school.timezone])
+    seats = session.exec(
+        select(Team, Person, Membership.role)
+        .join(Membership, col(Membership.team_id) == Team.id)
+        .join(Person, col(Person.id) == Membership.person_id)
+        .where(col(Membership.active).is_(True), col(Team.archived_at).is_(None))
+        .order_by(col(Team.school_id), col(Team.name), col(Membership.role).desc(), col(Person.name))
+    ).all()
+    for team, person, role in seats:
+        out.append([schools[team.school_id].name, team.name, team.channel_id, person.email or "",
+                    person.slack_user_id, role, team.meeting_weekdays, team.meeting_time or "",
+                    team.meeting_minutes, team.timezone])
+    return out
+
+
+def write_xlsx(path: Path, rows: list[list[object]]) -> None:
+    """Write-only workbook; text cells are forced to strings so "=…" never becomes a formula."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Roster")
+    sheet.freeze_panes = "A2"
+    sheet.append(list(HEADERS))
+    for row in rows:
+        cells = []
+        for value in row:
+            if isinstance(value, str):
+                cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+                cell.data_type = "s"
+                cells.append(cell)
+            else:
+                cells.append(value)
+        sheet.append(cells)
+    workbook.save(path)
+

@@ -1,0 +1,226 @@
+"""`plcbot roster import|export` run for real: the CLI function, the Slack double over HTTP, a SQLite file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from sqlmodel import select
+
+from bot.cli import main
+from bot.slack_double import SlackDouble
+from storage import teams as store
+from storage.db import Database
+from storage.models import AuditEntry, Membership, School, SchoolLeader, Team
+from storage.rules import roster as rules
+
+HEADER = "school,team,channel,email,slack_user_id,role,meeting_day,meeting_time,meeting_minutes,timezone\n"
+GOOD = HEADER + (
+    "Lincoln Elementary,,,pat@lincoln.org,,Principal,,,,America/Chicago\n"
+    "Lincoln Elementary,Grade 3,#grade-3,fay@lincoln.org,,Facilitator,Thu,15:30,45,America/Chicago\n"
+    "Lincoln Elementary,Grade 3,#grade-3,tom@lincoln.org,,member,,,,\n"
+    "Lincoln Elementary,Grade 3,,,UTIA,MEMBER,,,,\n"
+    "Lincoln Elementary,Grade 5,CG5,ann@lincoln.org,,facilitator,Mon/Wed,3:00 pm,50,\n"
+)
+
+
+@pytest.fixture
+def slack(monkeypatch, tmp_path):
+    double = SlackDouble().start()
+    for uid, name in [("UPAT", "pat"), ("UFAY", "fay"), ("UTOM", "tom"), ("UTIA", "tia"), ("UANN", "ann"),
+                      ("UBEN", "ben")]:
+        double.add_user(uid, name=name, real_name=name.title(), email=f"{name}@lincoln.org")
+    double.add_user("UGONE", name="gone", email="gone@lincoln.org", deleted=True)
+    double.add_channel("CG3", name="grade-3", members=["UFAY", "UTOM"])
+    double.add_channel("CG5", name="grade-5", members=["UANN"])
+    double.add_channel("CNOBOT", name="staff-room", members=["UTOM"], bot_is_member=False)
+    double.add_channel("CSECRET", name="secret", members=["UTOM"], is_private=True, bot_is_member=False)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", double.bot_token)
+    monkeypatch.setenv("SLACK_API_URL", double.url)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plc.db'}")
+    monkeypatch.setenv("PLCBOT_TIMEZONE", "America/New_York")
+    yield double
+    double.stop()
+
+
+def run(tmp_path: Path, *args: str) -> int:
+    return main(["--env-file", str(tmp_path / "no.env"), "roster", *args])
+
+
+def write(tmp_path: Path, text: str, name: str = "roster.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def db(tmp_path: Path) -> Database:
+    return Database(f"sqlite:///{tmp_path / 'plc.db'}")
+
+
+def stored(tmp_path: Path) -> tuple[int, int, int, int]:
+    with db(tmp_path).read() as session:
+        return (len(session.exec(select(School)).all()), len(session.exec(select(Team)).all()),
+                len(session.exec(select(Membership).where(Membership.active)).all()),
+                len(session.exec(select(SchoolLeader)).all()))
+
+
+def test_dry_run_by_default_then_apply_then_reimport_changes_nothing(slack, tmp_path, capsys):
+    path = write(tmp_path, GOOD)
+    assert run(tmp_path, "import", path) == 0
+    out = capsys.readouterr().out
+    assert "New teams: 2" in out and "Added: 5" in out and "Dry run: nothing was changed" in out
+    assert stored(tmp_path) == (0, 0, 0, 0)
+    assert run(tmp_path, "import", path, "--apply") == 0
+    assert "Imported." in capsys.readouterr().out
+    assert stored(tmp_path) == (1, 2, 4, 1)
+    with db(tmp_path).read() as session:
+        school = session.exec(select(School)).one()
+        assert school.timezone == "America/Chicago"
+        g5 = session.exec(select(Team).where(Team.name == "Grade 5")).one()
+        assert (g5.channel_id, g5.meeting_weekdays, g5.meeting_time, g5.meeting_minutes, g5.timezone) == (
+            "CG5", "mon,wed", "15:00", 50, "America/Chicago")
+        g3 = session.exec(select(Team).where(Team.name == "Grade 3")).one()
+        assert store.member_roles(session, team_id=g3.id) == {"UFAY": "facilitator", "UTOM": "member",
+                                                              "UTIA": "member"}
+        actions = [a.action for a in session.exec(select(AuditEntry)).all()]
+        assert actions.count("member.add") == 2 and actions.count("facilitator.add") == 2
+        assert "principal.add" in actions and "roster.import" in actions
+    assert run(tmp_path, "import", path, "--apply") == 0
+    assert "Nothing to change." in capsys.readouterr().out
+    # Emails were resolved with paged users.list calls only: never one lookup per person.
+    methods = [c.method for c in slack.calls]
+    assert "users.lookupByEmail" not in methods and methods.count("users.list") == 3
+
+
+def test_every_bad_row_is_reported_and_nothing_is_applied(slack, tmp_path, capsys):
+    text = GOOD + (
+        "Lincoln Elementary,Grade 3,#grade-3,nobody@lincoln.org,,member,,,,\n"  # row 7
+        "Lincoln Elementary,Grade 3,#grade-3,ben@lincoln.org,,coach,,,,\n"  # row 8
+        "Lincoln Elementary,Grade 3,#grade-3,tom@lincoln.org,,member,,,,\n"  # row 9 duplicate
+        "Lincoln Elementary,Staff,#staff-room,ben@lincoln.org,,member,,,,\n"  # row 10 bot not in it
+        "Lincoln Elementary,Secret,CSECRET,ben@lincoln.org,,member,,,,\n"  # row 11 invisible
+        "Lincoln Elementary,Grade 4,,ben@lincoln.org,,member,,,,\n"  # row 12 new team, no channel
+        "Lincoln Elementary,Grade 3,#grade-3,gone@lincoln.org,,member,,,,\n"  # row 13 deactivated
+        "Lincoln Elementary,Grade 3,#grade-3,ben@lincoln.org,,member,Funday,25:00,-3,Mars/Base\n"  # row 14
+        ",,,ben@lincoln.org,,member,,,,\n"  # row 15
+    )
+    path = write(tmp_path, text)
+    assert run(tmp_path, "import", path, "--apply") == 2
+    err = capsys.readouterr().err
+    for expected in ("row 7: no Slack user with email nobody@lincoln.org", "row 8: unknown role 'coach'",
+                     "row 9: duplicate", "on row 4", "row 10: the bot is not in #staff-room",
+                     "row 11: channel CSECRET is not visible", "row 12: team Grade 4 is new",
+                     "row 13: gone's Slack account is deactivated", "row 14: 'funday' is not a weekday",
+                     "row 14: '25:00' is not a time", "row 14: meeting_minutes '-3'", "row 14: 'Mars/Base'",
+                     "row 15: school is empty", "row 15: team is empty", "9 bad row(s)"):
+        assert expected in err, expected
+    assert stored(tmp_path) == (0, 0, 0, 0)
+
+
+def test_sync_removes_people_no_longer_listed_and_the_dry_run_shows_them(slack, tmp_path, capsys):
+    assert run(tmp_path, "import", write(tmp_path, GOOD), "--apply") == 0
+    smaller = "\n".join(line for line in GOOD.splitlines() if "tom@" not in line and "pat@" not in line) + "\n"
+    path = write(tmp_path, smaller, "smaller.csv")
+    assert run(tmp_path, "import", path, "--apply") == 0  # without --sync, nobody is removed
+    assert "Nothing to change." in capsys.readouterr().out
+    assert stored(tmp_path) == (1, 2, 4, 1)
+    assert run(tmp_path, "import", path, "--sync") == 0
+    out = capsys.readouterr().out
+    assert "Removed (no longer listed): 2" in out and "Tom (UTOM)" in out and "Pat (UPAT)" in out
+    assert stored(tmp_path) == (1, 2, 4, 1)
+    assert run(tmp_path, "import", path, "--sync", "--apply") == 0
+    assert stored(tmp_path) == (1, 2, 3, 0)
+    with db(tmp_path).read() as session:  # history stays: the membership is inactive, not deleted
+        assert len(session.exec(select(Membership)).all()) == 4
+
+
+def test_export_then_import_is_a_round_trip(slack, tmp_path, capsys):
+    assert run(tmp_path, "import", write(tmp_path, GOOD), "--apply") == 0
+    out_path = tmp_path / "export.xlsx"
+    assert run(tmp_path, "export", str(out_path)) == 0
+    rows = list(load_workbook(out_path, read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert rows[0] == rules.HEADERS and len(rows) == 6
+    capsys.readouterr()
+    assert run(tmp_path, "import", str(out_path)) == 0
+    out = capsys.readouterr().out
+    assert "No changes." in out and "already matches" in out
+    with db(tmp_path).read() as session:
+        assert session.exec(select(AuditEntry).where(AuditEntry.action == "roster.export")).one()
+
+
+def test_xlsx_with_excel_cell_types_imports(slack, tmp_path, capsys):
+    from datetime import time as dtime
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["School", "Team", "Channel", "E-mail", "Role", "Meeting Day", "Meeting Time", "Minutes"])
+    sheet.append(["Lincoln Elementary", "Grade 3", "CG3", "FAY@lincoln.org", "facilitator", "Thursday",
+                  dtime(15, 30), 45.0])
+    sheet.append([None, None, None, None, None, None, None, None])
+    sheet.append(["Lincoln Elementary", "Grade 3", "CG3", "tom@lincoln.org", "member", None, None, None])
+    path = tmp_path / "roster.xlsx"
+    book.save(path)
+    assert run(tmp_path, "import", str(path), "--apply") == 0
+    with db(tmp_path).read() as session:
+        team = session.exec(select(Team)).one()
+        assert (team.meeting_weekdays, team.meeting_time, team.meeting_minutes) == ("thu", "15:30", 45)
+        assert store.member_roles(session, team_id=team.id) == {"UFAY": "facilitator", "UTOM": "member"}
+
+
+def test_file_level_problems_are_one_clear_error(slack, tmp_path, capsys):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes((HEADER + "École Jaurès,Grade 3,CG3,fay@lincoln.org,,member,,,,\n").encode("latin-1"))
+    assert run(tmp_path, "import", str(latin)) == 2
+    err = capsys.readouterr().err
+    assert "row 2: not UTF-8" in err and "CSV UTF-8" in err
+    assert run(tmp_path, "import", write(tmp_path, "school,team,email\nX,Y,fay@lincoln.org\n")) == 2
+    assert "missing column 'role'" in capsys.readouterr().err
+    assert run(tmp_path, "import", str(tmp_path / "missing.csv")) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert run(tmp_path, "export", str(tmp_path / "out.csv")) == 2
+    assert ".xlsx" in capsys.readouterr().err
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert run(tmp_path, "import", str(bom)) == 0
+
+
+def test_four_thousand_people_import_in_seconds(slack, tmp_path, capsys):
+    lines = [HEADER]
+    for t in range(200):
+        slack.add_channel(f"CT{t:04d}", name=f"team-{t}")
+    for i in range(4000):
+        slack.add_user(f"UP{i:05d}", name=f"p{i}", email=f"p{i}@district.org")
+        role = "facilitator" if i % 20 == 0 else "member"
+        lines.append(f"School {(i // 20) % 4},Team {i // 20},CT{i // 20:04d},p{i}@district.org,,{role},Tue,15:00,45,\n")
+    path = write(tmp_path, "".join(lines))
+    started = time.monotonic()
+    assert run(tmp_path, "import", path, "--apply") == 0
+    elapsed = time.monotonic() - started
+    assert stored(tmp_path)[2] == 4000
+    assert elapsed < 20, elapsed
+    calls = [c.method for c in slack.calls]
+    assert calls.count("users.list") == 21 and "users.lookupByEmail" not in calls
+    started = time.monotonic()
+    assert run(tmp_path, "import", path) == 0
+    assert "already matches" in capsys.readouterr().out
+    assert time.monotonic() - started < 10
+
+
+def test_plan_rules_on_plain_data():
+    directory = rules.Directory(
+        people={"U1": rules.SlackPerson("U1", "Una", "una@x.org"), "U2": rules.SlackPerson("U2", "Bo", None)},
+        channels={"C1": rules.SlackChannel("C1", "g3")},
+    )
+    existing = rules.Existing(
+        schools={"lincoln": ("Lincoln", "America/Chicago")},
+        teams={("lincoln", "g3"): rules.TeamState("lincoln", "G3", "C1", "America/Chicago", "thu", "15:30", 45)},
+        members={("lincoln", "g3", "U1"): "member", ("lincoln", "g3", "U2"): "member"},
+    )
+    rows = [(2, {"school": "LINCOLN", "team": "g3", "email": "UNA@x.org", "role": "Facilitator"})]
+    plan = rules.plan_import(rows, directory, existing, default_timezone="UTC", sync=True)
+    assert plan.ok and [s.user_id for s in plan.role_changes] == ["U1"]
+    assert [s.user_id for s in plan.removed] == ["U2"] and not plan.new_teams and not plan.changed_teams
+    assert rules.parse_weekdays("Mon/thu and FRIDAY") == "mon,thu,fri"
+    assert rules.parse_time("9") == "09:00" and rules.parse_time("12:15 am") == "00:15"

@@ -1,0 +1,359 @@
+"""Teams, schools and roles through the real endpoint and the Slack double: setup, edits, refusals,
+channel membership, and the data-access helpers other features use."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import select
+
+from handlers import teams as h
+from storage import teams as store
+from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team
+from storage.rules import roles
+from tests.seed import seed_team
+
+
+def _setup_modal(bot, user_id):
+    return bot.double.wait_for(
+        lambda: next((v for v in bot.double.open_views(user_id) if v.get("callback_id") == h.SETUP_CALLBACK), None)
+    )
+
+
+def _last_text(bot) -> str:
+    bot.wait_idle()
+    return json.dumps(bot.double.responses()[-1]) if bot.double.responses() else ""
+
+
+def _values(**over):
+    values = {
+        h.B_NAME: {h.V: "Grade 3 Math"},
+        h.B_FACILITATORS: {h.V: ["UFAC"]},
+        h.B_MEMBERS: {h.V: ["UT1", "UT2"]},
+        h.B_DAYS: {h.V: ["thu"]},
+        h.B_TIME: {h.V: "15:30"},
+        h.B_LENGTH: {h.V: "45"},
+        h.B_TZ: {h.V: "America/Chicago"},
+    }
+    values.update(over)
+    return values
+
+
+def _school(bot, *, name="Lincoln Elementary", principals=("UPRIN",), self_service=False) -> int:
+    for uid in ("UPRIN", "UFAC", "UT1", "UT2", "UT3"):
+        bot.double.add_user(uid, name=uid.lower(), real_name=f"Person {uid}", email=f"{uid.lower()}@s.example")
+    with bot.db.session() as session:
+        school = School(name=name, timezone="America/New_York", self_service=self_service)
+        session.add(school)
+        session.flush()
+        for uid in principals:
+            person = Person(slack_user_id=uid, name=f"Person {uid}")
+            session.add(person)
+            session.flush()
+            session.add(SchoolLeader(school_id=school.id, person_id=person.id))
+        return school.id
+
+
+def _counts(bot) -> tuple[int, int, int, int]:
+    with bot.db.read() as session:
+        return (len(session.exec(select(Team)).all()), len(session.exec(select(Membership)).all()),
+                len(session.exec(select(SchoolLeader)).all()), len(session.exec(select(School)).all()))
+
+
+# ---------------------------------------------------------------------- /plc setup
+
+
+def test_principal_sets_up_a_team_from_the_channel(bot):
+    school_id = _school(bot)
+    bot.double.add_user("UOTHERBOT", name="otherbot", is_bot=True)
+    bot.double.add_channel("CG3", name="grade-3-math", members=["UFAC", "UT1", "UT2", "UOTHERBOT"])
+    bot.user("UPRIN").command("setup", channel="CG3")
+    view = _setup_modal(bot, "UPRIN")
+    blocks = {b.get("block_id"): b for b in view["blocks"]}
+    # Members default to the channel's people, bots left out; the name comes from the channel.
+    assert blocks[h.B_MEMBERS]["element"]["initial_users"] == ["UFAC", "UT1", "UT2"]
+    assert blocks[h.B_NAME]["element"]["initial_value"] == "Grade 3 Math"
+    assert "UPRIN" in json.dumps(view)  # principals are shown, not edited
+    reply = bot.user("UPRIN").submit(view, {**_values(), h.B_SCHOOL: {h.V: str(school_id)}})
+    assert reply.status == 200 and not (reply.json or {}).get("errors")
+    bot.wait_idle()
+    with bot.db.read() as session:
+        team = session.exec(select(Team)).one()
+        assert (team.channel_id, team.name, team.meeting_weekdays, team.meeting_time, team.timezone) == (
+            "CG3", "Grade 3 Math", "thu", "15:30", "America/Chicago")
+        assert [p.slack_user_id for p in store.facilitators(session, team_id=team.id)] == ["UFAC"]
+        assert sorted(p.slack_user_id for p in store.active_members(session, team_id=team.id)) == [
+            "UFAC", "UT1", "UT2"]
+        # The principal is not a member: they get no check-ins.
+        assert "UPRIN" not in [p.slack_user_id for p in store.active_members(session, team_id=team.id)]
+        actions = [a.action for a in session.exec(select(AuditEntry)).all()]
+        assert "team.create" in actions and actions.count("member.add") == 2 and "facilitator.add" in actions
+    dm = bot.double.messages("UPRIN")  # the principal is not in the channel: told by DM
+    assert "is set up" in dm[-1]["text"]
+
+
+def test_setup_shows_inline_errors_and_stores_nothing(bot):
+    school_id = _school(bot)
+    with bot.db.session() as session:
+        session.add(Team(school_id=school_id, name="Grade 4", channel_id="CG4", timezone="America/New_York"))
+    bot.double.add_channel("CG3", name="grade-3", members=["UFAC"])
+    bot.user("UPRIN").command("setup", channel="CG3")
+    view = _setup_modal(bot, "UPRIN")
+    bad = _values(**{h.B_FACILITATORS: {h.V: []}, h.B_LENGTH: {h.V: "0"}, h.B_TZ: {h.V: "Mars/Olympus"}})
+    reply = bot.user("UPRIN").submit(view, {**bad, h.B_SCHOOL: {h.V: str(school_id)}})
+    errors = reply.json["errors"]
+    assert set(errors) == {h.B_FACILITATORS, h.B_LENGTH, h.B_TZ}
+    assert "positive" in errors[h.B_LENGTH] and "Mars/Olympus" in errors[h.B_TZ]
+    reply = bot.user("UPRIN").submit(view, {**_values(**{h.B_NAME: {h.V: "grade  4"}}),
+                                            h.B_SCHOOL: {h.V: str(school_id)}})
+    assert "already a team" in reply.json["errors"][h.B_NAME]
+    bot.wait_idle()
+    assert _counts(bot)[:2] == (1, 0)
+
+
+def test_setup_without_the_bot_in_the_channel_says_how_to_invite_it(bot):
+    _school(bot)
+    bot.double.add_channel("CPRIV", name="secret", members=["UPRIN"], is_private=True, bot_is_member=False)
+    bot.double.add_channel("CPUB", name="open", members=["UPRIN"], bot_is_member=False)
+    for channel in ("CPRIV", "CPUB"):
+        bot.user("UPRIN").command("setup", channel=channel)
+        assert "/invite @plcbot" in _last_text(bot)
+    assert _counts(bot)[:2] == (0, 0)
+
+
+def test_edit_opens_prefilled_and_removes_a_member_keeping_history(bot):
+    team = seed_team(bot)
+    bot.user("UFAC").command("setup", channel=team.channel)
+    view = _setup_modal(bot, "UFAC")
+    blocks = {b.get("block_id"): b for b in view["blocks"]}
+    assert blocks[h.B_NAME]["element"]["initial_value"] == "Grade 3"
+    assert sorted(blocks[h.B_MEMBERS]["element"]["initial_users"]) == ["UFAC", "UT1", "UT2", "UT3"]
+    assert h.B_SCHOOL not in blocks  # a team does not move school from its setup
+    values = _values(**{h.B_NAME: {h.V: "Grade 3 Team"}, h.B_MEMBERS: {h.V: ["UFAC", "UT1", "UT2"]},
+                        h.B_TZ: {h.V: "America/New_York"}})
+    assert bot.user("UFAC").submit(view, values).status == 200
+    bot.wait_idle()
+    with bot.db.read() as session:
+        assert session.get(Team, team.team_id).name == "Grade 3 Team"
+        ut3 = session.exec(select(Membership).where(Membership.person_id == team.person_ids["UT3"])).one()
+        assert ut3.active is False and ut3.left_at is not None
+    # The same submission again (a double click) changes nothing more.
+    with bot.db.read() as session:
+        before = len(session.exec(select(AuditEntry)).all())
+    bot.user("UFAC").submit(view, values)
+    bot.wait_idle()
+    with bot.db.read() as session:
+        assert len(session.exec(select(AuditEntry)).all()) == before
+
+
+def test_member_cannot_open_or_submit_the_setup(bot):
+    team = seed_team(bot)
+    bot.user("UT1").command("setup", channel=team.channel)
+    text = _last_text(bot)
+    assert "Only this team" in text and "facilitators" in text
+    assert not [v for v in bot.double.open_views("UT1") if v.get("callback_id") == h.SETUP_CALLBACK]
+    # A forged submission (the facilitator's modal, sent as the member) is refused too.
+    bot.user("UFAC").command("setup", channel=team.channel)
+    view = _setup_modal(bot, "UFAC")
+    reply = bot.user("UT1").submit(view, _values(**{h.B_NAME: {h.V: "Hijacked"}, h.B_FACILITATORS: {h.V: ["UT1"]}}))
+    assert "Only" in json.dumps(reply.json["errors"])
+    bot.wait_idle()
+    with bot.db.read() as session:
+        assert session.get(Team, team.team_id).name == "Grade 3"
+        assert store.member_roles(session, team_id=team.team_id)["UT1"] == "member"
+
+
+def test_self_service_school_lets_a_teacher_create_only_the_first_team(bot):
+    school_id = _school(bot, principals=(), self_service=True)
+    bot.double.add_channel("CG3", name="grade-3", members=["UT1", "UT2"])
+    bot.double.add_channel("CG5", name="grade-5", members=["UT3"])
+    bot.user("UT1").command("setup", channel="CG3")
+    view = _setup_modal(bot, "UT1")
+    bot.user("UT1").submit(view, {**_values(**{h.B_FACILITATORS: {h.V: ["UT2"]}}), h.B_SCHOOL: {h.V: str(school_id)}})
+    bot.wait_idle()
+    with bot.db.read() as session:
+        team = session.exec(select(Team)).one()
+        assert store.member_roles(session, team_id=team.id)["UT1"] == "facilitator"  # the creator leads
+    bot.user("UT3").command("setup", channel="CG5")
+    assert "Only the school" in _last_text(bot)
+    assert _counts(bot)[0] == 1
+
+
+# ---------------------------------------------------------------------- /plc team and /plc school
+
+
+def test_team_shows_members_facilitators_principals_and_schedule(bot):
+    team = seed_team(bot)
+    bot.user("UT1").command("team", channel=team.channel)
+    text = _last_text(bot)
+    assert "<@UFAC>" in text and "<@UT3>" in text and "<@UPRIN>" in text
+    assert "Thursdays at 15:30 for 45 minutes" in text and "America/New_York" in text
+
+
+def test_facilitator_cannot_name_another_teams_facilitator(bot):
+    a = seed_team(bot)
+    b = seed_team(bot, team="Grade 5", channel="CGRADE5", facilitators=("UFAC5",), members=("UT5",),
+                  principals=(), school_id=a.school_id)
+    bot.user("UFAC").command("team facilitator add <@UT5|ut5>", channel=b.channel)
+    assert "Only the school" in _last_text(bot)
+    # In their own team a facilitator may name a co-facilitator (the same role, not a higher one).
+    bot.user("UFAC").command("team facilitator add <@UT1|ut1>", channel=a.channel)
+    assert "now facilitating" in _last_text(bot)
+    with bot.db.read() as session:
+        assert store.member_roles(session, team_id=b.team_id) == {"UFAC5": "facilitator", "UT5": "member"}
+        assert store.member_roles(session, team_id=a.team_id)["UT1"] == "facilitator"
+
+
+def test_member_cannot_add_or_remove_team_members(bot):
+    team = seed_team(bot)
+    bot.double.add_user("UNEW", name="new")
+    for text in ("team add <@UNEW|new>", "team remove <@UT2|ut2>", "team archive"):
+        bot.user("UT1").command(text, channel=team.channel)
+        assert "Only" in _last_text(bot)
+    with bot.db.read() as session:
+        assert len(store.active_members(session, team_id=team.team_id)) == 4
+        assert session.get(Team, team.team_id).archived_at is None
+
+
+def test_last_facilitator_cannot_be_removed(bot):
+    team = seed_team(bot)
+    bot.user("UFAC").command("team facilitator remove <@UFAC|fac>", channel=team.channel)
+    assert "at least one facilitator" in _last_text(bot)
+
+
+def test_facilitator_cannot_name_a_principal_and_admin_can(bot):
+    team = seed_team(bot)
+    bot.user("UFAC").command("school principal add <@UT1|ut1>", channel=team.channel)
+    assert "plcbot admin" in _last_text(bot)
+    bot.user("UPRIN").command("school principal add <@UT1|ut1>", channel=team.channel)
+    assert "plcbot admin" in _last_text(bot)  # a principal names no principals either
+    assert _counts(bot)[2] == 1
+    bot.double.add_user("UADMIN", name="admin")
+    bot.user("UADMIN").command("school principal add <@UT1|ut1>", channel=team.channel)
+    assert "now a principal" in _last_text(bot)
+    with bot.db.read() as session:
+        assert [p.slack_user_id for p in store.principals(session, school_id=team.school_id)] == ["UPRIN", "UT1"]
+        assert session.exec(select(AuditEntry).where(AuditEntry.action == "principal.add")).one().actor == "UADMIN"
+    bot.user("UADMIN").command("school principal remove <@UT1|ut1>", channel=team.channel)
+    assert "no longer a principal" in _last_text(bot)
+    assert _counts(bot)[2] == 1
+
+
+def test_only_an_admin_creates_a_school(bot):
+    bot.double.add_user("UT1", name="t1")
+    bot.double.add_user("UADMIN", name="admin")
+    bot.user("UT1").command("school create Lincoln Elementary America/Chicago", channel="UT1")
+    assert "plcbot admin" in _last_text(bot)
+    assert _counts(bot)[3] == 0
+    bot.user("UADMIN").command("school create Lincoln Elementary Mars/Base", channel="UADMIN")
+    assert "not a time zone" in _last_text(bot)
+    bot.user("UADMIN").command("school create Lincoln Elementary America/Chicago", channel="UADMIN")
+    assert "is created" in _last_text(bot)
+    bot.user("UADMIN").command("school create lincoln  elementary", channel="UADMIN")
+    assert "already exists" in _last_text(bot)
+    with bot.db.read() as session:
+        school = session.exec(select(School)).one()
+        assert (school.name, school.timezone) == ("Lincoln Elementary", "America/Chicago")
+
+
+def test_principal_edits_school_settings_and_a_member_cannot(bot):
+    team = seed_team(bot)
+    bot.user("UT1").command("school", channel=team.channel)
+    assert "Only the school" in _last_text(bot)
+    bot.user("UPRIN").command("school", channel=team.channel)
+    body = _last_text(bot)
+    assert "Lincoln Elementary" in body and "<@UPRIN>" in body
+    bot.user("UPRIN").command("school edit", channel=team.channel)
+    view = bot.double.wait_for(lambda: next(
+        (v for v in bot.double.open_views("UPRIN") if v.get("callback_id") == h.SCHOOL_CALLBACK), None))
+    reply = bot.user("UPRIN").submit(view, {h.S_TZ: {h.V: "Nowhere/Land"}, h.S_HOURS: {h.V: "sometimes"}})
+    assert set(reply.json["errors"]) == {h.S_TZ, h.S_HOURS}
+    reply = bot.user("UT1").submit(view, {h.S_TZ: {h.V: "America/Denver"}})
+    assert "Only" in json.dumps(reply.json["errors"])
+    reply = bot.user("UPRIN").submit(view, {h.S_TZ: {h.V: "America/Denver"}, h.S_SELF: {h.V: ["self"]},
+                                            h.S_DIGEST_DAY: {h.V: "4"}, h.S_DIGEST_TIME: {h.V: "08:30"}})
+    assert reply.status == 200 and not (reply.json or {}).get("errors")
+    with bot.db.read() as session:
+        school = session.get(School, team.school_id)
+        assert (school.timezone, school.self_service, school.digest_weekday, school.digest_time) == (
+            "America/Denver", True, 4, "08:30")
+        assert session.exec(select(AuditEntry).where(AuditEntry.action == "school.update")).one().actor == "UPRIN"
+
+
+# ---------------------------------------------------------------------- channel membership
+
+
+def test_joining_the_channel_offers_facilitators_a_one_click_add(bot):
+    team = seed_team(bot)
+    bot.double.add_user("UNEW", name="nia", real_name="Nia New")
+    event = {"type": "member_joined_channel", "user": "UNEW", "channel": team.channel, "channel_type": "C",
+             "event_ts": "1700000000.000100"}
+    bot.user("UNEW").event(event)
+    bot.user("UNEW").event(event, retry_num=1, retry_reason="http_timeout")  # Slack's retry
+    bot.wait_idle()
+    prompts = [m for m in bot.double.messages("UFAC") if "joined" in m["text"]]
+    assert len(prompts) == 1 and not bot.double.messages("UT1")
+    # A member who forwards the button cannot use it.
+    bot.user("UT1").click(prompts[0], h.ADD_MEMBER_ACTION)
+    bot.wait_idle()
+    assert "Only this team" in json.dumps(bot.double.responses()[-1])
+    bot.user("UFAC").click(prompts[0], h.ADD_MEMBER_ACTION)
+    bot.wait_idle()
+    with bot.db.read() as session:
+        assert store.member_roles(session, team_id=team.team_id)["UNEW"] == "member"
+        assert session.exec(select(Person).where(Person.slack_user_id == "UNEW")).one().name == "Nia New"
+    assert "added to the team" in bot.double.messages("UFAC")[-1]["text"]
+
+
+def test_bots_and_members_joining_prompt_nobody(bot):
+    team = seed_team(bot)
+    bot.double.add_user("UBOT2", name="bot2", is_bot=True)
+    for uid in ("UBOT2", "UT1"):
+        bot.user(uid).event({"type": "member_joined_channel", "user": uid, "channel": team.channel})
+    bot.wait_idle()
+    assert bot.double.messages("UFAC") == []
+
+
+def test_leaving_or_deactivation_stops_prompts_but_keeps_history(bot):
+    team = seed_team(bot)
+    bot.user("UT1").event({"type": "member_left_channel", "user": "UT1", "channel": team.channel})
+    bot.user("UT2").event({"type": "user_change", "user": {"id": "UT2", "deleted": True, "name": "ut2"}})
+    bot.wait_idle()
+    with bot.db.read() as session:
+        active = sorted(p.slack_user_id for p in store.active_members(session, team_id=team.team_id))
+        assert active == ["UFAC", "UT3"]
+        assert len(session.exec(select(Membership).where(Membership.team_id == team.team_id)).all()) == 4
+        assert session.get(Person, team.person_ids["UT2"]).active is False
+        assert store.teams_of(session, person_id=team.person_ids["UT1"]) == []
+        assert [t.id for t in store.teams_of(session, person_id=team.person_ids["UT3"])] == [team.team_id]
+    bot.user("UT2").event({"type": "user_change", "user": {"id": "UT2", "deleted": False, "name": "ut2"}})
+    bot.wait_idle()
+    with bot.db.read() as session:
+        assert session.get(Person, team.person_ids["UT2"]).active is True
+
+
+# ---------------------------------------------------------------------- rules
+
+
+def test_role_rules_never_give_a_role_above_ones_own():
+    fac = roles.Actor("UF", facilitator_of=frozenset({1}), member_of=frozenset({1}))
+    principal = roles.Actor("UP", principal_of=frozenset({10}))
+    assert roles.may_grant(fac, roles.Role.FACILITATOR, team_id=1, school_id=10)
+    assert not roles.may_grant(fac, roles.Role.FACILITATOR, team_id=2, school_id=10)
+    assert not roles.may_grant(fac, roles.Role.PRINCIPAL, school_id=10)
+    assert roles.may_grant(principal, roles.Role.FACILITATOR, team_id=2, school_id=10)
+    assert not roles.may_grant(principal, roles.Role.PRINCIPAL, school_id=10)
+    assert roles.may_create_team(roles.Actor("UX"), school_id=10, self_service=True, school_has_teams=False)
+    assert not roles.may_create_team(roles.Actor("UX"), school_id=10, self_service=True, school_has_teams=True)
+
+
+def test_setup_form_reader_and_schedule_text():
+    form, errors = h.read_setup({h.B_NAME: {h.V: {"value": "  Grade  3 "}},
+                                 h.B_FACILITATORS: {h.V: {"selected_users": ["U1", "U1"]}},
+                                 h.B_DAYS: {h.V: {"selected_options": [{"value": "thu"}, {"value": "mon"}]}},
+                                 h.B_LENGTH: {h.V: {"value": "50"}}, h.B_TZ: {h.V: {"value": "Europe/Paris"}}})
+    assert errors == {} and form.name == "Grade 3" and form.weekdays == "mon,thu" and form.facilitators == ["U1"]
+    assert h.schedule_text("mon,thu", "15:30", 50, "Europe/Paris") == (
+        "Mondays and Thursdays at 15:30 for 50 minutes (Europe/Paris)")
+    _, errors = h.read_setup({h.B_LENGTH: {h.V: {"value": "-5"}}, h.B_TZ: {h.V: {"value": ""}}})
+    assert set(errors) == {h.B_NAME, h.B_FACILITATORS, h.B_LENGTH, h.B_TZ}

@@ -1,0 +1,175 @@
+"""The digest workbook opened as a principal would: sheets, figures, types, dates, privacy, safety."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import date, datetime
+
+import openpyxl
+import pytest
+
+from bot.render.workbook import SUMMARY, DigestWorkbook, clean_text
+from scheduling.digest import write_week_workbook
+from storage import digest as data
+from storage.rules.digest import IsoWeek
+from tests.test_digest import INJECTION, seed_week
+
+W48 = IsoWeek(2026, 48)
+
+
+@pytest.fixture
+def book_bytes(bot) -> bytes:
+    week = seed_week(bot)
+    with bot.db.read() as session:
+        digest = data.build_digests(session, W48, school_ids=[week.school_id], min_group_size=3)[week.school_id]
+        buffer = io.BytesIO()
+        write_week_workbook(session, [digest], buffer, min_group_size=3)
+    return buffer.getvalue()
+
+
+def _rows(ws) -> list[dict]:  # noqa: ANN001
+    values = list(ws.iter_rows(values_only=True))
+    header = values[0]
+    return [dict(zip(header, row, strict=False)) for row in values[1:]]
+
+
+def _all_text(book: openpyxl.Workbook) -> str:
+    return "\n".join(str(v) for ws in book for row in ws.iter_rows(values_only=True) for v in row if v is not None)
+
+
+def test_sheets_in_order_with_frozen_header_filter_and_widths(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    assert book.sheetnames == ["Summary", "Check-ins", "Support requests", "Feedback", "Meetings and agendas",
+                               "Action items", "Cycles and goals", "Chart data"]
+    for ws in book:
+        assert ws.freeze_panes == "A2"
+        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith("A1:")
+        assert ws.column_dimensions["A"].width >= 20
+        assert ws["A1"].font.bold
+    assert [c.value for c in book["Summary"][1]] == [c.title for c in SUMMARY]
+
+
+def test_summary_has_one_row_per_team_with_numbers_as_numbers(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    rows = {r["Team"]: r for r in _rows(book["Summary"])}
+    assert set(rows) == {"Grade 3", "Grade 4", "Grade 5"}
+    g3 = rows["Grade 3"]
+    assert g3["Meetings held"] == 1 and isinstance(g3["Meetings held"], int)
+    assert g3["Attendance"] == pytest.approx(0.75)
+    assert g3["Useful (1-5)"] == 4.0 and g3["Feedback answers"] == 3
+    assert g3["Check-ins asked"] == 3 and g3["Answered"] == 2
+    assert g3["Response rate"] == pytest.approx(2 / 3)
+    assert g3["Change from last week"] == pytest.approx(2 / 3 - 1)
+    assert g3["Baseline"] == 60 and g3["Target"] == 90 and g3["Latest point"] == 72.0
+    assert g3["Support waiting"] == 1
+    assert "support request" in g3["Needs attention"]
+    g4 = rows["Grade 4"]
+    assert g4["Useful (1-5)"] is None and g4["Feedback note"] == "fewer than 3 answers"
+    # Percentages carry a percent format, so Excel shows 75%, not 0.75.
+    ws = book["Summary"]
+    col = [c.value for c in ws[1]].index("Attendance") + 1
+    assert ws.cell(row=2, column=col).number_format == "0%"
+
+
+def test_summary_chart_plots_the_metric_by_cycle_week_against_its_target(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    data_rows = _rows(book["Chart data"])
+    assert [(r["Team"], r["Cycle week"], r["Value"], r["Target"]) for r in data_rows] == [
+        ("Grade 3", 3, 66.0, 90), ("Grade 3", 4, 72.0, 90)]
+    with zipfile.ZipFile(io.BytesIO(book_bytes)) as z:
+        charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
+        assert len(charts) == 1
+        xml = z.read(charts[0]).decode()
+    assert "<lineChart>" in xml and "'Chart data'!$D$2:$D$3" in xml and "'Chart data'!$E$2:$E$3" in xml
+
+
+def test_dates_are_real_excel_dates_in_the_schools_time_zone(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    meetings = {r["Team"]: r for r in _rows(book["Meetings and agendas"])}
+    held = meetings["Grade 3"]["Date"]
+    assert isinstance(held, datetime) and held.tzinfo is None
+    assert held == datetime(2026, 11, 24, 15, 30)  # 15:30 in New York, not 20:30 UTC
+    checkins = _rows(book["Check-ins"])
+    assert all(isinstance(r["Check-in day"], datetime) for r in checkins)
+    answered = [r["Answered at"] for r in checkins if r["Answered at"]]
+    assert datetime(2026, 11, 26, 15, 0) in answered
+    actions = _rows(book["Action items"])
+    assert {a["Due"] for a in actions} >= {datetime(2026, 11, 25)}
+    assert any(a["Overdue"] == "yes" for a in actions)
+
+
+def test_formula_injection_reads_back_as_text_and_no_formula_is_stored(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    text_cells = [c for ws in book for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    for prefix in ("=", "+", "-", "@"):
+        found = [c for c in text_cells if c.value.startswith(prefix)]
+        assert found, f"no answer starting with {prefix!r} made it into the workbook"
+        assert all(c.data_type == "s" for c in found)
+    assert INJECTION in [c.value for c in text_cells]
+    with zipfile.ZipFile(io.BytesIO(book_bytes)) as z:
+        for name in z.namelist():
+            if name.startswith("xl/worksheets/"):
+                assert not re.search(r"<(\w+:)?f[ >]", z.read(name).decode()), name
+
+
+def test_control_characters_are_cleaned_not_a_crash(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    tries = [r["Student evidence"] for r in _rows(book["Feedback"]) if r["Student evidence"]]
+    assert "bell and escape" in tries
+    assert clean_text("a\x00b\x1fc\x0bd\te\n") == "abcd\te\n"
+
+
+def test_anonymous_answers_carry_no_identity_and_small_groups_stay_hidden(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    everything = _all_text(book)
+    # UT3 answered Grade 3's feedback anonymously and UT5 Grade 5's: neither name appears anywhere.
+    assert "Teacher UT3" not in everything and "Teacher UT5" not in everything
+    feedback = _rows(book["Feedback"])
+    anonymous = [r for r in feedback if r["What I will try"] == "anonymous grade 5 idea"]
+    assert len(anonymous) == 1 and anonymous[0]["Name (if not anonymous and the team shares names)"] is None
+    # Grade 5 shares names: a named answer carries it. Grade 3 does not: no names at all.
+    assert any(r["Name (if not anonymous and the team shares names)"] == "Teacher UT4" for r in feedback)
+    assert not any(r["Name (if not anonymous and the team shares names)"] for r in feedback
+                   if r["Team"] == "Grade 3")
+    # Grade 4 had 2 answers: one row that says so, and none of their words or ratings.
+    small = [r for r in feedback if r["Team"] == "Grade 4"]
+    assert len(small) == 1 and small[0]["Note"] == "fewer than 3 answers" and small[0]["Useful (1-5)"] is None
+    assert "tiny group comment" not in everything and "another tiny comment" not in everything
+
+
+def test_checkin_notes_carry_names_only_where_shared_but_support_requests_do(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    checkins = _rows(book["Check-ins"])
+    assert {r["Team"] for r in checkins} == {"Grade 3"}
+    assert all(r["Teacher (if the team shares names)"] is None for r in checkins)
+    assert "-3 kids below 40 wpm" in [r["Evidence"] for r in checkins]
+    support = _rows(book["Support requests"])
+    assert [(r["Teacher"], r["What would help"], r["State"]) for r in support] == [
+        ("Teacher UT2", "=2+2 help with grouping", "waiting")]
+
+
+def test_meetings_sheet_shows_agenda_attendance_and_decisions(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    meetings = {r["Team"]: r for r in _rows(book["Meetings and agendas"])}
+    g3 = meetings["Grade 3"]
+    assert g3["Agenda posted"] == "yes" and g3["Agenda items"] == 2
+    assert g3["Agenda"].startswith("1. =SUM(A1:A9) fluency data (10 min)")
+    assert (g3["Present"], g3["Absent"]) == (3, 1) and g3["Decisions"].startswith("@group")
+    assert meetings["Grade 5"]["Status"] == "scheduled" and meetings["Grade 5"]["Present"] is None
+
+
+def test_aware_datetimes_are_converted_and_write_only_mode_is_used(tmp_path):
+    from datetime import UTC
+
+    book = DigestWorkbook("America/Chicago")
+    assert book.wb.write_only
+    from bot.render.workbook import Column
+
+    book.sheet("T", (Column("When", 17, "datetime"), Column("Day", 12, "date"), Column("Note", 20)),
+               [(datetime(2026, 1, 5, 18, 0, tzinfo=UTC), date(2026, 1, 5), "\x01=cmd")])
+    book.save(tmp_path / "t.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "t.xlsx")["T"]
+    assert ws["A2"].value == datetime(2026, 1, 5, 12, 0) and ws["C2"].value == "=cmd"
+    assert ws["C2"].data_type == "s"
