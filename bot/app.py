@@ -43,28 +43,41 @@ def team_of(body: dict[str, Any]) -> str:
     return str(team)
 
 
-def log_requests(req: BoltRequest, resp: BoltResponse, next: Any) -> BoltResponse:  # noqa: A002
-    """One INFO line per request: type, workspace, time to acknowledge. DEBUG adds the raw payload."""
-    started = time.monotonic()
+def log_request(req: BoltRequest, response: BoltResponse, started: float) -> None:
+    """One INFO line per request: type, workspace, status, time to acknowledge. DEBUG adds the payload."""
     body = req.body if isinstance(req.body, dict) else {}
     kind, name = describe(body)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("payload %s", json.dumps(body)[:20000])
-    try:
-        return next()
-    finally:
-        # Feedback may be anonymous: its log line must not be pairable with a person.
-        # Opening the form (button or `/plc feedback`) is left unnamed too, so a log reader cannot
-        # pair "U… opened feedback" with the unnamed submission that follows it.
-        anonymous = (kind in ("view_submission", "action") and name.startswith("feedback")) or (
-            kind == "command" and name.startswith("/plc feedback")
-        )
-        log.info(
-            "%s %s team=%s%s acked in %.0f ms",
-            kind, name, team_of(body),
-            "" if anonymous else f" user={req.context.user_id or '-'}",
-            (time.monotonic() - started) * 1000,
-        )
+    # Feedback may be anonymous: its log line must not be pairable with a person.
+    # Opening the form (button or `/plc feedback`) is left unnamed too, so a log reader cannot
+    # pair "U… opened feedback" with the unnamed submission that follows it.
+    anonymous = (kind in ("view_submission", "action") and name.startswith("feedback")) or (
+        kind == "command" and name.startswith("/plc feedback")
+    )
+    log.info(
+        "%s %s team=%s%s status=%s acked in %.0f ms",
+        kind, name, team_of(body),
+        "" if anonymous else f" user={req.context.user_id or '-'}",
+        response.status, (time.monotonic() - started) * 1000,
+    )
+
+
+class PlcApp(App):
+    """Bolt's App, timing each request from arrival to acknowledgement.
+
+    Measured here rather than in a middleware: Bolt runs middleware before it hands the
+    request to a listener, so a middleware never sees the wait for `ack()`.
+    """
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        started = time.monotonic()
+        response = super().dispatch(req)
+        try:
+            log_request(req, response, started)
+        except Exception:  # a log line must never cost the person their answer
+            log.exception("Failed to log a request")
+        return response
 
 
 class ListenerPool(ThreadPoolExecutor):
@@ -97,7 +110,7 @@ def create_app(services: Services, *, socket_mode: bool = False,
     """Build the Bolt app. The caller owns the returned executor and shuts it down on exit."""
     settings = services.settings
     executor = ListenerPool(settings.listener_threads)
-    app = App(
+    app = PlcApp(
         signing_secret=settings.signing_secret or "socket-mode-needs-no-signing-secret",
         client=services.slack,
         token_verification_enabled=False,  # `plcbot run` calls auth.test itself, with a clear message
@@ -106,7 +119,6 @@ def create_app(services: Services, *, socket_mode: bool = False,
         listener_executor=executor,
         logger=logging.getLogger("plcbot.bolt"),
     )
-    app.use(log_requests)
     wiring = register_all(app, services, features)
     # Any other event (another app's bot posting, a manifest subscribed to more than the code
     # handles) is acknowledged and dropped: unacknowledged, Slack retries it, and in Socket

@@ -80,6 +80,7 @@ class Runtime:
         """Stop taking work, let what is running finish, then close the database."""
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+            self.scheduler.plcbot_leadership.release()  # type: ignore[attr-defined]
         self.executor.shutdown(wait=True)
         self.services.db.dispose()
         log.info("plcbot stopped cleanly")

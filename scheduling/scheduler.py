@@ -16,6 +16,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from scheduling import runner
+from scheduling.leader import Leadership
 from scheduling.registry import Registry
 
 if TYPE_CHECKING:
@@ -33,8 +34,11 @@ def build_scheduler(services: Services, registry: Registry) -> BackgroundSchedul
     )
     worker = runner.worker_name()
     guard = threading.Lock()
+    leadership = Leadership(services.db)
 
     def _tick() -> None:
+        if not leadership.acquire():  # another process ticks this SQLite file
+            return
         if not guard.acquire(blocking=False):
             return
         try:
@@ -52,4 +56,5 @@ def build_scheduler(services: Services, registry: Registry) -> BackgroundSchedul
         replace_existing=True,
         next_run_time=datetime.now(UTC),  # APScheduler runs on real time; rows use the clock
     )
+    scheduler.plcbot_leadership = leadership  # type: ignore[attr-defined]
     return scheduler

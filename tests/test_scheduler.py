@@ -134,3 +134,25 @@ def test_the_real_apscheduler_drives_the_tick(db_url):
         assert [j.id for j in scheduler.get_jobs()] == ["plcbot-tick"]
     finally:
         scheduler.shutdown(wait=True)
+
+
+def test_on_one_sqlite_file_only_one_process_ticks(db_url, tmp_path):
+    """Two schedulers (two web workers, or `run` beside `scheduler`) share a file: one leads."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from scheduling.leader import Leadership
+
+    first = Leadership(Database(db_url))
+    assert first.acquire()
+    script = textwrap.dedent(f"""
+        from scheduling.leader import Leadership
+        from storage.db import Database
+        print(Leadership(Database({db_url!r})).acquire())
+    """)
+    other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == "False"
+    first.release()
+    other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == "True"
