@@ -311,13 +311,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio year export / bare dump: {ratio:.2f} (wall clock), {cpu_ratio:.2f} (CPU time; steadier on a "
           "busy machine)")
     aims = [
-        (f"{labels['fifty']} <= 10 s", results["fifty"]["seconds"] <= 10),
-        ("year export <= 1.5 x bare dump", ratio <= 1.5),
-        ("peak memory < 200 MB", peak < 200),
+        (f"{labels['fifty']} <= 10 s", results["fifty"]["seconds"] <= 10, results["fifty"]["cpu"] <= 10),
+        ("year export <= 1.5 x bare dump", ratio <= 1.5, cpu_ratio <= 1.5),
+        ("peak memory < 200 MB", peak < 200, peak < 200),
     ]
-    print("aims: " + "; ".join(f"{label}: {'ok' if ok else 'MISSED'}" for label, ok in aims))
+
+    def verdict(wall: bool, cpu: bool) -> str:
+        return "ok" if wall else ("MISSED on the wall clock, ok by CPU time (a busy machine?)" if cpu else "MISSED")
+
+    print("aims: " + "; ".join(f"{label}: {verdict(wall, cpu)}" for label, wall, cpu in aims))
     tmp.cleanup()
-    return 1 if args.check and not all(ok for _, ok in aims) else 0
+    return 1 if args.check and not all(wall for _, wall, _ in aims) else 0
 
 
 if __name__ == "__main__":

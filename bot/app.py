@@ -11,6 +11,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.listener_matcher.builtins import BuiltinListenerMatcher
+from slack_bolt.listener_matcher.listener_matcher import ListenerMatcher
 
 from bot.services import Services
 from handlers import Wiring, register_all
@@ -125,7 +127,34 @@ def create_app(services: Services, *, socket_mode: bool = False,
     # Mode Bolt sends no ack at all for an envelope no listener matched.
     app.event(re.compile(".*"))(_ignore_event)
     _keep_acks(app)
+    _fast_matchers(app)
     return app, wiring, executor
+
+
+class _BodyMatcher(ListenerMatcher):
+    """Calls one of Bolt's built-in matchers with the payload directly.
+
+    Bolt tries every listener's matchers on every request, before the acknowledgement, and
+    for each call it builds the matcher's arguments by reflection (`build_required_kwargs`).
+    With the ~50 listeners the features register that cost ~6 ms of CPU per request, most of
+    the bot's time to ack (profiled with yappi). The built-in matchers only ever take `body`.
+    """
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+
+    def matches(self, req: BoltRequest, resp: BoltResponse) -> bool:
+        return bool(self.func(body=req.body))
+
+
+def _fast_matchers(app: App) -> None:
+    for listener in getattr(app, "_listeners", []):
+        listener.matchers = [
+            _BodyMatcher(m.func)
+            if type(m) is BuiltinListenerMatcher and list(m.arg_names) == ["body"]
+            else m
+            for m in listener.matchers
+        ]
 
 
 def _keep_acks(app: App) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def write(tmp_path: Path, text: str, name: str = "roster.csv") -> Path:
 
 
 def db(tmp_path: Path) -> Database:
-    return Database(f"sqlite:///{tmp_path / 'plc.db'}")
+    return Database(os.environ["DATABASE_URL"])
 
 
 def stored(tmp_path: Path) -> tuple[int, int, int, int]:
@@ -119,7 +120,9 @@ def test_every_bad_row_is_reported_and_nothing_is_applied(slack, tmp_path, capsy
     assert stored(tmp_path) == (0, 0, 0, 0)
 
 
-def test_sync_removes_people_no_longer_listed_and_the_dry_run_shows_them(slack, tmp_path, capsys):
+def test_sync_removes_people_no_longer_listed_and_the_dry_run_shows_them(slack, tmp_path, capsys, any_db_url,
+                                                                         monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", any_db_url)  # SQLite, and PostgreSQL when configured
     assert run(tmp_path, "import", write(tmp_path, GOOD), "--apply") == 0
     smaller = "\n".join(line for line in GOOD.splitlines() if "tom@" not in line and "pat@" not in line) + "\n"
     path = write(tmp_path, smaller, "smaller.csv")

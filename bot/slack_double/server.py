@@ -1183,7 +1183,8 @@ def _users_info(d: SlackDouble, p: dict) -> dict:
 
 def _users_list(d: SlackDouble, p: dict) -> dict:
     page, cursor = _page(list(d._users.values()), p, default=200, maximum=200)
-    return {"members": [copy.deepcopy(u) for u in page], "cache_ts": int(time.time()), "response_metadata": {"next_cursor": cursor}}
+    members = [copy.deepcopy(u) for u in page]  # copy the page only: a big workspace stays fast
+    return {"members": members, "cache_ts": int(time.time()), "response_metadata": {"next_cursor": cursor}}
 
 
 def _users_lookup_by_email(d: SlackDouble, p: dict) -> dict:
