@@ -75,12 +75,11 @@ def on_action(request: CommandRequest, services: Services) -> None:
 
 def on_actions(request: CommandRequest, services: Services) -> None:
     """The team's open action items (in a team channel), or your own anywhere else."""
-    today = services.clock.now().date()
     if request.team is None:
         with services.db.read() as session:
             person = session.exec(select(Person).where(Person.slack_user_id == request.user_id)).first()
             mine = meeting_store.action_views(session, owner_id=person.id) if person and person.id else []
-        text, blocks = render.actions_list(carry_over(mine, today=today), team_name="You")
+        text, blocks = render.actions_list(carry_over(mine, now=services.clock.now()), team_name="You")
         request.reply(text, blocks=blocks)
         return
     team = request.team
@@ -107,7 +106,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         with services_.db.read() as session:
             person = session.exec(select(Person).where(Person.slack_user_id == actor.user_id)).first()
             mine = meeting_store.action_views(session, owner_id=person.id) if person and person.id else []
-        return render.home_actions_section(carry_over(mine, today=services_.clock.now().date()))
+        return render.home_actions_section(carry_over(mine, now=services_.clock.now()))
 
     wiring.home.add("actions", home_section)
 
@@ -135,7 +134,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
             elif container.get("is_ephemeral"):  # a `/plc actions` list: show what is left
                 with services.db.read() as session:
                     left = meeting_store.action_views(session, team_id=ctx.team.id)
-                text, blocks = render.actions_list(carry_over(left, today=now.date()), team_name=ctx.team.name)
+                text, blocks = render.actions_list(carry_over(left, now=now), team_name=ctx.team.name)
                 respond(text=text, blocks=blocks, replace_original=True)
             else:
                 text, blocks = render.action_done_blocks(view, by=user_id)

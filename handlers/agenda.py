@@ -3,6 +3,7 @@ items, and the "Add to PLC agenda" message shortcut."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -47,6 +48,16 @@ def button_id(body: dict[str, Any]) -> int:
     if not raw.isdigit() or len(raw) > 12:
         raise UserError("That button no longer works here; run the command again.")
     return int(raw)
+
+
+def meta_id(view: dict[str, Any], key: str) -> int:
+    """An id from a modal's private_metadata; 0 (no such row) when it is missing or not ours."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+        raw = meta.get(key, 0) if isinstance(meta, dict) else 0
+        return raw if isinstance(raw, int) and 0 <= raw < 2**31 else 0
+    except ValueError:
+        return 0
 
 
 def value(view: dict[str, Any], block_id: str, key: str = "value") -> Any:
@@ -167,7 +178,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
     def on_add_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Add one item; problems come back inline on the field."""
         user_id = body["user"]["id"]
-        meeting_id = int(json.loads(view.get("private_metadata") or "{}").get("meeting_id", 0))
+        meeting_id = meta_id(view, "meeting_id")
         raw_minutes = value(view, "minutes")
         try:
             minutes = int(raw_minutes) if raw_minutes not in (None, "") else None
@@ -188,9 +199,15 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
                     raise RuleError("That meeting no longer exists.")
                 actor = load_actor(session, user_id, admins=services.settings.admins)
                 require(actor, Action.ADD_AGENDA_ITEM, team_id=team.id, school_id=team.school_id)
-                store.add_item(session, meeting=meeting, title=title, minutes=minutes,
-                               owner=value(view, "owner", "selected_user"), link=link, outcome=outcome,
-                               source="member", added_by=user_id, now=services.clock.now())
+                # A double submit or a Slack retry sends the same modal with the same answers: it adds
+                # one item. (Slack closes a modal once it is accepted, so a real second item comes
+                # from a second modal.)
+                owner = value(view, "owner", "selected_user")
+                view_id = str(view.get("id") or "")[:40]
+                digest = hashlib.sha256(json.dumps([title, minutes, owner, link, outcome]).encode()).hexdigest()[:32]
+                store.add_item(session, meeting=meeting, title=title, minutes=minutes, owner=owner, link=link,
+                               outcome=outcome, source="member", added_by=user_id, now=services.clock.now(),
+                               source_key=f"view:{view_id}:{digest}" if view_id else None)
         except (RuleError, Forbidden) as exc:
             ack(response_action="errors", errors={"title": str(exc)})
             return
@@ -223,10 +240,13 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
     def on_edit_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Save titles, minutes, owners and roles; an emptied title removes the item."""
         user_id = body["user"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
-        meeting_id = int(meta.get("meeting_id", 0))
+        meeting_id = meta_id(view, "meeting_id")
+        try:
+            listed = json.loads(view.get("private_metadata") or "{}").get("items", [])
+        except (ValueError, AttributeError):
+            listed = []
         edits, errors = [], {}
-        for item_id in meta.get("items", []):
+        for item_id in [i for i in listed if isinstance(i, int)] if isinstance(listed, list) else []:
             title = " ".join((value(view, f"t{item_id}") or "").split())
             raw = value(view, f"m{item_id}")
             owner = value(view, f"o{item_id}", "selected_user")

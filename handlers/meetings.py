@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from slack_bolt import Ack, App, Respond
 from bot.render import agenda as render
 from bot.render.mrkdwn import escape
 from handlers.actions import notify_owner
-from handlers.agenda import button_id
+from handlers.agenda import button_id, meta_id
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
 from scheduling.delivery import deliver
@@ -73,6 +72,8 @@ def on_meeting(request: CommandRequest, services: Services) -> None:
                                             minutes=wanted.minutes or team.meeting_minutes, now=now)
         except RuleError as exc:
             raise UserError(escape(str(exc))) from None
+        if meeting.id is not None and meeting.agenda_ts:  # a cancelled meeting came back: its agenda says so
+            refresh_agenda(services, meeting.id)
         request.reply(f":calendar: Added a {meeting.minutes}-minute meeting on "
                       f"{local_label(meeting.starts_at, team.timezone)}. Its agenda will be posted "
                       f"{team.agenda_lead_hours} hours before, within school hours.")
@@ -123,8 +124,12 @@ def on_wrapup(request: CommandRequest, services: Services) -> None:
     request.client.views_open(trigger_id=request.trigger_id, view=wrapup_view(services, meeting, team))
 
 
-def read_wrapup(view: dict[str, Any]) -> tuple[list[str], dict[int, str], str, list[store.NewAction], dict[str, str]]:
-    """The modal's values, and inline errors for action rows that are half filled."""
+def read_wrapup(view: dict[str, Any], *, today: date | None = None
+                ) -> tuple[list[str], dict[int, str], str, list[store.NewAction], dict[str, str]]:
+    """The modal's values, and inline errors for action rows that are half filled or badly dated.
+
+    `today` is the team's local date: a due date before it is refused, as `/plc action` does.
+    """
     values = view.get("state", {}).get("values", {})
 
     def get(block: str, key: str = "value") -> Any:
@@ -151,7 +156,15 @@ def read_wrapup(view: dict[str, Any]) -> tuple[list[str], dict[int, str], str, l
         elif len(text) > ACTION_MAX:
             errors[f"a{k}_text"] = f"Keep it under {ACTION_MAX} characters."
         else:
-            actions.append(store.NewAction(owner, text, date.fromisoformat(due) if due else None))
+            try:
+                due_day = date.fromisoformat(str(due)) if due else None
+            except ValueError:
+                errors[f"a{k}_due"] = "Pick the due date from the calendar."
+                continue
+            if due_day is not None and today is not None and due_day < today:
+                errors[f"a{k}_due"] = "That date has passed; give a due date from today on."
+                continue
+            actions.append(store.NewAction(owner, text, due_day, field=f"a{k}_owner"))
     return present, notes, decisions, actions, errors
 
 
@@ -187,11 +200,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
     def on_wrapup_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Store attendance, notes and action items; post the log under the agenda; DM the owners."""
         user_id = body["user"]["id"]
-        meeting_id = int(json.loads(view.get("private_metadata") or "{}").get("meeting_id", 0))
-        present, notes, decisions, new_actions, errors = read_wrapup(view)
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
+        meeting_id = meta_id(view, "meeting_id")
         now = services.clock.now()
         try:
             with services.db.session() as session:
@@ -201,9 +210,17 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
                     raise UserError("That meeting no longer exists.")
                 actor = load_actor(session, user_id, admins=services.settings.admins)
                 require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
+                present, notes, decisions, new_actions, errors = read_wrapup(
+                    view, today=now.astimezone(ZoneInfo(team.timezone)).date())
+                if errors:
+                    ack(response_action="errors", errors=errors)
+                    return
                 created = store.wrap_up(session, meeting_id=meeting_id, present=present, notes=notes,
                                         decisions=decisions, actions=new_actions, by=user_id, now=now)
                 created_ids = [a.id for a in created or []]
+        except RuleError as exc:
+            ack(response_action="errors", errors={exc.field or "present": str(exc)})
+            return
         except (UserError, Forbidden) as exc:
             ack(response_action="errors", errors={"present": str(exc)})
             return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -12,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import select
 
 from bot.render import agenda as render
+from handlers.agenda import meta_id
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
 from scheduling.delivery import deliver
@@ -95,27 +95,43 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
     def on_edit_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Save the edited norms (a new revision), then ask everyone to commit again."""
         user_id = body["user"]["id"]
-        team_id = int(json.loads(view.get("private_metadata") or "{}").get("team_id", 0))
+        team_id = meta_id(view, "team_id")
         raw = ((view["state"]["values"].get("norms") or {}).get("text") or {}).get("value") or ""
         try:
             norms = clean_norms(raw)
         except RuleError as exc:
             ack(response_action="errors", errors={"norms": str(exc)})
             return
+        # Check in a read-only transaction and acknowledge before writing: a write waits for
+        # SQLite's lock, and under load that wait could pass Slack's 3 seconds.
         try:
-            with services.db.session() as session:
+            with services.db.read() as session:
                 team = session.get(Team, team_id)
                 actor = load_actor(session, user_id, admins=services.settings.admins)
                 if team is None or team.archived_at is not None:
                     ack(response_action="errors", errors={"norms": "This team no longer exists."})
                     return
                 require(actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
-                revision = store.save_norms(session, team_id=team_id, norms=norms, by=user_id,
-                                            now=services.clock.now())
         except Forbidden as exc:
             ack(response_action="errors", errors={"norms": str(exc)})
             return
         ack()
+        try:
+            with services.db.session() as session:
+                # Checked again inside the write: the role may have changed since the read.
+                actor = load_actor(session, user_id, admins=services.settings.admins)
+                require(actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
+                revision = store.save_norms(session, team_id=team_id, norms=norms, by=user_id,
+                                            now=services.clock.now())
+        except Exception as exc:
+            log.exception("Failed to save the norms of team %s", team_id)
+            reason = str(exc) if isinstance(exc, Forbidden) else "something went wrong on our side"
+            try:
+                services.slack.chat_postEphemeral(channel=team.channel_id, user=user_id,
+                                                  text=f"Your norms were not saved ({reason}). Please try again.")
+            except Exception:
+                log.exception("Failed to tell %s the norms were not saved", user_id)
+            return
         if revision is None:
             return
         try:
@@ -157,7 +173,10 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
                     else "You have already committed to these norms.",
                     response_type="ephemeral", replace_original=False)
             container = body.get("container") or {}
-            if added and container.get("type") == "message" and not container.get("is_ephemeral"):
+            # Only the norms message in the team's own channel is refreshed: the container comes from
+            # the click's payload, and the bot may edit any message of its own anywhere.
+            if added and container.get("type") == "message" and not container.get("is_ephemeral") \
+                    and container.get("channel_id") == team.channel_id:
                 text, blocks = norms_blocks(services, team)
                 client.chat_update(channel=container["channel_id"], ts=container["message_ts"], text=text,
                                    blocks=blocks)

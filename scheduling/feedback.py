@@ -19,6 +19,7 @@ from scheduling.delivery import deliver
 from scheduling.hours import SchoolHours, parse_school_hours
 from storage import feedback as store
 from storage import jobs
+from storage import meetings as meeting_store
 from storage.models import Meeting, School, Team
 from storage.rules import feedback as rules
 
@@ -49,22 +50,34 @@ def hours_for(team: Team, school: School | None, default: str) -> SchoolHours:
 
 
 def plan(services: Services, now: datetime) -> None:
-    """Make sure every recent or coming meeting has its prompt and its window close."""
+    """Make sure every recent or coming meeting has its prompt and its window close.
+
+    It runs on every tick: meetings, their windows and the job rows are read in three queries
+    for all teams, and only missing or moved rows are written.
+    """
     with services.db.session() as session:
         schools = {s.id: s for s in session.exec(select(School)).all()}
-        for meeting, team in store.meetings_to_prompt(session, since=now - LOOK_BACK, until=now + LOOK_AHEAD):
+        meetings = store.meetings_to_prompt(session, since=now - LOOK_BACK, until=now + LOOK_AHEAD)
+        closes_at = store.windows_close(session, meetings)
+        existing = meeting_store.jobs_by_key(
+            session, [f"{kind}:{m.id}" for m, _ in meetings for kind in (CLOSE, PROMPT)])
+        for meeting, team in meetings:
             assert meeting.id is not None
-            closes = store.window_closes(session, meeting, team)
-            jobs.schedule(session, kind=CLOSE, dedupe_key=f"{CLOSE}:{meeting.id}", due_at=closes,
-                          team_id=team.id, school_id=team.school_id, ref_id=meeting.id)
+            closes = closes_at[meeting.id]
+            key = f"{CLOSE}:{meeting.id}"
+            if meeting_store.needs_schedule(existing.get(key), closes):
+                jobs.schedule(session, kind=CLOSE, dedupe_key=key, due_at=closes,
+                              team_id=team.id, school_id=team.school_id, ref_id=meeting.id)
             raw = rules.prompt_due(meeting.starts_at, meeting.minutes, meeting.held_at)
             due = hours_for(team, schools.get(team.school_id), services.settings.school_hours).next_open(
                 raw, team.timezone
             )
             if due >= closes or due < now - STALE_AFTER:
                 continue  # too late to be useful: the window would be closed or long over
-            jobs.schedule(session, kind=PROMPT, dedupe_key=f"{PROMPT}:{meeting.id}", due_at=due,
-                          team_id=team.id, school_id=team.school_id, ref_id=meeting.id)
+            key = f"{PROMPT}:{meeting.id}"
+            if meeting_store.needs_schedule(existing.get(key), due):
+                jobs.schedule(session, kind=PROMPT, dedupe_key=key, due_at=due,
+                              team_id=team.id, school_id=team.school_id, ref_id=meeting.id)
 
 
 def prompt_is_stale(job: ScheduledJob, now: datetime) -> bool:

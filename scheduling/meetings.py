@@ -156,41 +156,82 @@ def send_action_dm(services: Services, view: ActionView, *, key: str, text: str,
 
 
 # --------------------------------------------------------------------------------- planner
+REVIVABLE = "meeting cancelled"  # a post dropped because its meeting was cancelled; back if it is
+
+
 def plan(services: Services, now: datetime) -> None:
-    """Make upcoming meetings from schedules, and keep each agenda post and reminder row in step."""
+    """Make upcoming meetings from schedules, and keep each agenda post and reminder row in step.
+
+    It runs on every tick, so it reads in bulk: every team's meetings in one query and every
+    job row it may touch in another; it writes only what changed.
+    """
     with services.db.session() as session:
         teams = session.exec(select(Team).where(col(Team.archived_at).is_(None))).all()
         schools = {s.id: s for s in session.exec(select(School)).all()}
-        for team in teams:
-            assert team.id is not None
-            meeting_store.ensure_upcoming(session, team=team, now=now)
-            hours = school_hours(services, team, schools.get(team.school_id))
-            rows = session.exec(select(Meeting).where(  # under way or ahead
-                Meeting.team_id == team.id, col(Meeting.starts_at) > now - timedelta(hours=6),
-                col(Meeting.starts_at) <= now + timedelta(days=meeting_store.horizon_days(team) + 1))).all()
-            for meeting in rows:
-                _plan_meeting(session, meeting, team, hours, now)
+        if teams:
+            _plan_meetings(session, services, list(teams), schools, now)
         _plan_reminders(session, services, schools, now)
 
 
-def _plan_meeting(session: Session, meeting: Meeting, team: Team, hours: SchoolHours, now: datetime) -> None:
+def _plan_meetings(session: Session, services: Services, teams: list[Team], schools: dict[int | None, School],
+                   now: datetime) -> None:
+    since = now - timedelta(hours=6)
+    until = now + timedelta(days=max(meeting_store.horizon_days(t) for t in teams) + 2)
+    by_team: dict[int, list[Meeting]] = {}
+    for m in session.exec(select(Meeting).where(
+            col(Meeting.team_id).in_([t.id for t in teams]), col(Meeting.starts_at) > since,
+            col(Meeting.starts_at) <= until)).all():
+        by_team.setdefault(m.team_id, []).append(m)
+    work: list[tuple[Meeting, Team, SchoolHours]] = []
+    for team in teams:
+        assert team.id is not None
+        rows = by_team.get(team.id, [])
+        rows += meeting_store.ensure_upcoming(session, team=team, now=now, existing_rows=rows)
+        hours = school_hours(services, team, schools.get(team.school_id))
+        limit = now + timedelta(days=meeting_store.horizon_days(team) + 1)
+        work += [(m, team, hours) for m in rows if m.starts_at <= limit]
+    session.flush()
+    keys = [k for m, _, _ in work for k in (f"{AGENDA_POST}:{m.id}", f"{MEETING_START}:{m.id}")]
+    existing = meeting_store.jobs_by_key(session, keys)
+    for meeting, team, hours in work:
+        _plan_meeting(session, meeting, team, hours, now, existing)
+
+
+def _want(session: Session, existing: dict[str, ScheduledJob], *, kind: str, key: str, due: datetime,
+          team: Team, ref_id: int | None) -> None:
+    """Schedule `key` at `due` unless its row already says so; bring back a post its meeting's cancel dropped."""
+    job = existing.get(key)
+    if job is not None and job.state == "skipped" and job.last_error == REVIVABLE:
+        job.state, job.due_at, job.last_error, job.finished_at = "pending", due, None, None
+        session.add(job)
+        return
+    if meeting_store.needs_schedule(job, due):
+        jobs.schedule(session, kind=kind, dedupe_key=key, due_at=due, team_id=team.id, school_id=team.school_id,
+                      ref_id=ref_id)
+
+
+def _plan_meeting(session: Session, meeting: Meeting, team: Team, hours: SchoolHours, now: datetime,
+                  existing: dict[str, ScheduledJob]) -> None:
     post_key, start_key = f"{AGENDA_POST}:{meeting.id}", f"{MEETING_START}:{meeting.id}"
     if meeting.status != "scheduled":
-        jobs.cancel(session, dedupe_key=post_key, reason=f"meeting {meeting.status}")
-        jobs.cancel(session, dedupe_key=start_key, reason=f"meeting {meeting.status}")
+        for key in (post_key, start_key):
+            job = existing.get(key)
+            if job is not None and job.state == "pending":
+                reason = REVIVABLE if meeting.status == "cancelled" else f"meeting {meeting.status}"
+                jobs.cancel(session, dedupe_key=key, reason=reason)
         return
     if not meeting.agenda_ts:
         due = agenda_post_time(meeting.starts_at, team.agenda_lead_hours, hours, team.timezone, now)
         if due is not None:
-            jobs.schedule(session, kind=AGENDA_POST, dedupe_key=post_key, due_at=due, team_id=team.id,
-                          school_id=team.school_id, ref_id=meeting.id)
+            _want(session, existing, kind=AGENDA_POST, key=post_key, due=due, team=team, ref_id=meeting.id)
     if meeting.starts_at + timedelta(minutes=meeting.minutes) > now:
-        jobs.schedule(session, kind=MEETING_START, dedupe_key=start_key, due_at=meeting.starts_at,
-                      team_id=team.id, school_id=team.school_id, ref_id=meeting.id)
+        _want(session, existing, kind=MEETING_START, key=start_key, due=meeting.starts_at, team=team,
+              ref_id=meeting.id)
 
 
 def _plan_reminders(session: Session, services: Services, schools: dict[int | None, School], now: datetime) -> None:
     earliest = (now - timedelta(days=1)).date()
+    wanted: list[tuple[str, datetime, Team, int | None]] = []
     for ctx in action_store.open_with_due(session, from_day=earliest):
         team, item = ctx.team, ctx.item
         assert item.due_date is not None
@@ -202,8 +243,12 @@ def _plan_reminders(session: Session, services: Services, schools: dict[int | No
             continue  # no school hour left before it is due
         if when <= item.created_at + timedelta(hours=2):
             continue  # assigned that close to the reminder: the assignment message is reminder enough
-        jobs.schedule(session, kind=ACTION_REMINDER, dedupe_key=f"{ACTION_REMINDER}:{item.id}:{item.due_date}",
-                      due_at=when, team_id=team.id, school_id=team.school_id, ref_id=item.id)
+        wanted.append((f"{ACTION_REMINDER}:{item.id}:{item.due_date}", when, team, item.id))
+    existing = meeting_store.jobs_by_key(session, [key for key, _, _, _ in wanted])
+    for key, when, team, item_id in wanted:
+        if meeting_store.needs_schedule(existing.get(key), when):
+            jobs.schedule(session, kind=ACTION_REMINDER, dedupe_key=key, due_at=when, team_id=team.id,
+                          school_id=team.school_id, ref_id=item_id)
 
 
 # --------------------------------------------------------------------------------- kinds

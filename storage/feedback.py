@@ -8,12 +8,13 @@ window closes, on SQLite with `secure_delete` so the old bytes do not linger in 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -76,6 +77,40 @@ def next_meeting_start(session: Session, meeting: Meeting) -> datetime | None:
                col(Meeting.starts_at) > meeting.starts_at)
         .order_by(col(Meeting.starts_at))
     ).first()
+
+
+def next_starts(session: Session, meetings: Sequence[tuple[Meeting, Team]]) -> dict[int, datetime | None]:
+    """Each meeting's following (not cancelled) meeting start, for many meetings in one query.
+
+    Only a start before the window's day limit matters, so the query stops at the latest limit.
+    """
+    if not meetings:
+        return {}
+    team_ids = sorted({m.team_id for m, _ in meetings})
+    lower = min(m.starts_at for m, _ in meetings)
+    upper = max(m.starts_at + timedelta(days=max(1, t.feedback_window_days)) for m, t in meetings)
+    starts: dict[int, list[datetime]] = {}
+    for team_id, start in session.exec(
+        select(Meeting.team_id, Meeting.starts_at)
+        .where(col(Meeting.team_id).in_(team_ids), col(Meeting.status) != "cancelled",
+               col(Meeting.starts_at) > lower, col(Meeting.starts_at) <= upper)
+        .order_by(col(Meeting.starts_at))
+    ).all():
+        starts.setdefault(team_id, []).append(start)
+    out: dict[int, datetime | None] = {}
+    for m, _ in meetings:
+        assert m.id is not None
+        later = starts.get(m.team_id, [])
+        i = bisect.bisect_right(later, m.starts_at)
+        out[m.id] = later[i] if i < len(later) else None
+    return out
+
+
+def windows_close(session: Session, meetings: Sequence[tuple[Meeting, Team]]) -> dict[int, datetime]:
+    """When each meeting's feedback window closes (one query for all of them)."""
+    following = next_starts(session, meetings)
+    return {m.id: rules.window_closes(m.starts_at, following[m.id], t.feedback_window_days)
+            for m, t in meetings if m.id is not None}
 
 
 def window_closes(session: Session, meeting: Meeting, team: Team) -> datetime:
@@ -196,10 +231,9 @@ def close_windows(session: Session, *, now: datetime, team_id: int | None = None
     )
     if team_id is not None:
         query = query.where(Meeting.team_id == team_id)
-    closed = [
-        m.id for m, team in session.exec(query).all()
-        if m.status == "cancelled" or window_closes(session, m, team) <= now
-    ]
+    rows = list(session.exec(query).all())
+    closes = windows_close(session, rows)
+    closed = [m.id for m, _ in rows if m.status == "cancelled" or closes[m.id] <= now]  # type: ignore[index]
     if not closed:
         return 0
     use_secure_delete(session)

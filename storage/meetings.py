@@ -20,6 +20,7 @@ from storage.models import (
     Meeting,
     MeetingRecord,
     Person,
+    ScheduledJob,
     Team,
 )
 from storage.rules import cycles as cycle_rules
@@ -55,19 +56,43 @@ def horizon_days(team: Team) -> int:
     return max(8, team.agenda_lead_hours // 24 + 2)
 
 
-def ensure_upcoming(session: Session, *, team: Team, now: datetime) -> list[Meeting]:
-    """Make one row per scheduled occurrence ahead (team, starts_at), and cancel future rows the
-    schedule no longer has. A cancelled row stays cancelled: the unique key keeps it from coming back."""
-    assert team.id is not None
+SCHEDULE_CHANGED = "Schedule changed"  # the title of a row the schedule dropped (not a person's cancel)
+
+
+def schedule_window(team: Team, now: datetime) -> tuple[list[datetime], datetime]:
+    """The schedule's starts ahead of `now`, and the end of the window they were computed for."""
+    days = horizon_days(team)
     starts = [s for s in schedule_starts(team.meeting_weekdays, team.meeting_time, team.timezone,
-                                         after=now, days=horizon_days(team)) if s > now]
+                                         after=now, days=days) if s > now]
+    zone = ZoneInfo(team.timezone)
+    first = now.astimezone(zone).date()
+    end = datetime.combine(first + timedelta(days=days + 1), datetime.min.time(), tzinfo=zone)
+    return starts, end.astimezone(ZoneInfo("UTC"))
+
+
+def ensure_upcoming(session: Session, *, team: Team, now: datetime,
+                    existing_rows: list[Meeting] | None = None) -> list[Meeting]:
+    """Make one row per scheduled occurrence ahead (team, starts_at), and cancel future rows the
+    schedule no longer has (within the window it was computed for). A row a person cancelled stays
+    cancelled: the unique key keeps it from coming back. A row the schedule dropped comes back when
+    the schedule has it again. `existing_rows` (the team's rows from `now` to the window's end) lets
+    the planner load every team's rows in one query."""
+    assert team.id is not None
+    starts, window_end = schedule_window(team, now)
     wanted = set(starts)
-    existing = {m.starts_at: m for m in session.exec(
-        select(Meeting).where(Meeting.team_id == team.id, col(Meeting.starts_at) > now)
-    ).all()}
+    if existing_rows is None:
+        existing_rows = list(session.exec(
+            select(Meeting).where(Meeting.team_id == team.id, col(Meeting.starts_at) > now,
+                                  col(Meeting.starts_at) < window_end)
+        ).all())
+    existing = {m.starts_at: m for m in existing_rows if now < m.starts_at < window_end}
     created = []
     for start in starts:
         if start in existing:
+            row = existing[start]
+            if row.source == "schedule" and row.status == "cancelled" and row.title == SCHEDULE_CHANGED:
+                row.status, row.title = OPEN, ""  # the schedule has it again
+                session.add(row)
             continue
         meeting = Meeting(team_id=team.id, starts_at=start, minutes=team.meeting_minutes, source="schedule",
                           created_at=now)
@@ -80,7 +105,7 @@ def ensure_upcoming(session: Session, *, team: Team, now: datetime) -> list[Meet
     for start, meeting in existing.items():
         if meeting.source == "schedule" and meeting.status == OPEN and start not in wanted:
             meeting.status = "cancelled"  # the schedule changed; its post is dropped by the planner
-            meeting.title = meeting.title or "Schedule changed"
+            meeting.title = meeting.title or SCHEDULE_CHANGED
             session.add(meeting)
     return created
 
@@ -282,6 +307,7 @@ class NewAction:
     owner: str  # Slack user id
     text: str
     due: date | None
+    field: str = ""  # the modal block a refusal is shown on
 
 
 def wrap_up(session: Session, *, meeting_id: int, present: list[str], notes: dict[int, str], decisions: str,
@@ -296,15 +322,21 @@ def wrap_up(session: Session, *, meeting_id: int, present: list[str], notes: dic
     meeting = session.exec(query).one()
     if meeting.status != OPEN:
         return None
+    if meeting.starts_at > now:  # a modal kept open, or a forged submission, before the meeting
+        raise RuleError("The wrap-up opens once the meeting has started; nothing was saved.")
+    members = active_members(session, team_id=meeting.team_id)
+    people = {p.slack_user_id: p for p in members}
+    for new in actions:  # checked before anything is written: a refused owner changes nothing
+        if new.owner not in people:
+            raise RuleError("That person is not a member of this team; action items go to team members.",
+                            field=new.field or None)
     meeting.status, meeting.held_at = "held", now
     session.add(meeting)
-    members = active_members(session, team_id=meeting.team_id)
     here = set(present)
-    people = {p.slack_user_id: p for p in members}
-    for uid in here - set(people):  # a guest marked present who is not (or no longer) a member
-        person = session.exec(select(Person).where(Person.slack_user_id == uid)).first()
-        if person is not None:
-            people[uid] = person
+    guests = sorted(here - set(people))  # marked present but not (or no longer) members: one query
+    if guests:
+        people.update((p.slack_user_id, p) for p in session.exec(
+            select(Person).where(col(Person.slack_user_id).in_(guests))))
     for uid, person in people.items():
         assert person.id is not None
         session.add(Attendance(meeting_id=meeting_id, person_id=person.id, present=uid in here))
@@ -317,15 +349,30 @@ def wrap_up(session: Session, *, meeting_id: int, present: list[str], notes: dic
     session.add(record)
     created = []
     for new in actions:
-        owner = people.get(new.owner) or session.exec(select(Person).where(Person.slack_user_id == new.owner)).first()
-        if owner is None or owner.id is None:
-            continue
+        owner = people[new.owner]
+        assert owner.id is not None
         action = ActionItem(team_id=meeting.team_id, meeting_id=meeting_id, owner_id=owner.id, text=new.text,
                             due_date=new.due, created_by=by, created_at=now)
         session.add(action)
         created.append(action)
     session.flush()
     return created
+
+
+# --------------------------------------------------------------------------------- planners
+def jobs_by_key(session: Session, keys: list[str]) -> dict[str, ScheduledJob]:
+    """The scheduled-work rows with these dedupe keys, in one query (planners run every tick)."""
+    found: dict[str, ScheduledJob] = {}
+    for start in range(0, len(keys), 500):  # keep IN lists short on every database
+        batch = keys[start:start + 500]
+        found.update((j.dedupe_key, j) for j in session.exec(
+            select(ScheduledJob).where(col(ScheduledJob.dedupe_key).in_(batch))))
+    return found
+
+
+def needs_schedule(existing: ScheduledJob | None, due_at: datetime) -> bool:
+    """Whether `jobs.schedule` would change anything: a missing row, or a pending one due at another time."""
+    return existing is None or (existing.state == "pending" and existing.due_at != due_at)
 
 
 # --------------------------------------------------------------------------------- snapshots
@@ -362,7 +409,7 @@ def requested(session: Session, *, team_id: int) -> list[str]:
 
 def action_views(session: Session, *, team_id: int | None = None, owner_id: int | None = None,
                  status: str | None = "open", meeting_id: int | None = None) -> list[ActionView]:
-    query = (select(ActionItem, Person.slack_user_id, Team.name)
+    query = (select(ActionItem, Person.slack_user_id, Team.name, Team.timezone)
              .join(Person, col(Person.id) == ActionItem.owner_id)
              .join(Team, col(Team.id) == ActionItem.team_id))
     if team_id is not None:
@@ -374,7 +421,7 @@ def action_views(session: Session, *, team_id: int | None = None, owner_id: int 
     if meeting_id is not None:
         query = query.where(ActionItem.meeting_id == meeting_id)
     rows = session.exec(query.order_by(col(ActionItem.due_date), col(ActionItem.id))).all()
-    return [ActionView(a.id or 0, uid, a.text, a.due_date, a.status, name) for a, uid, name in rows]
+    return [ActionView(a.id or 0, uid, a.text, a.due_date, a.status, name, timezone=tz) for a, uid, name, tz in rows]
 
 
 def agenda_snapshot(session: Session, *, meeting_id: int, now: datetime) -> AgendaSnapshot:

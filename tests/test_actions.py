@@ -125,3 +125,20 @@ def test_home_tab_lists_my_action_items(bot):
     bot.user("UT1").open_home()
     view = bot.double.wait_for(lambda: bot.double.home_view("UT1"))
     assert "Score the writing samples" in json.dumps(view) and "Tue Dec 8" in json.dumps(view)
+
+
+def test_my_action_items_are_overdue_by_the_teams_date_not_utcs(bot):
+    """At 10 PM in New York it is already tomorrow in UTC: an item due today is not overdue yet."""
+    team = seed_team(bot)
+    _command(bot, "UFAC", "action <@UT1|ut1> Score the writing samples by Dec 2", team.channel)
+    bot.clock.set(datetime(2026, 12, 3, 3, 0, tzinfo=UTC))  # Wed Dec 2, 10 PM in New York
+    bot.user("UT1").open_home()
+    view = json.dumps(bot.double.wait_for(lambda: bot.double.home_view("UT1")))
+    assert "Score the writing samples" in view and "overdue" not in view
+    _command(bot, "UT1", "actions", "UT1")  # in a DM: my own items
+    mine = _last_response(bot)
+    assert "Score the writing samples" in mine and "overdue" not in mine
+
+    bot.clock.set(datetime(2026, 12, 3, 14, 0, tzinfo=UTC))  # Thu Dec 3 in New York: now it is overdue
+    _command(bot, "UT1", "actions", "UT1")
+    assert "overdue" in _last_response(bot)

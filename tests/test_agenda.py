@@ -300,3 +300,183 @@ def test_a_deleted_agenda_is_posted_again(bot):
     with bot.db.read() as session:
         assert session.exec(select(Meeting).where(Meeting.starts_at == THURSDAY_MEETING)).one().agenda_ts \
             == agendas[0]["ts"]
+
+
+# ----------------------------------------------------------------------------- review: forgery, idempotency, dates
+def test_members_and_outsiders_replaying_facilitator_modals_change_nothing(bot):
+    """Role checks hold on view submissions: a member (or an outsider) submitting a facilitator's
+    agenda editor, wrap-up or an add-item modal is refused, and nothing is stored."""
+    team = seed_team(bot)
+    bot.double.add_user("UOUT", name="outsider")
+    _command(bot, "UFAC", "agenda template data", team.channel)
+    agenda = _agendas(bot, team.channel)[0]
+    before = [(i.id, i.title, i.minutes) for i in _items(bot)]
+
+    bot.user("UFAC").click(agenda, "agenda_edit")
+    bot.wait_idle()
+    editor = _modal(bot, "UFAC", "agenda_edit")
+    first = _items(bot)[0]
+    forged = bot.user("UT1").submit(editor, {f"t{first.id}": {"value": ""}, "timekeeper": {"value": "UT1"}})
+    assert "Only this team's facilitators" in forged.json["errors"]["timekeeper"]
+    assert [(i.id, i.title, i.minutes) for i in _items(bot)] == before
+
+    bot.user("UT1").click(agenda, "agenda_add_item")
+    bot.wait_idle()
+    add = _modal(bot, "UT1", "agenda_item_add")
+    forged = bot.user("UOUT").submit(add, {"title": {"value": "Outsider topic"}})
+    assert "members of this team" in forged.json["errors"]["title"]
+    assert [(i.id, i.title, i.minutes) for i in _items(bot)] == before
+
+    bot.clock.set(THURSDAY_MEETING + timedelta(minutes=5))
+    bot.tick()
+    bot.user("UFAC").command("wrapup", channel=team.channel)
+    bot.wait_idle()
+    wrapup = _modal(bot, "UFAC", "meeting_wrapup")
+    forged = bot.user("UT1").submit(wrapup, {"present": {"value": ["UT1"]}})
+    assert "Only this team's facilitators" in forged.json["errors"]["present"]
+    with bot.db.read() as session:
+        meeting = session.exec(select(Meeting).where(Meeting.starts_at == THURSDAY_MEETING)).one()
+        assert meeting.status == "scheduled" and session.exec(select(Attendance)).all() == []
+    assert not [m for m in bot.double.messages(team.channel) if "Meeting log" in json.dumps(m.get("blocks"))]
+
+
+def test_a_double_submitted_item_is_added_once(bot):
+    team = seed_team(bot)
+    _command(bot, "UFAC", "agenda template data", team.channel)
+    agenda = _agendas(bot, team.channel)[0]
+    bot.user("UT1").click(agenda, "agenda_add_item")
+    bot.wait_idle()
+    view = _modal(bot, "UT1", "agenda_item_add")
+    for _ in range(2):  # a double click on "Add", or Slack retrying the submission
+        reply = bot.user("UT1").submit(view, {"title": {"value": "Exit ticket results"}})
+        assert not (reply.json or {}).get("errors")
+    bot.wait_idle()
+    assert [i.title for i in _items(bot)].count("Exit ticket results") == 1
+    # A second modal is a second item: only the same modal is deduplicated.
+    bot.user("UT1").click(agenda, "agenda_add_item")
+    bot.wait_idle()
+    again = bot.double.wait_for(lambda: next((v for v in reversed(bot.double.open_views("UT1"))
+                                              if v["callback_id"] == "agenda_item_add" and v["id"] != view["id"]),
+                                             None))
+    bot.user("UT1").submit(again, {"title": {"value": "Exit ticket results"}})
+    bot.wait_idle()
+    assert [i.title for i in _items(bot)].count("Exit ticket results") == 2
+
+
+def test_wrap_up_refuses_a_submission_before_the_start_and_bad_action_rows(bot):
+    from bot.render.agenda import wrapup_modal
+
+    team = seed_team(bot)
+    bot.double.add_user("UOUT", name="outsider")
+    with bot.db.session() as session:  # a Person who is not in the team
+        from storage.models import Person
+        session.add(Person(slack_user_id="UOUT", name="Outsider"))
+    _command(bot, "UFAC", "agenda", team.channel)
+    with bot.db.read() as session:
+        meeting = session.exec(select(Meeting).where(Meeting.starts_at == THURSDAY_MEETING)).one()
+    # A wrap-up modal submitted before the meeting (built by hand: the bot will not open one yet).
+    early = {**wrapup_modal(meeting_id=meeting.id, when="Thu", members=["UFAC"], items=[]), "id": "VEARLY"}
+    reply = bot.user("UFAC").submit(early, {"present": {"value": ["UFAC"]}})
+    assert "once the meeting has started" in reply.json["errors"]["present"]
+
+    bot.clock.set(THURSDAY_MEETING + timedelta(minutes=40))
+    bot.tick()
+    bot.user("UFAC").command("wrapup", channel=team.channel)
+    bot.wait_idle()
+    view = _modal(bot, "UFAC", "meeting_wrapup")
+    base = {"present": {"value": ["UFAC", "UT1"]}, "a1_owner": {"value": "UT2"}, "a1_text": {"value": "Score it"}}
+    reply = bot.user("UFAC").submit(view, {**base, "a1_due": {"value": "2026-12-01"}})
+    assert "has passed" in reply.json["errors"]["a1_due"]
+    reply = bot.user("UFAC").submit(view, {**base, "a1_due": {"value": "12/07/2026"}})
+    assert "calendar" in reply.json["errors"]["a1_due"]
+    reply = bot.user("UFAC").submit(view, {**base, "a1_owner": {"value": "UOUT"}})
+    assert "not a member of this team" in reply.json["errors"]["a1_owner"]
+    with bot.db.read() as session:
+        assert session.get(Meeting, meeting.id).status == "scheduled"
+        assert session.exec(select(Attendance)).all() == [] and session.exec(select(ActionItem)).all() == []
+    reply = bot.user("UFAC").submit(view, {**base, "a1_due": {"value": "2026-12-07"}})
+    assert not (reply.json or {}).get("errors")
+    bot.wait_idle()
+    with bot.db.read() as session:
+        assert session.get(Meeting, meeting.id).status == "held"
+        [action] = session.exec(select(ActionItem)).all()
+        assert (action.text, str(action.due_date)) == ("Score it", "2026-12-07")
+
+
+def test_a_cancelled_meeting_added_again_gets_its_automatic_post_back(bot):
+    team = seed_team(bot)
+    bot.tick()
+    _command(bot, "UFAC", "meeting cancel thursday", team.channel)
+    bot.tick()
+    _command(bot, "UFAC", "meeting add Dec 3 15:30", team.channel)
+    assert "Added a 45-minute meeting" in _last_response(bot)
+    bot.tick()
+    with bot.db.read() as session:
+        meeting = session.exec(select(Meeting).where(Meeting.starts_at == THURSDAY_MEETING)).one()
+        job = session.exec(select(ScheduledJob).where(ScheduledJob.dedupe_key == f"agenda_post:{meeting.id}")).one()
+    assert meeting.status == "scheduled" and job.state == "pending"
+    bot.clock.set(job.due_at)
+    bot.tick()
+    bot.tick()
+    assert len(_agendas(bot, team.channel)) == 1
+
+
+def test_a_schedule_moved_and_moved_back_keeps_its_meetings(bot):
+    team = seed_team(bot)
+    bot.tick()
+    with bot.db.session() as session:
+        session.get(Team, team.team_id).meeting_time = "16:00"
+    bot.tick()
+    with bot.db.session() as session:
+        session.get(Team, team.team_id).meeting_time = "15:30"
+    bot.tick()
+    with bot.db.read() as session:
+        thursday = session.exec(select(Meeting).where(Meeting.starts_at == THURSDAY_MEETING)).one()
+        later = session.exec(select(Meeting).where(Meeting.starts_at == THURSDAY_MEETING + timedelta(minutes=30))).one()
+        job = session.exec(select(ScheduledJob).where(ScheduledJob.dedupe_key == f"agenda_post:{thursday.id}")).one()
+    assert (thursday.status, later.status) == ("scheduled", "cancelled")
+    assert job.state == "pending"
+    # A meeting a facilitator cancelled stays cancelled whatever the schedule does.
+    _command(bot, "UFAC", "meeting cancel thursday", team.channel)
+    bot.tick()
+    with bot.db.read() as session:
+        assert session.get(Meeting, thursday.id).status == "cancelled"
+
+
+def test_the_planners_read_in_bulk_however_many_teams(bot):
+    """The planners run on every tick: their steady-state query count must not grow with teams."""
+    from sqlalchemy import event
+
+    from scheduling import feedback as feedback_jobs
+    from scheduling import meetings as meeting_jobs
+
+    def statements_per_tick() -> int:
+        count = 0
+
+        def on_execute(*_args):
+            nonlocal count
+            count += 1
+
+        event.listen(bot.db.engine, "before_cursor_execute", on_execute)
+        try:  # only this feature's planners: the other features' are theirs to measure
+            meeting_jobs.plan(bot.services, bot.clock.now())
+            feedback_jobs.plan(bot.services, bot.clock.now())
+        finally:
+            event.remove(bot.db.engine, "before_cursor_execute", on_execute)
+        return count
+
+    first = seed_team(bot)
+    _command(bot, "UFAC", "action <@UT1|ut1> Bring samples by Dec 8", first.channel)
+    bot.clock.set(THURSDAY_MEETING + timedelta(hours=2))  # a meeting behind, for the feedback planner
+    bot.tick()
+    one_team = statements_per_tick()
+    for n in range(6):
+        team = seed_team(bot, team=f"Grade {n + 4}", channel=f"CG{n}", school_id=first.school_id,
+                         facilitators=(f"UF{n}",), members=(f"UM{n}",), principals=())
+        _command(bot, f"UF{n}", f"action <@UM{n}|m> Bring samples by Dec 8", team.channel)
+        _command(bot, f"UF{n}", "meeting add Dec 8 15:30", team.channel)
+    bot.tick()
+    seven_teams = statements_per_tick()
+    with bot.db.read() as session:  # the planners did plan for every team
+        assert len(session.exec(select(ScheduledJob).where(ScheduledJob.kind == "action_reminder")).all()) == 7
+    assert seven_teams <= one_team + 3, (one_team, seven_teams)

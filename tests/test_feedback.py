@@ -397,3 +397,22 @@ def test_parallel_saves_keep_one_answer_on_every_database(any_db_url):
             assert len(rows) == 1 and rows[0].anonymous is anonymous
             assert (rows[0].person_id is None) is anonymous
     db.dispose()
+
+
+def test_an_outsider_submitting_a_members_form_stores_nothing(bot):
+    """A view_submission can be replayed by anyone: membership is checked again on submit."""
+    team = seed_team(bot, meeting_weekdays="")  # meetings added by hand only
+    bot.double.add_user("UOUT", name="out")
+    meeting_id = started(bot, team.team_id)
+    view = open_via_command(bot, "UT1", team.channel)
+    reply = bot.user("UOUT").submit(view, {**FULL, "anonymous": {"value": ["yes"]}})
+    assert reply.json["response_action"] == "update" and "not saved" in json.dumps(reply.json["view"])
+    assert answers(bot, meeting_id) == []
+
+
+def test_the_prompt_escapes_the_meeting_title_in_its_notification_text():
+    from bot.render.feedback import prompt_message
+
+    text, blocks = prompt_message(meeting_id=1, meeting="<!channel> & co", closes="Tue")
+    assert "<!channel>" not in text and "&lt;!channel&gt; &amp; co" in text
+    assert "<!channel>" not in json.dumps(blocks)

@@ -43,3 +43,28 @@ def test_constraints_are_named_by_convention(db_url):
     inspector = inspect(db.engine)
     fks = inspector.get_foreign_keys("membership")
     assert {fk["name"] for fk in fks} == {"fk_membership_team_id_team", "fk_membership_person_id_person"}
+
+
+def test_upgrading_a_file_with_data_backs_it_up_first(db_url, tmp_path):
+    from alembic import command
+    from sqlmodel import select
+
+    from storage.models import School
+
+    db = Database(db_url)
+    with db.engine.connect() as conn:  # an older install: only the first revision
+        cfg = migrate.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.commit()
+    with db.session() as session:
+        session.add(School(name="Lincoln", timezone="America/Chicago"))
+    result = migrate.upgrade(db)
+    assert result.changed and result.backup is not None and result.backup.exists()
+    backup = Database(f"sqlite:///{result.backup}")
+    assert migrate.current_revisions(backup) == ("0001",)
+    with backup.read() as session:
+        assert [s.name for s in session.exec(select(School)).all()] == ["Lincoln"]
+    with db.read() as session:  # the data survived the upgrade too
+        assert [s.name for s in session.exec(select(School)).all()] == ["Lincoln"]
+    assert migrate.upgrade(db).backup is None  # nothing to do, no new copy

@@ -127,3 +127,26 @@ def test_norms_outside_a_team_channel_say_how_to_start(bot):
     bot.double.add_channel("CRANDOM", name="random", members=["UT1"])
     bot.user("UT1").command("norms", channel="CRANDOM")
     assert "/plc setup" in _last_response(bot)
+
+
+def test_a_forged_commit_click_cannot_rewrite_another_bot_message(bot):
+    """The click's container names the message to refresh; a forged one pointing at another of
+    the bot's messages (someone's DM) must not turn it into the norms."""
+    team = seed_team(bot)
+    _edit(bot, "UFAC", team.channel, "Be on time")
+    posted = _bot_messages(bot, team.channel)[-1]
+    bot.user("UFAC").command("action <@UT2|ut2> Bring the data", channel=team.channel)
+    bot.wait_idle()
+    [dm] = bot.double.messages("UT2")
+    forged = {**posted, "ts": dm["ts"], "channel": dm["channel"]}
+    bot.user("UT1").click(forged, "norms_commit")
+    bot.wait_idle()
+    with bot.db.read() as session:
+        assert len(session.exec(select(NormCommitment)).all()) == 1  # the commitment itself is fine
+    after = next(m for m in bot.double.messages("UT2") if m["ts"] == dm["ts"])
+    assert "Our norms" not in json.dumps(after) and "Bring the data" in json.dumps(after)
+    # The genuine message in the team's channel is refreshed as before.
+    bot.user("UT3").click(posted, "norms_commit")
+    bot.wait_idle()
+    refreshed = next(m for m in bot.double.messages(team.channel) if m["ts"] == posted["ts"])
+    assert "2 of 4 members have committed" in json.dumps(refreshed["blocks"])

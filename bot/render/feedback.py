@@ -111,7 +111,7 @@ def prompt_message(*, meeting_id: int, meeting: str, closes: str) -> tuple[str, 
                    block_id="feedback_prompt"),
         bk.context(f"Under a minute · you may answer anonymously · open until {escape(closes)}"),
     ]
-    return f"{PROMPT_TEXT} Give feedback on {meeting}.", out
+    return f"{PROMPT_TEXT} Give feedback on {escape(meeting)}.", out
 
 
 def _stars(average: float) -> str:
@@ -140,7 +140,7 @@ def results_blocks(*, meeting: str, summary: rules.Summary) -> tuple[str, list[d
         bk.header(clip(f"Feedback: {meeting}", bk.HEADER_MAX)),
         bk.section(f"*{summary.count} {noun}*{anon}"),
     ]
-    text = f"Feedback on {meeting}: {summary.count} {noun}"
+    text = f"Feedback on {escape(meeting)}: {summary.count} {noun}"
     if summary.count == 0:
         out.append(bk.context("Nobody has answered yet."))
         return text, out

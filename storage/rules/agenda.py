@@ -369,6 +369,7 @@ class ActionView:
     status: str = "open"
     team_name: str = ""
     overdue: bool = False
+    timezone: str = ""  # the team's: "overdue" is judged on its local date
 
 
 @dataclass(frozen=True)
@@ -420,12 +421,23 @@ class MeetingLog:
     wrapped_up_by: str
 
 
-def carry_over(actions: list[ActionView], *, today: date) -> list[ActionView]:
-    """Open action items for the next agenda, overdue first, then by due date (undated last)."""
-    open_ = [a for a in actions if a.status == "open"]
+def carry_over(actions: list[ActionView], *, today: date | None = None,
+               now: datetime | None = None) -> list[ActionView]:
+    """Open action items for the next agenda, overdue first, then by due date (undated last).
+
+    Give `today` (one team's local date) or `now` (an aware instant): with `now` each item is
+    judged on its own team's local date, so a list across teams is right in every time zone.
+    """
+    def local_today(a: ActionView) -> date:
+        if today is not None:
+            return today
+        assert now is not None, "carry_over needs today or now"
+        return now.astimezone(ZoneInfo(a.timezone or "UTC")).date()
+
     marked = [
-        ActionView(a.id, a.owner, a.text, a.due, a.status, a.team_name, a.due is not None and a.due < today)
-        for a in open_
+        ActionView(a.id, a.owner, a.text, a.due, a.status, a.team_name,
+                   a.due is not None and a.due < local_today(a), a.timezone)
+        for a in actions if a.status == "open"
     ]
     return sorted(marked, key=lambda a: (not a.overdue, a.due or date.max, a.id))
 
