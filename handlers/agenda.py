@@ -154,8 +154,10 @@ def _meeting_and_actor(services: Services, meeting_id: int, user_id: str) -> tup
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:
-    wiring.router.add("agenda", on_agenda, summary="post the next meeting's agenda (or `template NAME`)",
-                      usage="/plc agenda [template NAME]")
+    wiring.router.add("agenda", on_agenda, summary="the next meeting's agenda", usage="/plc agenda")
+    wiring.router.detail("agenda", "/plc agenda template NAME",
+                         "fill it from a template: kickoff, data, student work, co-planning, reflection",
+                         needs=Role.FACILITATOR)
 
     def on_add_click(ack: Ack, body: dict[str, Any], respond: Respond, client: Any) -> None:
         """Open the "Add an item" modal for the meeting on the button."""

@@ -26,7 +26,7 @@ from storage.models import Cycle, School, Team
 from storage.people import load_actor
 from storage.rules import cycles as rules
 from storage.rules.dates import parse_date
-from storage.rules.roles import Action, Forbidden, require
+from storage.rules.roles import Action, Forbidden, Role, require
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -365,10 +365,15 @@ def run_break(request: CommandRequest, services: Services) -> None:
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:
-    wiring.router.add("cycle", run_cycle, summary="the learning cycle: week, goal, data; facilitators start, "
-                      "edit, pause, resume or end it", usage=USAGE)
-    wiring.router.add("break", run_break, summary="the school's breaks (no check-ins); principals add them",
-                      usage=BREAK_USAGE)
+    wiring.router.add("cycle", run_cycle, summary="the learning cycle: week, phase, goal and data so far",
+                      usage="/plc cycle")
+    wiring.router.detail("cycle", "/plc cycle start | edit", "start a 4-12 week cycle, or change it",
+                         needs=Role.FACILITATOR)
+    wiring.router.detail("cycle", "/plc cycle pause [until DATE] | resume | end", "pause, resume or end it",
+                         needs=Role.FACILITATOR)
+    wiring.router.add("break", run_break, summary="the school's breaks (no check-ins)", usage="/plc break")
+    wiring.router.detail("break", "/plc break add FROM TO [label] | remove ID", "add or remove a break",
+                         needs=Role.PRINCIPAL)
 
     def cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         on_cycle_submit(ack, body, view, services)

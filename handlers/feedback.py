@@ -26,7 +26,7 @@ from storage.models import Meeting, Person, Team
 from storage.people import load_actor
 from storage.rules import feedback as rules
 from storage.rules.dates import parse_date
-from storage.rules.roles import Action, Actor, require
+from storage.rules.roles import Action, Actor, Role, require
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -257,10 +257,11 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
 
     wiring.router.add(
         "feedback", run_feedback,
-        summary="tell the team how the latest meeting went (anonymous if you like); "
-                "`results` shows the answers to facilitators",
-        usage="/plc feedback [results [date]]",
+        summary="tell the team how the latest meeting went (anonymous if you like)",
+        usage="/plc feedback",
     )
+    wiring.router.detail("feedback", "/plc feedback results [DATE]",
+                         "counts, averages and comments for a meeting", needs=Role.FACILITATOR)
     app.action(render.ACTION_OPEN)(on_open)
     app.view(render.CALLBACK_SUBMIT)(on_submit)
 

@@ -6,24 +6,24 @@ from typing import TYPE_CHECKING, Any
 
 from bot.render import blocks as bk
 from bot.render.mrkdwn import clip, escape
-from handlers.router import CommandRequest, Router, Subcommand
+from handlers.router import CommandRequest, HelpLine, Router
 
 if TYPE_CHECKING:
     from bot.services import Services
     from handlers import Wiring
 
 
-def help_blocks(subcommands: list[Subcommand], *, unknown: str | None = None,
+def help_blocks(lines: list[HelpLine], *, unknown: str | None = None,
                 suggestions: list[str] | None = None) -> tuple[str, list[dict[str, Any]]]:
     """Pure builder: the help text and blocks."""
-    lines = []
+    notes: list[str] = []
     if unknown is not None:
         shown = escape(clip(unknown, 40))
-        lines.append(f":thinking_face: `/plc {shown}` is not a plcbot command.")
+        notes.append(f":thinking_face: `/plc {shown}` is not a plcbot command.")
         if suggestions:
-            lines.append("Did you mean " + " or ".join(f"`/plc {s}`" for s in suggestions) + "?")
-    intro = "\n".join(lines)
-    rows = [f"`{escape(s.usage)}`  {escape(s.summary)}" for s in sorted(subcommands, key=lambda s: s.name)]
+            notes.append("Did you mean " + " or ".join(f"`/plc {s}`" for s in suggestions) + "?")
+    intro = "\n".join(notes)
+    rows = [f"`{escape(line.usage)}`  {escape(line.summary)}" for line in lines]
     out: list[dict[str, Any]] = []
     if intro:
         out.append(bk.section(intro))
@@ -37,7 +37,8 @@ def help_blocks(subcommands: list[Subcommand], *, unknown: str | None = None,
     if chunk:
         out.append(bk.section("\n".join(chunk)))
     out.append(bk.context("Your Home tab with plcbot shows your teams, check-ins and action items."))
-    text = (intro + "\n" if intro else "") + "plcbot commands: " + ", ".join(s.name for s in subcommands)
+    names = sorted({line.usage.split(" ")[1] for line in lines if line.usage.startswith("/plc ")})
+    text = (intro + "\n" if intro else "") + "plcbot commands: " + ", ".join(names)
     return text, bk.fit(out, bk.MESSAGE_BLOCKS_MAX)
 
 
@@ -48,7 +49,7 @@ def make_help(router: Router):  # noqa: ANN201
         if request.args.startswith("__unknown__ "):
             unknown = request.args.split(" ", 1)[1]
         text, blocks = help_blocks(
-            router.visible_to(request.role),
+            router.help_lines(request.role),
             unknown=unknown,
             suggestions=router.suggest(unknown) if unknown else None,
         )

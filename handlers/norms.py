@@ -19,7 +19,7 @@ from storage import norms as store
 from storage.models import Person, Team
 from storage.people import load_actor
 from storage.rules.agenda import MAX_NORMS, NORM_MAX_LEN, RuleError, clean_norms, day_label
-from storage.rules.roles import Action, Forbidden, require
+from storage.rules.roles import Action, Forbidden, Role, require
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -89,8 +89,10 @@ def on_norms(request: CommandRequest, services: Services) -> None:
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:
-    wiring.router.add("norms", on_norms, summary="post the team's norms; `edit`, `who`, `history`",
-                      usage="/plc norms [edit|who|history]")
+    wiring.router.add("norms", on_norms, summary="post the team's norms (and commit to them)",
+                      usage="/plc norms")
+    wiring.router.detail("norms", "/plc norms edit | who | history",
+                         "edit the norms, see who has not committed, see past versions", needs=Role.FACILITATOR)
 
     def on_edit_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Save the edited norms (a new revision), then ask everyone to commit again."""

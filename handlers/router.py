@@ -73,16 +73,37 @@ class Subcommand:
     needs: Role | None = None  # the lowest role that sees it in help; None: everyone
 
 
+@dataclass(frozen=True)
+class HelpLine:
+    usage: str
+    summary: str
+    needs: Role | None = None
+
+
 @dataclass
 class Router:
     subcommands: dict[str, Subcommand] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    details: dict[str, list[HelpLine]] = field(default_factory=dict)
 
     def add(self, name: str, run: Run, *, summary: str, usage: str = "", needs: Role | None = None,
             aliases: tuple[str, ...] = ()) -> None:
         self.subcommands[name] = Subcommand(name, run, summary, usage or f"/plc {name}", needs)
         for alias in aliases:
             self.aliases[alias] = name
+
+    def detail(self, name: str, usage: str, summary: str, *, needs: Role | None = None) -> None:
+        """A further help line under a subcommand, shown only to `needs` and above."""
+        self.details.setdefault(name, []).append(HelpLine(usage, summary, needs))
+
+    def help_lines(self, role: Role | None) -> list[HelpLine]:
+        """What `/plc help` shows this role: each visible subcommand and its visible details."""
+        rank = RANK[role] if role else 0
+        lines: list[HelpLine] = []
+        for sub in sorted(self.visible_to(role), key=lambda s: s.name):
+            lines.append(HelpLine(sub.usage, sub.summary, sub.needs))
+            lines.extend(d for d in self.details.get(sub.name, []) if d.needs is None or RANK[d.needs] <= rank)
+        return lines
 
     def find(self, word: str) -> Subcommand | None:
         word = word.lower()

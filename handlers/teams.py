@@ -877,8 +877,12 @@ def on_user_change(services: Services, event: dict[str, Any]) -> None:
 def register(app: App, services: Services, wiring: Wiring) -> None:
     wiring.router.add("setup", run_setup, summary="set up this channel's PLC team, or change it",
                       usage="/plc setup")
-    wiring.router.add("team", run_team, summary="who is in this team, and when it meets",
-                      usage="/plc team [add|remove @person]")
+    wiring.router.add("team", run_team, summary="who is in this team, and when it meets", usage="/plc team")
+    wiring.router.detail("team", "/plc team add | remove @person", "change the team's members",
+                         needs=Role.FACILITATOR)
+    wiring.router.detail("team", "/plc team facilitator add | remove @person", "name or remove a facilitator",
+                         needs=Role.FACILITATOR)
+    wiring.router.detail("team", "/plc team archive", "archive this team", needs=Role.PRINCIPAL)
     wiring.router.add("school", run_school, summary="the school's settings and principals",
                       usage="/plc school [edit | principal add @person]", needs=Role.PRINCIPAL)
 

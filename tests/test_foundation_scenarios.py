@@ -90,12 +90,21 @@ def test_healthz_reports_database_and_scheduler(bot):
     assert body["scheduler_last_run"] is not None
 
 
-def test_help_shows_facilitator_commands_only_to_facilitators(bot):
-    from handlers.router import Router
+def test_help_shows_each_role_what_it_may_do(bot):
     from tests.seed import seed_team
 
     team = seed_team(bot)
-    bot.user(team.facilitators[0]).command("help", channel=team.channel)
-    bot.user(team.members[0]).command("help", channel=team.channel)
-    bot.double.wait_for(lambda: len(bot.double.responses()) >= 2)
-    assert isinstance(bot.runtime.wiring.router, Router)
+
+    def help_for(user_id: str) -> str:
+        before = len(bot.double.responses())
+        bot.user(user_id).command("help", channel=team.channel)
+        return json.dumps(bot.double.wait_for(lambda: bot.double.responses()[before:])[0]["blocks"])
+
+    teacher, facilitator, principal = (help_for(team.members[0]), help_for(team.facilitators[0]),
+                                       help_for(team.principals[0]))
+    assert "/plc cycle" in teacher and "/plc feedback" in teacher
+    assert "/plc cycle start" not in teacher and "/plc norms edit" not in teacher
+    assert "/plc digest" not in teacher and "/plc school" not in teacher
+    assert "/plc cycle start" in facilitator and "/plc norms edit" in facilitator
+    assert "/plc feedback results" in facilitator and "/plc school" not in facilitator
+    assert "/plc school" in principal and "/plc break add" in principal
