@@ -1,7 +1,7 @@
 """Core tables: people, schools, teams, meetings, cycles, scheduled work, deliveries.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-29 07:54:14.149616
 """
 
@@ -12,7 +12,6 @@ import sqlmodel  # noqa: F401
 from alembic import op
 
 import storage.models.base
-
 
 revision: str = '0001'
 down_revision: str | Sequence[str] | None = None
