@@ -113,10 +113,11 @@ def find_in_history(services: Services, channel_id: str, key: str) -> dict[str, 
         response = services.slack.conversations_history(
             channel=channel_id, include_all_metadata=True, limit=200, cursor=cursor
         )
-        for message in response.get("messages", []):
-            meta = message.get("metadata") or {}
+        messages: list[dict[str, Any]] = response.get("messages", [])
+        for found in messages:
+            meta = found.get("metadata") or {}
             if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("key") == key:
-                return dict(message)
+                return dict(found)
         cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
         if not response.get("has_more") or not cursor:
             return None
@@ -174,7 +175,7 @@ def _resolve(services: Services, row: Delivery) -> Outcome | None:
     try:
         channel_id = row.channel_id or _dm_channel(services, row.recipient)
         assert channel_id is not None
-        message = find_in_history(services, channel_id, row.key)
+        message: dict[str, Any] | None = find_in_history(services, channel_id, row.key)
     except SlackApiError as exc:
         error = str(exc.response.get("error", "unknown_error"))
         if error in PERMANENT_ERRORS:

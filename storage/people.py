@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import bindparam, literal, union_all
+from sqlalchemy import CompoundSelect, bindparam, literal, union_all
 from sqlmodel import Session, col, select
 
 from storage.models import Membership, Person, SchoolLeader, Team
@@ -23,7 +24,7 @@ def get_or_create_person(session: Session, slack_user_id: str, *, name: str = ""
 
 # Built once: every Slack request loads its actor, and building and caching a fresh
 # statement cost more CPU than running it (profiled; ~5 ms of the bot's time per request).
-_ROLES = union_all(
+_ROLES: CompoundSelect[Any] = union_all(
     select(col(SchoolLeader.school_id).label("ref"), literal("principal").label("role"))
     .join(Person, col(Person.id) == SchoolLeader.person_id)
     .where(Person.slack_user_id == bindparam("uid")),
@@ -70,12 +71,12 @@ def ensure_people(
         for person in session.exec(select(Person).where(col(Person.slack_user_id).in_(chunk))).all():
             found[person.slack_user_id] = person
     for uid, (name, email, tz) in wanted.items():
-        person = found.get(uid)
-        if person is None:
-            person = Person(slack_user_id=uid, name=name, email=email, tz=tz)
-            session.add(person)
-            found[uid] = person
+        known = found.get(uid)
+        if known is None:
+            found[uid] = Person(slack_user_id=uid, name=name, email=email, tz=tz)
+            session.add(found[uid])
             continue
+        person = known
         if name and person.name != name:
             person.name = name
         if email and person.email != email:

@@ -34,16 +34,17 @@ def parse_date(text: str, *, today: date) -> date:
         return today + timedelta(days=ahead)
     if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", raw):
         try:
-            y, m, d = (int(p) for p in raw.split("-"))
-            return date(y, m, d)
+            y, mo, d = (int(p) for p in raw.split("-"))
+            return date(y, mo, d)
         except ValueError:
             raise ValueError(f"{text.strip()!r} is not a real date; give {FORMS}.") from None
-    m = re.fullmatch(r"([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(\d{4}))?", raw) or None
-    if m:
-        month, dnum, year = _month(m[1]), int(m[2]), m[3]
+    month: int | None
+    found = re.fullmatch(r"([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(\d{4}))?", raw)
+    if found:
+        month, dnum, year = _month(found[1]), int(found[2]), found[3]
     else:
-        m = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]+)\.?(?:,?\s+(\d{4}))?", raw)
-        month, dnum, year = (_month(m[2]), int(m[1]), m[3]) if m else (None, 0, None)
+        found = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]+)\.?(?:,?\s+(\d{4}))?", raw)
+        month, dnum, year = (_month(found[2]), int(found[1]), found[3]) if found else (None, 0, None)
     if month is not None:
         try:
             if year:
