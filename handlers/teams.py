@@ -2,17 +2,20 @@
 
 A facilitator sets a team up in its channel with one modal; principals and admins keep the
 school's settings and leaders. Every change is checked on the server against
-`storage.rules.roles` (a refusal says who can), stored in one transaction and audited. When
+`storage.rules.roles` (a refusal says who can), stored in one short transaction and audited.
+Slack is asked first (who a user is, whether the bot is in the channel), never while the
+database's write lock is held, and a modal is acknowledged before anything is written. When
 someone joins a team's channel the facilitators get a one-click "Add to team"; someone who
 leaves, or whose account Slack deactivates, stops getting prompts while their history stays.
+Everyone whose membership changes gets their Home tab refreshed. The Block Kit lives in
+`bot.render.teams`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
@@ -22,7 +25,45 @@ from sqlmodel import Session, col, select
 
 from bot.render import blocks as bk
 from bot.render.mrkdwn import escape, user
+from bot.render.teams import (  # noqa: F401  (the ids and builders are part of this feature's surface)
+    ADD_MEMBER_ACTION,
+    B_DAYS,
+    B_FACILITATORS,
+    B_LENGTH,
+    B_MEMBERS,
+    B_NAME,
+    B_SCHOOL,
+    B_TIME,
+    B_TZ,
+    DISMISS_ACTION,
+    EDIT_SCHOOL_ACTION,
+    NOT_IN_CHANNEL,
+    S_DIGEST_DAY,
+    S_DIGEST_TIME,
+    S_HOURS,
+    S_SELF,
+    S_TZ,
+    SCHOOL_CALLBACK,
+    SETUP_CALLBACK,
+    SetupDefaults,
+    SetupForm,
+    V,
+    join_prompt,
+    join_value,
+    mentions,
+    notice_modal,
+    people_line,
+    read_setup,
+    schedule_text,
+    school_blocks,
+    school_id_of,
+    school_modal,
+    setup_modal,
+    team_blocks,
+)
+from bot.render.teams import read_school as _read_school
 from handlers.errors import OUR_FAULT, UserError
+from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
 from scheduling.delivery import deliver
 from scheduling.hours import parse_school_hours
@@ -36,11 +77,13 @@ from storage.rules.roles import (
     Forbidden,
     Role,
     allowed,
+    keeps_a_facilitator,
     may_create_team,
+    may_grant,
     require,
     require_grant,
 )
-from storage.rules.roster import WEEKDAYS, check_timezone, parse_minutes
+from storage.rules.roster import check_timezone
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -48,264 +91,33 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("plcbot.teams")
 
-SETUP_CALLBACK = "plc_setup"
-SCHOOL_CALLBACK = "plc_school_edit"
-ADD_MEMBER_ACTION = "plc_team_add_member"
-DISMISS_ACTION = "plc_team_join_dismiss"
-EDIT_SCHOOL_ACTION = "plc_school_edit_open"
-V = "value"  # the action_id of every input element: block ids tell the fields apart
-
-B_NAME, B_SCHOOL, B_MEMBERS, B_FACILITATORS = "team_name", "team_school", "team_members", "team_facilitators"
-B_DAYS, B_TIME, B_LENGTH, B_TZ = "team_days", "team_time", "team_length", "team_tz"
-S_TZ, S_SELF, S_DIGEST_DAY, S_DIGEST_TIME, S_HOURS = "school_tz", "school_self", "digest_day", "digest_time", "hours"
-DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-NOT_IN_CHANNEL = (":wave: I'm not in this channel yet, so I can't set a team up here. "
-                  "Invite me with `/invite @plcbot`, then run `/plc setup` again.")
 MAX_CHANNEL_MEMBERS = 200  # the members select starts with at most this many people
+HOME_REFRESH_MAX = 60  # Home tabs refreshed after one change (views.publish is Tier 4)
+LAST_FACILITATOR = "A team needs at least one facilitator; name another one before removing this one."
 
-
-# ---------------------------------------------------------------------- pure builders
-
-
-def schedule_text(weekdays: str, time: str | None, minutes: int, timezone: str) -> str:
-    """"Thursdays at 15:30 for 45 minutes (America/New_York)", or what is missing."""
-    days = [DAY_NAMES[WEEKDAYS.index(d)] + "s" for d in weekdays.split(",") if d in WEEKDAYS]
-    if not days:
-        return f"no regular meeting day yet ({escape(timezone)})"
-    when = ", ".join(days[:-1]) + (" and " if len(days) > 1 else "") + days[-1]
-    at = f" at {time}" if time else ""
-    return f"{when}{at} for {minutes} minutes ({escape(timezone)})"
-
-
-def people_line(user_ids: list[str], empty: str = "nobody yet") -> str:
-    return ", ".join(user(u) for u in user_ids) if user_ids else empty
-
-
-def team_blocks(*, team: Team, school: School, facilitator_ids: list[str], member_ids: list[str],
-                principal_ids: list[str], cycle: Cycle | None) -> list[dict[str, Any]]:
-    """What `/plc team` shows: who is in the team, who leads it, when it meets."""
-    out = [
-        bk.header(f"{team.name}"),
-        bk.section(f"*School:* {escape(school.name)}\n*Meets:* "
-                   + schedule_text(team.meeting_weekdays, team.meeting_time, team.meeting_minutes, team.timezone)),
-        bk.section(f"*Facilitators:* {people_line(facilitator_ids)}"),
-        bk.section(f"*Members ({len(member_ids)}):* {people_line(member_ids)}"),
-        bk.section(f"*Principals:* {people_line(principal_ids, 'none named')}"),
-    ]
-    if cycle is not None:
-        out.append(bk.section(f"*Current cycle:* {escape(cycle.title)}\n_{escape(cycle.goal)}_"))
-    else:
-        out.append(bk.context("No learning cycle is running yet."))
-    return out
-
-
-def _input(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False,
-           hint: str | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "input", "block_id": block_id, "label": bk.plain(label, 2000),
-                             "element": {**element, "action_id": V}, "optional": optional}
-    if hint:
-        block["hint"] = bk.plain(hint, 2000)
-    return block
-
-
-def _text_input(initial: str | None, *, max_length: int = 120, placeholder: str | None = None) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "plain_text_input", "max_length": max_length}
-    if initial:
-        element["initial_value"] = initial[:max_length]
-    if placeholder:
-        element["placeholder"] = bk.plain(placeholder, 150)
-    return element
-
-
-@dataclass
-class SetupDefaults:
-    """What the setup modal opens with (the team's values when it exists)."""
-
-    channel_id: str
-    team_id: int | None
-    name: str
-    schools: list[tuple[int, str]]  # schools the user may put the team in
-    school_id: int | None
-    members: list[str]
-    facilitators: list[str]
-    weekdays: str = ""
-    time: str | None = None
-    minutes: int = 45
-    timezone: str = "America/New_York"
-    principals: list[str] = field(default_factory=list)
-
-
-def setup_modal(d: SetupDefaults) -> dict[str, Any]:
-    """The team setup modal (create or edit); pure."""
-    blocks: list[dict[str, Any]] = [_input(B_NAME, "Team name", _text_input(d.name, placeholder="Grade 3 Math"))]
-    if d.team_id is None:
-        options = [bk.option(name, str(sid)) for sid, name in d.schools[:100]]
-        element: dict[str, Any] = {"type": "static_select", "options": options}
-        chosen = next((o for o in options if o["value"] == str(d.school_id)), options[0] if options else None)
-        if chosen is not None:
-            element["initial_option"] = chosen
-        blocks.append(_input(B_SCHOOL, "School", element))
-    else:
-        school = next((name for sid, name in d.schools if sid == d.school_id), "")
-        blocks.append(bk.context(f"School: *{escape(school)}*"))
-    blocks += [
-        _input(B_MEMBERS, "Members", {"type": "multi_users_select", "initial_users": d.members[:100]},
-               optional=True, hint="Teachers in the team; they get the check-ins. Facilitators are members too."),
-        _input(B_FACILITATORS, "Facilitators", {"type": "multi_users_select",
-                                                "initial_users": d.facilitators[:100]},
-               hint="They run the team: members, norms, agendas, cycles."),
-    ]
-    day_options = [bk.option(DAY_NAMES[i], WEEKDAYS[i]) for i in range(7)]
-    days: dict[str, Any] = {"type": "multi_static_select", "options": day_options}
-    initial_days = [o for o in day_options if o["value"] in d.weekdays.split(",")]
-    if initial_days:
-        days["initial_options"] = initial_days
-    blocks.append(_input(B_DAYS, "Meeting day(s)", days, optional=True))
-    timepicker: dict[str, Any] = {"type": "timepicker"}
-    if d.time:
-        timepicker["initial_time"] = d.time
-    blocks.append(_input(B_TIME, "Start time", timepicker, optional=True))
-    blocks.append(_input(B_LENGTH, "Length (minutes)",
-                         {"type": "number_input", "is_decimal_allowed": False, "initial_value": str(d.minutes)}))
-    blocks.append(_input(B_TZ, "Time zone", _text_input(d.timezone, max_length=64),
-                         hint="An IANA name such as America/Chicago."))
-    blocks.append(bk.context(f"Principals: {people_line(d.principals, 'none named yet')} "
-                             "(named by a plcbot admin; principals are not members unless added)."))
-    meta = json.dumps({"c": d.channel_id, "t": d.team_id})
-    return bk.modal(title="PLC team setup", blocks=blocks, callback_id=SETUP_CALLBACK,
-                    submit="Save", private_metadata=meta)
-
-
-def notice_modal(title: str, text: str) -> dict[str, Any]:
-    return bk.modal(title=title, blocks=[bk.section(text)], callback_id="plc_notice", submit=None, close="Close")
-
-
-@dataclass
-class SetupForm:
-    name: str
-    school_id: int | None
-    members: list[str]
-    facilitators: list[str]
-    weekdays: str
-    time: str | None
-    minutes: int
-    timezone: str
-
-
-def read_setup(values: dict[str, dict[str, dict[str, Any]]]) -> tuple[SetupForm | None, dict[str, str]]:
-    """Parse the submitted setup modal; returns the form, or the inline errors by block id."""
-    def get(block: str) -> dict[str, Any]:
-        return (values.get(block) or {}).get(V) or {}
-
-    errors: dict[str, str] = {}
-    name = " ".join(str(get(B_NAME).get("value") or "").split())
-    if not name:
-        errors[B_NAME] = "Give the team a name."
-    school_raw = (get(B_SCHOOL).get("selected_option") or {}).get("value")
-    school_id = int(school_raw) if school_raw and str(school_raw).isdigit() else None
-    facilitators = list(dict.fromkeys(get(B_FACILITATORS).get("selected_users") or []))
-    if not facilitators:
-        errors[B_FACILITATORS] = "A team needs at least one facilitator."
-    members = list(dict.fromkeys(get(B_MEMBERS).get("selected_users") or []))
-    days = [o.get("value") for o in get(B_DAYS).get("selected_options") or []]
-    weekdays = ",".join(d for d in WEEKDAYS if d in days)
-    time = get(B_TIME).get("selected_time") or None
-    minutes = 0
-    raw_length = str(get(B_LENGTH).get("value") or "").strip()
-    try:
-        minutes = parse_minutes(raw_length)
-    except ValueError:
-        errors[B_LENGTH] = "Give the length as a positive whole number of minutes, such as 45."
-    timezone = str(get(B_TZ).get("value") or "").strip()
-    try:
-        check_timezone(timezone)
-    except ValueError:
-        errors[B_TZ] = f"'{timezone[:64]}' is not a time zone I know; use a name like America/Chicago."
-    if errors:
-        return None, errors
-    return SetupForm(name, school_id, members, facilitators, weekdays, time, minutes, timezone), {}
-
-
-def school_blocks(school: School, leader_ids: list[str], teams: list[Team], *, can_edit: bool,
-                  default_hours: str) -> list[dict[str, Any]]:
-    """What `/plc school` shows a principal or admin."""
-    digest = f"{DAY_NAMES[school.digest_weekday % 7]}s at {school.digest_time}"
-    out = [
-        bk.header(school.name),
-        bk.section(f"*Time zone:* {escape(school.timezone)}\n*Weekly digest:* {digest}\n"
-                   f"*School hours:* {escape(school.school_hours or default_hours + ' (the default)')}\n"
-                   f"*Self-service:* {'anyone may set up the first team' if school.self_service else 'off'}"),
-        bk.section(f"*Principals and leaders:* {people_line(leader_ids, 'none named')}"),
-        bk.section("*Teams:* " + (", ".join(f"{escape(t.name)} ({'<#' + t.channel_id + '>'})" for t in teams)
-                                  or "none yet")),
-    ]
-    if can_edit:
-        out.append(bk.actions(bk.button("Edit settings", EDIT_SCHOOL_ACTION, value=str(school.id))))
-    out.append(bk.context("Admins: `/plc school principal add @person` · `/plc school principal remove @person`"))
-    return out
-
-
-def school_modal(school: School) -> dict[str, Any]:
-    self_option = bk.option("Anyone may set up this school's first team", "self")
-    checkbox: dict[str, Any] = {"type": "checkboxes", "options": [self_option]}
-    if school.self_service:
-        checkbox["initial_options"] = [self_option]
-    day_options = [bk.option(DAY_NAMES[i], str(i)) for i in range(7)]
-    blocks = [
-        _input(S_TZ, "Time zone", _text_input(school.timezone, max_length=64)),
-        _input(S_SELF, "Self-service", checkbox, optional=True),
-        _input(S_DIGEST_DAY, "Digest day", {"type": "static_select", "options": day_options,
-                                            "initial_option": day_options[school.digest_weekday % 7]}),
-        _input(S_DIGEST_TIME, "Digest time", {"type": "timepicker", "initial_time": school.digest_time}),
-        _input(S_HOURS, "School hours", _text_input(school.school_hours, max_length=64,
-                                                    placeholder="Mon-Fri 07:00-18:00"),
-               optional=True, hint="Leave empty for the district default. Nothing is sent outside these hours."),
-    ]
-    return bk.modal(title="School settings", blocks=blocks, callback_id=SCHOOL_CALLBACK,
-                    private_metadata=json.dumps({"s": school.id}))
+Profile = tuple[str, str, str | None, str | None]  # (slack id, name, email, tz) for ensure_people
 
 
 def read_school(values: dict[str, dict[str, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, str]]:
-    def get(block: str) -> dict[str, Any]:
-        return (values.get(block) or {}).get(V) or {}
-
-    errors: dict[str, str] = {}
-    tz = str(get(S_TZ).get("value") or "").strip()
-    try:
-        check_timezone(tz)
-    except ValueError:
-        errors[S_TZ] = f"'{tz[:64]}' is not a time zone I know; use a name like America/Chicago."
-    hours = str(get(S_HOURS).get("value") or "").strip() or None
-    if hours:
-        try:
-            parse_school_hours(hours)
-        except ValueError as exc:
-            errors[S_HOURS] = str(exc)[:150]
-    day = (get(S_DIGEST_DAY).get("selected_option") or {}).get("value") or "0"
-    values_out = {
-        "timezone": tz,
-        "self_service": any(o.get("value") == "self" for o in get(S_SELF).get("selected_options") or []),
-        "digest_weekday": int(day) if str(day).isdigit() else 0,
-        "digest_time": get(S_DIGEST_TIME).get("selected_time") or "07:00",
-        "school_hours": hours,
-    }
-    return values_out, errors
+    """The school settings modal's values and inline errors (school hours checked too)."""
+    return _read_school(values, check_hours=parse_school_hours)
 
 
-def mentions(text: str) -> list[str]:
-    """Slack user ids mentioned in command text (`<@U123|name>`), in order, without repeats."""
-    return list(dict.fromkeys(_MENTION.findall(text or "")))
+# ---------------------------------------------------------------------- Slack look-ups (no transaction open)
 
 
-# ---------------------------------------------------------------------- Slack look-ups
+def lookup_people(services: Services, user_ids: list[str]) -> tuple[list[Profile], list[str]]:
+    """Slack profiles of the users not stored yet, and the ids left out (bots, deactivated, unknown).
 
-
-def slack_people(services: Services, session: Session, user_ids: list[str]) -> tuple[dict[str, Person], list[str]]:
-    """Person rows for these Slack users (users.info only for people not stored yet); bots left out."""
-    known = {p.slack_user_id: p for p in session.exec(
-        select(Person).where(col(Person.slack_user_id).in_(user_ids))).all()} if user_ids else {}
-    fresh, skipped = [], []
+    Called before any write transaction opens: `users.info` may be slow or rate limited, and
+    SQLite's write lock must not wait on Slack.
+    """
+    if not user_ids:
+        return [], []
+    with services.db.read() as session:
+        known = set(session.exec(select(Person.slack_user_id).where(col(Person.slack_user_id).in_(user_ids))).all())
+    fresh: list[Profile] = []
+    skipped: list[str] = []
     for uid in user_ids:
         if uid in known:
             continue
@@ -318,10 +130,19 @@ def slack_people(services: Services, session: Session, user_ids: list[str]) -> t
             skipped.append(uid)
             continue
         profile = info.get("profile") or {}
-        fresh.append((uid, str(info.get("real_name") or profile.get("real_name") or info.get("name") or uid),
-                      profile.get("email") or None, info.get("tz") or None))
-    known.update(ensure_people(session, fresh))
-    return {uid: p for uid, p in known.items() if uid in user_ids}, skipped
+        fresh.append((uid, str(info.get("real_name") or profile.get("real_name") or info.get("name") or uid)[:200],
+                      (profile.get("email") or None), info.get("tz") or None))
+    return fresh, skipped
+
+
+def stored_people(session: Session, user_ids: list[str], fresh: list[Profile]) -> dict[str, Person]:
+    """Person rows for `user_ids` inside the write: the ones looked up are created, the rest read."""
+    people = ensure_people(session, fresh)
+    rest = [uid for uid in user_ids if uid not in people]
+    if rest:
+        people.update({p.slack_user_id: p for p in session.exec(
+            select(Person).where(col(Person.slack_user_id).in_(rest))).all()})
+    return {uid: people[uid] for uid in user_ids if uid in people}
 
 
 def channel_humans(services: Services, channel_id: str) -> list[str]:
@@ -334,20 +155,22 @@ def channel_humans(services: Services, channel_id: str) -> list[str]:
         cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
         if not cursor:
             break
+    ids = ids[:MAX_CHANNEL_MEMBERS]
+    fresh, _ = lookup_people(services, ids)
     with services.db.read() as session:
         known = set(session.exec(select(Person.slack_user_id).where(col(Person.slack_user_id).in_(ids))).all())
-    humans = []
-    for uid in ids[:MAX_CHANNEL_MEMBERS]:
-        if uid in known:
-            humans.append(uid)
-            continue
-        try:
-            info = services.slack.users_info(user=uid)["user"]
-        except SlackApiError:
-            continue
-        if not info.get("is_bot") and not info.get("deleted") and uid != "USLACKBOT":
-            humans.append(uid)
-    return humans
+    people = known | {uid for uid, *_ in fresh}
+    return [uid for uid in ids if uid in people]
+
+
+def bot_in_channel(services: Services, channel_id: str) -> bool:
+    try:
+        info = services.slack.conversations_info(channel=channel_id)["channel"]
+    except SlackApiError as exc:
+        if exc.response.get("error") not in ("channel_not_found", "not_in_channel"):
+            raise
+        return False
+    return bool(info.get("is_member"))
 
 
 def user_timezone(services: Services, user_id: str) -> str:
@@ -360,6 +183,17 @@ def user_timezone(services: Services, user_id: str) -> str:
         return str(check_timezone(tz)) if tz else services.settings.timezone
     except (SlackApiError, ValueError):
         return services.settings.timezone
+
+
+def refresh_homes(services: Services, board: HomeBoard | None, user_ids: Iterable[str]) -> None:
+    """Republish the Home tab of everyone a change touched (their teams or roles changed)."""
+    if board is None:
+        return
+    for uid in list(dict.fromkeys(user_ids))[:HOME_REFRESH_MAX]:
+        try:
+            publish_home(services, board, uid)
+        except Exception:
+            log.exception("Failed to refresh a Home tab after a team change")
 
 
 # ---------------------------------------------------------------------- /plc setup
@@ -376,7 +210,7 @@ def run_setup(request: CommandRequest, services: Services) -> None:
     else:
         with services.db.read() as session:
             schools = [(s.id, s.name) for s in store.schools_for_new_team(session, request.actor) if s.id]
-            any_school = bool(store.all_schools(session))
+            any_school = bool(schools) or bool(store.all_schools(session))
         if not schools:
             if not any_school:
                 raise UserError("No school is set up yet. A plcbot admin creates one first with "
@@ -386,17 +220,16 @@ def run_setup(request: CommandRequest, services: Services) -> None:
     opened = request.client.views_open(trigger_id=request.trigger_id, view=bk.loading_modal("PLC team setup"))
     view_id = opened["view"]["id"]
     try:
-        info = services.slack.conversations_info(channel=request.channel_id)["channel"]
-        in_channel = bool(info.get("is_member"))
-    except SlackApiError as exc:
-        if exc.response.get("error") not in ("channel_not_found", "not_in_channel"):
-            raise
-        in_channel = False
-    if not in_channel:
-        services.slack.views_update(view_id=view_id, view=notice_modal("PLC team setup", NOT_IN_CHANNEL))
-        request.reply(NOT_IN_CHANNEL)
-        return
-    services.slack.views_update(view_id=view_id, view=setup_modal(_defaults(request, services, team, schools)))
+        in_channel = bot_in_channel(services, request.channel_id)
+        if not in_channel:
+            services.slack.views_update(view_id=view_id, view=notice_modal("PLC team setup", NOT_IN_CHANNEL))
+            request.reply(NOT_IN_CHANNEL)
+            return
+        services.slack.views_update(view_id=view_id, view=setup_modal(_defaults(request, services, team, schools)))
+    except Exception:
+        # The loading modal must not spin for ever: say what happened where the user is looking.
+        log.exception("Failed to open the setup modal")
+        services.slack.views_update(view_id=view_id, view=notice_modal("PLC team setup", OUR_FAULT))
 
 
 def _defaults(request: CommandRequest, services: Services, team: Team | None,
@@ -410,38 +243,43 @@ def _defaults(request: CommandRequest, services: Services, team: Team | None,
         return SetupDefaults(
             channel_id=team.channel_id, team_id=team.id, name=team.name,
             schools=[(team.school_id, school.name if school else "")], school_id=team.school_id,
-            members=[u for u, r in roles.items()], facilitators=[u for u, r in roles.items() if r == "facilitator"],
+            members=list(roles), facilitators=[u for u, r in roles.items() if r == "facilitator"],
             weekdays=team.meeting_weekdays, time=team.meeting_time, minutes=team.meeting_minutes,
             timezone=team.timezone, principals=principal_ids)
     channel_name = str(request.body.get("channel_name") or "")
     name = "" if channel_name in ("privategroup", "directmessage") else channel_name.replace("-", " ").title()
     with services.db.read() as session:
         principal_ids = [p.slack_user_id for p in store.principals(session, school_id=schools[0][0])]
+    # A principal who sets a team up is not made its facilitator (and so a member getting
+    # check-ins) by default; a teacher creating a self-service school's first team leads it.
+    leads = [] if allowed(request.actor, Action.CREATE_TEAM, school_id=schools[0][0]) else [request.user_id]
     return SetupDefaults(
         channel_id=request.channel_id, team_id=None, name=name, schools=schools, school_id=schools[0][0],
-        members=channel_humans(services, request.channel_id), facilitators=[request.user_id],
+        members=channel_humans(services, request.channel_id), facilitators=leads,
         timezone=user_timezone(services, request.user_id), principals=principal_ids)
 
 
-def on_setup_submit(services: Services, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-    """Check the setup modal (inline errors), then create or update the team in one transaction."""
+def on_setup_submit(services: Services, ack: Ack, body: dict[str, Any], view: dict[str, Any],
+                    board: HomeBoard | None = None) -> None:
+    """Check the setup modal (inline errors), acknowledge, then create or update the team."""
     user_id = body["user"]["id"]
     form, errors = read_setup(view["state"]["values"])
-    meta = json.loads(view.get("private_metadata") or "{}")
-    channel_id = str(meta.get("c") or "")
     if form is None:
         ack(response_action="errors", errors=errors)
         return
+    channel_id, opened_to_create = _setup_meta(view)
     with services.db.read() as session:
         actor = load_actor(session, user_id, admins=services.settings.admins)
-        team = team_for_channel(session, channel_id)
-        problem = _check_setup(session, actor, team, form)
+        team = team_for_channel(session, channel_id) if channel_id else None
+        problem = _check_setup(session, actor, team, form) if channel_id else {
+            B_NAME: "This form is out of date; run `/plc setup` in the team's channel again."}
     if problem:
         ack(response_action="errors", errors=problem)
         return
     ack()
+    changed: list[str] = []
     try:
-        text = _save_setup(services, actor, channel_id, form)
+        text, changed = _save_setup(services, actor, channel_id, form, creating=team is None or opened_to_create)
     except (Forbidden, UserError) as exc:
         text = f":no_entry: {exc}" if isinstance(exc, Forbidden) else str(exc)
     except IntegrityError:
@@ -451,6 +289,21 @@ def on_setup_submit(services: Services, ack: Ack, body: dict[str, Any], view: di
         log.exception("Failed to save the team setup")
         text = OUR_FAULT
     _tell(services, channel_id, user_id, text)
+    refresh_homes(services, board, changed)
+
+
+def _setup_meta(view: dict[str, Any]) -> tuple[str, bool]:
+    """The channel a setup modal is for ("" when missing or forged), and whether it was opened to
+    create the team (then a double submit that finds the team made keeps its creator leading it)."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return "", False
+    if not isinstance(meta, dict):
+        return "", False
+    channel = str(meta.get("c") or "")
+    channel = channel if channel[:1] in ("C", "G") and len(channel) <= 32 else ""
+    return channel, meta.get("t") is None
 
 
 def _check_setup(session: Session, actor: Actor, team: Team | None, form: SetupForm) -> dict[str, str]:
@@ -460,7 +313,8 @@ def _check_setup(session: Session, actor: Actor, team: Team | None, form: SetupF
         if not allowed(actor, Action.EDIT_TEAM, team_id=team.id, school_id=team.school_id):
             return {B_NAME: f"Only {WHO[Role.FACILITATOR]} can change this team."}
         current = {u for u, r in store.member_roles(session, team_id=team.id).items() if r == "facilitator"}
-        if set(form.facilitators) != current and not _may_name_facilitators(actor, team):
+        if set(form.facilitators) != current and not may_grant(actor, Role.FACILITATOR, team_id=team.id,
+                                                                 school_id=team.school_id):
             return {B_FACILITATORS: f"Only {WHO[Role.FACILITATOR]} can change who facilitates."}
         school_id = team.school_id
     else:
@@ -478,28 +332,30 @@ def _check_setup(session: Session, actor: Actor, team: Team | None, form: SetupF
     return {}
 
 
-def _may_name_facilitators(actor: Actor, team: Team) -> bool:
-    try:
-        require_grant(actor, Role.FACILITATOR, team_id=team.id, school_id=team.school_id)
-    except Forbidden:
-        return False
-    return True
+def _save_setup(services: Services, actor: Actor, channel_id: str, form: SetupForm, *,
+                creating: bool) -> tuple[str, list[str]]:
+    """Ask Slack what is needed, then write the team and its members in one short transaction.
 
-
-def _save_setup(services: Services, actor: Actor, channel_id: str, form: SetupForm) -> str:
+    Returns the confirmation and the Slack ids whose membership changed (for their Home tabs).
+    """
+    if creating and not bot_in_channel(services, channel_id):
+        raise UserError(NOT_IN_CHANNEL)  # removed since the modal opened, or a forged channel
+    facilitators = list(form.facilitators)
+    if creating and not allowed(actor, Action.CREATE_TEAM, school_id=form.school_id) \
+            and actor.user_id not in facilitators:
+        facilitators.append(actor.user_id)  # self-service: the creator leads the team
+    everyone = list(dict.fromkeys([*facilitators, *form.members]))
+    fresh, skipped = lookup_people(services, everyone)
     now = services.clock.now()
     with services.db.session() as session:
-        team = team_for_channel(session, channel_id)  # again, inside the write: a double submit edits
+        # Again inside the write, on what is stored now: a double submit finds the team it made
+        # and edits it (to the same values), and a role taken meanwhile is refused.
+        team = team_for_channel(session, channel_id)
+        actor = load_actor(session, actor.user_id, admins=services.settings.admins)
         if _check_setup(session, actor, team, form):
-            raise UserError(":no_entry: Nothing was saved: the team changed while the form was open. "
-                            "Run `/plc setup` again.")
-        creating = team is None
-        facilitators = list(form.facilitators)
-        if creating and not allowed(actor, Action.CREATE_TEAM, school_id=form.school_id) \
-                and actor.user_id not in facilitators:
-            facilitators.append(actor.user_id)  # self-service: the creator leads the team
-        everyone = list(dict.fromkeys([*facilitators, *form.members]))
-        people, skipped = slack_people(services, session, everyone)
+            raise UserError(":no_entry: Nothing was saved: the team or your role changed while the form was "
+                            "open. Run `/plc setup` again.")
+        people = stored_people(session, everyone, fresh)
         roles = {uid: ("facilitator" if uid in facilitators else "member") for uid in everyone if uid in people}
         if not any(r == "facilitator" for r in roles.values()):
             raise UserError("Nothing was saved: none of the facilitators chosen is a person I can find in Slack.")
@@ -513,7 +369,7 @@ def _save_setup(services: Services, actor: Actor, channel_id: str, form: SetupFo
         changes = store.replace_members(session, team_id=team.id, roles=roles, people=people,
                                         actor=actor.user_id, now=now)
         school = store.school_by_id(session, school_id=school_id)
-    verb = "is set up" if creating else ("is updated" if changed or changes else "is unchanged")
+    verb = "is set up" if changed == ["created"] else ("is updated" if changed or changes else "is unchanged")
     lines = [f":white_check_mark: *{escape(team.name)}* {verb}"
              + (f" in {escape(school.name)}" if school else "") + ".",
              "Meets " + schedule_text(team.meeting_weekdays, team.meeting_time, team.meeting_minutes, team.timezone)]
@@ -523,12 +379,14 @@ def _save_setup(services: Services, actor: Actor, channel_id: str, form: SetupFo
         lines.append(f"No longer in the team: {people_line(changes.removed)} (their history stays)")
     if skipped:
         lines.append(f"Left out (bots or accounts I can't see): {people_line(skipped)}")
-    return "\n".join(lines)
+    return "\n".join(lines), [*changes.added, *changes.removed, *changes.role_changed]
 
 
 def _tell(services: Services, channel_id: str, user_id: str, text: str) -> None:
     """An ephemeral note in the channel, or a DM when the person is not in it."""
     try:
+        if not channel_id:
+            raise SlackApiError("no channel", {"ok": False, "error": "channel_not_found"})
         services.slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
     except SlackApiError:
         try:
@@ -540,21 +398,23 @@ def _tell(services: Services, channel_id: str, user_id: str, text: str) -> None:
 # ---------------------------------------------------------------------- /plc team
 
 
-def run_team(request: CommandRequest, services: Services) -> None:
+def run_team(request: CommandRequest, services: Services, board: HomeBoard | None = None) -> None:
     """`/plc team` shows the team; `add`, `remove`, `facilitator add|remove`, `archive` change it."""
     team = request.require_team()
     assert team.id is not None
     word, _, rest = request.args.partition(" ")
     word = word.lower()
     if word in ("", "show"):
-        request.reply(f"{team.name}", blocks=_team_view(services, team))
+        request.reply(escape(team.name), blocks=_team_view(services, team))
         return
     if word == "archive":
         require(request.actor, Action.ARCHIVE_TEAM, team_id=team.id, school_id=team.school_id)
         with services.db.session() as session:
+            members = list(store.member_roles(session, team_id=team.id))
             store.archive_team(session, team_id=team.id, actor=request.user_id, now=services.clock.now())
         request.reply(f":file_cabinet: *{escape(team.name)}* is archived. Its history is kept; nothing more "
                       "will be sent for it.")
+        refresh_homes(services, board, members)
         return
     role = "member"
     if word in ("facilitator", "facilitators"):
@@ -571,35 +431,55 @@ def run_team(request: CommandRequest, services: Services) -> None:
         require_grant(request.actor, Role.FACILITATOR, team_id=team.id, school_id=team.school_id)
     else:
         require(request.actor, Action.EDIT_TEAM, team_id=team.id, school_id=team.school_id)
-    request.reply(_change_members(services, request.actor, team, targets, role, remove=word == "remove"))
+    text, changed = change_members(services, request.actor, team, targets, role, remove=word == "remove")
+    request.reply(text)
+    refresh_homes(services, board, changed)
 
 
-def _change_members(services: Services, actor: Actor, team: Team, targets: list[str], role: str, *,
-                    remove: bool) -> str:
+def change_members(services: Services, actor: Actor, team: Team, targets: list[str], role: str, *,
+                   remove: bool) -> tuple[str, list[str]]:
+    """Add or remove members or facilitators; returns the reply and the Slack ids changed.
+
+    Adding someone as a member never demotes a facilitator, and no change leaves a team that
+    has a facilitator without one. The role is checked again inside the write.
+    """
     assert team.id is not None
+    fresh, skipped = lookup_people(services, [] if remove else targets)
     now = services.clock.now()
     with services.db.session() as session:
+        actor = load_actor(session, actor.user_id, admins=services.settings.admins)
+        if role == "facilitator":
+            require_grant(actor, Role.FACILITATOR, team_id=team.id, school_id=team.school_id)
+        else:
+            require(actor, Action.EDIT_TEAM, team_id=team.id, school_id=team.school_id)
         current = store.member_roles(session, team_id=team.id)
-        leads = {u for u, r in current.items() if r == "facilitator"}
-        if remove and leads & set(targets) and not leads - set(targets):
-            raise UserError("A team needs at least one facilitator; name another one before removing this one.")
-        people, skipped = slack_people(services, session, targets)
-        done = []
-        for uid, person in people.items():
-            new_role: str | None = role
+        people = stored_people(session, targets, fresh)
+        wanted: dict[str, str | None] = {}
+        for uid in people:
             if remove:  # a facilitator stepping down stays a member; a member removed leaves
-                new_role = "member" if role == "facilitator" and uid in current else None
-            outcome = store.set_membership(session, team_id=team.id, person=person, role=new_role,
+                wanted[uid] = "member" if role == "facilitator" and uid in current else None
+            elif role == "member" and current.get(uid) == "facilitator":
+                wanted[uid] = "facilitator"  # already in the team, and leading it
+            else:
+                wanted[uid] = role
+        if not keeps_a_facilitator(current, wanted):
+            raise UserError(LAST_FACILITATOR)
+        done = []
+        for uid, new_role in wanted.items():
+            outcome = store.set_membership(session, team_id=team.id, person=people[uid], role=new_role,
                                            actor=actor.user_id, now=now)
             if outcome != "unchanged":
                 done.append(uid)
+    if remove:
+        skipped = [uid for uid in targets if uid not in people]
     what = {("member", False): "added to the team", ("member", True): "removed from the team",
             ("facilitator", False): "now facilitating", ("facilitator", True): "no longer facilitating"}
     text = (f":white_check_mark: {people_line(done)} {what[(role, remove)]}." if done
             else "Nothing to change: they already were.")
     if skipped:
-        text += f"\nLeft out (bots or accounts I can't see): {people_line(skipped)}"
-    return text
+        text += (f"\nNot in the team: {people_line(skipped)}" if remove
+                 else f"\nLeft out (bots or accounts I can't see): {people_line(skipped)}")
+    return text, done
 
 
 def _team_view(services: Services, team: Team) -> list[dict[str, Any]]:
@@ -611,16 +491,14 @@ def _team_view(services: Services, team: Team) -> list[dict[str, Any]]:
         principal_ids = [p.slack_user_id for p in store.principals(session, school_id=team.school_id)]
         cycle = session.exec(select(Cycle).where(Cycle.team_id == team.id, Cycle.status != "ended")
                              .order_by(col(Cycle.start_date).desc())).first()
-    assert school is not None
-    return bk.fit(team_blocks(team=team, school=school, facilitator_ids=facilitator_ids,
-                              member_ids=[p.slack_user_id for p in members], principal_ids=principal_ids,
-                              cycle=cycle), bk.MESSAGE_BLOCKS_MAX)
+    return team_blocks(team=team, school_name=school.name if school else "", facilitator_ids=facilitator_ids,
+                       member_ids=[p.slack_user_id for p in members], principal_ids=principal_ids, cycle=cycle)
 
 
 # ---------------------------------------------------------------------- /plc school
 
 
-def run_school(request: CommandRequest, services: Services) -> None:
+def run_school(request: CommandRequest, services: Services, board: HomeBoard | None = None) -> None:
     """`/plc school` shows and edits the school; admins `create` schools and name `principal`s."""
     word, _, rest = request.args.partition(" ")
     word = word.lower()
@@ -631,7 +509,7 @@ def run_school(request: CommandRequest, services: Services) -> None:
         action, _, rest = rest.partition(" ")
         if action.lower() not in ("add", "remove"):
             raise UserError("Use `/plc school principal add @person` or `/plc school principal remove @person`.")
-        _name_principals(request, services, rest, remove=action.lower() == "remove")
+        _name_principals(request, services, rest, remove=action.lower() == "remove", board=board)
         return
     school = _which_school(request, services, rest if word not in ("", "edit", "show") else "")
     assert school.id is not None
@@ -643,8 +521,8 @@ def run_school(request: CommandRequest, services: Services) -> None:
         leader_ids = store.leader_ids(session, school_id=school.id)
         teams = list(session.exec(select(Team).where(Team.school_id == school.id, col(Team.archived_at).is_(None))
                                   .order_by(col(Team.name))).all())
-    request.reply(school.name, blocks=school_blocks(school, leader_ids, teams, can_edit=True,
-                                                     default_hours=services.settings.school_hours))
+    request.reply(escape(school.name), blocks=school_blocks(school, leader_ids, teams, can_edit=True,
+                                                             default_hours=services.settings.school_hours))
 
 
 def _which_school(request: CommandRequest, services: Services, name: str) -> School:
@@ -659,10 +537,10 @@ def _which_school(request: CommandRequest, services: Services, name: str) -> Sch
             found = store.school_by_id(session, school_id=request.team.school_id)
             assert found is not None
             return found
-        led = [s for s in store.all_schools(session) if s.id in request.actor.principal_of]
+        everything = store.all_schools(session)
+        led = [s for s in everything if s.id in request.actor.principal_of]
         if len(led) == 1:
             return led[0]
-        everything = store.all_schools(session)
         if len(everything) == 1 and request.actor.is_admin:
             return everything[0]
     if not everything:
@@ -688,15 +566,21 @@ def _create_school(request: CommandRequest, services: Services, rest: str) -> No
                         "`/plc school create Lincoln Elementary America/Chicago`.")
     if len(name) > 200:
         raise UserError("That name is too long (200 characters at most).")
-    with services.db.session() as session:
-        if store.school_by_name(session, name=name) is not None:
-            raise UserError(f"*{escape(name)}* already exists; nothing was created.")
-        store.create_school(session, name=name, timezone=timezone, actor=request.user_id)
+    with services.db.read() as session:
+        taken = store.school_by_name(session, name=name) is not None
+    if taken:
+        raise UserError(f"*{escape(name)}* already exists; nothing was created.")
+    try:
+        with services.db.session() as session:
+            store.create_school(session, name=name, timezone=timezone, actor=request.user_id)
+    except IntegrityError:  # created by someone else a moment ago (the name is unique)
+        raise UserError(f"*{escape(name)}* already exists; nothing was created.") from None
     request.reply(f":school: *{escape(name)}* is created ({escape(timezone)}). Name its principals with "
                   f"`/plc school principal add @person in {escape(name)}`.")
 
 
-def _name_principals(request: CommandRequest, services: Services, rest: str, *, remove: bool) -> None:
+def _name_principals(request: CommandRequest, services: Services, rest: str, *, remove: bool,
+                     board: HomeBoard | None = None) -> None:
     targets = mentions(rest)
     school_name = rest.split(" in ", 1)[1] if " in " in rest else ""
     # The check comes before anything else is looked at: refusals must not depend on the input.
@@ -706,9 +590,10 @@ def _name_principals(request: CommandRequest, services: Services, rest: str, *, 
     school = _which_school(request, services, school_name)
     assert school.id is not None
     require_grant(request.actor, Role.PRINCIPAL, school_id=school.id)
+    fresh, skipped = lookup_people(services, [] if remove else targets)
     changed = []
     with services.db.session() as session:
-        people, skipped = slack_people(services, session, targets)
+        people = stored_people(session, targets, fresh)
         for uid, person in people.items():
             assert person.id is not None
             if remove:
@@ -723,6 +608,7 @@ def _name_principals(request: CommandRequest, services: Services, rest: str, *, 
     if skipped:
         text += f"\nLeft out (bots or accounts I can't see): {people_line(skipped)}"
     request.reply(text)
+    refresh_homes(services, board, changed)
 
 
 def on_school_edit_open(services: Services, ack: Ack, body: dict[str, Any], client: Any, respond: Respond) -> None:
@@ -746,34 +632,38 @@ def on_school_edit_open(services: Services, ack: Ack, body: dict[str, Any], clie
 
 
 def on_school_submit(services: Services, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-    """Check and save the school settings modal."""
+    """Check the school settings modal, acknowledge, then save (the role checked again inside)."""
     user_id = body["user"]["id"]
     values, errors = read_school(view["state"]["values"])
     if errors:
         ack(response_action="errors", errors=errors)
         return
-    school_id = int(json.loads(view.get("private_metadata") or "{}").get("s") or 0)
-    with services.db.session() as session:
+    school_id = school_id_of(view)
+    refusal = {S_TZ: f"Only {WHO[Role.PRINCIPAL]} can change these settings."}
+    with services.db.read() as session:
         actor = load_actor(session, user_id, admins=services.settings.admins)
-        if not allowed(actor, Action.EDIT_SCHOOL, school_id=school_id):
-            ack(response_action="errors", errors={S_TZ: f"Only {WHO[Role.PRINCIPAL]} can change these settings."})
-            return
-        store.update_school(session, school_id=school_id, actor=user_id, **values)
+        exists = school_id and store.school_by_id(session, school_id=school_id) is not None
+    if not exists:
+        ack(response_action="errors", errors={S_TZ: "This school no longer exists."})
+        return
+    if not allowed(actor, Action.EDIT_SCHOOL, school_id=school_id):
+        ack(response_action="errors", errors=refusal)
+        return
     ack()
+    try:
+        with services.db.session() as session:
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            if not allowed(actor, Action.EDIT_SCHOOL, school_id=school_id):
+                raise Forbidden(Action.EDIT_SCHOOL, Role.PRINCIPAL)
+            store.update_school(session, school_id=school_id, actor=user_id, **values)
+    except Forbidden as exc:
+        _tell(services, "", user_id, f":no_entry: {exc} Nothing was changed.")
+    except Exception:
+        log.exception("Failed to save the school settings")
+        _tell(services, "", user_id, OUR_FAULT)
 
 
 # ---------------------------------------------------------------------- channel membership
-
-
-def join_prompt(team: Team, user_id: str) -> tuple[str, list[dict[str, Any]]]:
-    """The DM a facilitator gets when someone joins the team's channel; pure."""
-    text = f"{user(user_id)} joined <#{team.channel_id}>. Add them to {escape(team.name)}?"
-    value = json.dumps({"t": team.id, "u": user_id})
-    return text, [
-        bk.section(text + "\nMembers get the team's check-ins and meeting prompts."),
-        bk.actions(bk.button("Add to team", ADD_MEMBER_ACTION, value=value, style="primary"),
-                   bk.button("Not now", DISMISS_ACTION, value=value)),
-    ]
 
 
 def on_member_joined(services: Services, event: dict[str, Any]) -> None:
@@ -800,10 +690,11 @@ def on_member_joined(services: Services, event: dict[str, Any]) -> None:
                 recipient=lead, text=text, blocks=blocks)
 
 
-def on_add_member(services: Services, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+def on_add_member(services: Services, ack: Ack, body: dict[str, Any], respond: Respond,
+                  board: HomeBoard | None = None) -> None:
     """The "Add to team" button: the clicker must be allowed to change the team."""
     ack()
-    team_id, target = _join_value(str(body["actions"][0].get("value") or ""))
+    team_id, target = join_value(str(body["actions"][0].get("value") or ""))
     clicker = body["user"]["id"]
     with services.db.read() as session:
         actor = load_actor(session, clicker, admins=services.settings.admins)
@@ -814,32 +705,21 @@ def on_add_member(services: Services, ack: Ack, body: dict[str, Any], respond: R
         return
     try:
         require(actor, Action.EDIT_TEAM, team_id=team.id, school_id=team.school_id)
+        text, changed = change_members(services, actor, team, [target], "member", remove=False)
     except Forbidden as exc:
         respond(text=f":no_entry: {exc}", response_type="ephemeral", replace_original=False)
         return
-    try:
-        text = _change_members(services, actor, team, [target], "member", remove=False)
+    except UserError as exc:
+        respond(text=str(exc), response_type="ephemeral", replace_original=False)
+        return
     except Exception:
         log.exception("Failed to add a member from the join prompt")
         respond(text=OUR_FAULT, response_type="ephemeral", replace_original=False)
         return
-    if text.startswith("Nothing"):
+    if not changed:
         text = f"{user(target)} is already in {escape(team.name)}."
     respond(text=text, replace_original=True)
-
-
-def _join_value(raw: str) -> tuple[int, str]:
-    """(team id, user id) from an "Add to team" button, or (0, "") for anything else."""
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return 0, ""
-    if not isinstance(data, dict):
-        return 0, ""
-    team_id, target = data.get("t"), str(data.get("u") or "")
-    if not isinstance(team_id, int) or not re.fullmatch(r"[UW][A-Z0-9]+", target):
-        return 0, ""
-    return team_id, target
+    refresh_homes(services, board, changed)
 
 
 def on_dismiss(ack: Ack, respond: Respond) -> None:
@@ -847,47 +727,64 @@ def on_dismiss(ack: Ack, respond: Respond) -> None:
     respond(text="OK, not added. They can be added any time with `/plc team add @name`.", replace_original=True)
 
 
-def on_member_left(services: Services, event: dict[str, Any]) -> None:
-    """Someone left a team's channel: membership inactive, history kept."""
+def on_member_left(services: Services, event: dict[str, Any], board: HomeBoard | None = None) -> None:
+    """Someone left a team's channel: membership inactive, history kept (read first: most channels
+    are not teams, and a write transaction for each of them would queue behind real work)."""
     user_id, channel_id = event.get("user", ""), event.get("channel", "")
-    with services.db.session() as session:
+    with services.db.read() as session:
         team = team_for_channel(session, channel_id)
-        if team is None or team.id is None:
+        if team is None or team.id is None or user_id not in store.member_roles(session, team_id=team.id):
             return
-        store.leave_team(session, team_id=team.id, slack_user_id=user_id, actor="slack:member_left_channel",
-                         now=services.clock.now())
+    with services.db.session() as session:
+        left = store.leave_team(session, team_id=team.id, slack_user_id=user_id, actor="slack:member_left_channel",
+                                now=services.clock.now())
+    if left:
+        refresh_homes(services, board, [user_id])
 
 
 def on_user_change(services: Services, event: dict[str, Any]) -> None:
-    """Slack deactivated (or restored) an account: prompts stop (or resume); nothing is deleted."""
+    """Slack deactivated (or restored) an account: prompts stop (or resume); nothing is deleted.
+
+    Slack sends `user_change` for every profile edit in the workspace: only a real change of a
+    person the bot knows opens a write transaction.
+    """
     info = event.get("user") or {}
     uid = str(info.get("id") or "")
     if not uid:
         return
-    with services.db.session() as session:
-        if person_by_slack_id(session, uid) is None:
+    active = not info.get("deleted")
+    with services.db.read() as session:
+        person = person_by_slack_id(session, uid)
+        if person is None or person.active == active:
             return
-        store.set_person_active(session, slack_user_id=uid, active=not info.get("deleted"),
-                                actor="slack:user_change")
+    with services.db.session() as session:
+        store.set_person_active(session, slack_user_id=uid, active=active, actor="slack:user_change")
 
 
 # ---------------------------------------------------------------------- wiring
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:
+    board = wiring.home
     wiring.router.add("setup", run_setup, summary="set up this channel's PLC team, or change it",
                       usage="/plc setup")
-    wiring.router.add("team", run_team, summary="who is in this team, and when it meets", usage="/plc team")
+    wiring.router.add("team", lambda request, svc: run_team(request, svc, board),
+                      summary="who is in this team, and when it meets", usage="/plc team")
     wiring.router.detail("team", "/plc team add | remove @person", "change the team's members",
                          needs=Role.FACILITATOR)
     wiring.router.detail("team", "/plc team facilitator add | remove @person", "name or remove a facilitator",
                          needs=Role.FACILITATOR)
     wiring.router.detail("team", "/plc team archive", "archive this team", needs=Role.PRINCIPAL)
-    wiring.router.add("school", run_school, summary="the school's settings and principals",
-                      usage="/plc school [edit | principal add @person]", needs=Role.PRINCIPAL)
+    wiring.router.add("school", lambda request, svc: run_school(request, svc, board),
+                      summary="the school's settings and principals",
+                      usage="/plc school [edit]", needs=Role.PRINCIPAL)
+    wiring.router.detail("school", "/plc school principal add | remove @person [in School Name]",
+                         "name or remove a school's principals", needs=Role.ADMIN)
+    wiring.router.detail("school", "/plc school create School Name America/Chicago", "create a school",
+                         needs=Role.ADMIN)
 
     def setup_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        on_setup_submit(services, ack, body, view)
+        on_setup_submit(services, ack, body, view, board)
 
     def school_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         on_school_submit(services, ack, body, view)
@@ -896,7 +793,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         on_school_edit_open(services, ack, body, client, respond)
 
     def add_member(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        on_add_member(services, ack, body, respond)
+        on_add_member(services, ack, body, respond, board)
 
     def _event(fn: Any) -> Any:
         def listener(event: dict[str, Any]) -> None:
@@ -912,5 +809,5 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
     app.action(ADD_MEMBER_ACTION)(add_member)
     app.action(DISMISS_ACTION)(on_dismiss)
     app.event("member_joined_channel")(_event(on_member_joined))
-    app.event("member_left_channel")(_event(on_member_left))
+    app.event("member_left_channel")(_event(lambda svc, event: on_member_left(svc, event, board)))
     app.event("user_change")(_event(on_user_change))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,11 +17,12 @@ from pathlib import Path
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from storage import teams as team_store
-from storage.models import Membership, Person, School, SchoolLeader, Team
-from storage.people import ensure_people
+from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team
 from storage.rules.roster import (
     HEADERS,
     Existing,
@@ -53,6 +54,7 @@ class RosterFile:
 def read_roster(path: Path) -> RosterFile:
     """Read a .xlsx (openpyxl, read-only) or .csv (UTF-8) roster; empty rows are skipped."""
     suffix = path.suffix.casefold()
+    raw_rows: Iterator[Sequence[object]]
     if suffix == ".xlsx":
         raw_rows = _xlsx_rows(path)
     elif suffix == ".csv":
@@ -154,17 +156,22 @@ def snapshot(session: Session) -> tuple[Existing, dict[str, str], dict[tuple[str
 
 def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], *, actor: str,
                now: datetime, progress: object = None) -> None:
-    """Write a checked plan in the caller's transaction; every role change is audited."""
+    """Write a checked plan in the caller's transaction; every role change is audited.
+
+    Thousands of seats are written as a few bulk statements (people, memberships, audit
+    entries), not one ORM object and one query per row: building SQLModel objects one by one
+    was most of a 4,000-person import's time. Each seat follows the same rule as a single
+    change, `storage.teams.membership_change`.
+    """
     if not plan.ok:
         raise ValueError("a plan with bad rows is never applied")
-    persons = ensure_people(session, [(uid, people[uid].name, people[uid].email, people[uid].tz)
-                                      for uid in sorted(plan.people | {s.user_id for s in plan.removed})
-                                      if uid in people])
+    person_ids = _people_ids(session, [people[uid] for uid in sorted(plan.people | {s.user_id for s in plan.removed})
+                                       if uid in people], now=now)
     schools = {canonical(s.name): s for s in session.exec(select(School)).all()}
-    for key, (name, tz) in plan.new_schools.items():
-        schools[key] = team_store.create_school(session, name=name, timezone=tz, actor=actor)
-    for key, tz in plan.school_changes.items():
-        school = schools[key]
+    for skey, (name, tz) in plan.new_schools.items():
+        schools[skey] = team_store.create_school(session, name=name, timezone=tz, actor=actor)
+    for skey, tz in plan.school_changes.items():
+        school = schools[skey]
         assert school.id is not None
         team_store.update_school(session, school_id=school.id, actor=actor, timezone=tz)
     teams: dict[tuple[str, str], Team] = {}
@@ -179,49 +186,120 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
             session, team=teams.get(key), school_id=school_id, channel_id=spec.channel_id, name=spec.name,
             timezone=spec.timezone, schedule=team_store.Schedule(spec.weekdays, spec.time, spec.minutes),
             actor=actor)
-    team_ids = [t.id for t in teams.values() if t.id is not None]
-    known = {(m.team_id, m.person_id): m
-             for m in session.exec(select(Membership).where(col(Membership.team_id).in_(team_ids))).all()}
-    with session.no_autoflush:  # one flush at the end, not one per person
-        for seat in [*plan.added, *plan.role_changes]:
-            _seat(session, seat, seat.role, schools, teams, persons, actor, now, known)
-            if progress is not None:
-                progress.advance()  # type: ignore[attr-defined]
-        for seat in plan.removed:
-            _seat(session, seat, None, schools, teams, persons, actor, now, known)
-    session.flush()
-
-
-def _seat(session: Session, seat: Seat, role: str | None, schools: Mapping[str, School],
-          teams: Mapping[tuple[str, str], Team], persons: Mapping[str, Person], actor: str,
-          now: datetime, known: dict[tuple[int, int], Membership]) -> None:
-    person = persons.get(seat.user_id) or session.exec(
-        select(Person).where(Person.slack_user_id == seat.user_id)).one()
-    assert person.id is not None
-    if seat.team is None:
-        school_id = schools[seat.school].id
-        assert school_id is not None
-        if role is None:
-            team_store.remove_leader(session, school_id=school_id, person_id=person.id, actor=actor)
+    team_ids = {key: t.id for key, t in teams.items() if t.id is not None}
+    known: dict[tuple[int, int], tuple[int, bool, str, datetime | None]] = {}
+    ids = list(team_ids.values())
+    for start in range(0, len(ids), 500):
+        for row_id, team_id, person_id, active, role, joined in session.execute(
+                sa_select(col(Membership.id), col(Membership.team_id), col(Membership.person_id),
+                       col(Membership.active), col(Membership.role), col(Membership.joined_at))
+                .where(col(Membership.team_id).in_(ids[start:start + 500]))).all():
+            known[(team_id, person_id)] = (int(row_id), active, role, joined)
+    inserts: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
+    audits: list[dict[str, object]] = []
+    seats: list[tuple[Seat, str | None]] = [(seat, seat.role) for seat in [*plan.added, *plan.role_changes]]
+    seats += [(seat, None) for seat in plan.removed]
+    for seat, role in seats:
+        person_id = person_ids[seat.user_id]
+        if seat.team is None:  # a principal: a handful per school, the ORM path is fine
+            school_id = schools[seat.school].id
+            assert school_id is not None
+            if role is None:
+                team_store.remove_leader(session, school_id=school_id, person_id=person_id, actor=actor)
+            else:
+                team_store.add_leader(session, school_id=school_id, person_id=person_id, actor=actor)
+            continue
+        team_id = team_ids[(seat.school, seat.team)]
+        row = known.get((team_id, person_id))
+        outcome, action = team_store.membership_change((row[1], row[2]) if row else None, role)
+        if outcome == "unchanged" or action is None:
+            continue
+        detail = f"person:{person_id} {seat.user_id}"
+        if outcome == "added":
+            inserts.append({"team_id": team_id, "person_id": person_id, "role": role, "active": True,
+                            "joined_at": now, "left_at": None})
+            known[(team_id, person_id)] = (0, True, str(role), now)
+        elif outcome == "removed":
+            assert row is not None
+            updates.append({"row_id": row[0], "active": False, "left_at": now, "role": row[2], "joined_at": row[3]})
+        elif outcome == "reactivated":
+            assert row is not None
+            updates.append({"row_id": row[0], "active": True, "left_at": None, "role": role, "joined_at": now})
         else:
-            team_store.add_leader(session, school_id=school_id, person_id=person.id, actor=actor)
-        return
-    team = teams[(seat.school, seat.team)]
-    assert team.id is not None
-    team_store.set_membership(session, team_id=team.id, person=person, role=role, actor=actor, now=now,
-                              known=known)
+            assert row is not None
+            detail += f" ({row[2]} → {role})"
+            updates.append({"row_id": row[0], "active": True, "left_at": None, "role": role, "joined_at": row[3]})
+        audits.append({"at": now, "actor": actor[:64], "action": action[:64], "target": f"team:{team_id}",
+                       "detail": detail})
+        if progress is not None and role is not None:
+            progress.advance()  # type: ignore[attr-defined]
+    session.flush()
+    if inserts:
+        session.execute(insert(Membership), inserts)
+    if updates:  # one statement, executed for every row (executemany)
+        table = Membership.__table__  # type: ignore[attr-defined]
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("row_id"))
+            .values(active=bindparam("active"), left_at=bindparam("left_at"), role=bindparam("role"),
+                    joined_at=bindparam("joined_at")),
+            updates)
+    if audits:
+        session.execute(insert(AuditEntry), audits)
+
+
+def _people_ids(session: Session, people: list[SlackPerson], *, now: datetime) -> dict[str, int]:
+    """Person ids for these Slack users: new people inserted in one statement, known people's
+    name, e-mail and time zone refreshed (Slack is the truth for those). Nobody is re-activated
+    here: only Slack's `user_change` says an account is back."""
+    wanted = {p.id: p for p in people}
+    found: dict[str, tuple[int, str, str | None, str | None]] = {}
+    ids = list(wanted)
+    for start in range(0, len(ids), 500):  # well inside every database's limit on bound parameters
+        for pid, uid, name, email, tz in session.execute(
+                sa_select(col(Person.id), col(Person.slack_user_id), col(Person.name), col(Person.email),
+                       col(Person.tz))
+                .where(col(Person.slack_user_id).in_(ids[start:start + 500]))).all():
+            found[uid] = (int(pid), name, email, tz)
+    new = [{"slack_user_id": uid, "name": p.name[:200], "email": p.email, "tz": p.tz, "active": True,
+            "created_at": now} for uid, p in wanted.items() if uid not in found]
+    refreshed = []
+    for uid, (pid, name, email, tz) in found.items():
+        p = wanted[uid]
+        fresh_values = (p.name[:200] or name, p.email or email, p.tz or tz)
+        if fresh_values != (name, email, tz):
+            refreshed.append({"row_id": pid, "name": fresh_values[0], "email": fresh_values[1], "tz": fresh_values[2]})
+    if refreshed:
+        table = Person.__table__  # type: ignore[attr-defined]
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("row_id"))
+            .values(name=bindparam("name"), email=bindparam("email"), tz=bindparam("tz")),
+            refreshed)
+    if new:
+        session.execute(insert(Person), new)
+        fresh = [row["slack_user_id"] for row in new]
+        for start in range(0, len(fresh), 500):
+            for pid, uid in session.exec(select(col(Person.id), col(Person.slack_user_id))
+                                         .where(col(Person.slack_user_id).in_(fresh[start:start + 500]))).all():
+                found[uid] = (int(pid or 0), "", None, None)
+    return {uid: row[0] for uid, row in found.items()}
 
 
 # ---------------------------------------------------------------------- export
 
 
 def export_rows(session: Session) -> list[list[object]]:
-    """The roster as rows in the import format: principals first, then every active team seat."""
+    """The roster as rows in the import format: principals first, then every active team seat.
+
+    People whose Slack account is deactivated are left out: an import refuses their rows, so
+    exporting them would break export → import (their history stays in the database).
+    """
     schools = {s.id: s for s in session.exec(select(School).order_by(col(School.name))).all()}
     out: list[list[object]] = []
     leaders = session.exec(
         select(SchoolLeader.school_id, Person)
         .join(Person, col(Person.id) == SchoolLeader.person_id)
+        .where(col(Person.active).is_(True))
         .order_by(col(SchoolLeader.school_id), col(Person.name))
     ).all()
     for school_id, person in leaders:
@@ -232,7 +310,7 @@ def export_rows(session: Session) -> list[list[object]]:
         select(Team, Person, Membership.role)
         .join(Membership, col(Membership.team_id) == Team.id)
         .join(Person, col(Person.id) == Membership.person_id)
-        .where(col(Membership.active).is_(True), col(Team.archived_at).is_(None))
+        .where(col(Membership.active).is_(True), col(Person.active).is_(True), col(Team.archived_at).is_(None))
         .order_by(col(Team.school_id), col(Team.name), col(Membership.role).desc(), col(Person.name))
     ).all()
     for team, person, role in seats:

@@ -100,7 +100,7 @@ def team_by_name(session: Session, *, school_id: int, name: str,
 
 
 def team_count(session: Session, *, school_id: int) -> int:
-    return len(session.exec(select(Team.id).where(Team.school_id == school_id)).all())
+    return int(session.exec(select(func.count(col(Team.id))).where(Team.school_id == school_id)).one())
 
 
 def member_roles(session: Session, *, team_id: int) -> dict[str, str]:
@@ -221,7 +221,7 @@ class Schedule:
 def save_team(session: Session, *, team: Team | None, school_id: int, channel_id: str, name: str,
               timezone: str, schedule: Schedule, actor: str) -> tuple[Team, list[str]]:
     """Create the team (team=None) or update it; returns it with the changes made, audited."""
-    wanted = {
+    wanted: dict[str, Any] = {
         "name": " ".join(name.split()),
         "channel_id": channel_id,
         "timezone": timezone,
@@ -270,6 +270,26 @@ class MemberChanges:
         return bool(self.added or self.removed or self.role_changed)
 
 
+def membership_change(current: tuple[bool, str] | None, role: str | None) -> tuple[str, str | None]:
+    """What making someone `role` (None: leaving) does to a membership that is `current`
+    ((active, role), or None for no row): the outcome and the audit action, if any.
+
+    The one rule both a single change (`set_membership`) and a roster import use.
+    """
+    if role is None:
+        if current is None or not current[0]:
+            return "unchanged", None
+        return "removed", f"{current[1]}.remove"
+    if current is None:
+        return "added", f"{role}.add"
+    active, old = current
+    if not active:
+        return "reactivated", f"{role}.add"
+    if old != role:
+        return "role", f"{role}.add" if role == "facilitator" else "facilitator.remove"
+    return "unchanged", None
+
+
 def set_membership(session: Session, *, team_id: int, person: Person, role: str | None, actor: str,
                    now: datetime, changes: MemberChanges | None = None,
                    known: dict[tuple[int, int], Membership] | None = None) -> str:
@@ -287,57 +307,54 @@ def set_membership(session: Session, *, team_id: int, person: Person, role: str 
         row = session.exec(select(Membership).where(
             Membership.team_id == team_id, Membership.person_id == person.id)).first()
     uid = person.slack_user_id
-    if role is None:
-        if row is None or not row.active:
-            return "unchanged"
+    outcome, action = membership_change((row.active, row.role) if row is not None else None, role)
+    if outcome == "unchanged":
+        return outcome
+    detail = f"person:{person.id} {uid}"
+    if outcome == "removed":
+        assert row is not None
         row.active, row.left_at = False, now
-        session.add(row)
-        audit(session, actor=actor, action=f"{row.role}.remove", target=f"team:{team_id}",
-              detail=f"person:{person.id} {uid}", at=now)
-        if changes is not None:
-            changes.removed.append(uid)
-        return "removed"
-    if row is None:
-        row = Membership(team_id=team_id, person_id=person.id, role=role, joined_at=now)
-        session.add(row)
+    elif outcome == "added":
+        row = Membership(team_id=team_id, person_id=person.id, role=role or "member", joined_at=now)
         if known is not None:
             known[(team_id, person.id)] = row
-        outcome = "added"
-    elif not row.active:
+    elif outcome == "reactivated":
+        assert row is not None and role is not None
         row.active, row.left_at, row.role, row.joined_at = True, None, role, now
-        session.add(row)
-        outcome = "reactivated"
-    elif row.role != role:
-        old = row.role
-        row.role = role
-        session.add(row)
-        audit(session, actor=actor, action=f"{role}.add" if role == "facilitator" else "facilitator.remove",
-              target=f"team:{team_id}", detail=f"person:{person.id} {uid} ({old} → {role})", at=now)
-        if changes is not None:
-            changes.role_changed.append(uid)
-        return "role"
     else:
-        return "unchanged"
-    audit(session, actor=actor, action=f"{role}.add", target=f"team:{team_id}",
-          detail=f"person:{person.id} {uid}", at=now)
+        assert row is not None and role is not None
+        detail += f" ({row.role} → {role})"
+        row.role = role
+    session.add(row)
+    assert action is not None
+    audit(session, actor=actor, action=action, target=f"team:{team_id}", detail=detail, at=now)
     if changes is not None:
-        changes.added.append(uid)
+        {"removed": changes.removed, "role": changes.role_changed}.get(outcome, changes.added).append(uid)
     return outcome
 
 
 def replace_members(session: Session, *, team_id: int, roles: dict[str, str], people: dict[str, Person],
                     actor: str, now: datetime) -> MemberChanges:
-    """Make the team's active members exactly `roles` (Slack id -> role); others become inactive."""
+    """Make the team's active members exactly `roles` (Slack id -> role); others become inactive.
+
+    Three queries whatever the team's size: its membership rows (past ones too) with their
+    people, then the writes in one flush.
+    """
     changes = MemberChanges()
-    current = member_roles(session, team_id=team_id)
-    for uid, role in roles.items():
-        set_membership(session, team_id=team_id, person=people[uid], role=role, actor=actor, now=now,
-                       changes=changes)
-    gone = [uid for uid in current if uid not in roles]
-    if gone:
-        for person in session.exec(select(Person).where(col(Person.slack_user_id).in_(gone))).all():
-            set_membership(session, team_id=team_id, person=person, role=None, actor=actor, now=now,
-                           changes=changes)
+    rows = session.exec(
+        select(Membership, Person).join(Person, col(Person.id) == Membership.person_id)
+        .where(Membership.team_id == team_id)
+    ).all()
+    known = {(team_id, m.person_id): m for m, _ in rows}
+    with session.no_autoflush:
+        for uid, role in roles.items():
+            set_membership(session, team_id=team_id, person=people[uid], role=role, actor=actor, now=now,
+                           changes=changes, known=known)
+        for membership, person in rows:
+            if membership.active and person.slack_user_id not in roles:
+                set_membership(session, team_id=team_id, person=person, role=None, actor=actor, now=now,
+                               changes=changes, known=known)
+    session.flush()
     return changes
 
 

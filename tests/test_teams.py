@@ -4,9 +4,16 @@ channel membership, and the data-access helpers other features use."""
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
+from sqlalchemy import event
 from sqlmodel import select
 
+from bot.render import teams as render
 from handlers import teams as h
 from storage import teams as store
 from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team
@@ -357,3 +364,287 @@ def test_setup_form_reader_and_schedule_text():
         "Mondays and Thursdays at 15:30 for 50 minutes (Europe/Paris)")
     _, errors = h.read_setup({h.B_LENGTH: {h.V: {"value": "-5"}}, h.B_TZ: {h.V: {"value": ""}}})
     assert set(errors) == {h.B_NAME, h.B_FACILITATORS, h.B_LENGTH, h.B_TZ}
+
+
+# ---------------------------------------------------------------------- review fixes
+
+
+@contextmanager
+def _write_lock_held(bot, seconds: float):
+    """Another process holds SQLite's write lock for `seconds` (as a busy scheduler or CLI might)."""
+    path = bot.db_url.removeprefix("sqlite:///")
+    locked, release = threading.Event(), threading.Event()
+
+    def other_writer() -> None:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(seconds)
+        conn.execute("COMMIT")
+        conn.close()
+
+    holder = threading.Thread(target=other_writer)
+    holder.start()
+    assert locked.wait(5)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(10)
+
+
+def _can_write_now(bot) -> bool:
+    """Whether another process could take the write lock right now (nobody holds it)."""
+    conn = sqlite3.connect(bot.db_url.removeprefix("sqlite:///"), isolation_level=None, timeout=0.2)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+def test_school_settings_are_acknowledged_before_anything_is_written(bot):
+    team = seed_team(bot)
+    bot.user("UPRIN").command("school edit", channel=team.channel)
+    view = bot.double.wait_for(lambda: next(
+        (v for v in bot.double.open_views("UPRIN") if v.get("callback_id") == h.SCHOOL_CALLBACK), None))
+    values = {h.S_TZ: {h.V: "America/Denver"}, h.S_DIGEST_DAY: {h.V: "2"}, h.S_DIGEST_TIME: {h.V: "08:00"}}
+    with _write_lock_held(bot, 3.5):
+        reply = bot.user("UPRIN").submit(view, values)
+        assert reply.status == 200 and reply.elapsed < 2.5, reply.elapsed  # not held up by the lock
+        assert not (reply.json or {}).get("errors")
+    bot.wait_idle()
+    with bot.db.read() as session:
+        school = session.get(School, team.school_id)
+        assert (school.timezone, school.digest_weekday, school.digest_time) == ("America/Denver", 2, "08:00")
+
+
+def test_school_settings_refuse_forged_or_stale_forms(bot):
+    team = seed_team(bot)
+    other = seed_team(bot, school="Jefferson High", team="Biology", channel="CBIO", facilitators=("UBF",),
+                      members=(), principals=("UJP",))
+    bot.user("UPRIN").command("school edit", channel=team.channel)
+    view = bot.double.wait_for(lambda: next(
+        (v for v in bot.double.open_views("UPRIN") if v.get("callback_id") == h.SCHOOL_CALLBACK), None))
+    good = {h.S_TZ: {h.V: "America/Denver"}}
+    # Lincoln's principal sends the form with Jefferson's id in its metadata.
+    forged = {**view, "private_metadata": json.dumps({"s": other.school_id})}
+    assert "Only" in json.dumps(bot.user("UPRIN").submit(forged, good).json["errors"])
+    # An admin's form for a school that is gone (or metadata that was tampered with).
+    for meta in ("{}", json.dumps({"s": 999}), "not json", json.dumps({"s": True})):
+        reply = bot.user("UADMIN").submit({**view, "private_metadata": meta}, good)
+        assert "no longer exists" in json.dumps(reply.json["errors"]), meta
+    bot.wait_idle()
+    with bot.db.read() as session:
+        assert session.get(School, other.school_id).timezone == "America/New_York"
+        assert session.get(School, team.school_id).timezone == "America/New_York"
+
+
+def test_school_form_reader_checks_day_and_time():
+    values, errors = h.read_school({h.S_TZ: {h.V: {"value": "Europe/Paris"}},
+                                    h.S_DIGEST_DAY: {h.V: {"selected_option": {"value": "9"}}},
+                                    h.S_DIGEST_TIME: {h.V: {"selected_time": "31:99"}},
+                                    h.S_HOURS: {h.V: {"value": "whenever"}}})
+    assert set(errors) == {h.S_DIGEST_DAY, h.S_DIGEST_TIME, h.S_HOURS}
+    values, errors = h.read_school({h.S_TZ: {h.V: {"value": "Europe/Paris"}},
+                                    h.S_DIGEST_DAY: {h.V: {"selected_option": {"value": "6"}}},
+                                    h.S_DIGEST_TIME: {h.V: {"selected_time": "8:05"}}})
+    assert errors == {} and values["digest_weekday"] == 6 and values["digest_time"] == "08:05"
+
+
+def test_setup_asks_slack_before_the_write_transaction_opens(bot):
+    school_id = _school(bot)
+    bot.double.add_channel("CG3", name="grade-3", members=["UFAC"])
+    bot.user("UPRIN").command("setup", channel="CG3")
+    view = _setup_modal(bot, "UPRIN")
+    bot.double.add_user("UNEW1", name="new1")
+    bot.double.slow("users.info", 1.5, times=1)  # Slack is slow to say who UNEW1 is
+    reply = bot.user("UPRIN").submit(view, {**_values(**{h.B_MEMBERS: {h.V: ["UT1", "UNEW1"]}}),
+                                            h.B_SCHOOL: {h.V: str(school_id)}})
+    assert reply.status == 200 and reply.elapsed < 1.0
+    time.sleep(0.5)
+    assert _can_write_now(bot)  # the bot waits on Slack without holding the database's write lock
+    bot.wait_idle()
+    bot.double.reset_faults()
+    with bot.db.read() as session:
+        team = session.exec(select(Team)).one()
+        assert sorted(store.member_roles(session, team_id=team.id)) == ["UFAC", "UNEW1", "UT1"]
+
+
+def test_setup_refuses_a_channel_the_bot_left_after_the_modal_opened(bot):
+    school_id = _school(bot)
+    bot.double.add_channel("CG3", name="grade-3", members=["UFAC"])
+    bot.user("UPRIN").command("setup", channel="CG3")
+    view = _setup_modal(bot, "UPRIN")
+    bot.double.remove_bot_from("CG3")
+    bot.user("UPRIN").submit(view, {**_values(), h.B_SCHOOL: {h.V: str(school_id)}})
+    bot.wait_idle()
+    assert "/invite @plcbot" in bot.double.messages("UPRIN")[-1]["text"]
+    assert _counts(bot)[:2] == (0, 0)
+
+
+def test_setup_prefills_a_principal_as_no_facilitator_but_a_self_service_creator_as_one(bot):
+    _school(bot)
+    bot.double.add_channel("CG3", name="grade-3", members=["UFAC", "UT1"])
+    bot.user("UPRIN").command("setup", channel="CG3")
+    blocks = {b.get("block_id"): b for b in _setup_modal(bot, "UPRIN")["blocks"]}
+    assert blocks[h.B_FACILITATORS]["element"]["initial_users"] == []  # principals get no check-ins unless chosen
+
+
+def test_double_submit_of_a_self_service_setup_keeps_its_creator_leading(bot):
+    school_id = _school(bot, principals=(), self_service=True)
+    bot.double.add_channel("CG3", name="grade-3", members=["UT1", "UT2"])
+    bot.user("UT1").command("setup", channel="CG3")
+    view = _setup_modal(bot, "UT1")
+    assert {b.get("block_id"): b for b in view["blocks"]}[h.B_FACILITATORS]["element"]["initial_users"] == ["UT1"]
+    values = {**_values(**{h.B_FACILITATORS: {h.V: ["UT2"]}}), h.B_SCHOOL: {h.V: str(school_id)}}
+    bot.user("UT1").submit(view, values)
+    bot.wait_idle()
+    bot.user("UT1").submit(view, values)  # the same modal again, after the first landed
+    bot.wait_idle()
+    with bot.db.read() as session:
+        team = session.exec(select(Team)).one()
+        assert store.member_roles(session, team_id=team.id) == {"UT1": "facilitator", "UT2": "facilitator"}
+
+
+def test_adding_a_facilitator_as_a_member_never_demotes_them(bot):
+    team = seed_team(bot)
+    bot.user("UPRIN").command("team add <@UFAC|fac>", channel=team.channel)
+    assert "Nothing to change" in _last_text(bot)
+    # The join prompt's button, clicked for someone who became the facilitator meanwhile.
+    text, blocks = render.join_prompt(type("T", (), {"id": team.team_id, "channel_id": team.channel,
+                                                     "name": "Grade 3"})(), "UFAC")
+    bot.user("UFAC").click({"ts": "1.0", "channel": "UFAC", "text": text, "blocks": blocks}, h.ADD_MEMBER_ACTION)
+    bot.wait_idle()
+    with bot.db.read() as session:
+        assert store.member_roles(session, team_id=team.team_id)["UFAC"] == "facilitator"
+
+
+def test_removing_the_last_facilitator_is_refused_every_way(bot):
+    team = seed_team(bot)
+    for text in ("team remove <@UFAC|fac>", "team facilitator remove <@UFAC|fac>"):
+        bot.user("UPRIN").command(text, channel=team.channel)
+        assert "at least one facilitator" in _last_text(bot), text
+    bot.user("UPRIN").command("team facilitator add <@UT1|t1>", channel=team.channel)
+    bot.user("UPRIN").command("team remove <@UFAC|fac>", channel=team.channel)  # now there is another
+    assert "removed from the team" in _last_text(bot)
+    with bot.db.read() as session:
+        assert {u: r for u, r in store.member_roles(session, team_id=team.team_id).items()
+                if r == "facilitator"} == {"UT1": "facilitator"}
+
+
+def test_membership_changes_refresh_the_home_tabs_of_the_people_concerned(bot):
+    team = seed_team(bot)
+    bot.double.add_user("UNEW", name="new")
+    bot.user("UFAC").command("team add <@UNEW|new>", channel=team.channel)
+    bot.wait_idle()
+    assert bot.double.home_view("UNEW") is not None
+    bot.user("UFAC").command("team remove <@UT2|t2>", channel=team.channel)
+    bot.wait_idle()
+    assert bot.double.home_view("UT2") is not None
+    assert bot.double.home_view("UT3") is None  # untouched people are not republished
+    bot.user("UFAC").command("setup", channel=team.channel)
+    view = _setup_modal(bot, "UFAC")
+    bot.user("UFAC").submit(view, _values(**{h.B_MEMBERS: {h.V: ["UFAC", "UT1"]}, h.B_TZ: {h.V: "America/New_York"},
+                                             h.B_NAME: {h.V: "Grade 3"}}))
+    bot.wait_idle()
+    assert bot.double.home_view("UT3") is not None  # removed by the setup form
+    bot.user("UT1").event({"type": "member_left_channel", "user": "UT1", "channel": team.channel})
+    bot.wait_idle()
+    assert bot.double.home_view("UT1") is not None
+
+
+def test_events_about_strangers_never_wait_for_the_write_lock(bot):
+    team = seed_team(bot)
+    with _write_lock_held(bot, 4):
+        started = time.monotonic()
+        bot.user("USTRANGER").event({"type": "user_change", "user": {"id": "USTRANGER", "deleted": False}})
+        bot.user("UT1").event({"type": "user_change", "user": {"id": "UT1", "deleted": False, "real_name": "T"}})
+        bot.user("UT1").event({"type": "member_left_channel", "user": "UT1", "channel": "CRANDOM"})
+        bot.wait_idle(timeout=3)
+        assert time.monotonic() - started < 3
+    with bot.db.read() as session:
+        assert len(store.active_members(session, team_id=team.team_id)) == 4
+
+
+def test_member_sync_takes_a_fixed_number_of_queries(bot):
+    team = seed_team(bot)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    with bot.db.session() as session:
+        people = {f"UM{i:03d}": Person(slack_user_id=f"UM{i:03d}", name=f"m{i}") for i in range(60)}
+        session.add_all(people.values())
+        session.flush()
+        people.update({p.slack_user_id: p for p in session.exec(select(Person)).all()})
+        first = {f"UM{i:03d}": "member" for i in range(30)} | {"UFAC": "facilitator"}
+        store.replace_members(session, team_id=team.team_id, roles=first, people=people, actor="t", now=now)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # noqa: ANN001, ANN002
+        statements.append(statement)
+
+    event.listen(bot.db.engine, "before_cursor_execute", count)
+    try:
+        with bot.db.session() as session:
+            people = {p.slack_user_id: p for p in session.exec(select(Person)).all()}
+            statements.clear()
+            roles = {f"UM{i:03d}": "member" for i in range(30, 60)} | {"UFAC": "facilitator"}
+            changes = store.replace_members(session, team_id=team.team_id, roles=roles, people=people,
+                                            actor="t", now=now)
+            selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    finally:
+        event.remove(bot.db.engine, "before_cursor_execute", count)
+    assert len(changes.added) == 30 and len(changes.removed) == 30
+    assert len(selects) <= 2, selects
+
+
+def test_role_rules_never_grant_above_the_granters_own_role():
+    team, school = 1, 10
+    actors = {
+        roles.Role.MEMBER: roles.Actor("UM", member_of=frozenset({team})),
+        roles.Role.FACILITATOR: roles.Actor("UF", facilitator_of=frozenset({team}), member_of=frozenset({team})),
+        roles.Role.PRINCIPAL: roles.Actor("UP", principal_of=frozenset({school})),
+        roles.Role.ADMIN: roles.Actor("UA", is_admin=True),
+    }
+    for own, actor in actors.items():
+        for role in roles.Role:
+            if roles.may_grant(actor, role, team_id=team, school_id=school):
+                assert roles.RANK[role] <= roles.RANK[own], (own, role)
+    # A facilitator elsewhere, or someone with no role here, grants nothing here.
+    elsewhere = roles.Actor("UX", facilitator_of=frozenset({2}), member_of=frozenset({2}))
+    assert not any(roles.may_grant(elsewhere, r, team_id=team, school_id=school) for r in roles.Role)
+    assert roles.keeps_a_facilitator({"A": "facilitator", "B": "member"}, {"A": "member"}) is False
+    assert roles.keeps_a_facilitator({"A": "facilitator", "B": "member"}, {"B": "facilitator", "A": None})
+    assert roles.keeps_a_facilitator({"B": "member"}, {"B": None})  # none before: nothing taken away
+
+
+def test_render_keeps_long_lists_within_slack_limits_and_escapes_names():
+    many = [f"U{i:08d}" for i in range(400)]
+    line = render.people_line(many)
+    assert len(line) < 2900 and line.endswith("more") and line.count("<@") == line.count(">")
+
+    class T:
+        id, name, channel_id, timezone = 1, "<!channel> & co", "C1", "America/Chicago"
+        meeting_weekdays, meeting_time, meeting_minutes = "mon,thu", "15:30", 45
+
+    class S:
+        id, name, timezone, self_service, digest_weekday, digest_time, school_hours = (
+            3, "Lincoln <b>", "America/Chicago", False, 0, "07:00", None)
+
+    blocks = render.team_blocks(team=T(), school_name="Lincoln <b>", facilitator_ids=many[:2], member_ids=many,
+                                principal_ids=[], cycle=None)
+    text = json.dumps(blocks)
+    assert "Lincoln &lt;b&gt;" in text and "<!channel>" not in json.dumps(blocks[1:])
+    assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
+    school = render.school_blocks(S(), many, [T()] * 300, can_edit=True, default_hours="Mon-Fri 07:00-18:00")
+    assert all(len(b["text"]["text"]) <= 3000 for b in school if b["type"] == "section")
+    assert "&lt;!channel&gt; &amp; co" in json.dumps(school)
+    form, errors = render.read_setup({h.B_NAME: {h.V: {"value": "x" * 121}},
+                                      h.B_FACILITATORS: {h.V: {"selected_users": ["UOK", "not-a-user"]}},
+                                      h.B_TIME: {h.V: {"selected_time": "27:00"}},
+                                      h.B_LENGTH: {h.V: {"value": "45"}}, h.B_TZ: {h.V: {"value": "UTC"}}})
+    assert form is None and set(errors) == {h.B_NAME, h.B_TIME}
+    assert render.join_value('{"t": true, "u": "U1"}') == (0, "")
+    assert render.join_value('{"t": 4, "u": "U1"}') == (4, "U1")

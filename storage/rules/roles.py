@@ -130,8 +130,12 @@ def may_grant(actor: Actor, role: Role, *, team_id: int | None = None, school_id
     """Whether `actor` may give `role` to someone (themselves included) in that place.
 
     A facilitator may name a co-facilitator of their *own* team (the same role, not a higher
-    one); naming a facilitator of any other team is for the school's principals.
+    one); naming a facilitator of any other team is for the school's principals. Whatever the
+    table below says, nobody gives a role ranked above the one they hold in that place.
     """
+    own = actor.role_in(team_id=team_id, school_id=school_id)
+    if own is None or RANK[role] > RANK[own]:
+        return False
     if role is Role.FACILITATOR and team_id is not None and team_id in actor.facilitator_of:
         return True
     action = {
@@ -172,3 +176,14 @@ def require_create_team(actor: Actor, *, school_id: int, self_service: bool, sch
     if not may_create_team(actor, school_id=school_id, self_service=self_service,
                            school_has_teams=school_has_teams):
         raise Forbidden(Action.CREATE_TEAM, NEEDS[Action.CREATE_TEAM])
+
+
+def keeps_a_facilitator(current: dict[str, str], after: dict[str, str | None]) -> bool:
+    """Whether a team that has a facilitator still has one after `after` (Slack id -> new role,
+    None: leaves). A team with none already (its last one left the channel) is not blocked."""
+    before = {uid for uid, role in current.items() if role == Role.FACILITATOR.value}
+    if not before:
+        return True
+    final = {**current, **after}
+    return any(role == Role.FACILITATOR.value for role in final.values())
+

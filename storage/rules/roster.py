@@ -495,15 +495,48 @@ def _plan_seats(entries: list[Entry], existing: Existing, plan: Plan,
             plan.role_changes.append(seat)
         else:
             plan.unchanged.append(seat)
-    if not sync:
-        return
-    schools = {e.school_key for e in entries}
-    for (school, team, uid), role in sorted(existing.members.items()):
-        if school in schools and (school, team, uid) not in listed_members:
-            plan.removed.append(Seat(school, team, uid, role))
-    for school, uid in sorted(existing.leaders):
-        if school in schools and (school, uid) not in listed_leaders:
-            plan.removed.append(Seat(school, None, uid, "principal"))
+    if sync:
+        schools = {e.school_key for e in entries}
+        for (school, team, uid), role in sorted(existing.members.items()):
+            if school in schools and (school, team, uid) not in listed_members:
+                plan.removed.append(Seat(school, team, uid, role))
+        for school, uid in sorted(existing.leaders):
+            if school in schools and (school, uid) not in listed_leaders:
+                plan.removed.append(Seat(school, None, uid, "principal"))
+    _check_facilitators(entries, existing, plan, teams)
+
+
+def _check_facilitators(entries: list[Entry], existing: Existing, plan: Plan,
+                        teams: dict[tuple[str, str], TeamPlan]) -> None:
+    """A new team needs a facilitator, and an import never takes a team's last one away
+    (a role changed to member, or --sync removing them): the same rule as `/plc setup`."""
+    first_row: dict[tuple[str, str], int] = {}
+    for entry in entries:
+        if entry.team_key is not None:
+            first_row.setdefault(entry.team_key, entry.row)
+    leads: dict[tuple[str, str], set[str]] = {}
+    for (school, team, uid), role in existing.members.items():
+        if role == "facilitator":
+            leads.setdefault((school, team), set()).add(uid)
+    after = {key: set(leads.get(key, ())) for key in teams}
+    changes: list[tuple[Seat, str | None]] = [(s, s.role) for s in [*plan.added, *plan.role_changes]]
+    changes += [(s, None) for s in plan.removed]
+    for seat, new_role in changes:
+        if seat.team is None or (seat.school, seat.team) not in after:
+            continue
+        final = after[(seat.school, seat.team)]
+        if new_role == "facilitator":
+            final.add(seat.user_id)
+        else:
+            final.discard(seat.user_id)
+    for key, final in after.items():
+        if final or (key in existing.teams and not leads.get(key)):
+            continue  # has one, or had none before this file (nothing taken away)
+        name = teams[key].name
+        reason = (f"team {name} has no facilitator: give at least one of its rows the role facilitator"
+                  if key not in existing.teams else
+                  f"team {name} would be left without a facilitator: keep one, or name another in the file")
+        plan.errors.append(RowError(first_row.get(key, 1), reason))
 
 
 def summary(plan: Plan, *, names: Mapping[str, str], teams: Mapping[tuple[str, str], str],
