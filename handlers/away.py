@@ -103,9 +103,25 @@ def home_section(services: Services, actor: Actor) -> list[dict[str, Any]]:
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:
-    wiring.router.add("away", run_away, summary="pause your check-ins and reminders while you're away",
+    def refresh_home(user_id: str) -> None:
+        """The Home tab shows "I'm back" or "I'll be away…": keep it in step with a change."""
+        try:
+            publish_home(services, wiring.home, user_id)
+        except Exception:
+            log.exception("Failed to refresh the Home tab")
+
+    def away_command(request: CommandRequest, services_: Services) -> None:
+        run_away(request, services_)
+        if request.args.strip():
+            refresh_home(request.user_id)
+
+    def back_command(request: CommandRequest, services_: Services) -> None:
+        run_back(request, services_)
+        refresh_home(request.user_id)
+
+    wiring.router.add("away", away_command, summary="pause your check-ins and reminders while you're away",
                       usage="/plc away until DATE")
-    wiring.router.add("back", run_back, summary="end your away time now", usage="/plc back")
+    wiring.router.add("back", back_command, summary="end your away time now", usage="/plc back")
     wiring.home.add("away", home_section)
 
     def on_back(ack: Ack, body: dict[str, Any]) -> None:
@@ -114,9 +130,12 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         user_id = body["user"]["id"]
         try:
             set_away(services, user_id, None, today=person_today(services, _person(services, user_id)))
-            publish_home(services, wiring.home, user_id)
+        except UserError:
+            return  # not in any team: the button is not shown to them
         except Exception:
             log.exception("Failed to end an away period")
+            return
+        refresh_home(user_id)
 
     def on_open(ack: Ack, body: dict[str, Any], client: Any) -> None:
         """Home tab "I'll be away…": a date picker."""
@@ -125,7 +144,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=render.away_modal(today=today))
 
     def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        """Save the last day away (inline error for a past date)."""
+        """Save the last day away (inline error for a past date; checked read-only, acked, then saved)."""
         user_id = body["user"]["id"]
         raw = (view.get("state") or {}).get("values", {}).get("until", {}).get("until", {})
         person = _person(services, user_id)
@@ -139,12 +158,13 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         if problem:
             ack(response_action="errors", errors={"until": problem})
             return
-        set_away(services, user_id, until, today=today)
-        ack()
+        ack()  # before the write: SQLite's write lock can be held past Slack's 3 s
         try:
-            publish_home(services, wiring.home, user_id)
+            set_away(services, user_id, until, today=today)
         except Exception:
-            log.exception("Failed to refresh the Home tab")
+            log.exception("Failed to save an away period")
+            return
+        refresh_home(user_id)
 
     app.action(render.BACK_ACTION)(on_back)
     app.action(render.AWAY_ACTION)(on_open)

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 
 from bot.render import cycles as render
 from handlers.errors import OUR_FAULT
+from handlers.home import publish_home
 from scheduling.checkins import CycleContext
 from storage import checkins as store
 from storage.models import Checkin, CheckinRound, Delivery, Person, SupportRequest, Team
@@ -89,8 +90,8 @@ def _value(body: dict[str, Any]) -> int:
     return int(value) if value.isdigit() else 0
 
 
-def on_answer(ack: Ack, body: dict[str, Any], respond: Any, services: Services) -> None:
-    """On track / Some progress / Stuck: store at once, then show it."""
+def on_answer(ack: Ack, body: dict[str, Any], respond: Any, services: Services) -> bool:
+    """On track / Some progress / Stuck: store at once, then show it. True when stored."""
     ack()
     action = body["actions"][0]
     match = ANSWER_PATTERN.match(action.get("action_id", ""))
@@ -104,12 +105,13 @@ def on_answer(ack: Ack, body: dict[str, Any], respond: Any, services: Services) 
     except store.CheckinError as exc:
         _ephemeral(respond, str(exc))
         refresh(services, checkin_id, also=_source(body))
-        return
+        return False
     except Exception:
         log.exception("Failed to store a check-in answer")
         _ephemeral(respond, "Something went wrong on our side and your answer was not saved. Please click again.")
-        return
+        return False
     refresh(services, checkin_id, also=_source(body))
+    return True
 
 
 def on_change(ack: Ack, body: dict[str, Any], respond: Any, services: Services) -> None:
@@ -147,8 +149,8 @@ def on_details_open(ack: Ack, body: dict[str, Any], client: Any, respond: Any, s
         _ephemeral(respond, OUR_FAULT)
 
 
-def on_details_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services) -> None:
-    """Store the details (inline errors for a data point that is not a number)."""
+def on_details_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services) -> bool:
+    """Store the details (inline errors for a data point that is not a number). True when stored."""
     from handlers.cycles import form_values
 
     raw = form_values(view)
@@ -157,7 +159,7 @@ def on_details_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], serv
         checkin_id = int(meta["checkin_id"])
     except (ValueError, KeyError, TypeError):
         ack(response_action="errors", errors={"progress": OUR_FAULT})
-        return
+        return False
     errors: dict[str, str] = {}
     progress = raw.get("progress") or None
     if progress not in rules.PROGRESS:
@@ -170,22 +172,45 @@ def on_details_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], serv
             errors["value"] = "Give the data point as a number, like 12 or 72.5 (or leave it empty)."
     if errors:
         ack(response_action="errors", errors=errors)
-        return
+        return False
+    user_id = body["user"]["id"]
+    try:  # whose it is and whether it is still open, read-only, answered inline
+        with services.db.read() as session:
+            row = session.get(Checkin, checkin_id)
+            store.check_answerable(session, row, user_id=user_id)
+    except store.CheckinError as exc:
+        ack(response_action="errors", errors={"progress": str(exc)})
+        return False
+    except Exception:
+        log.exception("Failed to check check-in details")
+        ack(response_action="errors", errors={"progress": OUR_FAULT})
+        return False
+    ack()  # before the write: SQLite's write lock can be held past Slack's 3 s
     try:
         with services.db.session() as session:
-            store.record_answer(session, checkin_id=checkin_id, user_id=body["user"]["id"],
+            store.record_answer(session, checkin_id=checkin_id, user_id=user_id,
                                 change=store.Change(progress=progress, value=value, evidence=raw.get("evidence"),
                                                     support=raw.get("support"), details=True),
                                 now=services.clock.now())
-    except store.CheckinError as exc:
-        ack(response_action="errors", errors={"progress": str(exc)})
-        return
+    except store.CheckinError as exc:  # closed between the check and the write
+        _tell(services, row, user_id, str(exc))
+        return False
     except Exception:
         log.exception("Failed to store check-in details")
-        ack(response_action="errors", errors={"progress": OUR_FAULT})
-        return
-    ack()
+        _tell(services, row, user_id, "Something went wrong on our side and your details were not saved. "
+                                      "Please try again.")
+        return False
     refresh(services, checkin_id, also=(meta.get("channel"), meta.get("ts")))
+    return True
+
+
+def _tell(services: Services, checkin: Checkin | None, user_id: str, text: str) -> None:
+    """After the modal closed: an ephemeral note in the teacher's check-in DM."""
+    try:
+        services.slack.chat_postEphemeral(channel=(checkin.channel_id if checkin else None) or user_id,
+                                          user=user_id, text=text)
+    except Exception:
+        log.exception("Failed to tell %s about their check-in", user_id)
 
 
 # ---------------------------------------------------------------------------- support requests
@@ -206,8 +231,8 @@ def support_card(services: Services, request_id: int) -> tuple[SupportRequest, C
     return request, checkin, card
 
 
-def on_support(ack: Ack, body: dict[str, Any], respond: Any, services: Services) -> None:
-    """"I'll follow up" / "Resolved": facilitators (or the school's principals) only."""
+def on_support(ack: Ack, body: dict[str, Any], respond: Any, services: Services) -> bool:
+    """"I'll follow up" / "Resolved": facilitators (or the school's principals) only. True when moved."""
     ack()
     action = body["actions"][0]
     to = "following_up" if action["action_id"] == render.FOLLOW_UP_ACTION else "resolved"
@@ -225,17 +250,17 @@ def on_support(ack: Ack, body: dict[str, Any], respond: Any, services: Services)
             store.move_support(session, request_id=request_id, to=to, user_id=user_id, now=services.clock.now())
     except Forbidden as exc:
         _ephemeral(respond, f":no_entry: {exc}")
-        return
+        return False
     except store.CheckinError as exc:
         _ephemeral(respond, str(exc))
-        return
+        return False
     except Exception:
         log.exception("Failed to update a support request")
         _ephemeral(respond, OUR_FAULT)
-        return
+        return False
     found = support_card(services, request_id)
     if found is None:
-        return
+        return True
     _, checkin, card = found
     text, blocks = render.support_message(card)
     with services.db.read() as session:
@@ -249,11 +274,23 @@ def on_support(ack: Ack, body: dict[str, Any], respond: Any, services: Services)
             except Exception:
                 log.exception("Failed to update a support request message")
     refresh(services, checkin.id or 0)  # the teacher sees the request's state
+    return True
+
+
+def _refresh_home(services: Services, wiring: Wiring, user_id: str) -> None:
+    """The Home tab lists open check-ins and support requests: show the change there too."""
+    try:
+        publish_home(services, wiring.home, user_id)
+    except Exception:
+        log.exception("Failed to refresh the Home tab of %s", user_id)
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:
+    # Clicks and forms from the Home tab itself are handled (and the tab refreshed) by
+    # handlers.home_sections; these come from the DMs.
     def answer(ack: Ack, body: dict[str, Any], respond: Any) -> None:
-        on_answer(ack, body, respond, services)
+        if on_answer(ack, body, respond, services):
+            _refresh_home(services, wiring, body["user"]["id"])
 
     def change(ack: Ack, body: dict[str, Any], respond: Any) -> None:
         on_change(ack, body, respond, services)
@@ -262,10 +299,12 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         on_details_open(ack, body, client, respond, services)
 
     def details_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        on_details_submit(ack, body, view, services)
+        if on_details_submit(ack, body, view, services):
+            _refresh_home(services, wiring, body["user"]["id"])
 
     def support(ack: Ack, body: dict[str, Any], respond: Any) -> None:
-        on_support(ack, body, respond, services)
+        if on_support(ack, body, respond, services):
+            _refresh_home(services, wiring, body["user"]["id"])
 
     app.action(ANSWER_PATTERN)(answer)
     app.action(render.CHANGE_ACTION)(change)

@@ -18,6 +18,7 @@ from slack_bolt import Ack, App
 from bot.render import cycles as render
 from bot.render.mrkdwn import escape
 from handlers.errors import OUR_FAULT, UserError
+from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
 from scheduling import checkins as planner
 from scheduling import delivery
@@ -40,6 +41,26 @@ BREAK_USAGE = "/plc break [add YYYY-MM-DD YYYY-MM-DD [label] | remove ID]"
 
 def team_today(services: Services, team: Team) -> date:
     return services.clock.now().astimezone(ZoneInfo(team.timezone)).date()
+
+
+HOME_REFRESH_MAX = 60  # a team is a handful of people; a bound keeps one change from fanning out
+
+
+def refresh_team_homes(services: Services, board: HomeBoard | None, team_id: int, actor_id: str) -> None:
+    """The Home tab shows each team's cycle: republish it for whoever acted and the team's members."""
+    if board is None:
+        return
+    try:
+        with services.db.read() as session:
+            members = [p.slack_user_id for p, m in store.team_members(session, team_id=team_id) if m.active]
+    except Exception:
+        log.exception("Failed to list team %s for a Home refresh", team_id)
+        members = []
+    for uid in list(dict.fromkeys([actor_id, *members]))[:HOME_REFRESH_MAX]:
+        try:
+            publish_home(services, board, uid)
+        except Exception:
+            log.exception("Failed to refresh the Home tab of %s after a cycle change", uid)
 
 
 def _school(services: Services, team: Team) -> School | None:
@@ -189,8 +210,22 @@ def _require_cycle(session: Any, team: Team) -> Cycle:
 
 
 # ---------------------------------------------------------------------------- the cycle modal
-def on_cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services) -> None:
-    """Validate the cycle form inline; start or update the cycle; plan its check-ins."""
+def _tell(services: Services, channel: str, user_id: str, text: str) -> None:
+    """An ephemeral note after the modal has closed (a problem found once the write ran)."""
+    try:
+        services.slack.chat_postEphemeral(channel=channel, user=user_id, text=text)
+    except Exception:
+        log.exception("Failed to tell %s about a cycle change", user_id)
+
+
+def on_cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services,
+                    board: HomeBoard | None = None) -> None:
+    """Validate the cycle form inline; start or update the cycle; plan its check-ins.
+
+    Everything that can be checked is checked with a read-only session and answered inline
+    first; the write comes after the ack (SQLite's write lock can be held past Slack's 3 s),
+    re-checking the role and the one-open-cycle rule inside its transaction.
+    """
     user_id = body["user"]["id"]
     meta = _metadata(view)
     raw = form_values(view)
@@ -199,36 +234,55 @@ def on_cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], servic
             team = session.get(Team, int(meta.get("team_id") or 0))
             actor = load_actor(session, user_id, admins=services.settings.admins)
             editing = session.get(Cycle, int(meta["cycle_id"])) if meta.get("cycle_id") else None
-        if team is None:
+            running = store.active_cycle(session, team_id=team.id or 0) if team is not None else None
+        if team is None or team.archived_at is not None:
             ack(response_action="errors", errors={"title": "This team no longer exists."})
             return
         require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
+        if editing is not None and (editing.team_id != team.id or editing.status not in store.OPEN):
+            ack(response_action="errors", errors={"title": "That cycle has ended; start a new one with "
+                                                           "`/plc cycle start`."})
+            return
+        if editing is None and running is not None:
+            ack(response_action="errors", errors={"title": f"This team already has a running cycle, "
+                                                           f"“{running.title[:80]}”. End it first."})
+            return
         hours = planner.rule_hours(planner.hours_for(services, team, _school(services, team)))
         values, errors = rules.validate_cycle(
             rules.CycleInput(**{f: raw.get(f, "") for f in rules.CycleInput.__dataclass_fields__}),
             today=team_today(services, team), hours=hours,
             editing_start=editing.start_date if editing else None)
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
-        assert values is not None
+    except Forbidden as exc:
+        ack(response_action="errors", errors={"title": str(exc)})
+        return
+    except Exception:
+        log.exception("Failed to check a cycle form")
+        ack(response_action="errors", errors={"title": OUR_FAULT})
+        return
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    assert values is not None
+    ack()
+    try:
         with services.db.session() as session:
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
             if editing is not None:
                 cycle = store.update_cycle(session, cycle_id=editing.id or 0, values=values)
             else:
                 cycle = store.start_cycle(session, team_id=team.id or 0, values=values, created_by=user_id,
                                           now=services.clock.now())
     except Forbidden as exc:
-        ack(response_action="errors", errors={"title": str(exc)})
+        _tell(services, team.channel_id, user_id, f":no_entry: {exc}")
         return
-    except store.CycleConflict as exc:
-        ack(response_action="errors", errors={"title": str(exc)})
+    except store.CycleConflict as exc:  # another submit (a double click, another facilitator) won
+        _tell(services, team.channel_id, user_id, str(exc))
         return
     except Exception:
         log.exception("Failed to save a cycle")
-        ack(response_action="errors", errors={"title": OUR_FAULT})
+        _tell(services, team.channel_id, user_id, OUR_FAULT)
         return
-    ack()
     planner.plan_cycle(services, cycle.id or 0)
     text, blocks = render.cycle_started_text(cycle, by=user_id, edited=editing is not None)
     if editing is None:
@@ -236,6 +290,7 @@ def on_cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], servic
                          recipient=team.channel_id, text=text, blocks=blocks)
     else:
         _announce(services, team.channel_id, text, key=f"cycle-edited:{cycle.id}")
+    refresh_team_homes(services, board, team.id or 0, user_id)
 
 
 # ---------------------------------------------------------------------------- the reflection
@@ -266,7 +321,8 @@ def on_reflect_open(ack: Ack, body: dict[str, Any], client: Any, respond: Any, s
         respond(text=OUR_FAULT, response_type="ephemeral", replace_original=False)
 
 
-def on_reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services) -> None:
+def on_reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services,
+                         board: HomeBoard | None = None) -> None:
     """Store the reflection and close the cycle, keeping its summary."""
     user_id = body["user"]["id"]
     raw = form_values(view)
@@ -285,29 +341,41 @@ def on_reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], s
         ack(response_action="errors", errors=errors)
         return
     now = services.clock.now()
-    try:
+    try:  # checked read-only and answered inline first; the write comes after the ack
         cycle_id = int(_metadata(view).get("cycle_id") or 0)
-        with services.db.session() as session:
+        with services.db.read() as session:
             cycle = session.get(Cycle, cycle_id)
             team = session.get(Team, cycle.team_id) if cycle else None
-            if cycle is None or team is None:
-                raise UserError("That cycle no longer exists.")
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+        if cycle is None or team is None:
+            raise UserError("That cycle no longer exists.")
+        require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
+    except (Forbidden, UserError) as exc:
+        ack(response_action="errors", errors={"target_reached": str(exc)})
+        return
+    except Exception:
+        log.exception("Failed to check a reflection")
+        ack(response_action="errors", errors={"target_reached": OUR_FAULT})
+        return
+    ack()
+    try:
+        with services.db.session() as session:
             actor = load_actor(session, user_id, admins=services.settings.admins)
             require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
             store.save_reflection(session, cycle_id=cycle_id, target_reached=raw["target_reached"],
                                   final_value=final, learned=raw["learned"].strip(),
                                   next_steps=raw.get("next_steps", "").strip(), user_id=user_id, now=now)
-            was_open = cycle.status in store.OPEN
+            fresh = session.get(Cycle, cycle_id)
+            was_open = fresh is not None and fresh.status in store.OPEN
             if was_open:
                 store.end_cycle(session, cycle_id=cycle_id, now=now)
-    except (Forbidden, UserError) as exc:
-        ack(response_action="errors", errors={"target_reached": str(exc)})
+    except Forbidden as exc:
+        _tell(services, team.channel_id, user_id, f":no_entry: {exc}")
         return
     except Exception:
         log.exception("Failed to save a reflection")
-        ack(response_action="errors", errors={"target_reached": OUR_FAULT})
+        _tell(services, team.channel_id, user_id, OUR_FAULT)
         return
-    ack()
     if was_open:
         planner.cancel_cycle_work(services, cycle_id)
     text, blocks = render.reflection_saved(title=cycle.title, by=user_id, reached=raw["target_reached"],
@@ -315,6 +383,8 @@ def on_reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], s
                                            next_steps=raw.get("next_steps", "").strip())
     delivery.deliver(services, key=f"cycle-closed:{cycle_id}", kind="cycle_closed", recipient=team.channel_id,
                      text=text, blocks=blocks)
+    if was_open:
+        refresh_team_homes(services, board, team.id or 0, user_id)
 
 
 # ---------------------------------------------------------------------------- /plc break
@@ -365,7 +435,12 @@ def run_break(request: CommandRequest, services: Services) -> None:
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:
-    wiring.router.add("cycle", run_cycle, summary="the learning cycle: week, phase, goal and data so far",
+    def cycle_command(request: CommandRequest, services_: Services) -> None:
+        run_cycle(request, services_)
+        if request.team is not None and request.args.split(" ", 1)[0].lower() in ("pause", "resume", "end"):
+            refresh_team_homes(services_, wiring.home, request.team.id or 0, request.user_id)
+
+    wiring.router.add("cycle", cycle_command, summary="the learning cycle: week, phase, goal and data so far",
                       usage="/plc cycle")
     wiring.router.detail("cycle", "/plc cycle start | edit", "start a 4-12 week cycle, or change it",
                          needs=Role.FACILITATOR)
@@ -376,13 +451,13 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
                          needs=Role.PRINCIPAL)
 
     def cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        on_cycle_submit(ack, body, view, services)
+        on_cycle_submit(ack, body, view, services, wiring.home)
 
     def reflect_open(ack: Ack, body: dict[str, Any], client: Any, respond: Any) -> None:
         on_reflect_open(ack, body, client, respond, services)
 
     def reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        on_reflection_submit(ack, body, view, services)
+        on_reflection_submit(ack, body, view, services, wiring.home)
 
     app.view(render.CYCLE_MODAL)(cycle_submit)
     app.action(render.REFLECT_ACTION)(reflect_open)

@@ -29,6 +29,7 @@ import logging
 import time as monotime
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -90,7 +91,7 @@ def _payload(job: ScheduledJob) -> dict[str, Any]:
 
 def _stale_after(job: ScheduledJob, now: datetime) -> bool:
     limit = _payload(job).get("stale_after")
-    return bool(limit) and now > datetime.fromisoformat(limit)
+    return bool(limit) and now > datetime.fromisoformat(str(limit))
 
 
 def _never(job: ScheduledJob, now: datetime) -> bool:
@@ -98,82 +99,225 @@ def _never(job: ScheduledJob, now: datetime) -> bool:
 
 
 # ---------------------------------------------------------------------------- planning
+# The planner runs on every tick (every 20 s), for every open cycle. It reads everything in a
+# fixed number of queries whatever the number of teams, works out the rows each cycle needs in
+# memory, and opens a write transaction only for a cycle whose rows differ: a quiet tick takes
+# no write lock at all (on SQLite the one writer would otherwise queue every click behind it).
+CHUNK = 500  # ids or keys per IN (...): well within SQLite's and PostgreSQL's parameter limits
+
+
+@dataclass(frozen=True)
+class Work:
+    """One row a cycle needs: what, its dedupe key, when, and its payload."""
+
+    kind: str
+    key: str
+    due: datetime
+    team_id: int
+    cycle_id: int
+    payload: dict[str, Any]
+
+
+@dataclass
+class CyclePlan:
+    """Everything one open cycle needs at `now`, computed without touching the database."""
+
+    cycle_id: int
+    resume: bool = False  # a pause that ran out
+    end: bool = False  # two weeks past its last week
+    work: list[Work] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)  # round keys past a shortened cycle's end
+    closes: dict[int, datetime] = field(default_factory=dict)  # open round id -> when it closes
+
+    def dedupe_keys(self) -> list[str]:
+        return [w.key for w in self.work] + self.cancel
+
+
+def _chunks(items: list[Any], size: int = CHUNK) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _round_work(cycle: Cycle, team: Team, week: int, tz: ZoneInfo, hours: SchoolHours) -> Work:
+    day = rules.checkin_day(cycle.start_date, week, cycle.checkin_weekday)
+    due = local_due(day, cycle.checkin_time, tz, hours)
+    stale = school_day_end(due.astimezone(tz).date(), tz, hours)
+    return Work("checkin_round", f"checkin_round:{cycle.id}:{week}", due, team.id or 0, cycle.id or 0,
+                {"cycle_id": cycle.id, "week": week, "stale_after": stale.isoformat()})
+
+
+def _round_closes(cycle: Cycle, round_: CheckinRound, tz: ZoneInfo, hours: SchoolHours) -> datetime:
+    return hours.next_open(round_.opened_at + rules.round_window(cycle.reminder_hours), tz)
+
+
+def _followup_work(cycle: Cycle, team: Team, round_: CheckinRound, tz: ZoneInfo,
+                   hours: SchoolHours) -> list[Work]:
+    """The reminder and the close of an open round, from when it was actually sent."""
+    closes = _round_closes(cycle, round_, tz, hours)
+    remind = hours.next_open(round_.opened_at + timedelta(hours=cycle.reminder_hours), tz)
+    base = {"cycle_id": cycle.id, "week": round_.week, "round_id": round_.id}
+    out = []
+    if remind < closes:
+        out.append(Work("checkin_reminder", f"checkin_reminder:{cycle.id}:{round_.week}", remind, team.id or 0,
+                        cycle.id or 0, {**base, "stale_after": closes.isoformat()}))
+    out.append(Work("checkin_close", f"checkin_close:{cycle.id}:{round_.week}", closes, team.id or 0,
+                    cycle.id or 0, base))
+    return out
+
+
+def desired(services: Services, cycle: Cycle, team: Team, school: School | None,
+            open_rounds: list[CheckinRound], now: datetime) -> CyclePlan:
+    """What an open cycle needs now: this week's and next week's rounds, the reflection, the
+    reminder and close of its open rounds; or to resume (pause over) or end (long over)."""
+    tz = ZoneInfo(team.timezone)
+    hours = hours_for(services, team, school)
+    today = now.astimezone(tz).date()
+    out = CyclePlan(cycle.id or 0)
+    out.resume = cycle.status == "paused" and cycle.paused_until is not None and cycle.paused_until < today
+    if today > rules.end_date(cycle.start_date, cycle.weeks) + timedelta(days=14):
+        out.end = True
+        return out
+    week = rules.cycle_week(cycle.start_date, cycle.weeks, today)
+    first = 1 if today < cycle.start_date else week
+    if first is not None:
+        out.work.extend(_round_work(cycle, team, w, tz, hours) for w in range(first, min(first + 1, cycle.weeks) + 1))
+    last_day = rules.checkin_day(cycle.start_date, cycle.weeks, cycle.checkin_weekday)
+    reflect_at = hours.next_open(local_due(last_day, cycle.checkin_time, tz, hours) + timedelta(hours=1), tz)
+    out.work.append(Work("cycle_reflection", f"cycle_reflection:{cycle.id}", reflect_at, team.id or 0,
+                         cycle.id or 0, {"cycle_id": cycle.id}))
+    for round_ in open_rounds:
+        out.work.extend(_followup_work(cycle, team, round_, tz, hours))
+        out.closes[round_.id or 0] = _round_closes(cycle, round_, tz, hours)
+    # An edit that shortened the cycle: weeks past the end no longer happen.
+    out.cancel = [f"checkin_round:{cycle.id}:{w}" for w in range(cycle.weeks + 1, rules.MAX_WEEKS + 1)]
+    return out
+
+
+def _needs(work: Work, job: ScheduledJob | None) -> bool:
+    """`jobs.schedule` would write: no row yet, or a pending row due at another time."""
+    return job is None or (job.state == "pending" and job.due_at != work.due)
+
+
+def changed(plan_: CyclePlan, existing: dict[str, ScheduledJob], rounds: dict[int, CheckinRound]) -> bool:
+    """Does the database differ from the plan (so a write transaction is worth opening)?"""
+    if plan_.resume or plan_.end or any(_needs(w, existing.get(w.key)) for w in plan_.work):
+        return True
+    if any(k in existing and existing[k].state == "pending" for k in plan_.cancel):
+        return True
+    return any(rounds[rid].closes_at != closes for rid, closes in plan_.closes.items() if rid in rounds)
+
+
+def _open_cycles_query(cycle_ids: list[int] | None) -> Any:
+    query = (select(Cycle, Team, School)
+             .join(Team, col(Team.id) == Cycle.team_id)
+             .join(School, col(School.id) == Team.school_id, isouter=True)
+             .where(col(Cycle.status).in_(cycle_store.OPEN)))
+    if cycle_ids is not None:
+        query = query.where(col(Cycle.id).in_(cycle_ids))
+    return query.order_by(col(Cycle.id))
+
+
+def _open_rounds(session: Session, cycle_ids: list[int]) -> list[CheckinRound]:
+    out: list[CheckinRound] = []
+    for chunk in _chunks(cycle_ids):
+        out.extend(session.exec(select(CheckinRound).where(col(CheckinRound.cycle_id).in_(chunk),
+                                                           CheckinRound.state == "open")).all())
+    return out
+
+
+def _jobs_by_key(session: Session, keys: list[str]) -> dict[str, ScheduledJob]:
+    found: dict[str, ScheduledJob] = {}
+    for chunk in _chunks(keys):
+        for job in session.exec(select(ScheduledJob).where(col(ScheduledJob.dedupe_key).in_(chunk))).all():
+            found[job.dedupe_key] = job
+    return found
+
+
 def plan(services: Services, now: datetime) -> None:
     """Make sure every open cycle has its rows: this week's and next week's rounds, the reminder
-    and close of open rounds, the reflection; resume pauses that ran out; end cycles long over."""
-    with services.db.read() as session:
-        ids = [c.id for c in cycle_store.open_cycles(session) if c.id is not None]
-    for cycle_id in ids:
-        try:
-            plan_cycle(services, cycle_id, now=now)
-        except Exception:
-            log.exception("Planning cycle %s failed", cycle_id)
+    and close of open rounds, the reflection; resume pauses that ran out; end cycles long over.
+
+    Three reads in all (cycles with their teams and schools, open rounds, the rows those cycles
+    need, by key); a write only for a cycle whose rows differ from what it needs.
+    """
+    plan_cycles(services, now=now)
 
 
 def plan_cycle(services: Services, cycle_id: int, *, now: datetime | None = None) -> None:
-    """Plan one cycle (also called right after a cycle is started or edited)."""
-    now = now or services.clock.now()
+    """Plan one cycle (also called right after a cycle is started, edited or resumed)."""
+    plan_cycles(services, now=now or services.clock.now(), cycle_ids=[cycle_id])
+
+
+def plan_cycles(services: Services, *, now: datetime, cycle_ids: list[int] | None = None) -> list[int]:
+    """Plan the open cycles (all, or `cycle_ids`); returns the ids of the cycles it wrote for."""
+    with services.db.read() as session:
+        rows = list(session.exec(_open_cycles_query(cycle_ids)).all())
+        if not rows:
+            return []
+        rounds = _open_rounds(session, [c.id for c, _, _ in rows if c.id is not None])
+        by_cycle: dict[int, list[CheckinRound]] = {}
+        for r in rounds:
+            by_cycle.setdefault(r.cycle_id, []).append(r)
+        plans: list[CyclePlan] = []
+        for cycle, team, school in rows:
+            try:
+                plans.append(desired(services, cycle, team, school, by_cycle.get(cycle.id or 0, []), now))
+            except Exception:
+                log.exception("Planning cycle %s failed", cycle.id)
+        existing = _jobs_by_key(session, [k for p in plans for k in p.dedupe_keys()])
+    round_by_id = {r.id or 0: r for r in rounds}
+    wrote = []
+    for p in plans:
+        if not changed(p, existing, round_by_id):
+            continue
+        try:
+            _apply(services, p.cycle_id, now)
+            wrote.append(p.cycle_id)
+        except Exception:
+            log.exception("Planning cycle %s failed", p.cycle_id)
+    return wrote
+
+
+def _apply(services: Services, cycle_id: int, now: datetime) -> None:
+    """Bring one cycle's rows in line, planned again from fresh rows inside the write transaction
+    (another process may have edited the cycle since the read)."""
     with services.db.session() as session:
-        cycle = session.get(Cycle, cycle_id)
-        if cycle is None or cycle.status not in cycle_store.OPEN:
+        row = session.exec(_open_cycles_query([cycle_id])).first()
+        if row is None:
             return
-        team = session.get(Team, cycle.team_id)
-        assert team is not None
-        school = session.get(School, team.school_id)
-        tz = ZoneInfo(team.timezone)
-        hours = hours_for(services, team, school)
-        today = now.astimezone(tz).date()
-        if cycle.status == "paused" and cycle.paused_until is not None and cycle.paused_until < today:
+        cycle, team, school = row
+        rounds = _open_rounds(session, [cycle_id])
+        p = desired(services, cycle, team, school, rounds, now)
+        if p.resume:
             cycle.status, cycle.paused_until = "active", None
             session.add(cycle)
             log.info("Cycle %s resumed after its pause", cycle_id)
-        if today > rules.end_date(cycle.start_date, cycle.weeks) + timedelta(days=14):
+        if p.end:
             cycle_store.end_cycle(session, cycle_id=cycle_id, now=now)
             _cancel_cycle_work(session, cycle_id)
             log.info("Cycle %s ended two weeks after its last week", cycle_id)
             return
-        week = rules.cycle_week(cycle.start_date, cycle.weeks, today)
-        first = 1 if today < cycle.start_date else week
-        if first is not None:
-            for w in range(first, min(first + 1, cycle.weeks) + 1):
-                _plan_round(session, cycle, team, w, tz, hours)
-        last_day = rules.checkin_day(cycle.start_date, cycle.weeks, cycle.checkin_weekday)
-        reflect_at = hours.next_open(local_due(last_day, cycle.checkin_time, tz, hours) + timedelta(hours=1), tz)
-        jobs.schedule(session, kind="cycle_reflection", dedupe_key=f"cycle_reflection:{cycle_id}",
-                      due_at=reflect_at, team_id=team.id, ref_id=cycle_id, payload={"cycle_id": cycle_id})
-        for round_ in session.exec(select(CheckinRound).where(CheckinRound.cycle_id == cycle_id,
-                                                               CheckinRound.state == "open")).all():
-            _plan_followups(session, cycle, team, round_, tz, hours)
-        # An edit that shortened the cycle: weeks past the end no longer happen.
-        for w in range(cycle.weeks + 1, rules.MAX_WEEKS + 1):
-            jobs.cancel(session, dedupe_key=f"checkin_round:{cycle_id}:{w}", reason="cycle shortened")
-
-
-def _plan_round(session: Session, cycle: Cycle, team: Team, week: int, tz: ZoneInfo,
-                hours: SchoolHours) -> None:
-    day = rules.checkin_day(cycle.start_date, week, cycle.checkin_weekday)
-    due = local_due(day, cycle.checkin_time, tz, hours)
-    due_day = due.astimezone(tz).date()
-    jobs.schedule(
-        session, kind="checkin_round", dedupe_key=f"checkin_round:{cycle.id}:{week}", due_at=due,
-        team_id=team.id, ref_id=cycle.id,
-        payload={"cycle_id": cycle.id, "week": week,
-                 "stale_after": school_day_end(due_day, tz, hours).isoformat()},
-    )
+        existing = _jobs_by_key(session, p.dedupe_keys())
+        for w in p.work:
+            if _needs(w, existing.get(w.key)):
+                jobs.schedule(session, kind=w.kind, dedupe_key=w.key, due_at=w.due, team_id=w.team_id,
+                              ref_id=w.cycle_id, payload=w.payload)
+        for key in p.cancel:
+            if key in existing and existing[key].state == "pending":
+                jobs.cancel(session, dedupe_key=key, reason="cycle shortened")
+        for round_ in rounds:
+            closes = p.closes.get(round_.id or 0)
+            if closes is not None and round_.closes_at != closes:
+                round_.closes_at = closes
+                session.add(round_)
 
 
 def _plan_followups(session: Session, cycle: Cycle, team: Team, round_: CheckinRound, tz: ZoneInfo,
                     hours: SchoolHours) -> None:
-    """The reminder and the close of an open round, from when it was actually sent."""
-    closes = hours.next_open(round_.opened_at + rules.round_window(cycle.reminder_hours), tz)
-    remind = hours.next_open(round_.opened_at + timedelta(hours=cycle.reminder_hours), tz)
-    base = {"cycle_id": cycle.id, "week": round_.week, "round_id": round_.id}
-    if remind < closes:
-        jobs.schedule(session, kind="checkin_reminder", dedupe_key=f"checkin_reminder:{cycle.id}:{round_.week}",
-                      due_at=remind, team_id=team.id, ref_id=cycle.id,
-                      payload={**base, "stale_after": closes.isoformat()})
-    jobs.schedule(session, kind="checkin_close", dedupe_key=f"checkin_close:{cycle.id}:{round_.week}",
-                  due_at=closes, team_id=team.id, ref_id=cycle.id, payload=base)
+    """The reminder and the close of a round just sent (from the round job, in its transaction)."""
+    for w in _followup_work(cycle, team, round_, tz, hours):
+        jobs.schedule(session, kind=w.kind, dedupe_key=w.key, due_at=w.due, team_id=w.team_id,
+                      ref_id=w.cycle_id, payload=w.payload)
+    closes = _round_closes(cycle, round_, tz, hours)
     if round_.closes_at != closes:
         round_.closes_at = closes
         session.add(round_)
@@ -204,7 +348,7 @@ class CycleContext:
             self.school = session.get(School, self.team.school_id) if self.team else None
             self.breaks = cycle_store.break_rules(
                 cycle_store.breaks(session, school_id=self.team.school_id)) if self.team else []
-            self.facilitators = cycle_store.facilitators(session, team_id=self.team.id) if self.team else []
+            self.facilitators = cycle_store.facilitators(session, team_id=self.team.id or 0) if self.team else []
         if self.team is not None:
             self.tz = ZoneInfo(self.team.timezone)
             self.hours = hours_for(services, self.team, self.school)
@@ -323,11 +467,11 @@ def run_round(job: ScheduledJob, services: Services) -> str | None:
 
     counts = send_all(services, todo, send, job=job)
     with services.db.session() as session:
-        round_ = session.get(CheckinRound, round_id)
-        assert round_ is not None
+        sent_round = session.get(CheckinRound, round_id)
+        assert sent_round is not None
         team = session.get(Team, ctx.team.id)
         assert team is not None
-        _plan_followups(session, cycle, team, round_, ctx.tz, ctx.hours)
+        _plan_followups(session, cycle, team, sent_round, ctx.tz, ctx.hours)
         checkins = store.round_checkins(session, round_id=round_id)
     failed = [(c.user_id, c.error or "failed") for c in checkins if c.status == "failed"]
     if failed:
@@ -425,10 +569,10 @@ def run_close(job: ScheduledJob, services: Services) -> str | None:
     left = 0
     for request, checkin in requests:
         left += _send_support(services, ctx, request, checkin, persons.get(checkin.person_id), job)
-    c, t = ctx.cycle, ctx.team
+    cyc, t = ctx.cycle, ctx.team
     text, blocks = render.round_summary_message(
-        team_name=t.name, title=c.title, metric_name=c.metric_name, metric_unit=c.metric_unit,
-        baseline=c.baseline, target=c.target, summary=summary, weeks=c.weeks, support_count=len(requests))
+        team_name=t.name, title=cyc.title, metric_name=cyc.metric_name, metric_unit=cyc.metric_unit,
+        baseline=cyc.baseline, target=cyc.target, summary=summary, weeks=cyc.weeks, support_count=len(requests))
     outcome = delivery.deliver(services, key=f"checkin-summary:{cycle_id}:{week}", kind="checkin_summary",
                                recipient=t.channel_id, text=text, blocks=blocks, job_id=job.id)
     if outcome.state not in ("sent", "failed"):

@@ -84,8 +84,12 @@ def ensure_checkins(session: Session, *, round_: CheckinRound, asked: list[Perso
         except IntegrityError:
             for row in missing:
                 fresh = Checkin(**row.model_dump(exclude={"id"}))
-                _insert_or_get(session, fresh, lambda r=fresh: session.exec(
-                    select(Checkin).where(Checkin.round_id == r.round_id, Checkin.person_id == r.person_id)).first())
+
+                def find(r: Checkin = fresh) -> Checkin | None:
+                    return session.exec(select(Checkin).where(Checkin.round_id == r.round_id,
+                                                              Checkin.person_id == r.person_id)).first()
+
+                _insert_or_get(session, fresh, find)
     return round_checkins(session, round_id=round_.id or 0)
 
 
@@ -126,14 +130,8 @@ def record_answer(session: Session, *, checkin_id: int, user_id: str, change: Ch
     answer before facilitators were told withdraws it.
     """
     row = session.exec(select(Checkin).where(Checkin.id == checkin_id).with_for_update()).first()
-    if row is None or row.user_id != user_id:
-        raise CheckinError("That check-in isn't yours, so nothing was changed.")
-    round_ = session.get(CheckinRound, row.round_id)
-    cycle = session.get(Cycle, row.cycle_id)
-    if cycle is None or cycle.status == "ended":
-        raise CheckinError("That cycle has ended, so its check-ins are closed.")
-    if round_ is not None and round_.state == "closed" and row.answered_at is None:
-        raise CheckinError(f"Week {row.week}'s check-in has closed; your next one comes next week.")
+    cycle = check_answerable(session, row, user_id=user_id)
+    assert row is not None
     if change.progress is not None:
         if change.progress not in rules.PROGRESS:
             raise CheckinError("That answer isn't one of the choices.")
@@ -149,6 +147,23 @@ def record_answer(session: Session, *, checkin_id: int, user_id: str, change: Ch
     session.add(row)
     request = _sync_support(session, row, cycle, now)
     return row, request
+
+
+def check_answerable(session: Session, row: Checkin | None, *, user_id: str) -> Cycle:
+    """Raise CheckinError unless `user_id` may answer this check-in now; returns its cycle.
+
+    Read-only: handlers call it before they acknowledge a form, `record_answer` again inside
+    its write transaction.
+    """
+    if row is None or row.user_id != user_id:
+        raise CheckinError("That check-in isn't yours, so nothing was changed.")
+    round_ = session.get(CheckinRound, row.round_id)
+    cycle = session.get(Cycle, row.cycle_id)
+    if cycle is None or cycle.status == "ended":
+        raise CheckinError("That cycle has ended, so its check-ins are closed.")
+    if round_ is not None and round_.state == "closed" and row.answered_at is None:
+        raise CheckinError(f"Week {row.week}'s check-in has closed; your next one comes next week.")
+    return cycle
 
 
 def _sync_support(session: Session, row: Checkin, cycle: Cycle, now: datetime) -> SupportRequest | None:

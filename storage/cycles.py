@@ -106,18 +106,6 @@ def resume_cycle(session: Session, *, cycle_id: int) -> Cycle:
     return cycle
 
 
-def resume_due(session: Session, *, today_of: dict[int, date]) -> list[int]:
-    """Resume cycles whose pause has run out (`today_of`: team id → its local today)."""
-    resumed = []
-    for cycle in session.exec(select(Cycle).where(Cycle.status == "paused")).all():
-        today = today_of.get(cycle.team_id)
-        if today is not None and cycle.paused_until is not None and cycle.paused_until < today:
-            cycle.status, cycle.paused_until = "active", None
-            session.add(cycle)
-            resumed.append(cycle.id)
-    return resumed
-
-
 def end_cycle(session: Session, *, cycle_id: int, now: datetime) -> Cycle:
     """Close the cycle and keep its summary (weekly points and response rates) with the reflection."""
     cycle = _open(session, cycle_id)

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import select
 
+from scheduling import registry
 from storage import cycles as cycle_store
 from storage.models import Checkin, Cycle, Delivery, ScheduledJob
 from storage.rules.cycles import CycleValues
 from tests.harness import BotHarness
+
+
+def only_checkins(bot: BotHarness) -> BotHarness:
+    """Ticks run the check-in planner and kinds alone.
+
+    These tests jump the clock across weeks, which makes every feature's weekly work due
+    (digest workbooks, agenda posts…): over half of their time went there, and each feature
+    tests its own. `test_a_whole_four_week_cycle` keeps every feature, so one scenario still
+    shows the others never get in the way of check-ins.
+    """
+    bot.runtime.registry = registry.load(["scheduling.checkins"])
+    return bot
+
 
 GOOD_FORM = {
     "title": {"title": "Fractions on a number line"},
@@ -76,3 +94,29 @@ def cycle_row(bot: BotHarness, cycle_id: int) -> Cycle:
 
 def at(bot: BotHarness, when: datetime) -> None:
     bot.clock.set(when)
+
+
+@contextmanager
+def write_lock_held(bot: BotHarness, *, at_most: float = 4.0) -> Iterator[None]:
+    """Another process holds SQLite's write lock (BEGIN IMMEDIATE) until the block ends, or at
+    most `at_most` seconds: a form acknowledged only after its write would answer late."""
+    path = bot.db_url.removeprefix("sqlite:///")
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+    conn.execute("BEGIN IMMEDIATE")
+    guard = threading.Lock()
+    held = [True]
+
+    def release() -> None:
+        with guard:
+            if held[0]:
+                conn.execute("ROLLBACK")
+                held[0] = False
+
+    timer = threading.Timer(at_most, release)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        release()
+        conn.close()

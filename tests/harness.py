@@ -58,7 +58,9 @@ class BotHarness:
         self.services = build_services(self.settings, db=db, clock=self.clock)
         self.runtime = Runtime(self.settings, services=self.services)
         self.server = make_server("127.0.0.1", 0, self.runtime.wsgi(), server_class=_Server, handler_class=_Quiet)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits for the loop to notice (0.5 s by default, in every test's teardown).
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slack/events"
         return self

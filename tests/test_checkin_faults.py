@@ -13,12 +13,20 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from storage.models import Checkin, Delivery, ScheduledJob
-from tests.cycle_helpers import at, checkin_dms, jobs_of, make_cycle
+from tests.cycle_helpers import at, checkin_dms, jobs_of, make_cycle, only_checkins
 from tests.seed import seed_team
 from tests.test_checkins import THURSDAY_2PM
+
+
+@pytest.fixture
+def bot(bot):  # noqa: ANN001
+    """The harness, ticking only the check-in feature (see `only_checkins`)."""
+    return only_checkins(bot)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "scripts" / "checkin_round_worker.py"

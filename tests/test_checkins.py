@@ -10,14 +10,30 @@ import threading
 from collections import Counter
 from datetime import UTC, datetime
 
+import pytest
 from sqlmodel import select
 
 from bot.cli import main as cli_main
 from scheduling import runner
 from storage.models import Checkin, Delivery, ScheduledJob, SupportRequest
-from tests.cycle_helpers import at, checkin_dms, checkins, deliveries, jobs_of, make_cycle
+from tests.cycle_helpers import (
+    at,
+    checkin_dms,
+    checkins,
+    deliveries,
+    jobs_of,
+    make_cycle,
+    only_checkins,
+    write_lock_held,
+)
 from tests.harness import BotHarness
 from tests.seed import seed_team
+
+
+@pytest.fixture
+def bot(bot):  # noqa: ANN001
+    """The harness, ticking only the check-in feature (see `only_checkins`)."""
+    return only_checkins(bot)
 
 THURSDAY_2PM = datetime(2026, 12, 3, 19, 0, tzinfo=UTC)  # 14:00 New York
 
@@ -45,8 +61,13 @@ def _mine(bot, user):
 
 def test_a_click_stores_the_answer_and_shows_it_with_a_way_to_change(bot):
     _round(bot)
+    bot.user("UT1").open_home()
+    bot.wait_idle()
+    assert "Your check-in" in json.dumps(bot.double.home_view("UT1"))  # waiting for an answer
     bot.user("UT1").click(_dm(bot, "UT1"), "checkin_some_progress")
     bot.wait_idle()
+    # Answered from the DM: the Home tab is republished without it.
+    assert "Your check-in" not in json.dumps(bot.double.home_view("UT1"))
     message = _dm(bot, "UT1")
     assert "You answered: Some progress" in _text(message) and "checkin_change" in _text(message)
     assert _mine(bot, "UT1").progress == "some_progress"
@@ -125,23 +146,29 @@ def test_support_request_goes_to_facilitators_at_close_and_follows_its_states(bo
     at(bot, datetime(2026, 12, 7, 12, 0, tzinfo=UTC))  # the window closed over the weekend
     bot.tick()
     [request] = checkin_dms(bot, "UFAC", prefix="support:")
-    assert "Teacher UT3" in _text(request) and "&lt;small groups&gt;" in _text(request)
+    assert "<@UT3> asked for support" in _text(request) and "&lt;small groups&gt;" in _text(request)
+    assert "Teacher UT3" in request["text"]  # the name in the notification
     summary = [m for m in bot.double.messages(team.channel) if "check-in summary" in m["text"]]
     assert "1 support request" in _text(summary[0]) and "UT3" not in _text(summary[0])
     # A member cannot move it; the facilitator can.
     bot.user("UT1").click(request, "support_follow_up", channel="UFAC")
     bot.wait_idle()
     assert ":no_entry:" in bot.double.responses()[-1]["text"]
+    bot.user("UFAC").open_home()
+    bot.wait_idle()
+    assert "week 1)" in json.dumps(bot.double.home_view("UFAC"))  # open, on the facilitator's Home
     bot.user("UFAC").click(request, "support_follow_up")
     bot.wait_idle()
     with bot.db.read() as session:
         row = session.exec(select(SupportRequest)).one()
     assert (row.state, row.follower) == ("following_up", "UFAC")
+    assert "week 1, following up" in json.dumps(bot.double.home_view("UFAC"))  # refreshed by the click
     assert "following up" in _text(_dm(bot, "UT3"))
     request = checkin_dms(bot, "UFAC", prefix="support:")[0]
     bot.user("UFAC").click(request, "support_resolve")
     bot.wait_idle()
     assert "resolved" in _text(_dm(bot, "UT3"))
+    assert "None open" in json.dumps(bot.double.home_view("UFAC"))
     assert "Resolved" in _text(checkin_dms(bot, "UFAC", prefix="support:")[0])
     # Closed: answered check-ins show no buttons, and a late click changes nothing.
     assert "checkin_change" not in _text(_dm(bot, "UT3"))
@@ -185,6 +212,10 @@ def test_away_teacher_is_skipped_and_counted_as_away_then_back(bot):
     bot.user("UT2").command("away until 2026-12-04", channel=team.channel)
     reply = bot.double.wait_for(lambda: bot.double.responses())[-1]
     assert "away through *Fri Dec 4*" in reply["text"]
+    # The command refreshes the Home tab too: it now offers "I'm back".
+    home = bot.double.wait_for(lambda: bot.double.home_view("UT2"))
+    assert "away_back" in json.dumps(home) and "Fri Dec 4" in json.dumps(home)
+    bot.wait_idle()
     at(bot, THURSDAY_2PM)
     bot.tick()
     assert checkin_dms(bot, "UT2") == []
@@ -198,8 +229,8 @@ def test_away_teacher_is_skipped_and_counted_as_away_then_back(bot):
     assert "1 away" in _text(summary) and "of 3 answered" in _text(summary)
     # Home tab: "I'll be away…" when not away; week 2 reaches them again.
     bot.user("UT2").open_home()
-    home = bot.double.wait_for(lambda: bot.double.home_view("UT2"))
-    assert "away_open" in json.dumps(home)
+    bot.wait_idle()
+    assert "away_open" in json.dumps(bot.double.home_view("UT2"))
     at(bot, datetime(2026, 12, 10, 19, 0, tzinfo=UTC))
     bot.tick()
     assert len(checkin_dms(bot, "UT2")) == 1
@@ -341,3 +372,26 @@ def test_impossible_numbers_are_refused_inline(bot):
         reply = bot.user("UT1").submit(modal, {"progress": {"progress": "on_track"}, "value": {"value": value}})
         assert "number" in reply.json["errors"]["value"], value
     assert _mine(bot, "UT1").answered_at is None
+
+
+def test_details_are_acknowledged_before_they_are_written(bot):
+    """Checked read-only and acknowledged first: another process holding SQLite's write lock
+    never makes Slack wait past 3 s; the details are stored once the lock is free."""
+    _round(bot)
+    bot.user("UT1").click(_dm(bot, "UT1"), "checkin_details")
+    modal = bot.double.wait_for(lambda: bot.double.open_views("UT1"))[-1]
+    with write_lock_held(bot):
+        reply = bot.user("UT1").submit(modal, {"progress": {"progress": "some_progress"}, "value": {"value": "61"}})
+        assert reply.status == 200 and not (reply.json or {}).get("errors")
+        assert reply.elapsed < 2.0, reply.elapsed
+        assert _mine(bot, "UT1").answered_at is None  # not yet: the write waits for the lock
+    bot.wait_idle()
+    mine = _mine(bot, "UT1")
+    assert (mine.progress, mine.value) == ("some_progress", 61.0)
+    assert "You answered: Some progress" in _text(_dm(bot, "UT1"))
+    # Someone else's check-in is refused inline, before anything is written.
+    reply = bot.user("UT2").submit(modal, {"progress": {"progress": "stuck"}})
+    assert "isn't yours" in reply.json["errors"]["progress"]
+    assert _mine(bot, "UT1").progress == "some_progress"
+    with bot.db.read() as session:
+        assert session.exec(select(SupportRequest)).all() == []

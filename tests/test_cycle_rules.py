@@ -147,9 +147,13 @@ def test_answered_message_shows_the_answer_change_and_support_state():
 def test_support_message_buttons_follow_the_state():
     card = render.SupportCard(request_id=3, teacher_id="UT1", teacher_name="Tess <x>", team_name="G3", week=2,
                               progress="stuck", evidence=None, support="help", state="open")
-    _, blocks = render.support_message(card)
+    text, blocks = render.support_message(card)
     ids = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
-    assert ids == ["support_follow_up", "support_resolve"] and "Tess &lt;x&gt;" in json.dumps(blocks)
+    assert ids == ["support_follow_up", "support_resolve"]
+    # The teacher once, as a mention (Slack shows it as their name), never "name (name)".
+    shown = json.dumps(blocks)
+    assert shown.count("<@UT1>") == 1 and "Tess" not in shown
+    assert text.startswith("Tess &lt;x&gt; asked for support")
     _, blocks = render.support_message(render.SupportCard(**{**card.__dict__, "state": "following_up",
                                                              "follower": "UFAC"}))
     assert [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]] == ["support_resolve"]

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from bot.cli import main as cli_main
+from scheduling import registry
 from storage.models import Checkin, CheckinRound, Cycle, CycleReflection, SchoolBreak
 from tests.cycle_helpers import (
     GOOD_FORM,
@@ -20,8 +21,16 @@ from tests.cycle_helpers import (
     cycle_row,
     jobs_of,
     make_cycle,
+    only_checkins,
+    write_lock_held,
 )
 from tests.seed import seed_team
+
+
+@pytest.fixture
+def bot(bot):  # noqa: ANN001
+    """The harness, ticking only the check-in feature (see `only_checkins`)."""
+    return only_checkins(bot)
 
 
 @pytest.fixture
@@ -236,7 +245,11 @@ def test_principal_adds_a_break_in_slack_a_facilitator_cannot(bot):
 
 
 def test_a_whole_four_week_cycle(bot):
-    """Kickoff, check-ins, answers, a reminder, a paused week, the summary, the reflection."""
+    """Kickoff, check-ins, answers, a reminder, a paused week, the summary, the reflection.
+
+    With every feature's planners and kinds, as `plcbot run` has them: digests, agenda posts
+    and feedback prompts fall due on the same days and never get in the way."""
+    bot.runtime.registry = registry.load()
     team = seed_team(bot)
     view = _open_form(bot, team)
     bot.user("UFAC").submit(view, GOOD_FORM)
@@ -272,7 +285,7 @@ def test_a_whole_four_week_cycle(bot):
     assert not any(u in text for u in ("UT1", "UT2", "UT3", "Teacher"))
     # UT2 asked for support: the facilitator got it with the name.
     [request] = checkin_dms(bot, "UFAC", prefix="support:")
-    assert "Teacher UT2" in request["text"] or "Teacher UT2" in json.dumps(request["blocks"])
+    assert "Teacher UT2" in request["text"] and "<@UT2> asked for support" in json.dumps(request["blocks"])
 
     # Week 2 paused.
     bot.user("UFAC").command("cycle pause", channel=team.channel)
@@ -338,3 +351,108 @@ def test_end_keeps_the_summary_and_cancels_future_check_ins(bot):
     assert checkin_dms(bot, "UT1") == []
     assert checkins(bot) == []
     at(bot, bot.clock.now() + timedelta(days=1))
+
+
+class _Statements:
+    """Counts the SQL statements the engine runs while active (reads and writes apart)."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.seen = engine, []
+
+    def _on(self, conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001
+        words = statement.split()
+        self.seen.append(" ".join(words[:2]).upper() if words[0].upper() == "BEGIN" else words[0].upper())
+
+    def __enter__(self):
+        from sqlalchemy import event
+        event.listen(self.engine, "before_cursor_execute", self._on)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from sqlalchemy import event
+        event.remove(self.engine, "before_cursor_execute", self._on)
+
+    @property
+    def writes(self) -> list[str]:
+        return [s for s in self.seen if s in ("INSERT", "UPDATE", "DELETE")]
+
+    @property
+    def queries(self) -> int:
+        return sum(1 for s in self.seen if s in ("SELECT", "INSERT", "UPDATE", "DELETE"))
+
+
+def test_planner_reads_in_bulk_and_writes_only_what_changed(bot):
+    """The check-in planner runs every tick (20 s): with nothing to change it writes nothing
+    (no write transaction at all), and 20 teams cost the same statements as one."""
+    from scheduling import checkins as planner
+
+    first = seed_team(bot, members=("UT1",))
+    make_cycle(bot, first.team_id)
+    at(bot, datetime(2026, 12, 3, 19, 0, tzinfo=UTC))  # a round is open: reminders and closes are planned too
+    bot.tick()
+    with _Statements(bot.db.engine) as one:
+        planner.plan(bot.services, bot.clock.now())
+    assert one.writes == [] and "BEGIN IMMEDIATE" not in one.seen  # not even SQLite's write lock
+    assert one.queries <= 4, one.seen
+
+    for i in range(19):
+        team = seed_team(bot, school_id=first.school_id, team=f"Team {i}", channel=f"CT{i:02d}",
+                         facilitators=(f"UF{i:02d}",), members=(), principals=())
+        make_cycle(bot, team.team_id, by=f"UF{i:02d}")
+    planner.plan(bot.services, bot.clock.now())  # the new cycles' rows, once
+    with _Statements(bot.db.engine) as twenty:
+        planner.plan(bot.services, bot.clock.now())
+    assert twenty.writes == [] and twenty.queries == one.queries, (one.seen, twenty.seen)
+
+    # What did change is written, and only that: an edit moves this cycle's pending round and
+    # its reflection (two rows), nothing else.
+    with bot.db.session() as session:
+        cycle = session.get(Cycle, 1)
+        cycle.checkin_time = "15:00"
+        session.add(cycle)
+    with _Statements(bot.db.engine) as edited:
+        planner.plan(bot.services, bot.clock.now())
+    assert edited.writes == ["UPDATE", "UPDATE"], edited.seen
+    due = {j.dedupe_key: j.due_at for j in jobs_of(bot, "checkin_round") + jobs_of(bot, "cycle_reflection")}
+    assert due["checkin_round:1:2"] == datetime(2026, 12, 10, 20, 0, tzinfo=UTC)  # Thu 15:00 EST
+    assert due["cycle_reflection:1"] == datetime(2026, 12, 24, 21, 0, tzinfo=UTC)  # an hour after week 4's
+    assert due["checkin_round:2:2"] == datetime(2026, 12, 10, 19, 0, tzinfo=UTC)  # another team's: unmoved
+
+
+def test_cycle_form_and_reflection_acknowledge_before_they_write(bot):
+    """Validated read-only and acknowledged first, written after (the role checked again inside
+    the write): another process holding SQLite's write lock never makes Slack wait past 3 s."""
+    team = seed_team(bot)
+    view = _open_form(bot, team)
+    with write_lock_held(bot):
+        reply = bot.user("UFAC").submit(view, GOOD_FORM)
+        assert reply.status == 200 and not (reply.json or {}).get("errors")
+        assert reply.elapsed < 2.0, reply.elapsed
+        assert _cycles(bot) == []  # the write waits for the lock, after the ack
+    bot.wait_idle()
+    [cycle] = _cycles(bot)
+    # The team sees the new cycle on their Home tabs without reopening them.
+    assert "Fractions on a number line" in json.dumps(bot.double.home_view("UT1"))
+    reply = bot.user("UFAC").submit(view, GOOD_FORM)  # the same form again: refused inline
+    assert "already has a running cycle" in reply.json["errors"]["title"]
+    assert len(_cycles(bot)) == 1
+
+    at(bot, datetime(2026, 12, 24, 21, 0, tzinfo=UTC))  # the last week: the reflection prompt
+    bot.tick()
+    [prompt] = [m for m in bot.double.messages(team.channel) if "Time to reflect" in m["text"]]
+    bot.user("UFAC").click(prompt, "cycle_reflect_open")
+    modal = bot.double.wait_for(lambda: bot.double.open_views("UFAC"))[-1]
+    answers = {"target_reached": {"target_reached": "yes"}, "learned": {"learned": "Warm-ups work"}}
+    # A member replaying the facilitator's form is refused, and nothing is stored.
+    reply = bot.user("UT1").submit(modal, answers)
+    assert reply.json["response_action"] == "errors"
+    assert cycle_row(bot, cycle.id).status == "active"
+    with write_lock_held(bot):
+        reply = bot.user("UFAC").submit(modal, answers)
+        assert reply.status == 200 and not (reply.json or {}).get("errors")
+        assert reply.elapsed < 2.0, reply.elapsed
+        assert cycle_row(bot, cycle.id).status == "active"
+    bot.wait_idle()
+    assert cycle_row(bot, cycle.id).status == "ended"
+    with bot.db.read() as session:
+        assert session.exec(select(CycleReflection)).one().target_reached == "yes"

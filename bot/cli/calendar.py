@@ -14,11 +14,11 @@ import getpass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.cli.common import CliError, services_from
 from storage import cycles as store
-from storage.models import AuditEntry, School
+from storage.models import AuditEntry, School, SchoolBreak
 from storage.rules import cycles as rules
 
 
@@ -83,7 +83,10 @@ def list_breaks(args: argparse.Namespace) -> int:
     services = services_from(args)
     with services.db.read() as session:
         schools = [_school(session, args.school)] if args.school else list(session.exec(select(School)).all())
-        rows = [(s, b) for s in schools for b in store.breaks(session, school_id=s.id or 0)]
+        by_id = {s.id: s for s in schools}
+        found = session.exec(select(SchoolBreak).where(col(SchoolBreak.school_id).in_(list(by_id)))
+                             .order_by(col(SchoolBreak.school_id), col(SchoolBreak.starts_on))).all()
+        rows = [(by_id[b.school_id], b) for b in found]  # one query, not one per school
     if not rows:
         print("No school breaks.")
         return 0

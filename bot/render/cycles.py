@@ -363,8 +363,13 @@ class SupportCard:
 
 
 def support_message(card: SupportCard) -> tuple[str, Blocks]:
-    """The facilitator's DM: who asked, what would help, and the state buttons."""
-    lines = [f":raising_hand: *{escape(card.teacher_name)}* ({user(card.teacher_id)}) asked for support "
+    """The facilitator's DM: who asked, what would help, and the state buttons.
+
+    The teacher appears once, as a mention: Slack shows a mention as the person's name (so
+    "name (mention)" read "Mr. Brooks (Mr. Brooks)"), and it links to them for the follow-up.
+    The notification text, where mentions are not always resolved, carries the stored name.
+    """
+    lines = [f":raising_hand: {user(card.teacher_id)} asked for support "
              f"in week {card.week} of *{escape(card.team_name)}*'s cycle."]
     if card.progress:
         lines.append(f"*Answer:* {escape(rules.PROGRESS_LABELS.get(card.progress, card.progress))}")
@@ -385,7 +390,7 @@ def support_message(card: SupportCard) -> tuple[str, Blocks]:
     else:
         out.append(bk.context(":white_check_mark: Resolved"
                               + (f" by {user(card.follower)}." if card.follower else ".")))
-    text = f"{card.teacher_name} asked for support (week {card.week})"
+    text = f"{escape(card.teacher_name)} asked for support (week {card.week})"
     return clip(text, 3000), out
 
 
