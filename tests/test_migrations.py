@@ -68,3 +68,7 @@ def test_upgrading_a_file_with_data_backs_it_up_first(db_url, tmp_path):
     with db.read() as session:  # the data survived the upgrade too
         assert [s.name for s in session.exec(select(School)).all()] == ["Lincoln"]
     assert migrate.upgrade(db).backup is None  # nothing to do, no new copy
+
+
+def test_there_is_one_head_for_the_next_migration_to_build_on():
+    assert migrate.head_revisions() == ("0006",)
