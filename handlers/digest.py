@@ -1,7 +1,7 @@
 """`/plc digest`: the digest now, by direct message, with its workbook.
 
 Principals get their schools' digests; a facilitator gets their own team's part only (the
-channel's team, or every team they facilitate when asked outside a team channel). Everyone
+channel's team, or every team they facilitate when asked anywhere else). Everyone
 else is told who can. The week defaults to the current one so far; `last` or an ISO week
 such as `2026-W47` asks for another. Each request is its own ledgered delivery, keyed by the
 request's trigger id, so a retried request sends once.
@@ -13,6 +13,8 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
 
 from bot.render.digest import digest_message
 from bot.render.mrkdwn import escape
@@ -55,10 +57,10 @@ def what_may_see(request: CommandRequest, services: Services) -> Ask:
         return Ask((team.school_id,), None)
     if team is not None and team.id in actor.facilitator_of:
         return Ask((team.school_id,), (team.id,))
-    if team is None and actor.facilitator_of:
+    if actor.facilitator_of:  # outside a team channel, or in another team's: every team they facilitate
         with services.db.read() as session:
-            rows = [session.get(Team, tid) for tid in sorted(actor.facilitator_of)]
-        teams = [t for t in rows if t is not None and t.archived_at is None]
+            teams = session.exec(select(Team).where(col(Team.id).in_(sorted(actor.facilitator_of)),
+                                                    col(Team.archived_at).is_(None))).all()
         return Ask(tuple(sorted({t.school_id for t in teams})), tuple(t.id for t in teams if t.id is not None))
     raise Forbidden(Action.VIEW_DIGEST, Role.FACILITATOR)
 

@@ -88,11 +88,11 @@ def write_week_workbook(session: Any, digests: Sequence[data.SchoolDigest], targ
 def write_range_workbook(session: Any, scope: data.Scope, target: str | Path | IO[bytes], *, min_group_size: int,
                          on_row: Callable[[], None] | None = None) -> int:
     """The district's record for a range of days (a school year), every sheet streamed."""
-    figures = data.range_figures(session, scope, min_group_size=min_group_size)
+    rounds = data.round_facts(session, scope)  # read once: the Summary and the Cycles sheet both need them
+    figures = data.range_figures(session, scope, min_group_size=min_group_size, rounds=rounds)
     book = wbk.DigestWorkbook(scope.schools[0].timezone if len(scope.schools) == 1 else "UTC")
     rows = [wbk.summary_row(school.name, fig) for school, fig in figures if not fig.quiet]
     book.summary(rows, [], empty=f"No PLC activity was recorded from {scope.first} to {scope.last}.")
-    rounds = data.round_facts(session, scope)
     _detail_sheets(book, session, scope, min_group_size=min_group_size, on_row=on_row,
                    period=f"from {scope.first} to {scope.last}", rounds=rounds)
     book.save(target)

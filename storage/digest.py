@@ -289,12 +289,16 @@ def support_facts(session: Session, scope: Scope) -> list[rules.SupportFact]:
 def checkin_rows(session: Session, scope: Scope) -> Iterator[tuple[Any, ...]]:
     """Check-ins: School, Team, Cycle, Week, Day, Teacher, Status, Progress, Data point, Evidence, Answered.
 
-    The teacher's name only where the team shares names with its principal (decided in SQL).
+    The teacher's name only where the team shares names with its principal (decided in SQL);
+    so is the minute an answer came in, which could name its author as surely ("I answered
+    right after lunch"), as the feedback rules keep only an answer's day for the same reason.
     """
-    name = case((col(Team.share_names_with_principal).is_(True), Person.name), else_=None)
+    shared = col(Team.share_names_with_principal).is_(True)
+    name = case((shared, Person.name), else_=None)
+    answered_at = case((shared, Checkin.answered_at), else_=None)
     query = (
         select(School.name, Team.name, Cycle.title, CheckinRound.week, CheckinRound.local_day, name,
-               Checkin.status, Checkin.progress, Checkin.value, Checkin.evidence, Checkin.answered_at, School.id)
+               Checkin.status, Checkin.progress, Checkin.value, Checkin.evidence, answered_at, School.id)
         .join(CheckinRound, col(CheckinRound.id) == Checkin.round_id)
         .join(Cycle, col(Cycle.id) == Checkin.cycle_id)
         .join(Team, col(Team.id) == CheckinRound.team_id)
@@ -569,12 +573,16 @@ def build_digests(session: Session, week: IsoWeek, *, school_ids: Iterable[int] 
 
 
 def range_figures(session: Session, scope: Scope, *, min_group_size: int = rules.MIN_GROUP_FLOOR,
-                  ) -> list[tuple[SchoolInfo, rules.TeamFigures]]:
-    """Per-team totals over a range of days (the year's Summary), in the same fixed set of queries."""
+                  rounds: list[rules.RoundFact] | None = None) -> list[tuple[SchoolInfo, rules.TeamFigures]]:
+    """Per-team totals over a range of days (the year's Summary), in the same fixed set of queries.
+
+    `rounds` (from `round_facts` over the same scope) saves reading them twice when the caller
+    needs them too.
+    """
     teams = team_facts(session, scope, include_archived=True)
     meetings = rules.by_team(meeting_facts(session, scope))
     feedback = rules.by_team(rating_totals(session, scope))
-    rounds = rules.by_team(round_facts(session, scope))
+    rounds = rules.by_team(round_facts(session, scope) if rounds is None else rounds)
     cycles = rules.by_team(cycle_facts(session, scope))
     support = rules.by_team(support_facts(session, scope))
     end_week = IsoWeek.of(scope.last)

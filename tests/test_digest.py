@@ -287,6 +287,17 @@ def test_facilitator_gets_only_their_teams_part(bot):
     assert "Grade 3" not in every and "Grade 4" not in every
 
 
+def test_facilitator_asking_in_another_teams_channel_gets_their_own_team_not_that_one(bot):
+    seed_week(bot)
+    bot.user("UFAC5").command("digest 2026-W48", channel="CGRADE3")
+    reply = bot.double.wait_for(lambda: bot.double.responses())[-1]
+    assert "Sent to your direct messages" in reply["text"], reply["text"]
+    text = json.dumps(_digest_dms(bot, "UFAC5")[0]["blocks"])
+    assert "Grade 5" in text and "Grade 3" not in text
+    teams = {row[1] for row in _workbook(bot.double.files[0])["Summary"].iter_rows(min_row=2, values_only=True)}
+    assert teams == {"Grade 5"}
+
+
 def test_teachers_are_refused_with_who_can_and_nothing_is_sent(bot):
     seed_week(bot)
     bot.user("UT1").command("digest", channel="CGRADE3")
@@ -408,3 +419,54 @@ def test_the_year_export_streams_on_a_fresh_database(tmp_path):
         rows = write_range_workbook(s, scope, tmp_path / "e.xlsx", min_group_size=3)
     assert rows == 0
     assert openpyxl.load_workbook(tmp_path / "e.xlsx")["Summary"]["A2"].value.startswith("No PLC activity")
+
+
+# ------------------------------------------------------------------------------------ crashes
+class _Crash(BaseException):
+    """The process dies here: no `except Exception` on the way catches it, nothing is recorded."""
+
+
+def test_a_crash_after_the_upload_landed_does_not_upload_again(bot, monkeypatch):
+    import scheduling.digest as sched
+
+    seed_week(bot)
+    real_set = sched._set
+
+    def crash_before_recording(services, key, **values):  # noqa: ANN001, ANN003, ANN202
+        if values.get("state") == "sent":
+            raise _Crash
+        return real_set(services, key, **values)
+
+    monkeypatch.setattr(sched, "_set", crash_before_recording)
+    with pytest.raises(_Crash):
+        bot.tick()
+    assert len(bot.double.files) == 1  # it landed; the ledger still says "sending"
+    monkeypatch.setattr(sched, "_set", real_set)
+    bot.clock.advance(timedelta(minutes=11))  # the dead worker's lease runs out
+    bot.tick()
+    assert len(bot.double.files) == 1 and len(_digest_dms(bot, "UPRIN")) == 1
+    with bot.db.read() as s:
+        rows = s.exec(select(Delivery).where(col(Delivery.key).startswith("digest"))).all()
+        assert {r.state for r in rows} == {"sent"}
+        job = s.exec(select(ScheduledJob).where(ScheduledJob.kind == "digest",
+                                                ScheduledJob.dedupe_key.endswith("W48"))).one()
+        assert job.state == "done"
+
+
+def test_a_crash_between_the_message_and_the_file_sends_the_file_once_and_the_message_not_again(bot, monkeypatch):
+    import scheduling.digest as sched
+
+    seed_week(bot)
+    real_upload = sched.upload_once
+
+    def crash(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise _Crash
+
+    monkeypatch.setattr(sched, "upload_once", crash)
+    with pytest.raises(_Crash):
+        bot.tick()
+    assert len(_digest_dms(bot, "UPRIN")) == 1 and bot.double.files == []
+    monkeypatch.setattr(sched, "upload_once", real_upload)
+    bot.clock.advance(timedelta(minutes=11))
+    bot.tick()
+    assert len(_digest_dms(bot, "UPRIN")) == 1 and len(bot.double.files) == 1

@@ -174,3 +174,17 @@ def test_message_when_all_is_well_says_nothing_needs_action():
                              min_group_size=3)
     _, blocks = digest_message(school="S", week=W47, teams=[fig], has_data=True)
     assert "Nothing needs your action this week" in json.dumps(blocks)
+
+
+def test_call_to_action_keeps_its_support_line_with_long_metric_names_on_every_team():
+    teams = []
+    for i in range(14):
+        team = TeamFact(i, f"Team {i} " + "&" * 60, f"C{i}", facilitators=("UFAC1", "UFAC2"))
+        teams.append(rules.team_figures(
+            team, week=W47, meetings=[MeetingFact(i, "held", False, 3, 3), MeetingFact(i, "scheduled", False)],
+            feedback=[], rounds=[RoundFact(i, 5, 4, date(2026, 11, 19), 10, 1)],
+            cycles=[CycleFact(i, 5, "C", "<" * 100, "", 60, 90, date(2026, 10, 26), 8, "active")],
+            support=[SupportFact(i, "Ana", "open")], min_group_size=3))
+    cta = digest_message(school="S", week=W47, teams=teams, has_data=True)[1][2]["text"]["text"]
+    assert len(cta) <= bk.SECTION_TEXT_MAX
+    assert cta.endswith("ask their facilitator to follow up._")  # not clipped away

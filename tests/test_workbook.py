@@ -93,8 +93,8 @@ def test_dates_are_real_excel_dates_in_the_schools_time_zone(book_bytes):
     assert held == datetime(2026, 11, 24, 15, 30)  # 15:30 in New York, not 20:30 UTC
     checkins = _rows(book["Check-ins"])
     assert all(isinstance(r["Check-in day"], datetime) for r in checkins)
-    answered = [r["Answered at"] for r in checkins if r["Answered at"]]
-    assert datetime(2026, 11, 26, 15, 0) in answered
+    # Grade 3 does not share names with its principal: nor the minute anyone answered.
+    assert [r["Answered at (if the team shares names)"] for r in checkins] == [None] * len(checkins)
     actions = _rows(book["Action items"])
     assert {a["Due"] for a in actions} >= {datetime(2026, 11, 25)}
     assert any(a["Overdue"] == "yes" for a in actions)
@@ -173,3 +173,42 @@ def test_aware_datetimes_are_converted_and_write_only_mode_is_used(tmp_path):
     ws = openpyxl.load_workbook(tmp_path / "t.xlsx")["T"]
     assert ws["A2"].value == datetime(2026, 1, 5, 12, 0) and ws["C2"].value == "=cmd"
     assert ws["C2"].data_type == "s"
+
+
+def _week_book(bot, school_id: int) -> openpyxl.Workbook:  # noqa: ANN001
+    with bot.db.read() as session:
+        digest = data.build_digests(session, W48, school_ids=[school_id], min_group_size=3)[school_id]
+        buffer = io.BytesIO()
+        write_week_workbook(session, [digest], buffer, min_group_size=3)
+    return openpyxl.load_workbook(buffer)
+
+
+def test_checkin_answer_times_only_where_names_are_shared_in_the_schools_time(bot):
+    from storage.models import Team
+
+    week = seed_week(bot)
+    with bot.db.session() as s:
+        s.get(Team, week.teams["Grade 3"]).share_names_with_principal = True
+    checkins = _rows(_week_book(bot, week.school_id)["Check-ins"])
+    ut2 = [r for r in checkins if r["Teacher (if the team shares names)"] == "Teacher UT2"]
+    # Answered 15:00 in New York (20:00 UTC): a real Excel date, on the school's clock.
+    assert [r["Answered at (if the team shares names)"] for r in ut2] == [datetime(2026, 11, 26, 15, 0)]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("#N/A", "#N/A"), ("#hashtag", "#hashtag"), ("=1+1", "=1+1"), ("\x02=cmd", "=cmd"), ("007", "007"),
+    ("\x01\x02", None), (42, "42"), ("x" * 40000, "x" * 32767), ("-1", "-1"), ("+1", "+1"), ("@x", "@x"),
+])
+def test_text_cells_stay_text_whatever_they_look_like(tmp_path, value, expected):
+    from bot.render.workbook import Column
+
+    book = DigestWorkbook("UTC")
+    book.sheet("T", (Column("Note", 20), Column("N", 8, "int")), [(value, value)])
+    book.save(tmp_path / "t.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "t.xlsx")["T"]
+    assert ws["A2"].value == expected
+    if expected is not None:
+        assert ws["A2"].data_type == "s"
+    # A number column keeps a number a number, and anything else as text, never a formula or an error.
+    assert ws["B2"].value == (42 if value == 42 else expected)
+    assert ws["B2"].data_type == ("n" if value == 42 else "s" if expected is not None else "n")

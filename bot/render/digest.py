@@ -116,21 +116,31 @@ def team_text(fig: TeamFigures) -> str:
 
 
 def call_to_action(teams: Sequence[TeamFigures]) -> str:
-    """The first thing the principal reads: who needs them, and what to do."""
+    """The first thing the principal reads: who needs them, and what to do.
+
+    Team lines are added while they fit one section (escaped names can be five times their
+    length), so the closing line about support requests is never the part Slack's limit cuts.
+    """
     flagged = [t for t in teams if t.attention]
     if not flagged:
         return ":white_check_mark: *Nothing needs your action this week.* Every team is on track."
+    waiting = sum(len(t.waiting) for t in teams)
+    tail = [f"_{waiting} teacher{'s' if waiting != 1 else ''} asked for support: "
+            "reply to them, or ask their facilitator to follow up._"] if waiting else []
+    room = bk.SECTION_TEXT_MAX - sum(len(x) + 1 for x in tail) - 80  # 80: the "… and N more" line
     lines = ["*What needs you this week*"]
+    used = len(lines[0])
     for t in flagged[:12]:
         who = (" Talk to " + ", ".join(user(u) for u in t.team.facilitators[:2]) + ".") if t.team.facilitators else ""
-        lines.append(f"• *{escape(clip(t.team.name, 60))}*: {escape('; '.join(t.attention))}.{who}")
-    if len(flagged) > 12:
-        lines.append(f"• … and {len(flagged) - 12} more teams (see the workbook's Summary sheet)")
-    waiting = sum(len(t.waiting) for t in teams)
-    if waiting:
-        lines.append(f"_{waiting} teacher{'s' if waiting != 1 else ''} asked for support: "
-                     "reply to them, or ask their facilitator to follow up._")
-    return "\n".join(lines)
+        line = f"• *{escape(clip(t.team.name, 60))}*: {escape(clip('; '.join(t.attention), 160))}.{who}"
+        if used + len(line) + 1 > room:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    left = len(flagged) - (len(lines) - 1)
+    if left > 0:
+        lines.append(f"• … and {left} more team{'s' if left != 1 else ''} (see the workbook's Summary sheet)")
+    return "\n".join(lines + tail)
 
 
 def digest_message(

@@ -38,6 +38,7 @@ DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 PCT_FORMAT = "0%"
 NUM_FORMAT = "0.0#"
+_NUMBERS = frozenset({int, float})
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
 _HEADER_FILL = PatternFill("solid", fgColor="2C4A6E")
 
@@ -66,7 +67,8 @@ SUMMARY = _cols(
 CHECKINS = _cols(
     ("School", 24, "text"), ("Team", 22, "text"), ("Cycle", 24, "text"), ("Cycle week", 8, "int"),
     ("Check-in day", 12, "date"), ("Teacher (if the team shares names)", 24, "text"), ("Status", 12, "text"),
-    ("Progress", 14, "text"), ("Data point", 10, "num"), ("Evidence", 50, "text"), ("Answered at", 17, "datetime"),
+    ("Progress", 14, "text"), ("Data point", 10, "num"), ("Evidence", 50, "text"),
+    ("Answered at (if the team shares names)", 17, "datetime"),
 )
 SUPPORT = _cols(
     ("School", 24, "text"), ("Team", 22, "text"), ("Teacher", 24, "text"), ("Cycle week", 8, "int"),
@@ -166,11 +168,23 @@ class DigestWorkbook:
     def _converter(self, ws: WriteOnlyWorksheet, kind: str) -> Callable[[Any], Any]:
         text_cell = WriteOnlyCell(ws)
 
+        illegal = ILLEGAL_CHARACTERS_RE.search
+
         def text(value: Any) -> Any:
-            if value is None or value == "":
+            # The year's export passes over a million values through here: the common case
+            # (a clean str) costs one regex search and two comparisons.
+            if value is None:
                 return None
-            value = clean_text(value)
-            if value[:1] != "=" and value not in ERROR_CODES:
+            if value.__class__ is not str:
+                value = str(value)
+            if not value:
+                return None
+            if len(value) > CELL_TEXT_MAX or illegal(value) is not None:
+                value = clean_text(value)
+                if not value:
+                    return None
+            first = value[0]
+            if first != "=" and (first != "#" or value not in ERROR_CODES):
                 # openpyxl types every other str as a string cell ("s") itself; handing it the
                 # plain str skips a cell object and a caught exception per value.
                 return value
@@ -182,7 +196,9 @@ class DigestWorkbook:
             return text
         if kind in ("int", "num"):
             def number(value: Any) -> Any:
-                if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+                if value is None or value.__class__ in _NUMBERS:  # not bool, not a str that looks numeric
+                    return value
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
                     return value
                 return text(value)
             return number
