@@ -255,7 +255,7 @@ def run_load(port: int, mix_file: str, seconds: float, clients: int, warmup: flo
 
 
 # ---------------------------------------------------------------------------- the minimal app
-def serve_minimal(port: int, threads: int, listener_threads: int) -> None:
+def serve_minimal(port: int, threads: int, listener_threads: int, workers: int = 1) -> None:
     """A Bolt app that only acknowledges, served exactly as the bot is (gunicorn gthread)."""
     import re
     from concurrent.futures import ThreadPoolExecutor
@@ -267,7 +267,7 @@ def serve_minimal(port: int, threads: int, listener_threads: int) -> None:
 
     class Minimal(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            for key, value in {"bind": f"127.0.0.1:{port}", "workers": 1, "worker_class": "gthread",
+            for key, value in {"bind": f"127.0.0.1:{port}", "workers": workers, "worker_class": "gthread",
                                "threads": threads, "keepalive": 5, "timeout": 60, "accesslog": None,
                                "errorlog": "-", "loglevel": "warning", "control_socket_disable": True}.items():
                 if key in self.cfg.settings:
@@ -455,7 +455,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def benchmark(seconds: float, clients: int, latency_ms: float, threads: int, warmup: float,
-              rate: float, keep_log: str | None = None, web_workers: int = 1) -> dict[str, Any]:
+              rate: float, keep_log: str | None = None, web_workers: int = 2) -> dict[str, Any]:
     from bot.slack_double import SlackDouble
 
     result: dict[str, Any] = {"seconds": seconds, "clients": clients, "latency_ms": latency_ms,
@@ -478,7 +478,8 @@ def benchmark(seconds: float, clients: int, latency_ms: float, threads: int, war
             subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp, env=env,  # noqa: S603
                              stdout=bot_log, stderr=subprocess.STDOUT),
             subprocess.Popen([sys.executable, __file__, "--serve-minimal", str(minimal_port),  # noqa: S603
-                              "--threads", str(threads), "--listener-threads", str(listener_threads)],
+                              "--threads", str(threads), "--listener-threads", str(listener_threads),
+                              "--web-workers", str(web_workers)],
                              cwd=tmp, env=env, stdout=minimal_log, stderr=subprocess.STDOUT),
         ]
         try:
@@ -571,8 +572,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also measure with the clients offering this many requests/s in all (0: skip)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--bot-log", help="keep the bot's log in this file")
-    parser.add_argument("--web-workers", type=int, default=1,
-                        help="PLCBOT_WEB_WORKERS for the bot (default 1, as shipped; the minimal app keeps 1)")
+    parser.add_argument("--web-workers", type=int, default=2,
+                        help="gunicorn workers for both apps (default 2, as the bot ships)")
     # Internal: the load generator and the minimal app run as their own processes.
     parser.add_argument("--load-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--mix-file", help=argparse.SUPPRESS)
@@ -581,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.serve_minimal:
-        serve_minimal(args.serve_minimal, args.threads, args.listener_threads)
+        serve_minimal(args.serve_minimal, args.threads, args.listener_threads, args.web_workers)
         return 0
     if args.load_port:
         raw = run_load(args.load_port, args.mix_file, args.seconds, args.clients, args.warmup, args.rate)

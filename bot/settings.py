@@ -46,7 +46,7 @@ class Settings:
     log_level: str = "INFO"
     listener_threads: int = 32
     http_threads: int = 16
-    web_workers: int = 1
+    web_workers: int = 2
     scheduler_interval: float = 20.0
     school_hours: str = DEFAULT_SCHOOL_HOURS
     min_group_size: int = 3
@@ -200,7 +200,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         log_level=log_level,
         listener_threads=_int(env, "PLCBOT_LISTENER_THREADS", 32, low=1, high=512),
         http_threads=_int(env, "PLCBOT_HTTP_THREADS", 16, low=1, high=512),
-        web_workers=_int(env, "PLCBOT_WEB_WORKERS", 1, low=1, high=64),
+        web_workers=_int(env, "PLCBOT_WEB_WORKERS", 2, low=1, high=64),
         scheduler_interval=_float(env, "PLCBOT_SCHEDULER_INTERVAL", 20.0, low=0.05, high=600),
         school_hours=school_hours,
         min_group_size=min_group,
