@@ -1,4 +1,4 @@
-"""HTTP mode under gunicorn's threaded worker (Bolt's `app.start()` is a development server).
+"""HTTP mode under gunicorn's threaded worker (Bolt's own `start` server is for development only).
 
 Measured on a 2-core machine (FIELD-NOTES.md): gunicorn gthread with one worker and 16 threads
 answered 50 concurrent clients at p99 51 ms. The Bolt app is built inside the worker, after

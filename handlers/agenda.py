@@ -193,11 +193,24 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         except RuleError as exc:
             ack(response_action="errors", errors={exc.field or "title": str(exc)})
             return
+        # Check read-only and acknowledge before writing: under load a write can wait for
+        # SQLite's lock, and the answer to Slack must come within 3 seconds.
         try:
-            with services.db.session() as session:
+            with services.db.read() as session:
                 meeting = session.get(Meeting, meeting_id)
                 team = session.get(Team, meeting.team_id) if meeting else None
                 if meeting is None or team is None:
+                    raise RuleError("That meeting no longer exists.")
+                actor = load_actor(session, user_id, admins=services.settings.admins)
+                require(actor, Action.ADD_AGENDA_ITEM, team_id=team.id, school_id=team.school_id)
+        except (RuleError, Forbidden) as exc:
+            ack(response_action="errors", errors={"title": str(exc)})
+            return
+        ack()
+        try:
+            with services.db.session() as session:
+                meeting = session.get(Meeting, meeting_id)
+                if meeting is None:
                     raise RuleError("That meeting no longer exists.")
                 actor = load_actor(session, user_id, admins=services.settings.admins)
                 require(actor, Action.ADD_AGENDA_ITEM, team_id=team.id, school_id=team.school_id)
@@ -211,9 +224,12 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
                                outcome=outcome, source="member", added_by=user_id, now=services.clock.now(),
                                source_key=f"view:{view_id}:{digest}" if view_id else None)
         except (RuleError, Forbidden) as exc:
-            ack(response_action="errors", errors={"title": str(exc)})
+            _tell_after_ack(services, team.channel_id, user_id, f"Your agenda item was not added: {exc}")
             return
-        ack()
+        except Exception:
+            log.exception("Failed to add an agenda item to meeting %s", meeting_id)
+            _tell_after_ack(services, team.channel_id, user_id, OUR_FAULT)
+            return
         refresh_agenda(services, meeting_id)
 
     def on_edit_click(ack: Ack, body: dict[str, Any], respond: Respond, client: Any) -> None:
@@ -269,11 +285,22 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         if errors:
             ack(response_action="errors", errors=errors)
             return
-        try:
-            with services.db.session() as session:
+        try:  # read-only checks, then the acknowledgement, then the write
+            with services.db.read() as session:
                 meeting = session.get(Meeting, meeting_id)
                 team = session.get(Team, meeting.team_id) if meeting else None
                 if meeting is None or team is None:
+                    raise RuleError("That meeting no longer exists.")
+                actor = load_actor(session, user_id, admins=services.settings.admins)
+                require(actor, Action.EDIT_AGENDA, team_id=team.id, school_id=team.school_id)
+        except (RuleError, Forbidden) as exc:
+            ack(response_action="errors", errors={"timekeeper": str(exc)})
+            return
+        ack()
+        try:
+            with services.db.session() as session:
+                meeting = session.get(Meeting, meeting_id)
+                if meeting is None:
                     raise RuleError("That meeting no longer exists.")
                 actor = load_actor(session, user_id, admins=services.settings.admins)
                 require(actor, Action.EDIT_AGENDA, team_id=team.id, school_id=team.school_id)
@@ -281,9 +308,12 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
                                   timekeeper=value(view, "timekeeper", "selected_user"),
                                   notetaker=value(view, "notetaker", "selected_user"))
         except (RuleError, Forbidden) as exc:
-            ack(response_action="errors", errors={"timekeeper": str(exc)})
+            _tell_after_ack(services, team.channel_id, user_id, f"The agenda was not changed: {exc}")
             return
-        ack()
+        except Exception:
+            log.exception("Failed to edit the agenda of meeting %s", meeting_id)
+            _tell_after_ack(services, team.channel_id, user_id, OUR_FAULT)
+            return
         refresh_agenda(services, meeting_id)
 
     def on_shortcut(ack: Ack, body: dict[str, Any], respond: Respond, client: Any) -> None:
@@ -337,3 +367,11 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
 
 def _mentioned(text: str) -> list[str]:
     return re.findall(r"<@([UW][A-Z0-9]+)", text)
+
+
+def _tell_after_ack(services: Services, channel_id: str, user_id: str, text: str) -> None:
+    """The modal has closed: say what went wrong in an ephemeral message instead."""
+    try:
+        services.slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+    except Exception:
+        log.exception("Failed to tell %s about an agenda item", user_id)
