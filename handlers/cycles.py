@@ -43,6 +43,7 @@ def team_today(services: Services, team: Team) -> date:
     return services.clock.now().astimezone(ZoneInfo(team.timezone)).date()
 
 
+REFLECTION_TEXT_MAX = 3000  # CycleReflection.learned / next_steps hold this much (PostgreSQL refuses more)
 HOME_REFRESH_MAX = 60  # a team is a handful of people; a bound keeps one change from fanning out
 
 
@@ -337,6 +338,9 @@ def on_reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], s
             errors["final_value"] = "Give the final data point as a number, like 74."
     if not raw.get("learned", "").strip():
         errors["learned"] = "Write a line or two on what the team learned."
+    for key in ("learned", "next_steps"):  # the modal's max_length; only a forged form sends more
+        if len(raw.get(key, "").strip()) > REFLECTION_TEXT_MAX:
+            errors[key] = f"Keep this under {REFLECTION_TEXT_MAX:,} characters."
     if errors:
         ack(response_action="errors", errors=errors)
         return
