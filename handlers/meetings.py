@@ -202,8 +202,10 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         user_id = body["user"]["id"]
         meeting_id = meta_id(view, "meeting_id")
         now = services.clock.now()
+        # Everything the form can be refused for is checked read-only first, then Slack gets its
+        # answer, then one write transaction (which checks again) stores the wrap-up.
         try:
-            with services.db.session() as session:
+            with services.db.read() as session:
                 meeting = session.get(Meeting, meeting_id)
                 team = session.get(Team, meeting.team_id) if meeting else None
                 if meeting is None or team is None:
@@ -215,9 +217,13 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
                 if errors:
                     ack(response_action="errors", errors=errors)
                     return
-                created = store.wrap_up(session, meeting_id=meeting_id, present=present, notes=notes,
-                                        decisions=decisions, actions=new_actions, by=user_id, now=now)
-                created_ids = [a.id for a in created or []]
+                if meeting.status == "scheduled" and meeting.starts_at > now:
+                    raise RuleError("The wrap-up opens once the meeting has started; nothing was saved.")
+                members = {p.slack_user_id for p in active_members(session, team_id=team.id)}
+                for new in new_actions:
+                    if new.owner not in members:
+                        raise RuleError("That person is not a member of this team; action items go to team "
+                                        "members.", field=new.field or None)
         except RuleError as exc:
             ack(response_action="errors", errors={exc.field or "present": str(exc)})
             return
@@ -225,6 +231,23 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
             ack(response_action="errors", errors={"present": str(exc)})
             return
         ack()
+        try:
+            with services.db.session() as session:
+                actor = load_actor(session, user_id, admins=services.settings.admins)
+                require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
+                created = store.wrap_up(session, meeting_id=meeting_id, present=present, notes=notes,
+                                        decisions=decisions, actions=new_actions, by=user_id, now=now)
+                created_ids = [a.id for a in created or []]
+        except Exception as exc:
+            if not isinstance(exc, (RuleError, Forbidden)):
+                log.exception("Failed to store the wrap-up of meeting %s", meeting_id)
+            reason = str(exc) if isinstance(exc, (RuleError, Forbidden)) else OUR_FAULT
+            try:
+                services.slack.chat_postEphemeral(channel=team.channel_id, user=user_id,
+                                                  text=f"The wrap-up was not saved: {reason}")
+            except Exception:
+                log.exception("Failed to tell %s the wrap-up was not saved", user_id)
+            return
         if created is None:  # wrapped up already (a double submit): one log, nothing more
             return
         try:
