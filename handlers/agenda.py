@@ -197,23 +197,14 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         # SQLite's lock, and the answer to Slack must come within 3 seconds.
         try:
             with services.db.read() as session:
-                meeting = session.get(Meeting, meeting_id)
-                team = session.get(Team, meeting.team_id) if meeting else None
-                if meeting is None or team is None:
-                    raise RuleError("That meeting no longer exists.")
-                actor = load_actor(session, user_id, admins=services.settings.admins)
-                require(actor, Action.ADD_AGENDA_ITEM, team_id=team.id, school_id=team.school_id)
+                meeting, team = _checked_meeting(session, services, meeting_id, user_id, Action.ADD_AGENDA_ITEM)
         except (RuleError, Forbidden) as exc:
             ack(response_action="errors", errors={"title": str(exc)})
             return
         ack()
         try:
             with services.db.session() as session:
-                meeting = session.get(Meeting, meeting_id)
-                if meeting is None:
-                    raise RuleError("That meeting no longer exists.")
-                actor = load_actor(session, user_id, admins=services.settings.admins)
-                require(actor, Action.ADD_AGENDA_ITEM, team_id=team.id, school_id=team.school_id)
+                meeting, _ = _checked_meeting(session, services, meeting_id, user_id, Action.ADD_AGENDA_ITEM)
                 # A double submit or a Slack retry sends the same modal with the same answers: it adds
                 # one item. (Slack closes a modal once it is accepted, so a real second item comes
                 # from a second modal.)
@@ -287,23 +278,14 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
             return
         try:  # read-only checks, then the acknowledgement, then the write
             with services.db.read() as session:
-                meeting = session.get(Meeting, meeting_id)
-                team = session.get(Team, meeting.team_id) if meeting else None
-                if meeting is None or team is None:
-                    raise RuleError("That meeting no longer exists.")
-                actor = load_actor(session, user_id, admins=services.settings.admins)
-                require(actor, Action.EDIT_AGENDA, team_id=team.id, school_id=team.school_id)
+                meeting, team = _checked_meeting(session, services, meeting_id, user_id, Action.EDIT_AGENDA)
         except (RuleError, Forbidden) as exc:
             ack(response_action="errors", errors={"timekeeper": str(exc)})
             return
         ack()
         try:
             with services.db.session() as session:
-                meeting = session.get(Meeting, meeting_id)
-                if meeting is None:
-                    raise RuleError("That meeting no longer exists.")
-                actor = load_actor(session, user_id, admins=services.settings.admins)
-                require(actor, Action.EDIT_AGENDA, team_id=team.id, school_id=team.school_id)
+                meeting, _ = _checked_meeting(session, services, meeting_id, user_id, Action.EDIT_AGENDA)
                 store.edit_agenda(session, meeting=meeting, edits=edits,
                                   timekeeper=value(view, "timekeeper", "selected_user"),
                                   notetaker=value(view, "notetaker", "selected_user"))
@@ -375,3 +357,19 @@ def _tell_after_ack(services: Services, channel_id: str, user_id: str, text: str
         services.slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
     except Exception:
         log.exception("Failed to tell %s about an agenda item", user_id)
+
+
+def _checked_meeting(session: Any, services: Services, meeting_id: int | None, user_id: str,
+                     action: Action) -> tuple[Meeting, Team]:
+    """The meeting and its team, once `user_id` may take `action` on it (raises otherwise).
+
+    Called twice by each agenda form: read-only before the acknowledgement, and again inside
+    the write, because the role or the meeting may change in between.
+    """
+    meeting = session.get(Meeting, meeting_id) if meeting_id is not None else None
+    team = session.get(Team, meeting.team_id) if meeting else None
+    if meeting is None or team is None:
+        raise RuleError("That meeting no longer exists.")
+    actor = load_actor(session, user_id, admins=services.settings.admins)
+    require(actor, action, team_id=team.id, school_id=team.school_id)
+    return meeting, team
