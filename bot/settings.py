@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -51,6 +52,9 @@ class Settings:
     school_hours: str = DEFAULT_SCHOOL_HOURS
     min_group_size: int = 3
     secret_key: str | None = None
+    retention_years: int = 3  # school years a record is kept after the year it belongs to
+    forget_deactivated_days: int = 365  # 0: never forget deactivated accounts automatically
+    school_year_start: tuple[int, int] = (8, 1)  # (month, day) a school year starts, by default
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -124,6 +128,22 @@ def _float(env: Mapping[str, str], name: str, default: float, *, low: float, hig
     return value
 
 
+def _month_day(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """A day of the year as MM-DD (no year), e.g. 08-01 for the first of August."""
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    match = re.fullmatch(r"(\d{1,2})-(\d{1,2})", raw)
+    if match is None:
+        raise SettingError(name, f"must be a month and day as MM-DD, like 08-01, got {raw!r}.")
+    month, day = int(match.group(1)), int(match.group(2))
+    try:
+        date(2001, month, day)  # a year without 29 February: the start must exist every year
+    except ValueError:
+        raise SettingError(name, f"{raw!r} is not a day of the year (and 02-29 is not allowed).") from None
+    return month, day
+
+
 def _token(env: Mapping[str, str], name: str, prefix: str, where: str) -> str | None:
     value = _text(env, name)
     if value is not None and not value.startswith(prefix):
@@ -185,6 +205,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         raise SettingError("PLCBOT_SECRET_KEY", "must be at least 16 characters long.")
 
     min_group = _int(env, "PLCBOT_MIN_GROUP_SIZE", 3, low=3, high=100)
+    year_start = _month_day(env, "PLCBOT_SCHOOL_YEAR_START", (8, 1))
 
     return Settings(
         bot_token=_token(env, "SLACK_BOT_TOKEN", "xoxb-", "your Slack app's OAuth & Permissions page"),
@@ -205,6 +226,9 @@ def from_env(env: Mapping[str, str]) -> Settings:
         school_hours=school_hours,
         min_group_size=min_group,
         secret_key=secret_key,
+        retention_years=_int(env, "PLCBOT_RETENTION_YEARS", 3, low=1, high=50),
+        forget_deactivated_days=_int(env, "PLCBOT_FORGET_DEACTIVATED_DAYS", 365, low=0, high=36500),
+        school_year_start=year_start,
         extra={k: v for k, v in env.items() if k.startswith("PLCBOT_")},
     )
 

@@ -34,6 +34,8 @@ FEATURES: list[str] = [
     "handlers.checkins",
     "handlers.away",
     "handlers.digest",
+    "handlers.privacy",
+    "handlers.audit",
 ]
 
 

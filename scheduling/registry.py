@@ -23,6 +23,7 @@ FEATURE_MODULES: list[str] = [
     "scheduling.feedback",
     "scheduling.meetings",
     "scheduling.digest",
+    "scheduling.retention",
 ]
 
 JobRun = Callable[["ScheduledJob", "Services"], "str | None"]

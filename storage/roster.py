@@ -231,7 +231,7 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
             detail += f" ({row[2]} → {role})"
             updates.append({"row_id": row[0], "active": True, "left_at": None, "role": role, "joined_at": row[3]})
         audits.append({"at": now, "actor": actor[:64], "action": action[:64], "target": f"team:{team_id}",
-                       "detail": detail})
+                       "detail": detail, "school_id": schools[seat.school].id})
         if progress is not None and role is not None:
             progress.advance()  # type: ignore[attr-defined]
     session.flush()

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team
+from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team, utcnow
 from storage.rules.roles import Actor, may_create_team
 
 
@@ -144,12 +144,37 @@ def canonical(name: str) -> str:
 
 
 def audit(session: Session, *, actor: str, action: str, target: str, detail: str = "",
-          at: datetime | None = None) -> None:
-    """Record a role change or export for the privacy officer (`actor`: Slack id or "cli:<user>")."""
-    entry = AuditEntry(actor=actor[:64], action=action[:64], target=target[:200], detail=detail)
+          at: datetime | None = None, school_id: int | None = None) -> None:
+    """Record a change or export for the privacy officer (`actor`: Slack id or "cli:<user>").
+
+    The entry's school comes from `school_id`, or else from a "school:N" or "team:N" target,
+    so a principal's view of the log (`/plc audit`) holds their school's part and no more.
+    Never pass the content of an answer as `detail`.
+    """
+    if school_id is None:
+        school_id = _school_of_target(session, target)
+    entry = AuditEntry(actor=actor[:64], action=action[:64], target=target[:200], detail=detail,
+                       school_id=school_id)
     if at is not None:
         entry.at = at
     session.add(entry)
+
+
+def _school_of_target(session: Session, target: str) -> int | None:
+    kind, _, ref = target.partition(":")
+    if not ref.isdigit():
+        return None
+    if kind == "school":
+        return int(ref)
+    if kind == "team":
+        # Cached for the session: a sync of a big team audits every member of one team.
+        cache: dict[int, int | None] = session.info.setdefault("audit_team_school", {})
+        team_id = int(ref)
+        if team_id not in cache:
+            with session.no_autoflush:
+                cache[team_id] = session.exec(select(Team.school_id).where(Team.id == team_id)).first()
+        return cache[team_id]
+    return None
 
 
 def create_school(session: Session, *, name: str, timezone: str, actor: str,
@@ -373,6 +398,7 @@ def set_person_active(session: Session, *, slack_user_id: str, active: bool, act
     if person is None or person.active == active:
         return False
     person.active = active
+    person.deactivated_at = None if active else utcnow()
     session.add(person)
     audit(session, actor=actor, action="person.activate" if active else "person.deactivate",
           target=f"person:{person.id}", detail=slack_user_id)

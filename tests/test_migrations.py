@@ -71,4 +71,4 @@ def test_upgrading_a_file_with_data_backs_it_up_first(db_url, tmp_path):
 
 
 def test_there_is_one_head_for_the_next_migration_to_build_on():
-    assert migrate.head_revisions() == ("0006",)
+    assert migrate.head_revisions() == ("0007",)

@@ -24,6 +24,9 @@ MODULES = [
     "bot.cli.roster",
     "bot.cli.calendar",
     "bot.cli.digest",
+    "bot.cli.privacy",
+    "bot.cli.year",
+    "bot.cli.audit",
     "bot.cli.demo",
 ]
 

@@ -5,7 +5,7 @@ Each feature keeps its tables in its own module here; add the module to the impo
 
 from storage.models.base import UTCDateTime, utcnow
 from storage.models.checkins import Checkin, CheckinRound, CycleReflection, SchoolBreak, SupportRequest
-from storage.models.core import AuditEntry, Membership, Person, School, SchoolLeader, Team
+from storage.models.core import AuditEntry, Membership, Person, School, SchoolLeader, SchoolYear, Team
 from storage.models.feedback import Feedback
 from storage.models.meetings import (
     ActionItem,
@@ -43,6 +43,7 @@ __all__ = [
     "ScheduledJob",
     "School",
     "SchoolLeader",
+    "SchoolYear",
     "Team",
     "UTCDateTime",
     "utcnow",

@@ -23,6 +23,10 @@ class Person(SQLModel, table=True):
     away_until: date | None = None
     dm_channel_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = utc_field(default_factory=utcnow)
+    deactivated_at: datetime | None = utc_field(nullable=True)  # when Slack deactivated the account
+    # Set by an erasure: the row then holds no name, email or Slack id (slack_user_id becomes
+    # "forgotten-…"), so the person's past answers still count in their team's figures.
+    forgotten_at: datetime | None = utc_field(nullable=True)
 
 
 class School(SQLModel, table=True):
@@ -84,11 +88,35 @@ class Membership(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """Every role change and export, for the district's privacy officer."""
+    """Every change of roles, membership, norms or settings, every export and erasure.
+
+    Never the content of an answer. `school_id` is the school the entry belongs to (None for
+    district-wide ones), so principals can be shown their school's part.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = utc_field(default_factory=utcnow, index=True)
+    school_id: int | None = Field(default=None, index=True)
     actor: str = Field(max_length=64)  # Slack user id, or "cli:<user>"
     action: str = Field(max_length=64)
     target: str = Field(default="", max_length=200)
     detail: str = Field(default="")
+
+
+class SchoolYear(SQLModel, table=True):
+    """One school year of a school. The open one (no `closed_at`) is the current year.
+
+    A school without rows is in an implicit year starting on PLCBOT_SCHOOL_YEAR_START;
+    `plcbot year close` writes the closed row and opens the next, so yearly figures never mix.
+    """
+
+    __table_args__ = (UniqueConstraint("school_id", "starts_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    label: str = Field(max_length=20)  # "2026-27"
+    starts_on: date
+    ends_on: date | None = None  # the last day, set when the year is closed
+    closed_at: datetime | None = utc_field(nullable=True)
+    closed_by: str = Field(default="", max_length=64)
+    workbook: str = Field(default="", max_length=500)  # where the year's workbook was written
