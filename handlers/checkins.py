@@ -24,7 +24,8 @@ from storage import checkins as store
 from storage.models import Checkin, CheckinRound, Delivery, Person, SupportRequest, Team
 from storage.people import load_actor
 from storage.rules import cycles as rules
-from storage.rules.roles import Action, Forbidden, require
+from storage.rules import visibility
+from storage.rules.roles import Forbidden
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -246,7 +247,8 @@ def on_support(ack: Ack, body: dict[str, Any], respond: Any, services: Services)
             team = session.get(Team, request.team_id)
             assert team is not None
             actor = load_actor(session, user_id, admins=services.settings.admins)
-            require(actor, Action.FOLLOW_UP_SUPPORT, team_id=team.id, school_id=team.school_id)
+            # The request names the teacher: only those the table lets see it may move it.
+            visibility.SUPPORT_MESSAGE.require(actor, team_id=team.id, school_id=team.school_id)
             store.move_support(session, request_id=request_id, to=to, user_id=user_id, now=services.clock.now())
     except Forbidden as exc:
         _ephemeral(respond, f":no_entry: {exc}")

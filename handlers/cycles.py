@@ -170,7 +170,8 @@ def pause(request: CommandRequest, services: Services, team: Team, rest: str) ->
             raise UserError("That date has passed; give the last day of the pause.")
     with services.db.session() as session:
         cycle = _require_cycle(session, team)
-        store.pause_cycle(session, cycle_id=cycle.id or 0, until=until)
+        store.pause_cycle(session, cycle_id=cycle.id or 0, until=until, actor=request.user_id,
+                          now=services.clock.now())
     how = f"through {until:%a %b %-d}" if until else "until a facilitator runs `/plc cycle resume`"
     request.reply(f":double_vertical_bar: Paused “{escape(cycle.title)}” {how}. No check-ins meanwhile.")
     _announce(services, team.channel_id, f":double_vertical_bar: <@{request.user_id}> paused the learning "
@@ -181,7 +182,7 @@ def resume(request: CommandRequest, services: Services, team: Team) -> None:
     with services.db.session() as session:
         cycle = _require_cycle(session, team)
         try:
-            store.resume_cycle(session, cycle_id=cycle.id or 0)
+            store.resume_cycle(session, cycle_id=cycle.id or 0, actor=request.user_id, now=services.clock.now())
         except store.CycleConflict as exc:
             raise UserError(str(exc)) from None
     planner.plan_cycle(services, cycle.id or 0)
@@ -193,7 +194,7 @@ def resume(request: CommandRequest, services: Services, team: Team) -> None:
 def end(request: CommandRequest, services: Services, team: Team) -> None:
     with services.db.session() as session:
         cycle = _require_cycle(session, team)
-        store.end_cycle(session, cycle_id=cycle.id or 0, now=services.clock.now())
+        store.end_cycle(session, cycle_id=cycle.id or 0, now=services.clock.now(), actor=request.user_id)
     planner.cancel_cycle_work(services, cycle.id or 0)
     request.reply(f":checkered_flag: Ended “{escape(cycle.title)}”; its summary is kept. "
                   "Start the next one with `/plc cycle start`.")
@@ -270,7 +271,8 @@ def on_cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], servic
             actor = load_actor(session, user_id, admins=services.settings.admins)
             require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
             if editing is not None:
-                cycle = store.update_cycle(session, cycle_id=editing.id or 0, values=values)
+                cycle = store.update_cycle(session, cycle_id=editing.id or 0, values=values, actor=user_id,
+                                           now=services.clock.now())
             else:
                 cycle = store.start_cycle(session, team_id=team.id or 0, values=values, created_by=user_id,
                                           now=services.clock.now())
@@ -372,7 +374,7 @@ def on_reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], s
             fresh = session.get(Cycle, cycle_id)
             was_open = fresh is not None and fresh.status in store.OPEN
             if was_open:
-                store.end_cycle(session, cycle_id=cycle_id, now=now)
+                store.end_cycle(session, cycle_id=cycle_id, now=now, actor=user_id)
     except Forbidden as exc:
         _tell(services, team.channel_id, user_id, f":no_entry: {exc}")
         return
@@ -432,7 +434,8 @@ def run_break(request: CommandRequest, services: Services) -> None:
         except ValueError:
             raise UserError(f"Give the break's number from `/plc break`: `{BREAK_USAGE}`.") from None
         with services.db.session() as session:
-            removed = store.remove_break(session, school_id=team.school_id, break_id=break_id)
+            removed = store.remove_break(session, school_id=team.school_id, break_id=break_id,
+                                         actor=request.user_id, now=services.clock.now())
         request.reply("Removed that break." if removed else "There is no such break for this school.")
         return
     raise UserError(f"Use `{BREAK_USAGE}`.")

@@ -25,8 +25,9 @@ from storage import feedback as store
 from storage.models import Meeting, Person, Team
 from storage.people import load_actor
 from storage.rules import feedback as rules
+from storage.rules import visibility
 from storage.rules.dates import parse_date
-from storage.rules.roles import Action, Actor, Role, require
+from storage.rules.roles import Actor, Role
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -172,7 +173,7 @@ def results(services: Services, request: CommandRequest, args: str) -> None:
     """`/plc feedback results [date]`: facilitators (and principals) only, ephemeral."""
     team = request.require_team()
     assert team.id is not None
-    require(request.actor, Action.VIEW_RESULTS, team_id=team.id, school_id=team.school_id)
+    visibility.FEEDBACK_RESULTS.require(request.actor, team_id=team.id, school_id=team.school_id)
     now = services.clock.now()
     zone = ZoneInfo(team.timezone)
     with services.db.read() as session:
@@ -191,13 +192,14 @@ def results(services: Services, request: CommandRequest, args: str) -> None:
                 raise UserError("No meeting of this team has started yet, so there is no feedback to show.")
         assert meeting.id is not None
         rows = store.answers_for(session, meeting_id=meeting.id)
-    # Names beside answers are for the team's own facilitators; leaders see them only if the team opted in.
-    own_facilitator = team.id in request.actor.facilitator_of
+    # Names beside answers are for the team's own facilitators; leaders see them only if the team
+    # opted in (storage/rules/visibility.py, the table `/plc privacy` and README show).
     summary = rules.summarize(
         store.to_stored(rows),
         min_group_size=services.settings.min_group_size,
         seed=f"meeting:{meeting.id}",
-        show_names=own_facilitator or team.share_names_with_principal,
+        show_names=visibility.shows_name(visibility.NAMED_FEEDBACK, visibility.FEEDBACK_RESULTS, request.actor,
+                                         team_id=team.id, shares_names=team.share_names_with_principal),
     )
     text, blocks = render.results_blocks(
         meeting=render.meeting_label(meeting.title, meeting.starts_at, team.timezone), summary=summary

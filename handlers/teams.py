@@ -33,6 +33,7 @@ from bot.render.teams import (  # noqa: F401  (the ids and builders are part of 
     B_MEMBERS,
     B_NAME,
     B_SCHOOL,
+    B_SHARE,
     B_TIME,
     B_TZ,
     DISMISS_ACTION,
@@ -45,6 +46,7 @@ from bot.render.teams import (  # noqa: F401  (the ids and builders are part of 
     S_TZ,
     SCHOOL_CALLBACK,
     SETUP_CALLBACK,
+    SHARE_NAMES,
     SetupDefaults,
     SetupForm,
     V,
@@ -245,7 +247,7 @@ def _defaults(request: CommandRequest, services: Services, team: Team | None,
             schools=[(team.school_id, school.name if school else "")], school_id=team.school_id,
             members=list(roles), facilitators=[u for u, r in roles.items() if r == "facilitator"],
             weekdays=team.meeting_weekdays, time=team.meeting_time, minutes=team.meeting_minutes,
-            timezone=team.timezone, principals=principal_ids)
+            timezone=team.timezone, principals=principal_ids, share_names=team.share_names_with_principal)
     channel_name = str(request.body.get("channel_name") or "")
     name = "" if channel_name in ("privategroup", "directmessage") else channel_name.replace("-", " ").title()
     with services.db.read() as session:
@@ -364,7 +366,7 @@ def _save_setup(services: Services, actor: Actor, channel_id: str, form: SetupFo
         team, changed = store.save_team(
             session, team=team, school_id=school_id, channel_id=channel_id, name=form.name,
             timezone=form.timezone, schedule=store.Schedule(form.weekdays, form.time, form.minutes),
-            actor=actor.user_id)
+            actor=actor.user_id, share_names=form.share_names)
         assert team.id is not None
         changes = store.replace_members(session, team_id=team.id, roles=roles, people=people,
                                         actor=actor.user_id, now=now)
@@ -758,7 +760,8 @@ def on_user_change(services: Services, event: dict[str, Any]) -> None:
         if person is None or person.active == active:
             return
     with services.db.session() as session:
-        store.set_person_active(session, slack_user_id=uid, active=active, actor="slack:user_change")
+        store.set_person_active(session, slack_user_id=uid, active=active, actor="slack:user_change",
+                                now=services.clock.now())
 
 
 # ---------------------------------------------------------------------- wiring

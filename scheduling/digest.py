@@ -69,7 +69,8 @@ def write_week_workbook(session: Any, digests: Sequence[data.SchoolDigest], targ
     week = digests[0].week
     zone = digests[0].school.timezone if len(digests) == 1 else "UTC"
     scope = data.Scope(tuple(d.school for d in digests), week.monday, week.sunday,
-                       tuple(team_ids) if team_ids is not None else None)
+                       tuple(team_ids) if team_ids is not None else None,
+                       since=tuple((d.school.id, d.since) for d in digests if d.since is not None))
     book = wbk.DigestWorkbook(zone)
     has_data = any(d.has_data for d in digests)
     names = ", ".join(d.school.name for d in digests[:3]) + (" and others" if len(digests) > 3 else "")

@@ -21,6 +21,7 @@ from storage.models import (
     Team,
 )
 from storage.rules import cycles as rules
+from storage.teams import audit
 
 
 def escape(text: str) -> str:
@@ -50,10 +51,25 @@ def open_cycles(session: Session) -> list[Cycle]:
     return list(session.exec(select(Cycle).where(col(Cycle.status).in_(OPEN))).all())
 
 
+_FIELDS = ("title", "goal", "strategy", "metric_name", "metric_unit", "baseline", "target",
+           "start_date", "weeks", "checkin_weekday", "checkin_time", "reminder_hours")
+# The team's own words: the audit log says they changed, not what they now say.
+_WORDS = frozenset({"title", "goal", "strategy", "metric_name", "metric_unit"})
+
+
 def _apply(cycle: Cycle, values: rules.CycleValues) -> None:
-    for name in ("title", "goal", "strategy", "metric_name", "metric_unit", "baseline", "target",
-                 "start_date", "weeks", "checkin_weekday", "checkin_time", "reminder_hours"):
+    for name in _FIELDS:
         setattr(cycle, name, getattr(values, name))
+
+
+def _changes(cycle: Cycle, values: rules.CycleValues) -> list[str]:
+    """What an edit changes, for the audit log: "weeks: 4 → 6", "goal changed"."""
+    out = []
+    for name in _FIELDS:
+        old, new = getattr(cycle, name), getattr(values, name)
+        if old != new:
+            out.append(f"{name} changed" if name in _WORDS else f"{name}: {old} → {new}")
+    return out
 
 
 def start_cycle(session: Session, *, team_id: int, values: rules.CycleValues, created_by: str,
@@ -73,13 +89,20 @@ def start_cycle(session: Session, *, team_id: int, values: rules.CycleValues, cr
     _apply(cycle, values)
     session.add(cycle)
     session.flush()
+    audit(session, actor=created_by, action="cycle.start", target=f"team:{team_id}",
+          detail=f"cycle:{cycle.id}, {cycle.weeks} weeks from {cycle.start_date}", at=now)
     return cycle
 
 
-def update_cycle(session: Session, *, cycle_id: int, values: rules.CycleValues) -> Cycle:
+def update_cycle(session: Session, *, cycle_id: int, values: rules.CycleValues, actor: str,
+                 now: datetime) -> Cycle:
     cycle = _open(session, cycle_id)
+    changed = _changes(cycle, values)
     _apply(cycle, values)
     session.add(cycle)
+    if changed:
+        audit(session, actor=actor, action="cycle.edit", target=f"team:{cycle.team_id}",
+              detail=f"cycle:{cycle_id}: " + "; ".join(changed), at=now)
     return cycle
 
 
@@ -90,27 +113,36 @@ def _open(session: Session, cycle_id: int) -> Cycle:
     return cycle
 
 
-def pause_cycle(session: Session, *, cycle_id: int, until: date | None) -> Cycle:
+def pause_cycle(session: Session, *, cycle_id: int, until: date | None, actor: str, now: datetime) -> Cycle:
     cycle = _open(session, cycle_id)
     cycle.status, cycle.paused_until = "paused", until
     session.add(cycle)
+    audit(session, actor=actor, action="cycle.pause", target=f"team:{cycle.team_id}",
+          detail=f"cycle:{cycle_id} " + (f"through {until}" if until else "until resumed"), at=now)
     return cycle
 
 
-def resume_cycle(session: Session, *, cycle_id: int) -> Cycle:
+def resume_cycle(session: Session, *, cycle_id: int, actor: str, now: datetime) -> Cycle:
     cycle = _open(session, cycle_id)
     if cycle.status != "paused":
         raise CycleConflict("The cycle is not paused.")
     cycle.status, cycle.paused_until = "active", None
     session.add(cycle)
+    audit(session, actor=actor, action="cycle.resume", target=f"team:{cycle.team_id}",
+          detail=f"cycle:{cycle_id}", at=now)
     return cycle
 
 
-def end_cycle(session: Session, *, cycle_id: int, now: datetime) -> Cycle:
-    """Close the cycle and keep its summary (weekly points and response rates) with the reflection."""
+def end_cycle(session: Session, *, cycle_id: int, now: datetime, actor: str = "plcbot") -> Cycle:
+    """Close the cycle and keep its summary (weekly points and response rates) with the reflection.
+
+    `actor` is who ended it; "plcbot" when the cycle ran its course (the scheduler ends it).
+    """
     cycle = _open(session, cycle_id)
     cycle.status, cycle.ended_at, cycle.paused_until = "ended", now, None
     session.add(cycle)
+    audit(session, actor=actor, action="cycle.end", target=f"team:{cycle.team_id}",
+          detail=f"cycle:{cycle_id}", at=now)
     reflection = reflection_row(session, cycle_id=cycle_id)
     reflection.summary = json.dumps(cycle_summary(session, cycle=cycle), sort_keys=True)
     session.add(reflection)
@@ -253,12 +285,16 @@ def add_break(session: Session, *, school_id: int, starts_on: date, ends_on: dat
             session.add(row)
     except IntegrityError:
         return session.exec(query).one(), False
+    audit(session, actor=created_by, action="break.add", target=f"school:{school_id}",
+          detail=f"break:{row.id} {starts_on}..{ends_on} {row.label}".strip(), at=now)
     return row, True
 
 
-def remove_break(session: Session, *, school_id: int, break_id: int) -> bool:
+def remove_break(session: Session, *, school_id: int, break_id: int, actor: str, now: datetime) -> bool:
     row = session.get(SchoolBreak, break_id)
     if row is None or row.school_id != school_id:
         return False
     session.delete(row)
+    audit(session, actor=actor, action="break.remove", target=f"school:{school_id}",
+          detail=f"break:{break_id} {row.starts_on}..{row.ends_on} {row.label}".strip(), at=now)
     return True

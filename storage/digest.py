@@ -15,12 +15,12 @@ the minimum group are not selected at all.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, and_, case, cast, func, literal, or_
+from sqlalchemy import BigInteger, and_, case, cast, func, literal, or_, true
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -41,7 +41,9 @@ from storage.models import (
     Team,
 )
 from storage.rules import digest as rules
+from storage.rules import visibility
 from storage.rules.digest import IsoWeek
+from storage.school_years import year_starts
 
 YIELD_PER = 2000
 PROGRESS_LABELS = {"on_track": "On track", "some_progress": "Some progress", "stuck": "Stuck"}
@@ -69,10 +71,23 @@ class Scope:
     first: date
     last: date
     team_ids: tuple[int, ...] | None = None  # only these teams (a facilitator's own digest)
+    # (school id, first day of its school year) for schools that have closed a year before
+    # `first` (storage.school_years.year_starts): what is carried over (open support requests
+    # and action items, cycles, their check-in weeks) counts only from that day.
+    since: tuple[tuple[int, date], ...] = ()
 
     @property
     def school_ids(self) -> list[int]:
         return [s.id for s in self.schools]
+
+    def year_bounds(self) -> list[tuple[list[int], date, datetime]]:
+        """(school ids, first day of their year, its local midnight in UTC), grouped by day and zone."""
+        groups: dict[tuple[date, str], list[int]] = {}
+        by_id = self._by_id()
+        for school_id, day in self.since:
+            if school_id in by_id:
+                groups.setdefault((day, by_id[school_id].timezone), []).append(school_id)
+        return [(ids, day, rules.days_bounds(day, day, tz)[0]) for (day, tz), ids in sorted(groups.items())]
 
     def school(self, school_id: int) -> SchoolInfo:
         return self._by_id()[school_id]
@@ -105,11 +120,18 @@ def schools(session: Session, *, school_ids: Iterable[int] | None = None) -> lis
 
 
 def week_scope(session: Session, week: IsoWeek, *, school_ids: Iterable[int] | None = None) -> Scope:
-    return Scope(tuple(schools(session, school_ids=school_ids)), week.monday, week.sunday)
+    """A week's scope; its school year is the one its Monday falls in (the week a year ends on
+    a Friday is still that year's)."""
+    return _bounded(session, Scope(tuple(schools(session, school_ids=school_ids)), week.monday, week.sunday))
 
 
 def range_scope(session: Session, first: date, last: date, *, school_ids: Iterable[int] | None = None) -> Scope:
-    return Scope(tuple(schools(session, school_ids=school_ids)), first, last)
+    return _bounded(session, Scope(tuple(schools(session, school_ids=school_ids)), first, last))
+
+
+def _bounded(session: Session, scope: Scope) -> Scope:
+    starts = year_starts(session, school_ids=scope.school_ids, on=scope.first) if scope.schools else {}
+    return replace(scope, since=tuple(sorted(starts.items())))
 
 
 def _in_scope(scope: Scope, school_ids: list[int] | None = None) -> ColumnElement[bool]:
@@ -124,6 +146,30 @@ def _within(column: Any, scope: Scope) -> ColumnElement[bool]:
     """`column` (an aware UTC time) lies within the scope's days in its team's school's zone."""
     parts = [and_(_in_scope(scope, ids), column >= start, column < end) for ids, start, end in scope.windows()]
     return or_(*parts) if parts else literal(False)
+
+
+def _since(column: Any, scope: Scope, *, utc: bool) -> ColumnElement[bool]:
+    """`column` (a local date, or an aware UTC time if `utc`) is on or after the first day of its
+    team's school year, for schools that have closed a year (others: always true)."""
+    bounds = scope.year_bounds()
+    if not bounds:
+        return true()
+    bounded = [i for ids, _, _ in bounds for i in ids]
+    parts = [and_(col(Team.school_id).in_(ids), column >= (start if utc else day)) for ids, day, start in bounds]
+    return or_(col(Team.school_id).not_in(bounded), *parts)
+
+
+def _cycle_in_year(scope: Scope) -> ColumnElement[bool]:
+    """A cycle belongs to the school year it started (or was set up) in; one still running shows
+    whatever year it began in. `year close` ends the old year's, so none leaks into the next."""
+    bounds = scope.year_bounds()
+    if not bounds:
+        return true()
+    bounded = [i for ids, _, _ in bounds for i in ids]
+    parts = [and_(col(Team.school_id).in_(ids),
+                  or_(col(Cycle.start_date) >= day, col(Cycle.ended_at).is_(None), col(Cycle.created_at) >= start))
+             for ids, day, start in bounds]
+    return or_(col(Team.school_id).not_in(bounded), *parts)
 
 
 def _local(value: datetime | None, zone: ZoneInfo) -> datetime | None:
@@ -243,7 +289,8 @@ def round_facts(session: Session, scope: Scope, *, since: date | None = None) ->
         .outerjoin(Checkin, col(Checkin.round_id) == CheckinRound.id)
         .where(_in_scope(scope), col(CheckinRound.local_day) <= scope.last,
                col(Cycle.start_date) <= scope.last,
-               or_(col(Cycle.ended_at).is_(None), col(Cycle.ended_at) >= scope.earliest - timedelta(days=7)))
+               or_(col(Cycle.ended_at).is_(None), col(Cycle.ended_at) >= scope.earliest - timedelta(days=7)),
+               _cycle_in_year(scope), _since(col(CheckinRound.local_day), scope, utc=False))
         .group_by(col(CheckinRound.id), col(CheckinRound.team_id), col(CheckinRound.cycle_id),
                   col(CheckinRound.week), col(CheckinRound.local_day), col(CheckinRound.state))
     )
@@ -260,7 +307,7 @@ def _cycles_query(scope: Scope) -> Any:
         select(Cycle)
         .join(Team, col(Team.id) == Cycle.team_id)
         .where(_in_scope(scope), col(Cycle.start_date) <= scope.last,
-               or_(col(Cycle.ended_at).is_(None), col(Cycle.ended_at) >= scope.earliest))
+               or_(col(Cycle.ended_at).is_(None), col(Cycle.ended_at) >= scope.earliest), _cycle_in_year(scope))
     )
 
 
@@ -279,13 +326,24 @@ def support_facts(session: Session, scope: Scope) -> list[rules.SupportFact]:
         .join(Person, col(Person.id) == SupportRequest.person_id)
         .join(Team, col(Team.id) == SupportRequest.team_id)
         .where(_in_scope(scope), col(SupportRequest.created_at) < scope.latest,
-               col(SupportRequest.state) != "resolved")
+               col(SupportRequest.state) != "resolved", _since(col(SupportRequest.created_at), scope, utc=True))
     )
     return [rules.SupportFact(t, name or "(no name)", state, created.astimezone(scope.school(sid).zone).date())
             for t, name, state, created, sid in session.execute(query)]
 
 
 # ------------------------------------------------------------------------------------ sheet rows
+def _may_name(kind: visibility.Kind) -> ColumnElement[bool]:
+    """Whether the digest may print whose a row of `kind` is, as SQL: the digest's rule in
+    storage/rules/visibility.py (the table `/plc privacy` and README show), whoever gets it."""
+    rule = visibility.names_at(kind, visibility.DIGEST)
+    if rule is visibility.Names.SHOWN:
+        return true()
+    if rule is visibility.Names.IF_SHARED:
+        return col(Team.share_names_with_principal).is_(True)
+    return literal(False)
+
+
 def checkin_rows(session: Session, scope: Scope) -> Iterator[tuple[Any, ...]]:
     """Check-ins: School, Team, Cycle, Week, Day, Teacher, Status, Progress, Data point, Evidence, Answered.
 
@@ -293,7 +351,7 @@ def checkin_rows(session: Session, scope: Scope) -> Iterator[tuple[Any, ...]]:
     so is the minute an answer came in, which could name its author as surely ("I answered
     right after lunch"), as the feedback rules keep only an answer's day for the same reason.
     """
-    shared = col(Team.share_names_with_principal).is_(True)
+    shared = _may_name(visibility.CHECKINS)
     name = case((shared, Person.name), else_=None)
     answered_at = case((shared, Checkin.answered_at), else_=None)
     query = (
@@ -331,7 +389,8 @@ def support_rows(session: Session, scope: Scope) -> Iterator[tuple[Any, ...]]:
         .outerjoin(follower, follower.c.slack_user_id == SupportRequest.follower)
         .where(or_(
             and_(_in_scope(scope), col(SupportRequest.state) != "resolved",
-                 col(SupportRequest.created_at) < scope.latest),
+                 col(SupportRequest.created_at) < scope.latest,
+                 _since(col(SupportRequest.created_at), scope, utc=True)),
             _within(col(SupportRequest.created_at), scope),
         ))
         .order_by(col(School.name), col(Team.name), col(SupportRequest.created_at))
@@ -358,7 +417,7 @@ def feedback_rows(session: Session, scope: Scope, *, min_group_size: int) -> Ite
     def keep(column: Any) -> Any:
         return case((shown, column), else_=None)
 
-    name = case((and_(shown, col(Feedback.anonymous).is_(False), col(Team.share_names_with_principal).is_(True)),
+    name = case((and_(shown, col(Feedback.anonymous).is_(False), _may_name(visibility.NAMED_FEEDBACK)),
                  Person.name), else_=None)
     query = (
         select(School.name, Team.name, Meeting.starts_at, Meeting.id, counts.c.n,
@@ -442,7 +501,8 @@ def action_rows(session: Session, scope: Scope) -> Iterator[tuple[Any, ...]]:
     parts = [
         and_(_in_scope(scope, ids), col(ActionItem.created_at) < end,
              or_(col(ActionItem.status) == "open", col(ActionItem.done_at) >= start,
-                 col(ActionItem.created_at) >= start))
+                 col(ActionItem.created_at) >= start),
+             _since(col(ActionItem.created_at), scope, utc=True))
         for ids, start, end in scope.windows()
     ]
     query = (
@@ -480,7 +540,7 @@ def cycle_rows(session: Session, scope: Scope, rounds: Iterable[rules.RoundFact]
         .join(Team, col(Team.id) == Cycle.team_id)
         .join(School, col(School.id) == Team.school_id)
         .where(_in_scope(scope), col(Cycle.start_date) <= scope.last,
-               or_(col(Cycle.ended_at).is_(None), col(Cycle.ended_at) >= scope.earliest))
+               or_(col(Cycle.ended_at).is_(None), col(Cycle.ended_at) >= scope.earliest), _cycle_in_year(scope))
         .order_by(col(School.name), col(Team.name), col(Cycle.start_date))
     )
     for sn, tn, c in session.execute(query):
@@ -512,7 +572,8 @@ def counts(session: Session, scope: Scope) -> dict[str, int]:
         "meetings": one(select(func.count()).select_from(Meeting).join(Team, col(Team.id) == Meeting.team_id)
                         .where(_within(col(Meeting.starts_at), scope))),
         "actions": one(select(func.count()).select_from(ActionItem).join(Team, col(Team.id) == ActionItem.team_id)
-                       .where(in_schools, col(ActionItem.created_at) < scope.latest)),
+                       .where(in_schools, col(ActionItem.created_at) < scope.latest,
+                              _since(col(ActionItem.created_at), scope, utc=True))),
     }
 
 
@@ -526,6 +587,7 @@ class SchoolDigest:
     teams: list[rules.TeamFigures]
     charts: list[rules.ChartSeries]
     rounds: list[rules.RoundFact] = field(default_factory=list)  # kept for the Cycles sheet
+    since: date | None = None  # first day of the school's year, if it has closed one (Scope.since)
 
     @property
     def has_data(self) -> bool:
@@ -540,7 +602,7 @@ class SchoolDigest:
         names = {t.team.name for t in self.teams if t.team.team_id in keep}
         return SchoolDigest(self.school, self.week, [t for t in self.teams if t.team.team_id in keep],
                             [c for c in self.charts if c.team in names],
-                            [r for r in self.rounds if r.team_id in keep])
+                            [r for r in self.rounds if r.team_id in keep], self.since)
 
 
 def build_digests(session: Session, week: IsoWeek, *, school_ids: Iterable[int] | None = None,
@@ -555,7 +617,8 @@ def build_digests(session: Session, week: IsoWeek, *, school_ids: Iterable[int] 
     rounds = rules.by_team(round_facts(session, scope))
     cycles = rules.by_team(cycle_facts(session, scope))
     support = rules.by_team(support_facts(session, scope))
-    out = {s.id: SchoolDigest(s, week, [], []) for s in scope.schools}
+    since = dict(scope.since)
+    out = {s.id: SchoolDigest(s, week, [], [], since=since.get(s.id)) for s in scope.schools}
     for team in teams:
         tid = team.team_id
         figures = rules.team_figures(

@@ -219,6 +219,7 @@ def to_stored(rows: Sequence[ResultRow]) -> list[rules.Stored]:
             ratings={q.key: getattr(r.answer, q.key) for q in rules.RATINGS},
             texts={q.key: getattr(r.answer, q.key) for q in rules.TEXTS},
             name=r.user_id,
+            anonymous=r.answer.anonymous,
         )
         for r in rows
     ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, false, func, or_
+from sqlalchemy import ColumnElement, and_, false, func, or_, true
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -32,6 +32,7 @@ from storage.models import (
 from storage.rules import cycles as cycle_rules
 from storage.rules import feedback as feedback_rules
 from storage.rules.roles import Actor
+from storage.school_years import year_starts
 
 OPEN_CYCLE = ("active", "paused")
 OPEN_SUPPORT = ("open", "following_up")
@@ -199,9 +200,10 @@ def dashboard(session: Session, *, actor: Actor, now: datetime, min_group_size: 
 
     _next_meetings(session, teams, ids, now, with_items=mine)
     _cycles(session, teams, ids, now)
-    _support(session, teams, led, actor)
+    since = _year_starts(session, teams, now)
+    _support(session, teams, led, actor, since)
     facilitated = [t for t in ids if teams[t].facilitates or teams[t].school_id in actor.principal_of]
-    _feedback(session, teams, [t for t in facilitated if teams[t].role is not None], min_group_size)
+    _feedback(session, teams, [t for t in facilitated if teams[t].role is not None], min_group_size, since)
 
     out.my_teams = sorted((teams[t] for t in mine), key=_team_order(now))
     by_school: dict[int, list[TeamGlance]] = defaultdict(list)
@@ -331,8 +333,37 @@ def _cycles(session: Session, teams: dict[int, TeamGlance], ids: list[int], now:
             away=n.get("away", 0), this_week=r.week == weeks.get(cycle_id))
 
 
-def _support(session: Session, teams: dict[int, TeamGlance], ids: list[int], actor: Actor) -> None:
-    """Open support requests facilitators have been told of; names only for the team's own facilitators."""
+def _year_starts(session: Session, teams: dict[int, TeamGlance], now: datetime) -> dict[int, datetime]:
+    """Per school that has closed a year: the current year's first local midnight (aware UTC).
+
+    Open support requests and the latest feedback count from there, so a new school year's Home
+    tab shows none of the last one's (one query, see `storage.school_years.year_starts`).
+    """
+    zones = {t.school_id: t.timezone for t in teams.values()}
+    if not zones:
+        return {}
+    today = min(_today(now, tz) for tz in zones.values())
+    out: dict[int, datetime] = {}
+    for school_id, day in year_starts(session, school_ids=list(zones), on=today).items():
+        try:
+            out[school_id] = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(zones[school_id]))
+        except Exception:
+            out[school_id] = datetime.combine(day, datetime.min.time(), tzinfo=now.tzinfo)
+    return out
+
+
+def _from_year_start(column: ColumnElement, since: dict[int, datetime]) -> ColumnElement[bool]:
+    """`column` (aware UTC) on or after its team's school year start (teams joined as `Team`)."""
+    if not since:
+        return true()
+    return or_(col(Team.school_id).not_in(list(since)),
+               *[and_(col(Team.school_id) == school_id, column >= start) for school_id, start in since.items()])
+
+
+def _support(session: Session, teams: dict[int, TeamGlance], ids: list[int], actor: Actor,
+             since: dict[int, datetime] | None = None) -> None:
+    """Open support requests facilitators have been told of, made this school year; names only
+    for the team's own facilitators."""
     if not ids:
         return
     rows = session.exec(
@@ -340,8 +371,9 @@ def _support(session: Session, teams: dict[int, TeamGlance], ids: list[int], act
                Person.name)
         .join(Checkin, col(Checkin.id) == SupportRequest.checkin_id)
         .join(Person, col(Person.id) == SupportRequest.person_id)
+        .join(Team, col(Team.id) == SupportRequest.team_id)
         .where(col(SupportRequest.team_id).in_(ids), col(SupportRequest.state).in_(OPEN_SUPPORT),
-               col(SupportRequest.sent_at).is_not(None))
+               col(SupportRequest.sent_at).is_not(None), _from_year_start(col(SupportRequest.created_at), since or {}))
         .order_by(col(SupportRequest.created_at))
     ).all()
     for request_id, team_id, state, week, user_id, name in rows:
@@ -351,14 +383,16 @@ def _support(session: Session, teams: dict[int, TeamGlance], ids: list[int], act
             team.support.append(SupportGlance(request_id or 0, user_id, name or user_id, week, state))
 
 
-def _feedback(session: Session, teams: dict[int, TeamGlance], ids: list[int], min_group_size: int) -> None:
-    """The latest meeting with feedback, per team: averages only from the group minimum up."""
+def _feedback(session: Session, teams: dict[int, TeamGlance], ids: list[int], min_group_size: int,
+              since: dict[int, datetime] | None = None) -> None:
+    """The latest meeting with feedback this school year, per team: averages only from the group minimum up."""
     if not ids:
         return
     latest = (
         select(Feedback.team_id, func.max(Meeting.starts_at).label("starts"))
         .join(Meeting, col(Meeting.id) == Feedback.meeting_id)
-        .where(col(Feedback.team_id).in_(ids))
+        .join(Team, col(Team.id) == Feedback.team_id)
+        .where(col(Feedback.team_id).in_(ids), _from_year_start(col(Meeting.starts_at), since or {}))
         .group_by(col(Feedback.team_id))
         .subquery()
     )

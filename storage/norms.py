@@ -1,7 +1,8 @@
 """A team's norms, their history and who committed to them.
 
 Every change writes a revision with the whole list, so the history says who changed what and
-when; commitments are to one revision, so after a change everyone is asked again.
+when, and an audit entry (who, which version, "added 1, removed 2"); commitments are to one
+revision, so after a change everyone is asked again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlmodel import Session, col, delete, select
 
 from storage.models import Membership, Norm, NormCommitment, NormRevision, Person
 from storage.rules.agenda import norms_change_summary
+from storage.teams import audit
 
 
 def current_norms(session: Session, *, team_id: int) -> list[str]:
@@ -42,6 +44,9 @@ def save_norms(session: Session, *, team_id: int, norms: list[str], by: str, now
     )
     session.add(revision)
     session.flush()  # the unique (team, version) refuses a concurrent second revision here
+    # Who changed the norms and how much, never the norms' words (the revision keeps those).
+    audit(session, actor=by, action="norms.edit", target=f"team:{team_id}",
+          detail=f"version {version}: {revision.summary}", at=now)
     session.exec(delete(Norm).where(col(Norm.team_id) == team_id))  # type: ignore[call-overload]
     session.flush()
     for position, text in enumerate(norms, start=1):

@@ -160,6 +160,12 @@ def audit(session: Session, *, actor: str, action: str, target: str, detail: str
     session.add(entry)
 
 
+def _person_detail(session: Session, person_id: int) -> str:
+    """"person:N U123": the row id and the Slack id, so `plcbot audit --user U123` finds it."""
+    person = session.get(Person, person_id)
+    return f"person:{person_id} {person.slack_user_id}" if person is not None else f"person:{person_id}"
+
+
 def _school_of_target(session: Session, target: str) -> int | None:
     kind, _, ref = target.partition(":")
     if not ref.isdigit():
@@ -218,7 +224,7 @@ def add_leader(session: Session, *, school_id: int, person_id: int, actor: str,
         return False
     session.add(SchoolLeader(school_id=school_id, person_id=person_id, title=title))
     audit(session, actor=actor, action="principal.add", target=f"school:{school_id}",
-          detail=f"person:{person_id}")
+          detail=_person_detail(session, person_id))
     return True
 
 
@@ -230,7 +236,7 @@ def remove_leader(session: Session, *, school_id: int, person_id: int, actor: st
         return False
     session.delete(found)
     audit(session, actor=actor, action="principal.remove", target=f"school:{school_id}",
-          detail=f"person:{person_id}")
+          detail=_person_detail(session, person_id))
     return True
 
 
@@ -244,8 +250,12 @@ class Schedule:
 
 
 def save_team(session: Session, *, team: Team | None, school_id: int, channel_id: str, name: str,
-              timezone: str, schedule: Schedule, actor: str) -> tuple[Team, list[str]]:
-    """Create the team (team=None) or update it; returns it with the changes made, audited."""
+              timezone: str, schedule: Schedule, actor: str,
+              share_names: bool | None = None) -> tuple[Team, list[str]]:
+    """Create the team (team=None) or update it; returns it with the changes made, audited.
+
+    `share_names` None leaves the team's choice as it is (a roster import does not make it).
+    """
     wanted: dict[str, Any] = {
         "name": " ".join(name.split()),
         "channel_id": channel_id,
@@ -254,6 +264,8 @@ def save_team(session: Session, *, team: Team | None, school_id: int, channel_id
         "meeting_time": schedule.time,
         "meeting_minutes": schedule.minutes,
     }
+    if share_names is not None:
+        wanted["share_names_with_principal"] = share_names
     if team is None:
         team = Team(school_id=school_id, **wanted)
         session.add(team)
@@ -392,14 +404,19 @@ def leave_team(session: Session, *, team_id: int, slack_user_id: str, actor: str
     return outcome == "removed"
 
 
-def set_person_active(session: Session, *, slack_user_id: str, active: bool, actor: str) -> bool:
-    """Slack deactivated (or restored) an account: prompts stop (or resume); nothing is deleted."""
+def set_person_active(session: Session, *, slack_user_id: str, active: bool, actor: str,
+                      now: datetime | None = None) -> bool:
+    """Slack deactivated (or restored) an account: prompts stop (or resume); nothing is deleted.
+
+    `deactivated_at` starts the PLCBOT_FORGET_DEACTIVATED_DAYS clock; a restored account stops it.
+    """
     person = session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
     if person is None or person.active == active:
         return False
+    now = now or utcnow()
     person.active = active
-    person.deactivated_at = None if active else utcnow()
+    person.deactivated_at = None if active else now
     session.add(person)
     audit(session, actor=actor, action="person.activate" if active else "person.deactivate",
-          target=f"person:{person.id}", detail=slack_user_id)
+          target=f"person:{person.id}", detail=slack_user_id, at=now)
     return True

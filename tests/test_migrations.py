@@ -72,3 +72,49 @@ def test_upgrading_a_file_with_data_backs_it_up_first(db_url, tmp_path):
 
 def test_there_is_one_head_for_the_next_migration_to_build_on():
     assert migrate.head_revisions() == ("0007",)
+
+
+def test_the_privacy_migration_fills_in_what_older_rows_lacked(any_db_url):
+    """Audit entries from before 0007 get their school; accounts already deactivated get a time,
+    so the forget-after-deactivation rule can apply to them."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    db = Database(any_db_url)
+    with db.engine.connect() as conn:
+        cfg = migrate.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006")
+        conn.commit()
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO school (id, name, timezone, self_service, digest_weekday, digest_time,"
+                             " created_at) VALUES (7, 'Lincoln', 'America/Chicago', false, 0, '07:00', :t)"),
+                     {"t": datetime(2026, 1, 1)})
+        conn.execute(sa.text("INSERT INTO team (id, school_id, name, channel_id, timezone, meeting_weekdays,"
+                             " meeting_minutes, share_names_with_principal, agenda_lead_hours,"
+                             " feedback_window_days, created_at) VALUES (3, 7, 'G3', 'C3', 'America/Chicago', '',"
+                             " 45, false, 24, 7, :t)"), {"t": datetime(2026, 1, 1)})
+        for pid, active in ((1, True), (2, False), (3, False)):
+            conn.execute(sa.text("INSERT INTO person (id, slack_user_id, name, active, created_at)"
+                                 " VALUES (:i, :u, '', :a, :t)"),
+                         {"i": pid, "u": f"U{pid}", "a": active, "t": datetime(2026, 1, 1)})
+        rows = [("team:3", "member.add", datetime(2026, 2, 1)), ("school:7", "school.update", datetime(2026, 2, 1)),
+                ("person:2", "person.deactivate", datetime(2026, 3, 1)),
+                ("person:2", "person.deactivate", datetime(2026, 4, 1)), ("roster.csv", "roster.export",
+                                                                          datetime(2026, 2, 1))]
+        for target, action, at in rows:
+            conn.execute(sa.text("INSERT INTO auditentry (at, actor, action, target, detail)"
+                                 " VALUES (:at, 'cli:x', :a, :t, '')"), {"at": at, "a": action, "t": target})
+    before = datetime.now(UTC)
+    migrate.upgrade(db)
+    with db.engine.connect() as conn:
+        schools = dict(conn.execute(sa.text("SELECT target, school_id FROM auditentry WHERE action <> "
+                                            "'person.deactivate'")).all())
+        deactivated = dict(conn.execute(sa.text("SELECT id, deactivated_at FROM person")).all())
+    assert schools == {"team:3": 7, "school:7": 7, "roster.csv": None}
+    assert deactivated[1] is None
+    assert str(deactivated[2]).startswith("2026-04-01")  # the latest deactivation on record
+    assert deactivated[3] is not None and str(deactivated[3]) >= before.replace(tzinfo=None).isoformat(" ")[:10]
+    db.dispose()

@@ -648,3 +648,34 @@ def test_render_keeps_long_lists_within_slack_limits_and_escapes_names():
     assert form is None and set(errors) == {h.B_NAME, h.B_TIME}
     assert render.join_value('{"t": true, "u": "U1"}') == (0, "")
     assert render.join_value('{"t": 4, "u": "U1"}') == (4, "U1")
+
+
+def test_the_team_decides_in_setup_whether_principals_see_names(bot):
+    """Off by default; a facilitator turns it on in the setup form, it is audited, the form reopens
+    with it ticked, and a roster import leaves the team's choice alone."""
+    team = seed_team(bot)
+    bot.user("UFAC").command("setup", channel=team.channel)
+    view = _setup_modal(bot, "UFAC")
+    share = next(b for b in view["blocks"] if b.get("block_id") == h.B_SHARE)
+    assert "initial_options" not in share["element"]  # off until the team chooses
+    values = _values(**{h.B_MEMBERS: {h.V: ["UFAC", "UT1", "UT2", "UT3"]}, h.B_NAME: {h.V: "Grade 3"},
+                        h.B_TZ: {h.V: "America/New_York"}, h.B_SHARE: {h.V: [h.SHARE_NAMES]}})
+    reply = bot.user("UFAC").submit(view, values)
+    assert reply.status == 200 and not (reply.json or {}).get("errors")
+    bot.wait_idle()
+    with bot.db.read() as session:
+        assert session.get(Team, team.team_id).share_names_with_principal is True
+        updates = [a.detail for a in session.exec(select(AuditEntry).where(AuditEntry.action == "team.update"))]
+        assert any("share_names_with_principal: False → True" in d for d in updates)
+    bot.user("UFAC").command("setup", channel=team.channel)
+    reopened = bot.double.wait_for(lambda: next(
+        (v for v in bot.double.open_views("UFAC") if v.get("callback_id") == h.SETUP_CALLBACK
+         and v["id"] != view["id"]), None))
+    share = next(b for b in reopened["blocks"] if b.get("block_id") == h.B_SHARE)
+    assert [o["value"] for o in share["element"]["initial_options"]] == [h.SHARE_NAMES]
+    with bot.db.session() as session:  # as a roster import does: no say on name sharing
+        t = session.get(Team, team.team_id)
+        store.save_team(session, team=t, school_id=t.school_id, channel_id=t.channel_id, name=t.name,
+                        timezone=t.timezone, schedule=store.Schedule("mon", "15:00", 45), actor="cli:x")
+    with bot.db.read() as session:
+        assert session.get(Team, team.team_id).share_names_with_principal is True

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from bot.cli.common import CliError, services_from
 from storage import cycles as store
-from storage.models import AuditEntry, School, SchoolBreak
+from storage.models import School, SchoolBreak
 from storage.rules import cycles as rules
 
 
@@ -39,6 +39,14 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r.add_argument("--school", required=True)
     r.add_argument("break_id", type=int)
     r.set_defaults(func=remove_break)
+
+
+def _operator() -> str:
+    """The login running the command, for the audit log ("cli:<login>")."""
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
 
 
 def _day(text: str, what: str) -> date:
@@ -68,11 +76,8 @@ def add_break(args: argparse.Namespace) -> int:
         if problem:
             raise CliError(problem)
         row, created = store.add_break(session, school_id=school.id or 0, starts_on=start, ends_on=end,
-                                       label=args.label, created_by=f"cli:{getpass.getuser()}",
+                                       label=args.label, created_by=f"cli:{_operator()}",
                                        now=services.clock.now())
-        if created:
-            session.add(AuditEntry(actor=f"cli:{getpass.getuser()}", action="add school break",
-                                   target=school.name, detail=f"{start}..{end} {args.label}".strip()))
     verb = "Added" if created else "Already there:"
     print(f"{verb} break {row.id} for {school.name}: {start:%a %Y-%m-%d} to {end:%a %Y-%m-%d}"
           + (f" ({row.label})" if row.label else "") + ". No check-ins for its teams on those days.")
@@ -100,9 +105,8 @@ def remove_break(args: argparse.Namespace) -> int:
     services = services_from(args)
     with services.db.session() as session:
         school = _school(session, args.school)
-        if not store.remove_break(session, school_id=school.id or 0, break_id=args.break_id):
+        if not store.remove_break(session, school_id=school.id or 0, break_id=args.break_id,
+                                  actor=f"cli:{_operator()}", now=services.clock.now()):
             raise CliError(f"{school.name} has no break {args.break_id}; `plcbot calendar list` shows them.")
-        session.add(AuditEntry(actor=f"cli:{getpass.getuser()}", action="remove school break",
-                               target=school.name, detail=str(args.break_id)))
     print(f"Removed break {args.break_id} from {school.name}.")
     return 0

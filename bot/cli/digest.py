@@ -112,7 +112,8 @@ def export(args: argparse.Namespace) -> int:
     where = scope.schools[0].name if args.school else f"{len(scope.schools)} schools"
     with services.db.session() as session:
         audit(session, actor=f"cli:{_whoami()}", action="digest export", target=where[:200],
-              detail=f"{what} -> {out.name}", at=services.clock.now())
+              detail=f"{what} -> {out.name}", at=services.clock.now(),
+              school_id=scope.schools[0].id if args.school else None)  # --all: district-wide
     if has_data:
         print(f"Wrote {out}: {where}, {what}, {rows} rows.")
     else:

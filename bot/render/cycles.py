@@ -12,7 +12,7 @@ from datetime import date, time
 from typing import Any, Protocol
 
 from bot.render import blocks as bk
-from bot.render.mrkdwn import clip, escape, user
+from bot.render.mrkdwn import FORGOTTEN_PREFIX, clip, escape, user
 from storage.rules import cycles as rules
 
 Blocks = list[dict[str, Any]]
@@ -262,8 +262,9 @@ def checkin_message(card: CheckinCard, *, changing: bool = False) -> tuple[str, 
             bk.button("Add details", DETAILS_ACTION, value=value),
             block_id=f"checkin_{value}",
         ))
-        out.append(bk.context("Your answer goes to your team's summary without your name. "
-                              "Only a support request carries your name, to your facilitators."))
+        out.append(bk.context("Your team sees only its figures, never your answer by name. The digest for "
+                              "your facilitators and principal names you only if your team chose to share "
+                              "names; a support request always carries your name. `/plc privacy` says more."))
         text = f"Week {card.week} check-in for {card.title}: how is it going?"
         return clip(text, 3000), out
     out.extend(answer_blocks(card))
@@ -390,7 +391,8 @@ def support_message(card: SupportCard) -> tuple[str, Blocks]:
     else:
         out.append(bk.context(":white_check_mark: Resolved"
                               + (f" by {user(card.follower)}." if card.follower else ".")))
-    text = f"{escape(card.teacher_name)} asked for support (week {card.week})"
+    name = "A former member" if card.teacher_id.startswith(FORGOTTEN_PREFIX) else escape(card.teacher_name)
+    text = f"{name} asked for support (week {card.week})"
     return clip(text, 3000), out
 
 

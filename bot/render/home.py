@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.render import blocks as bk
 from bot.render.cycles import ANSWER_ACTIONS, DETAILS_ACTION, number, pct
-from bot.render.mrkdwn import channel, clip, escape
+from bot.render.mrkdwn import channel, clip, escape, user
 
 if TYPE_CHECKING:
     from storage.home import Dashboard, FeedbackGlance, PendingCheckin, SchoolGlance, TeamGlance
@@ -78,7 +78,8 @@ def pending_blocks(pending: Sequence[PendingCheckin]) -> list[Block]:
             block_id=f"home_checkin_{value}",
         ))
     more = _more(pending[:PENDING_SHOWN], len(pending), "check-ins: they are in your direct messages")
-    out.append(bk.context(more or "One click is enough. Your answer goes to the team's summary without your name."))
+    out.append(bk.context(more or "One click is enough. Your team sees only its figures; "
+                                  "`/plc privacy` says who sees what."))
     return out
 
 
@@ -142,7 +143,7 @@ def _round_text(t: TeamGlance) -> str:
 def _support_text(t: TeamGlance) -> str:
     if not t.support:
         return "*Support requests*\nNone open."
-    shown = [f"<@{s.teacher_id}> (week {s.week}{', following up' if s.state == 'following_up' else ''})"
+    shown = [f"{user(s.teacher_id)} (week {s.week}{', following up' if s.state == 'following_up' else ''})"
              for s in t.support[:5]]
     more = _more(t.support[:5], len(t.support), "")
     return f"*Support requests* ({len(t.support)} open)\n" + ", ".join(shown) + (f" {more}" if more else "")

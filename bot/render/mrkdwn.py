@@ -24,8 +24,17 @@ def clip(text: str, limit: int, *, suffix: str = "…") -> str:
     return cut + suffix
 
 
+FORGOTTEN_PREFIX = "forgotten-"  # storage.personal_data.TOKEN_PREFIX: an erased person's stand-in id
+
+
 def user(user_id: str) -> str:
-    """A mention of a Slack user id the bot itself knows (never user-typed text)."""
+    """A mention of a Slack user id the bot itself knows (never user-typed text).
+
+    An erased person's id was replaced by a `forgotten-…` token (`plcbot privacy forget`):
+    they read as "a former member", never as a broken mention.
+    """
+    if user_id.startswith(FORGOTTEN_PREFIX):
+        return "a former member"
     return f"<@{user_id}>"
 
 

@@ -29,6 +29,8 @@ V = "value"  # the action_id of every input element: block ids tell the fields a
 
 B_NAME, B_SCHOOL, B_MEMBERS, B_FACILITATORS = "team_name", "team_school", "team_members", "team_facilitators"
 B_DAYS, B_TIME, B_LENGTH, B_TZ = "team_days", "team_time", "team_length", "team_tz"
+B_SHARE = "team_share_names"  # checkbox: principals see names next to answers in the digest
+SHARE_NAMES = "share"
 S_TZ, S_SELF, S_DIGEST_DAY, S_DIGEST_TIME, S_HOURS = "school_tz", "school_self", "digest_day", "digest_time", "hours"
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 TEAM_NAME_MAX = 120  # Team.name
@@ -161,6 +163,7 @@ class SetupDefaults:
     minutes: int = 45
     timezone: str = "America/New_York"
     principals: list[str] = field(default_factory=list)
+    share_names: bool = False
 
 
 def setup_modal(d: SetupDefaults) -> dict[str, Any]:
@@ -197,6 +200,15 @@ def setup_modal(d: SetupDefaults) -> dict[str, Any]:
                          {"type": "number_input", "is_decimal_allowed": False, "initial_value": str(d.minutes)}))
     blocks.append(_input(B_TZ, "Time zone", _text_input(d.timezone, max_length=64),
                          hint="An IANA name such as America/Chicago."))
+    share = bk.option("Share names with the school's principals", SHARE_NAMES)
+    share["description"] = bk.plain("Principals then see who gave each check-in answer and named feedback in "
+                                    "the digest. Off: they see the team's figures only. Support requests "
+                                    "always carry their author's name.", 150)
+    checkbox: dict[str, Any] = {"type": "checkboxes", "options": [share]}
+    if d.share_names:
+        checkbox["initial_options"] = [share]
+    blocks.append(_input(B_SHARE, "Names", checkbox, optional=True,
+                         hint="A team decision: agree on it together. Anonymous feedback is never named."))
     whose = f" of {escape(school_name)}" if school_name and (d.team_id is not None or len(d.schools) == 1) else ""
     blocks.append(bk.context(f"Principals{whose}: {people_line(d.principals, 'none named yet')} "
                              "(named by a plcbot admin; principals are not members unless added)."))
@@ -219,6 +231,7 @@ class SetupForm:
     time: str | None
     minutes: int
     timezone: str
+    share_names: bool = False
 
     @property
     def everyone(self) -> list[str]:
@@ -270,9 +283,11 @@ def read_setup(values: dict[str, dict[str, dict[str, Any]]]) -> tuple[SetupForm 
             raise ValueError(timezone)
     except ValueError:
         errors[B_TZ] = f"'{timezone[:64]}' is not a time zone I know; use a name like America/Chicago."
+    ticked = get(B_SHARE).get("selected_options") or []
+    share = any(isinstance(o, dict) and o.get("value") == SHARE_NAMES for o in ticked)
     if errors:
         return None, errors
-    return SetupForm(name, school_id, members, facilitators, weekdays, time, minutes, timezone), {}
+    return SetupForm(name, school_id, members, facilitators, weekdays, time, minutes, timezone, share), {}
 
 
 # ---------------------------------------------------------------------- /plc school

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.models.base import utc_field, utcnow
@@ -94,9 +94,12 @@ class AuditEntry(SQLModel, table=True):
     district-wide ones), so principals can be shown their school's part.
     """
 
+    # A school's newest entries (`/plc audit`) come from one index range.
+    __table_args__ = (Index("ix_auditentry_school_id_at", "school_id", "at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = utc_field(default_factory=utcnow, index=True)
-    school_id: int | None = Field(default=None, index=True)
+    school_id: int | None = None
     actor: str = Field(max_length=64)  # Slack user id, or "cli:<user>"
     action: str = Field(max_length=64)
     target: str = Field(default="", max_length=200)

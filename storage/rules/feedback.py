@@ -150,6 +150,9 @@ class Stored:
     ratings: Mapping[str, int]
     texts: Mapping[str, str]
     name: str | None
+    # Whether its author chose anonymity. None: taken from the name (no name, anonymous). A named
+    # answer whose author was erased has no name but was not given anonymously.
+    anonymous: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ def summarize(
     topics = [a.texts[q.key] for a in answers for q in TEXTS if q.topic and a.texts.get(q.key)]
     return Summary(
         count=count,
-        anonymous=sum(1 for a in answers if a.name is None),
+        anonymous=sum(1 for a in answers if (a.name is None if a.anonymous is None else a.anonymous)),
         threshold=threshold,
         questions=tuple(questions),
         levels=tuple(levels),

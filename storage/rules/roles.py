@@ -40,6 +40,7 @@ class Action(StrEnum):
     VIEW_DIGEST = "get the digest"
     ADD_AGENDA_ITEM = "add an agenda item"
     ASSIGN_ACTION = "assign an action item"
+    VIEW_AUDIT = "see the audit log"
 
 
 # The lowest role that may take each action, and where that role must hold.
@@ -62,6 +63,7 @@ NEEDS: dict[Action, Role] = {
     Action.VIEW_DIGEST: Role.FACILITATOR,
     Action.ADD_AGENDA_ITEM: Role.MEMBER,
     Action.ASSIGN_ACTION: Role.MEMBER,
+    Action.VIEW_AUDIT: Role.PRINCIPAL,
 }
 
 WHO = {
@@ -163,6 +165,22 @@ def require_grant(actor: Actor, role: Role, *, team_id: int | None = None,
     if not may_grant(actor, role, team_id=team_id, school_id=school_id):
         action = grant_action(role)
         raise Forbidden(action, NEEDS[action] if role is not Role.ADMIN else Role.ADMIN)
+
+
+def audit_scope(actor: Actor, *, channel_school_id: int | None = None) -> frozenset[int] | None:
+    """The schools whose part of the audit log `actor` may read; None means all of it.
+
+    Principals see their own schools (only the channel's school when asked in one of its
+    teams' channels); admins see the whole log, or the channel's school when asked in a team's
+    channel. Anyone else is refused, with who can.
+    """
+    if actor.is_admin:
+        return None if channel_school_id is None else frozenset({channel_school_id})
+    if channel_school_id is not None and channel_school_id in actor.principal_of:
+        return frozenset({channel_school_id})
+    if actor.principal_of:
+        return actor.principal_of
+    raise Forbidden(Action.VIEW_AUDIT, NEEDS[Action.VIEW_AUDIT])
 
 
 def may_create_team(actor: Actor, *, school_id: int, self_service: bool, school_has_teams: bool) -> bool:

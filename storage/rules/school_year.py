@@ -60,3 +60,77 @@ def retention_cutoff(current_start: date, retention_years: int) -> date:
 
 def next_start(ends_on: date) -> date:
     return ends_on + timedelta(days=1)
+
+
+# ------------------------------------------------------------------------------ closing a year
+MIN_YEAR_DAYS = 180
+"""A year shorter than this is not closed: closes come once a year, so a second close within
+months of the last one is a re-run (or a wrong `--on`), and must change nothing."""
+
+
+@dataclass(frozen=True)
+class RecordedYear:
+    """A school's `SchoolYear` row as plain data (what `plan_close` decides from)."""
+
+    label: str
+    starts_on: date
+    ends_on: date | None
+    closed: bool
+    closed_by: str = ""
+    closed_on: date | None = None
+    workbook: str = ""
+
+
+@dataclass(frozen=True)
+class ClosePlan:
+    """What `plcbot year close` will do for one school.
+
+    `action` is "close" (close `closing`, the next year starts the day after), "already" (the
+    year containing the day is closed: change nothing) or "refuse" (`reason` names the problem).
+    """
+
+    action: str
+    reason: str = ""
+    closing: YearSpan | None = None
+    closed: RecordedYear | None = None  # for "already": the year that was closed before
+
+    @property
+    def next_start(self) -> date | None:
+        return next_start(self.closing.ends_on) if self.closing and self.closing.ends_on else None
+
+
+def plan_close(*, on: date, today: date, years: list[RecordedYear], default: tuple[int, int],
+               created_on: date | None = None) -> ClosePlan:
+    """Which year closing on `on` (its last day) means, or why it is already closed or refused.
+
+    The year closed is the one `on` falls in: the school's open recorded year, else the default
+    year around `on` (so an admin who forgot to close in June can still close it in August with
+    `--on` the last day of school). `today` is the school's local date.
+    """
+    if on > today:
+        return ClosePlan("refuse", f"--on {on} is in the future (today is {today} there); give the year's last day")
+    rows = sorted(years, key=lambda y: y.starts_on)
+    for row in rows:
+        if row.closed and row.ends_on is not None and row.starts_on <= on <= row.ends_on:
+            return ClosePlan("already", closed=row)
+    latest = rows[-1] if rows else None
+    if latest is not None and on < latest.starts_on:
+        return ClosePlan("refuse", f"--on {on} is before the current school year began ({latest.starts_on})")
+    if created_on is not None and on < created_on:
+        return ClosePlan("refuse", f"--on {on} is before the school was set up ({created_on})")
+    if latest is None:
+        start = default_start(on, default)
+    elif not latest.closed:
+        start = latest.starts_on
+    else:  # closed with no successor recorded (not written by `year close`, which records both)
+        start = max(default_start(on, default), next_start(latest.ends_on or on))
+    days = (on - start).days + 1
+    if days < MIN_YEAR_DAYS:
+        before = [y for y in rows if y.closed and y.ends_on is not None and y.ends_on < on]
+        if before:
+            return ClosePlan("already", closed=before[-1],
+                             reason=f"the current year began on {start}, only {days} days before {on}")
+        return ClosePlan("refuse", f"--on {on}: the school year it falls in began on {start}, only {days} "
+                                   f"days earlier; give the last day of the year to close "
+                                   f"(e.g. --on {start - timedelta(days=1)})")
+    return ClosePlan("close", closing=YearSpan(start, on))

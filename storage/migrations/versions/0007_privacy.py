@@ -9,6 +9,7 @@ Revises: 0006
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import sqlmodel  # noqa: F401
@@ -31,7 +32,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("forgotten_at", _UTC(), nullable=True))
     with op.batch_alter_table("auditentry", schema=None) as batch_op:
         batch_op.add_column(sa.Column("school_id", sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f("ix_auditentry_school_id"), ["school_id"], unique=False)
+        batch_op.create_index("ix_auditentry_school_id_at", ["school_id", "at"], unique=False)
     op.create_table(
         "schoolyear",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -50,7 +51,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_schoolyear_school_id"), ["school_id"], unique=False)
 
     audit = sa.table("auditentry", sa.column("id", sa.Integer), sa.column("target", sa.String),
-                     sa.column("school_id", sa.Integer))
+                     sa.column("school_id", sa.Integer), sa.column("action", sa.String),
+                     sa.column("at", _UTC()))
+    _backfill_deactivated(audit)
     team = sa.table("team", sa.column("id", sa.Integer), sa.column("school_id", sa.Integer))
     bind = op.get_bind()
     rows = bind.execute(sa.select(audit.c.id, audit.c.target).where(
@@ -65,12 +68,27 @@ def upgrade() -> None:
             bind.execute(sa.update(audit).where(audit.c.id == entry_id).values(school_id=school_id))
 
 
+def _backfill_deactivated(audit: sa.TableClause) -> None:
+    """People already inactive get the time of their last "person.deactivate" entry, or now:
+    without a time, PLCBOT_FORGET_DEACTIVATED_DAYS could never apply to them."""
+    person = sa.table("person", sa.column("id", sa.Integer), sa.column("active", sa.Boolean),
+                      sa.column("deactivated_at", _UTC()))
+    bind = op.get_bind()
+    latest = dict(bind.execute(
+        sa.select(audit.c.target, sa.func.max(audit.c.at))
+        .where(audit.c.action == "person.deactivate").group_by(audit.c.target)).all())
+    now = datetime.now(UTC)
+    for (person_id,) in bind.execute(sa.select(person.c.id).where(person.c.active.is_(False))).all():
+        when = latest.get(f"person:{person_id}") or now
+        bind.execute(sa.update(person).where(person.c.id == person_id).values(deactivated_at=when))
+
+
 def downgrade() -> None:
     with op.batch_alter_table("schoolyear", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_schoolyear_school_id"))
     op.drop_table("schoolyear")
     with op.batch_alter_table("auditentry", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_auditentry_school_id"))
+        batch_op.drop_index("ix_auditentry_school_id_at")
         batch_op.drop_column("school_id")
     with op.batch_alter_table("person", schema=None) as batch_op:
         batch_op.drop_column("forgotten_at")

@@ -1,0 +1,113 @@
+"""A person's own data as a workbook (`/plc privacy export`, `plcbot privacy export`), and the
+message that comes with it.
+
+The sheets follow `storage.personal_data.SHEETS`; cells go through the digest workbook's
+writer (`bot.render.workbook.DigestWorkbook`), so text stays text (a note starting with "="
+is never a formula), control characters are cleaned, headers are frozen and filtered, and
+dates are real dates. Anonymous feedback is not in it, and the first sheet says why.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from bot.render.blocks import section
+from bot.render.mrkdwn import clip, escape
+from bot.render.workbook import Column, DigestWorkbook
+
+if TYPE_CHECKING:
+    from storage.personal_data import PersonalData
+
+ANONYMOUS_NOTE = (
+    "Anonymous feedback is not in this workbook. An anonymous answer is stored without your name; "
+    "while its feedback window is open only a one-way keyed code lets you change it, and when the "
+    "window closes that code is deleted. By design the bot then cannot tell which anonymous answers "
+    "are yours, so it cannot hand them over."
+)
+
+
+def _cols(*spec: tuple[str, float, str]) -> tuple[Column, ...]:
+    return tuple(Column(t, w, k) for t, w, k in spec)
+
+
+ABOUT = _cols(("About you", 26, "text"), ("Stored", 50, "text"))
+COLUMNS: dict[str, tuple[Column, ...]] = {
+    "Teams and roles": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Role", 14, "text"),
+                             ("Current", 9, "text"), ("Since", 17, "datetime"), ("Until", 17, "datetime")),
+    "Check-ins": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Cycle", 24, "text"), ("Cycle week", 8, "int"),
+                       ("Check-in day", 12, "date"), ("Status", 10, "text"), ("Progress", 14, "text"),
+                       ("Data point", 10, "num"), ("Unit", 8, "text"), ("Evidence", 50, "text"),
+                       ("Support wanted", 50, "text"), ("Answered at", 17, "datetime")),
+    "Support requests": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Cycle", 24, "text"),
+                              ("Cycle week", 8, "int"), ("State", 14, "text"), ("Asked at", 17, "datetime"),
+                              ("Followed up by", 22, "text"), ("Resolved at", 17, "datetime"),
+                              ("What would help", 50, "text")),
+    "Named feedback": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Meeting", 17, "datetime"),
+                            ("Answered on", 12, "date"), ("Useful (1-5)", 10, "int"), ("Learned (1-5)", 10, "int"),
+                            ("Norms & support (1-5)", 12, "int"), ("What I will try", 40, "text"),
+                            ("Student evidence", 40, "text"), ("Next focus", 34, "text")),
+    "Action items": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Action item", 50, "text"),
+                          ("Your part", 22, "text"), ("Owner", 22, "text"), ("Due", 12, "date"),
+                          ("Status", 9, "text"), ("Created", 17, "datetime"), ("Done", 17, "datetime")),
+    "Norm commitments": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Norms version", 10, "int"),
+                              ("Committed at", 17, "datetime")),
+    "Meetings attended": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Meeting", 17, "datetime"),
+                               ("Title", 30, "text"), ("Recorded as", 12, "text")),
+    "Agenda items": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Meeting", 17, "datetime"),
+                          ("Title", 40, "text"), ("Minutes", 8, "int"), ("Your part", 18, "text")),
+    "Other records": _cols(("Record", 44, "text"), ("When", 17, "datetime"), ("Detail", 40, "text")),
+}
+EMPTY = {
+    "Teams and roles": "You are in no team and lead no school.",
+    "Check-ins": "No check-ins were sent to you.",
+    "Support requests": "You have not asked for support.",
+    "Named feedback": "No feedback with your name. (Anonymous feedback is never listed: see the first sheet.)",
+    "Action items": "No action items owned, created or closed by you.",
+    "Norm commitments": "You have not committed to a team's norms.",
+    "Meetings attended": "No attendance was recorded for you.",
+    "Agenda items": "No agenda items owned or added by you.",
+    "Other records": "Nothing else.",
+}
+
+
+def write_personal_workbook(data: PersonalData, target: str | Path | IO[bytes]) -> int:
+    """The workbook: 'About you' (profile and the note on anonymous feedback), then one sheet per
+    kind of record. Returns the rows written."""
+    book = DigestWorkbook("UTC")  # every time is already local (see PersonalData)
+    about: list[tuple[Any, ...]] = [(label, _shown(value)) for label, value in data.profile]
+    about.append(("Anonymous feedback", ANONYMOUS_NOTE))
+    book.sheet("About you", ABOUT, about)
+    for name, columns in COLUMNS.items():
+        book.sheet(name, columns, data.sheets.get(name, []), empty=EMPTY[name])
+    book.save(target)
+    return book.rows_written
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M")  # type: ignore[union-attr]
+    return str(value)
+
+
+def workbook_name(name: str, stamp: str) -> str:
+    """'My PLC data - Maria Lopez - 2026-11-30 0915.xlsx': readable and safe as a file name."""
+    safe = re.sub(r"[^\w .,&()'-]+", " ", name).strip() or "me"
+    return f"My PLC data - {safe[:60]} - {stamp}.xlsx"
+
+
+def export_message(data: PersonalData) -> tuple[str, list[dict[str, Any]]]:
+    """The DM that carries the workbook: what is in it, and why anonymous feedback is not."""
+    counts = [f"{data.count(s)} {label}" for s, label in (
+        ("Check-ins", "check-ins"), ("Named feedback", "named feedback answers"),
+        ("Support requests", "support requests"), ("Action items", "action items"),
+        ("Norm commitments", "norm commitments"), ("Meetings attended", "meetings"))]
+    teams = ", ".join(escape(t) for t in data.team_names) or "none"
+    text = "Here is everything the PLC bot stores about you."
+    body = (f":card_index_dividers: *{text}*\nTeams: {clip(teams, 600)}\n" + ", ".join(counts) + ".\n"
+            "The workbook below has one sheet per kind of record; dates are in your team's time zone.\n"
+            f":lock: {ANONYMOUS_NOTE}")
+    return text, [section(body)]

@@ -1,0 +1,256 @@
+"""Forgetting a person: every row that names them deleted or anonymised, in one transaction.
+
+The person's own row becomes a tombstone (no e-mail, time zone or DM channel; its name is
+"a former member", so every list, digest and workbook that shows names reads that without
+knowing about erasure; its Slack id is replaced by a random `forgotten-…` token;
+`forgotten_at` is set), so the check-ins they answered still count in their team's response
+rates and averages. What happens to each table
+is listed, and explained, in `storage.personal_data`. Every step is one set-based statement;
+a last sweep over every string column of every table replaces any remaining occurrence of
+their Slack id or DM channel id (ledger keys, audit details, mentions in text), so afterwards
+their id is found in exactly one row: the audit entry "privacy.forget" recording that an
+erasure happened (its detail holds counts only, never the token, so nothing ties the
+tombstone back to the id).
+
+A dry run (`apply=False`) runs exactly the same statements inside a savepoint and rolls it
+back: what it reports is what `apply=True` would do.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlmodel import Session, SQLModel, col
+from sqlmodel import select as select_rows
+
+from storage import personal_data as inv
+from storage.feedback import anonymous_link, use_secure_delete
+from storage.models import (
+    AuditEntry,
+    Checkin,
+    CheckinRound,
+    Delivery,
+    Feedback,
+    Person,
+    ScheduledJob,
+)
+from storage.models.meetings import ActionItem
+from storage.teams import audit
+
+ACTION = "privacy.forget"
+_CHUNK = 500  # IN lists stay well inside every database's limit
+
+
+class ErasureError(Exception):
+    """An erasure that cannot be done (unknown id, already forgotten); nothing was changed."""
+
+
+@dataclass
+class ErasureReport:
+    """What an erasure changed (or, on a dry run, would change), per table."""
+
+    slack_user_id: str
+    applied: bool
+    forgotten_at: datetime | None = None
+    counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+
+    def add(self, table: str, what: str, rows: int) -> None:
+        if rows:
+            self.counts[table][what] = self.counts[table].get(what, 0) + rows
+
+    @property
+    def total(self) -> int:
+        return sum(n for per in self.counts.values() for n in per.values())
+
+    def summary(self) -> str:
+        """Counts only, for the audit entry: never text, never the token."""
+        return "rows per table (changed, or kept for the figures): " + ", ".join(
+            f"{table}: {sum(per.values())}" for table, per in sorted(self.counts.items()))
+
+    def lines(self) -> list[str]:
+        head = ("Forgot" if self.applied else "Dry run: forgetting") + f" {self.slack_user_id}" + (
+            "" if self.applied else " would change")
+        out = [head + ":"]
+        for table, per in sorted(self.counts.items()):
+            for i, (what, n) in enumerate(sorted(per.items())):
+                out.append(f"  {table if i == 0 else '':<16}{n:>6}  {what}")
+        out.append(f"  {'auditentry':<16}{1:>6}  entry recording the erasure (counts only)"
+                   + ("" if self.applied else ", to be added"))
+        out.append("Their messages in Slack itself (DMs, channel posts) are not in this database: Slack's "
+                   "workspace admins delete those.")
+        if not self.applied:
+            out.append("Nothing was changed. Run again with --apply to do it.")
+        return out
+
+
+def forget_person(session: Session, slack_user_id: str, *, actor: str, now: datetime, link_key: bytes,
+                  apply: bool) -> ErasureReport:
+    """Erase `slack_user_id` (see the module's docstring); the caller commits the session.
+
+    Raises ErasureError, changing nothing, for a malformed or unknown id or a person already
+    forgotten (the message says when).
+    """
+    uid = (slack_user_id or "").strip()
+    if not inv.valid_user_id(uid):
+        raise ErasureError(f"{slack_user_id!r} is not a Slack user id (they look like U012ABCDEF).")
+    person = session.exec(select_rows(Person).where(Person.slack_user_id == uid)).first()
+    if person is None:
+        entry = session.exec(select_rows(AuditEntry).where(
+            AuditEntry.action == ACTION, AuditEntry.target == uid).order_by(col(AuditEntry.at).desc())).first()
+        if entry is not None:
+            raise ErasureError(f"{uid} was already forgotten on {entry.at:%Y-%m-%d} (at {entry.at:%H:%M} UTC, "
+                               f"by {entry.actor}); nothing changed.")
+        raise ErasureError(f"no person with Slack id {uid} is known to the bot; nothing changed.")
+    report = ErasureReport(uid, applied=apply, forgotten_at=now if apply else None)
+    if apply:
+        use_secure_delete(session)  # on SQLite, overwrite the old bytes instead of freeing them
+        _erase(session, person, report, now=now, link_key=link_key)
+        audit(session, actor=actor, action=ACTION, target=uid, detail=report.summary(), at=now)
+        session.flush()
+    else:
+        savepoint = session.begin_nested()
+        try:
+            _erase(session, person, report, now=now, link_key=link_key)
+        finally:
+            savepoint.rollback()
+    return report
+
+
+def _erase(session: Session, person: Person, report: ErasureReport, *, now: datetime, link_key: bytes) -> None:
+    assert person.id is not None
+    pid, uid, dm = person.id, person.slack_user_id, person.dm_channel_id
+    token = inv.TOKEN_PREFIX + secrets.token_hex(6)
+    run = session.execute
+
+    tables = {t.name: t for t in SQLModel.metadata.sorted_tables}
+
+    # Not yet sent, never to be: prompts and reminders of open rounds (before their ids go).
+    open_rounds = select(CheckinRound.id).where(CheckinRound.state == "open")
+    r = run(update(Checkin).where(col(Checkin.person_id) == pid, col(Checkin.status) == "pending")
+            .values(status="failed", error="forgotten"))
+    report.add("checkin", "unsent prompts cancelled", r.rowcount)
+    r = run(update(Checkin).where(col(Checkin.person_id) == pid, col(Checkin.answered_at).is_(None),
+                                  col(Checkin.reminded_at).is_(None), col(Checkin.round_id).in_(open_rounds))
+            .values(reminded_at=now))
+    report.add("checkin", "reminders cancelled", r.rowcount)
+
+    # Their own words (inventory: AUTHORED_TEXT) are deleted, before the rows lose their owner.
+    by_table: dict[str, list[inv.AuthoredText]] = defaultdict(list)
+    for text_ref in inv.AUTHORED_TEXT:
+        by_table[text_ref.table].append(text_ref)
+    for name, refs in by_table.items():
+        table = tables[name]
+        r = run(update(table).where(table.c[refs[0].owner] == pid).values({t.column: t.blank for t in refs}))
+        report.add(name, f"their text deleted ({', '.join(t.column for t in refs)})", r.rowcount)
+
+    # Rows holding their person id (inventory: PERSON_KEYS), each as its treatment says.
+    for ref in inv.PERSON_KEYS:
+        table = tables[ref.table]
+        mine = table.c[ref.column] == pid
+        if ref.treatment == "delete":
+            r = run(delete(table).where(mine))
+            report.add(ref.table, f"{ref.what}: deleted", r.rowcount)
+        elif ref.treatment == "unlink":
+            r = run(update(table).where(mine).values({ref.column: None}))
+            report.add(ref.table, f"{ref.what}: unattributed", r.rowcount)
+        elif ref.treatment == "deactivate":
+            r = run(update(table).where(mine, table.c["active"].is_(True)).values(active=False, left_at=now))
+            report.add(ref.table, f"{ref.what}: ended (inactive, history kept)", r.rowcount)
+        else:  # keep: it now belongs to the tombstone and still counts for the team
+            kept = run(select(func.count()).select_from(table).where(mine)).scalar_one()
+            report.add(ref.table, f"{ref.what}: kept for the team's figures, now a former member's", int(kept))
+    report.add("feedback", "anonymous links cleared", _clear_links(session, uid, link_key))
+
+    # Work that would still reach them.
+    owned = select(ActionItem.id).where(ActionItem.owner_id == pid)
+    r = run(update(ScheduledJob).where(col(ScheduledJob.kind) == "action_reminder",
+                                       col(ScheduledJob.state) == "pending", col(ScheduledJob.ref_id).in_(owned))
+            .values(state="skipped", last_error="the owner was forgotten", finished_at=now))
+    report.add("scheduledjob", "reminders cancelled", r.rowcount)
+    recipients = [uid] + ([dm] if dm else [])
+    r = run(update(Delivery).where(col(Delivery.recipient).in_(recipients),
+                                   col(Delivery.state).in_(["pending", "sending", "unknown"]))
+            .values(state="failed", error="forgotten", updated_at=now))
+    report.add("delivery", "unsent messages cancelled", r.rowcount)
+
+    # Columns holding their Slack id (or DM channel) as the whole value.
+    for ref in inv.SLACK_ID_COLUMNS:
+        column = tables[ref.table].c[ref.column]
+        r = run(update(tables[ref.table]).where(column == uid).values({ref.column: token}))
+        report.add(ref.table, f"{ref.what}: id replaced", r.rowcount)
+    if dm:
+        for ref in inv.DM_CHANNEL_COLUMNS:
+            column = tables[ref.table].c[ref.column]
+            r = run(update(tables[ref.table]).where(column == dm).values({ref.column: None}))
+            report.add(ref.table, "DM channel id removed", r.rowcount)
+
+    # The tombstone (before the sweep, which then finds nothing of theirs in their own row).
+    run(update(Person).where(col(Person.id) == pid).values(
+        slack_user_id=token, name=inv.FORMER_MEMBER, email=None, tz=None, dm_channel_id=None, away_from=None,
+        away_until=None, active=False, forgotten_at=now))
+    report.add("person", "tombstone (name, e-mail, time zone, DM channel, Slack id removed)", 1)
+
+    # The safety net: their id or DM channel anywhere else, inside longer text.
+    for table, count in _sweep(session, {uid: token, **({dm: token} if dm else {})}).items():
+        report.add(table, "other mentions replaced", count)
+
+    session.expire_all()
+
+
+def _clear_links(session: Session, uid: str, key: bytes) -> int:
+    """Empty the anonymous-feedback links derived from them (windows still open)."""
+    meeting_ids = sorted({m for (m,) in session.execute(
+        select(Feedback.meeting_id).where(col(Feedback.link).is_not(None))).all()})
+    links = [anonymous_link(key, meeting_id=m, user_id=uid) for m in meeting_ids]
+    cleared = 0
+    for start in range(0, len(links), _CHUNK):
+        r = session.execute(update(Feedback).where(col(Feedback.link).in_(links[start:start + _CHUNK]))
+                            .values(link=None))
+        cleared += r.rowcount
+    return cleared
+
+
+def _sweep(session: Session, needles: dict[str, str]) -> dict[str, int]:
+    """Replace whole occurrences of each needle in every string column of every table.
+
+    One SELECT per table finds the rows holding a needle (LIKE, which may over-match: the
+    whole-id pattern decides), one executemany UPDATE writes the changed rows back.
+    """
+    patterns = [(inv.id_pattern(n), t) for n, t in needles.items()]
+    changed: dict[str, int] = {}
+    for table, keys, cols in inv.text_columns(SQLModel.metadata):
+        where = or_(*[c.like(f"%{n}%") for c in cols for n in needles])
+        rows = session.execute(select(*keys, *cols).where(where)).all()
+        updates = []
+        for row in rows:
+            values = dict(row._mapping)
+            new: dict[str, object] = {}
+            for c in cols:
+                old = values[c.name]
+                if not isinstance(old, str):
+                    continue
+                text = inv.replace_id(old, patterns)
+                limit = inv.column_limit(c)
+                if limit is not None:
+                    text = text[:limit]
+                if text != old:
+                    new[c.name] = text
+            if new:
+                updates.append(({k.name: values[k.name] for k in keys}, new))
+        by_columns: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
+        for pk, new in updates:
+            by_columns[tuple(sorted(new))].append({**{f"k_{k}": v for k, v in pk.items()},
+                                                   **{f"v_{k}": v for k, v in new.items()}})
+        for names, params in by_columns.items():
+            stmt = update(table).where(and_(*[k == bindparam(f"k_{k.name}") for k in keys])).values(
+                {n: bindparam(f"v_{n}") for n in names})
+            session.execute(stmt, params)
+        if updates:
+            changed[table.name] = len(updates)
+    return changed
+
+

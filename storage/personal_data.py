@@ -1,0 +1,390 @@
+"""The inventory of personal data: every table and column that names a person.
+
+A person is named two ways: by their `person.id` (a foreign key such as `checkin.person_id`)
+or by their Slack user id held in a string column (`agendaitem.owner`, `auditentry.actor`, …),
+sometimes inside longer text (a ledger key `checkin:12:U012AB:3`, a mention `<@U012AB>`).
+The export (`bot/render/personal_workbook.py`) and the erasure (`storage/erasure.py`) both
+read this one list, so what is handed over and what is erased cannot disagree, and
+`tests/test_erasure.py` checks it against the models' metadata: a new foreign key to
+`person.id`, or a new column whose name says it holds a Slack user id, fails the test until it
+is listed here.
+
+What the erasure does with each kind (`treatment`), and why:
+- ``keep``: the row stays and points at the tombstone, so the team's figures (response rates,
+  averages, attendance, commitments) count it as before, without a name.
+- ``unlink``: the row stays and its person becomes empty (named feedback becomes unattributed).
+- ``deactivate``: the membership ends (inactive, `left_at` set) and its history stays.
+- ``delete``: the row goes (school leadership: a forgotten person leads nothing).
+- ``token`` (Slack id columns): the id is replaced by the tombstone's random `forgotten-…`
+  token, so "who did it" reads "a former member" and ledger keys stay unique.
+- ``null`` (DM channel columns): emptied.
+Free text the person wrote about themselves (check-in evidence and support text, named
+feedback) is deleted: ratings, progress and data points stay for the figures. Records they
+wrote for the team (agenda items, action items, norms, decisions, reflections) stay with the
+team, with their id replaced. Anything else holding their id inside longer text (ledger keys,
+job payloads, audit details, mentions in free text) is caught by a sweep of every string
+column of every table (`text_columns`, `replace_id`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Column, MetaData, String, Table, Text, func, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session, SQLModel, col, select
+
+from storage.models import (
+    ActionItem,
+    AgendaItem,
+    Attendance,
+    AuditEntry,
+    Checkin,
+    CheckinRound,
+    Cycle,
+    Delivery,
+    Feedback,
+    Meeting,
+    Membership,
+    NormCommitment,
+    Person,
+    School,
+    SchoolLeader,
+    SupportRequest,
+    Team,
+)
+
+# A Slack user id: U… or W… (Enterprise Grid), upper-case letters and digits.
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+TOKEN_PREFIX = "forgotten-"  # noqa: S105 - a marker, not a secret
+FORMER_MEMBER = "a former member"
+
+
+@dataclass(frozen=True)
+class PersonKey:
+    """A column holding `person.id`."""
+
+    table: str
+    column: str
+    treatment: str  # keep | unlink | deactivate | delete
+    what: str  # what the row is, in the export's and the dry run's words
+    sheet: str  # the export sheet that shows these rows
+
+
+@dataclass(frozen=True)
+class SlackIdColumn:
+    """A string column holding one Slack user id (or a DM channel id) as its whole value."""
+
+    table: str
+    column: str
+    treatment: str  # token | null
+    what: str
+    sheet: str
+
+
+@dataclass(frozen=True)
+class AuthoredText:
+    """Free text a person wrote about themselves, on rows found through `owner` (a PersonKey)."""
+
+    table: str
+    column: str
+    owner: str  # the column of `table` holding person.id
+    blank: str | None  # what it becomes: None (NULL) or "" for NOT NULL columns
+
+
+PERSON_KEYS: tuple[PersonKey, ...] = (
+    PersonKey("membership", "person_id", "deactivate", "team membership and role", "Teams and roles"),
+    PersonKey("schoolleader", "person_id", "delete", "school leadership (principal)", "Teams and roles"),
+    PersonKey("checkin", "person_id", "keep", "check-in prompt and answer", "Check-ins"),
+    PersonKey("supportrequest", "person_id", "keep", "support request", "Support requests"),
+    PersonKey("feedback", "person_id", "unlink", "named meeting feedback", "Named feedback"),
+    PersonKey("actionitem", "owner_id", "keep", "action item owned", "Action items"),
+    PersonKey("normcommitment", "person_id", "keep", "norms commitment", "Norm commitments"),
+    PersonKey("attendance", "person_id", "keep", "meeting attendance", "Meetings attended"),
+)
+
+SLACK_ID_COLUMNS: tuple[SlackIdColumn, ...] = (
+    SlackIdColumn("checkin", "user_id", "token", "check-in prompt", "Check-ins"),
+    SlackIdColumn("supportrequest", "follower", "token", "support request followed up", "Other records"),
+    SlackIdColumn("agendaitem", "owner", "token", "agenda item owned", "Agenda items"),
+    SlackIdColumn("agendaitem", "added_by", "token", "agenda item added", "Agenda items"),
+    SlackIdColumn("actionitem", "created_by", "token", "action item created", "Action items"),
+    SlackIdColumn("actionitem", "done_by", "token", "action item marked done", "Action items"),
+    SlackIdColumn("meetingrecord", "timekeeper", "token", "meeting timekeeper", "Other records"),
+    SlackIdColumn("meetingrecord", "notetaker", "token", "meeting note-taker", "Other records"),
+    SlackIdColumn("meetingrecord", "wrapped_up_by", "token", "meeting wrapped up", "Other records"),
+    SlackIdColumn("cycle", "created_by", "token", "learning cycle started", "Other records"),
+    SlackIdColumn("cyclereflection", "submitted_by", "token", "cycle reflection submitted", "Other records"),
+    SlackIdColumn("normrevision", "changed_by", "token", "norms edited", "Other records"),
+    SlackIdColumn("schoolbreak", "created_by", "token", "school break added", "Other records"),
+    SlackIdColumn("schoolyear", "closed_by", "token", "school year closed", "Other records"),
+    SlackIdColumn("delivery", "recipient", "token", "message sent by the bot", "Other records"),
+    SlackIdColumn("auditentry", "actor", "token", "change recorded in the audit log", "Other records"),
+)
+
+# The person's direct-message channel with the bot (`person.dm_channel_id`) is held here too.
+DM_CHANNEL_COLUMNS: tuple[SlackIdColumn, ...] = (
+    SlackIdColumn("checkin", "channel_id", "null", "check-in message's DM", "Check-ins"),
+    SlackIdColumn("delivery", "channel_id", "null", "message's DM", "Other records"),
+)
+
+AUTHORED_TEXT: tuple[AuthoredText, ...] = (
+    AuthoredText("checkin", "evidence", "person_id", None),
+    AuthoredText("checkin", "support", "person_id", None),
+    AuthoredText("feedback", "will_try", "person_id", ""),
+    AuthoredText("feedback", "evidence", "person_id", ""),
+    AuthoredText("feedback", "next_focus", "person_id", ""),
+)
+
+# The person's own row: what the tombstone keeps (nothing that names them).
+PROFILE_COLUMNS = ("slack_user_id", "name", "email", "tz", "dm_channel_id", "away_from", "away_until")
+
+# Column names that, by this project's conventions, hold a Slack user id. The test that guards
+# this inventory fails when a column so named is missing from SLACK_ID_COLUMNS.
+SLACK_ID_NAMES = re.compile(r"(^|_)(user_id|owner|by|follower|recipient|actor|timekeeper|notetaker)$")
+NOT_SLACK_IDS = frozenset({
+    ("person", "slack_user_id"),  # the tombstone handles its own row
+    ("scheduledjob", "claimed_by"),  # a worker process, not a person
+})
+
+
+def valid_user_id(user_id: str) -> bool:
+    return bool(SLACK_USER_ID.match(user_id or ""))
+
+
+def is_token(user_id: str | None) -> bool:
+    """True for the `forgotten-…` token that replaced an erased person's Slack id."""
+    return bool(user_id) and str(user_id).startswith(TOKEN_PREFIX)
+
+
+def id_pattern(needle: str) -> re.Pattern[str]:
+    """`needle` as a whole id: not inside a longer id (U012AB must not match U012ABC), and
+    a mention's `|label` (`<@U012AB|maria>`, a display name) goes with it."""
+    quoted = re.escape(needle)
+    return re.compile(rf"<@{quoted}(?:\|[^>]*)?>|(?<![A-Za-z0-9]){quoted}(?![A-Za-z0-9])")
+
+
+def replace_id(text: str, patterns: list[tuple[re.Pattern[str], str]]) -> str:
+    """Every whole occurrence of each needle replaced by its token (mentions stay mentions)."""
+    for pattern, token in patterns:
+        text = pattern.sub(lambda m, t=token: f"<@{t}>" if m.group(0).startswith("<@") else t, text)
+    return text
+
+
+def text_columns(metadata: MetaData) -> list[tuple[Table, list[Column], list[Column]]]:
+    """(table, primary-key columns, string columns) for every table that holds text.
+
+    String primary keys are left out of the sweep (no table keys rows by a person's id).
+    """
+    out = []
+    for table in metadata.sorted_tables:
+        keys = list(table.primary_key.columns)
+        cols = [c for c in table.columns if is_text(c) and not c.primary_key]
+        if cols and keys:
+            out.append((table, keys, cols))
+    return out
+
+
+def is_text(column: Column) -> bool:
+    """A string column, whatever its declared type (SQLModel's AutoString is a TypeDecorator)."""
+    kind = column.type
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl_instance
+    return isinstance(kind, (String, Text))
+
+
+def column_limit(column: Column) -> int | None:
+    length = getattr(column.type, "length", None)
+    return int(length) if length else None
+
+
+# ------------------------------------------------------------------------------- the export
+@dataclass
+class PersonalData:
+    """Everything stored about one person, as plain rows for the export's sheets.
+
+    Dates and times are already in the zone they belong to (the team's, the school's, the
+    person's own) and carry no tzinfo: a workbook has no time zones.
+    """
+
+    profile: list[tuple[str, object]]
+    sheets: dict[str, list[tuple[object, ...]]]
+    team_names: list[str]
+
+    def count(self, sheet: str) -> int:
+        return len(self.sheets.get(sheet, []))
+
+
+SHEETS: tuple[str, ...] = (
+    "Teams and roles", "Check-ins", "Support requests", "Named feedback", "Action items",
+    "Norm commitments", "Meetings attended", "Agenda items", "Other records",
+)
+
+
+def _local(value: datetime | None, tz: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        zone = ZoneInfo(tz or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return value.astimezone(zone).replace(tzinfo=None)
+
+
+def find_person(session: Session, slack_user_id: str) -> Person | None:
+    return session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
+
+
+def collect(session: Session, person: Person, *, now: datetime) -> PersonalData:
+    """Read everything the inventory lists about `person`: one query per sheet."""
+    assert person.id is not None
+    pid, uid = person.id, person.slack_user_id
+    if person.forgotten_at is not None:
+        status = f"forgotten on {person.forgotten_at:%Y-%m-%d}"
+    elif not person.active:
+        status = "deactivated in Slack" + (f" since {person.deactivated_at:%Y-%m-%d}" if person.deactivated_at else "")
+    else:
+        status = "active"
+    profile: list[tuple[str, object]] = [
+        ("Slack user id", uid), ("Name", person.name), ("E-mail", person.email or ""),
+        ("Time zone", person.tz or ""), ("Account", status),
+        ("Away", f"{person.away_from or ''} to {person.away_until}" if person.away_until else ""),
+        ("Known to the bot since", _local(person.created_at, person.tz)),
+        ("Exported at", _local(now, person.tz)),
+    ]
+    sheets: dict[str, list[tuple[object, ...]]] = {}
+
+    rows: list[tuple[object, ...]] = []
+    for m, team, school in session.exec(
+        select(Membership, Team, School).join(Team, col(Team.id) == Membership.team_id)
+        .join(School, col(School.id) == Team.school_id).where(Membership.person_id == pid)
+        .order_by(col(School.name), col(Team.name))
+    ).all():
+        rows.append((school.name, team.name, m.role, "yes" if m.active else "no",
+                     _local(m.joined_at, team.timezone), _local(m.left_at, team.timezone)))
+    for leader, school in session.exec(
+        select(SchoolLeader, School).join(School, col(School.id) == SchoolLeader.school_id)
+        .where(SchoolLeader.person_id == pid).order_by(col(School.name))
+    ).all():
+        rows.append((school.name, "", leader.title, "yes", _local(leader.created_at, school.timezone), None))
+    sheets["Teams and roles"] = rows
+    team_names = sorted({str(r[1]) for r in rows if r[1] and r[3] == "yes"})
+
+    checkin_rows = session.exec(
+        select(Checkin, CheckinRound, Cycle, Team, School)
+        .join(CheckinRound, col(CheckinRound.id) == Checkin.round_id)
+        .join(Cycle, col(Cycle.id) == Checkin.cycle_id).join(Team, col(Team.id) == Cycle.team_id)
+        .join(School, col(School.id) == Team.school_id)
+        .where(Checkin.person_id == pid).order_by(col(CheckinRound.local_day), col(Checkin.id))
+    ).all()
+    sheets["Check-ins"] = [
+        (school.name, team.name, cycle.title, c.week, rnd.local_day, c.status, c.progress or "", c.value,
+         cycle.metric_unit, c.evidence or "", c.support or "", _local(c.answered_at, team.timezone))
+        for c, rnd, cycle, team, school in checkin_rows
+    ]
+
+    follower = aliased(Person)
+    sheets["Support requests"] = [
+        (school.name, team.name, cycle.title, c.week, sr.state, _local(sr.created_at, team.timezone),
+         (fname or "") if fid else "", _local(sr.resolved_at, team.timezone), c.support or "")
+        for sr, c, cycle, team, school, fname, fid in session.exec(
+            select(SupportRequest, Checkin, Cycle, Team, School, follower.name, follower.id)
+            .join(Checkin, col(Checkin.id) == SupportRequest.checkin_id)
+            .join(Cycle, col(Cycle.id) == SupportRequest.cycle_id).join(Team, col(Team.id) == SupportRequest.team_id)
+            .join(School, col(School.id) == Team.school_id)
+            .outerjoin(follower, follower.slack_user_id == SupportRequest.follower)
+            .where(SupportRequest.person_id == pid).order_by(col(SupportRequest.created_at))
+        ).all()
+    ]
+
+    sheets["Named feedback"] = [
+        (school.name, team.name, _local(meeting.starts_at, team.timezone), f.answered_on, f.useful, f.learned,
+         f.norms, f.will_try, f.evidence, f.next_focus)
+        for f, meeting, team, school in session.exec(
+            select(Feedback, Meeting, Team, School).join(Meeting, col(Meeting.id) == Feedback.meeting_id)
+            .join(Team, col(Team.id) == Feedback.team_id).join(School, col(School.id) == Team.school_id)
+            .where(Feedback.person_id == pid).order_by(col(Meeting.starts_at))
+        ).all()
+    ]
+
+    owner = aliased(Person)
+    actions: list[tuple[object, ...]] = []
+    for item, team, school, owner_name in session.exec(
+        select(ActionItem, Team, School, owner.name).join(Team, col(Team.id) == ActionItem.team_id)
+        .join(School, col(School.id) == Team.school_id).join(owner, owner.id == ActionItem.owner_id)
+        .where(or_(ActionItem.owner_id == pid, ActionItem.created_by == uid, ActionItem.done_by == uid))
+        .order_by(col(ActionItem.created_at))
+    ).all():
+        parts = [p for p, yes in (("owner", item.owner_id == pid), ("created it", item.created_by == uid),
+                                  ("marked it done", item.done_by == uid)) if yes]
+        actions.append((school.name, team.name, item.text, ", ".join(parts), owner_name, item.due_date,
+                        item.status, _local(item.created_at, team.timezone), _local(item.done_at, team.timezone)))
+    sheets["Action items"] = actions
+
+    sheets["Norm commitments"] = [
+        (school.name, team.name, nc.version, _local(nc.committed_at, team.timezone))
+        for nc, team, school in session.exec(
+            select(NormCommitment, Team, School).join(Team, col(Team.id) == NormCommitment.team_id)
+            .join(School, col(School.id) == Team.school_id).where(NormCommitment.person_id == pid)
+            .order_by(col(NormCommitment.committed_at))
+        ).all()
+    ]
+
+    sheets["Meetings attended"] = [
+        (school.name, team.name, _local(meeting.starts_at, team.timezone), meeting.title,
+         "present" if a.present else "absent")
+        for a, meeting, team, school in session.exec(
+            select(Attendance, Meeting, Team, School).join(Meeting, col(Meeting.id) == Attendance.meeting_id)
+            .join(Team, col(Team.id) == Meeting.team_id).join(School, col(School.id) == Team.school_id)
+            .where(Attendance.person_id == pid).order_by(col(Meeting.starts_at))
+        ).all()
+    ]
+
+    sheets["Agenda items"] = [
+        (school.name, team.name, _local(meeting.starts_at, team.timezone), item.title, item.minutes,
+         ", ".join(p for p, yes in (("owner", item.owner == uid), ("added it", item.added_by == uid)) if yes))
+        for item, meeting, team, school in session.exec(
+            select(AgendaItem, Meeting, Team, School).join(Meeting, col(Meeting.id) == AgendaItem.meeting_id)
+            .join(Team, col(Team.id) == Meeting.team_id).join(School, col(School.id) == Team.school_id)
+            .where(or_(AgendaItem.owner == uid, AgendaItem.added_by == uid)).order_by(col(Meeting.starts_at))
+        ).all()
+    ]
+
+    sheets["Other records"] = _other_records(session, uid, tz=person.tz)
+    return PersonalData(profile, sheets, team_names)
+
+
+def _other_records(session: Session, uid: str, *, tz: str | None) -> list[tuple[object, ...]]:
+    """The remaining Slack-id columns of the inventory: what they did for their teams, and the
+    bot's messages to them (counted by kind), and audit entries made by or about them."""
+    out: list[tuple[object, ...]] = []
+    tables = {t.name: t for t in SQLModel.metadata.sorted_tables}
+    stamp = {"supportrequest": "updated_at", "meetingrecord": "wrapped_up_at", "cycle": "created_at",
+             "cyclereflection": "submitted_at", "normrevision": "changed_at", "schoolbreak": "created_at",
+             "schoolyear": "closed_at"}
+    for ref in SLACK_ID_COLUMNS:
+        if ref.sheet != "Other records" or ref.table in ("delivery", "auditentry"):
+            continue
+        table = tables[ref.table]
+        when = table.c[stamp[ref.table]]
+        for (at,) in session.execute(sa_select(when).where(table.c[ref.column] == uid).order_by(when)).all():
+            out.append((ref.what, _local(at, tz), ""))
+    for kind, n, last in session.execute(
+        sa_select(Delivery.kind, func.count(), func.max(Delivery.created_at))
+        .where(col(Delivery.recipient) == uid).group_by(col(Delivery.kind)).order_by(col(Delivery.kind))
+    ).all():
+        out.append((f"messages the bot sent you: {kind}", _local(last, tz), f"{n} in all (the latest date shown)"))
+    about = or_(col(AuditEntry.actor) == uid, col(AuditEntry.target).contains(uid),
+                col(AuditEntry.detail).contains(uid))
+    whole = id_pattern(uid)
+    for entry in session.exec(select(AuditEntry).where(about).order_by(col(AuditEntry.at))).all():
+        if entry.actor != uid and not whole.search(f"{entry.target} {entry.detail}"):
+            continue  # LIKE matched a longer id (U012AB inside U012ABC)
+        who = "you" if entry.actor == uid else "someone else"
+        out.append((f"audit log: {entry.action} (by {who})", _local(entry.at, tz), entry.target))
+    return out

@@ -1,0 +1,145 @@
+"""A teacher's own data: `/plc privacy export` over Slack (ack at once, one DM with the workbook
+however often Slack retries, audited) and `plcbot privacy export` on the server, each workbook
+read back sheet by sheet."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+from openpyxl import load_workbook
+from sqlmodel import select
+
+from storage.models import AuditEntry
+from tests.privacy_seed import EVIDENCE, SUPPORT, TEACHER, build_history, cli_errors, dump, run_cli
+
+SHEETS = ["About you", "Teams and roles", "Check-ins", "Support requests", "Named feedback", "Action items",
+          "Norm commitments", "Meetings attended", "Agenda items", "Other records"]
+
+
+def _rows(ws) -> list[tuple]:  # noqa: ANN001
+    return [tuple(r) for r in ws.iter_rows(min_row=2, values_only=True)]
+
+
+def check_workbook(content: bytes) -> None:
+    """Everything of Maria's two weeks, and nothing anonymous."""
+    book = load_workbook(io.BytesIO(content))
+    assert book.sheetnames == SHEETS
+    for name in SHEETS:
+        assert book[name].freeze_panes == "A2", name
+    about = dict(_rows(book["About you"]))
+    assert about["Slack user id"] == TEACHER and about["Name"] == "Teacher UT1"
+    assert about["E-mail"] == "ut1@school.example" and about["Time zone"] == "America/New_York"
+    assert about["Account"] == "active"
+    assert "cannot tell which anonymous answers are yours" in about["Anonymous feedback"]
+
+    teams = {(r[1], r[2], r[3]) for r in _rows(book["Teams and roles"])}
+    assert teams == {("Grade 3", "member", "yes"), ("Math", "member", "yes")}
+    math_since = next(r[4] for r in _rows(book["Teams and roles"]) if r[1] == "Math")
+    assert isinstance(math_since, datetime) and math_since.date() == date(2026, 11, 30)
+
+    [checkin] = _rows(book["Check-ins"])
+    assert checkin[:9] == ("Lincoln Elementary", "Grade 3", "Fractions", 1, datetime(2026, 12, 3), "sent", "stuck",
+                           61, "%")
+    assert (checkin[9], checkin[10]) == (EVIDENCE, SUPPORT)  # a leading "=" stays text
+    ws = book["Check-ins"]
+    assert ws.cell(row=2, column=10).data_type == "s"
+    assert checkin[11].date() == date(2026, 12, 3) and checkin[11].hour == 14  # 2 PM in New York, not UTC
+
+    [support] = _rows(book["Support requests"])
+    assert support[4] == "following_up" and support[6] == "Teacher UFAC" and support[8] == SUPPORT
+
+    [named] = _rows(book["Named feedback"])
+    assert named[2] == datetime(2026, 12, 3, 15, 30) and named[4:7] == (4, 5, 3)
+    assert named[7] == "Number lines every morning"
+    everything = json.dumps([_rows(book[n]) for n in SHEETS], default=str)
+    assert "Anonymous idea" not in everything  # her anonymous answer is not hers to the bot
+
+    actions = {r[2]: r[3] for r in _rows(book["Action items"])}
+    assert actions == {"Share the exit tickets": "owner", "Bring the unit 4 data": "created it"}
+    assert [r[2] for r in _rows(book["Norm commitments"])] == [1]
+    [attended] = _rows(book["Meetings attended"])
+    assert attended[2] == datetime(2026, 12, 3, 15, 30) and attended[4] == "present"
+    records = [r[0] for r in _rows(book["Other records"])]
+    assert any(r.startswith("messages the bot sent you: checkin") for r in records)
+    assert any(r.startswith("audit log: member.add") for r in records)
+
+
+def test_a_teacher_gets_their_data_by_dm_once_however_often_slack_retries(bot, monkeypatch):
+    history = build_history(bot)
+    monkeypatch.setattr(bot.double, "new_trigger_id", lambda user_id=None: "1234.5678.retried")
+    files_before, answered_before = len(bot.double.files), len(bot.double.responses())
+    started = time.monotonic()
+    reply = bot.user(TEACHER).command("privacy export", channel=history.math.channel)
+    assert reply.status == 200 and time.monotonic() - started < 3
+    bot.wait_idle()
+    [ack] = bot.double.responses()[answered_before:]  # nothing but the acknowledgement: it went well
+    assert "sending it to your DMs" in ack["text"]
+    # Slack retries the same request (same trigger id): still one message, one file.
+    bot.user(TEACHER).command("privacy export", channel=history.math.channel,
+                              headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    bot.wait_idle()
+    dms = [m for m in bot.double.messages(TEACHER) if "everything the PLC bot stores" in m.get("text", "")]
+    assert len(dms) == 1
+    text = json.dumps(dms[0]["blocks"])
+    assert "Grade 3" in text and "Math" in text and "1 check-ins" in text and "Anonymous feedback is not" in text
+    files = bot.double.files[files_before:]
+    assert len(files) == 1 and files[0]["name"].startswith("My PLC data - Teacher UT1 - 2026-12-07")
+    assert files[0]["channel_id"] == bot.double.dm_channel_id(TEACHER)
+    check_workbook(files[0]["content"])
+    with bot.db.read() as session:
+        entries = session.exec(select(AuditEntry).where(AuditEntry.action == "privacy.export")).all()
+    assert [(e.actor, e.target) for e in entries] == [(TEACHER, TEACHER)]
+    assert SUPPORT not in entries[0].detail and "Fractions" not in entries[0].detail  # never the contents
+
+
+def test_someone_the_bot_does_not_know_is_told_so_and_gets_nothing(bot):
+    build_history(bot)
+    bot.double.add_user("UNEW", name="new", real_name="New Teacher")
+    before = dump(bot)
+    bot.user("UNEW").command("privacy export", channel="CGRADE3")
+    bot.wait_idle()
+    assert "stores nothing about you" in bot.double.responses()[-1]["text"]
+    assert bot.double.messages("UNEW") == [] and dump(bot) == before
+
+
+def test_an_admin_exports_a_teacher_from_the_command_line(bot, monkeypatch, capsys, tmp_path):
+    build_history(bot)
+    tmp_path = tmp_path / "exports"  # the database lives in tmp_path itself
+    tmp_path.mkdir()
+    out = tmp_path / "maria.xlsx"
+    assert run_cli(bot, monkeypatch, "privacy", "export", TEACHER, "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert f"Wrote {out}" in printed and "Anonymous feedback is not in it" in printed
+    check_workbook(out.read_bytes())
+    assert [p.name for p in tmp_path.iterdir()] == ["maria.xlsx"]  # no temporary file left
+    with bot.db.read() as session:
+        [entry] = session.exec(select(AuditEntry).where(AuditEntry.action == "privacy.export")).all()
+    assert entry.actor.startswith("cli:") and entry.target == TEACHER
+
+    before = dump(bot)
+    for argv, says in (
+        (["UNOBODY1", "--out", str(tmp_path / "x.xlsx")], "no person with Slack id UNOBODY1"),
+        (["maria", "--out", str(tmp_path / "x.xlsx")], "SLACK_USER_ID 'maria' is not a Slack user id"),
+        ([TEACHER, "--out", str(tmp_path / "x.csv")], "must be an .xlsx"),
+        ([TEACHER, "--out", str(tmp_path / "missing" / "x.xlsx")], "does not exist"),
+    ):
+        assert run_cli(bot, monkeypatch, "privacy", "export", *argv) == 2, argv
+        [line] = cli_errors(capsys.readouterr().err)
+        assert says in line, line
+    assert dump(bot) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maria.xlsx"]
+    assert Path(out).stat().st_size > 0
+
+
+def test_every_kind_of_record_the_erasure_touches_has_a_sheet_in_the_export():
+    """One inventory for both: what `forget` erases, the export hands over (storage/personal_data.py)."""
+    from bot.render.personal_workbook import COLUMNS
+    from storage import personal_data as inv
+
+    assert list(COLUMNS) == list(inv.SHEETS) == SHEETS[1:]
+    for ref in (*inv.PERSON_KEYS, *inv.SLACK_ID_COLUMNS, *inv.DM_CHANNEL_COLUMNS):
+        assert ref.sheet in COLUMNS, ref
