@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.render.audit import audit_message
+from bot.render.mrkdwn import escape
 from handlers.errors import UserError
 from handlers.router import CommandRequest
 from storage import audit_log
@@ -39,7 +40,8 @@ def parse_since(text: str) -> date | None:
     try:
         return date.fromisoformat(words[0])
     except ValueError:
-        raise UserError(f"`{words[0][:40]}` is not a day; use YYYY-MM-DD, like 2026-11-01: `{USAGE}`.") from None
+        shown = escape(words[0][:40]).replace("`", "'")  # echoed back: never a mention or a broken code span
+        raise UserError(f"`{shown}` is not a day; use YYYY-MM-DD, like 2026-11-01: `{USAGE}`.") from None
 
 
 def run_audit(request: CommandRequest, services: Services) -> None:

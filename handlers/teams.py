@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
@@ -61,6 +62,7 @@ from bot.render.teams import (  # noqa: F401  (the ids and builders are part of 
     school_id_of,
     school_modal,
     setup_modal,
+    share_names_notice,
     team_blocks,
 )
 from bot.render.teams import read_school as _read_school
@@ -371,6 +373,11 @@ def _save_setup(services: Services, actor: Actor, channel_id: str, form: SetupFo
         changes = store.replace_members(session, team_id=team.id, roles=roles, people=people,
                                         actor=actor.user_id, now=now)
         school = store.school_by_id(session, school_id=school_id)
+        shared = bool(team.share_names_with_principal)
+        share_changed = any(c.startswith("share_names_with_principal:") for c in changed) or (
+            changed == ["created"] and shared)
+    if share_changed:
+        _announce_share_names(services, team, actor=actor.user_id, shared=shared, now=now)
     verb = "is set up" if changed == ["created"] else ("is updated" if changed or changes else "is unchanged")
     lines = [f":white_check_mark: *{escape(team.name)}* {verb}"
              + (f" in {escape(school.name)}" if school else "") + ".",
@@ -382,6 +389,19 @@ def _save_setup(services: Services, actor: Actor, channel_id: str, form: SetupFo
     if skipped:
         lines.append(f"Left out (bots or accounts I can't see): {people_line(skipped)}")
     return "\n".join(lines), [*changes.added, *changes.removed, *changes.role_changed]
+
+
+def _announce_share_names(services: Services, team: Team, *, actor: str, shared: bool, now: datetime) -> None:
+    """One line in the team's channel when "Share names with the school's principals" changes:
+    teachers must know who reads their answers by name. Ledgered: the change happens once (a
+    double submit finds nothing to change), and the key names it, so it is posted once."""
+    text = share_names_notice(actor=actor, team_name=team.name, shared=shared)
+    stamp = now.strftime("%Y%m%dT%H%M%S.%f")
+    try:
+        deliver(services, key=f"team-share-names:{team.id}:{'on' if shared else 'off'}:{stamp}",
+                kind="team_share_names", recipient=team.channel_id, text=text)
+    except Exception:  # noqa: BLE001 - the setting is saved and audited; the note is best effort
+        log.exception("Could not tell team %s that sharing names changed", team.id)
 
 
 def _tell(services: Services, channel_id: str, user_id: str, text: str) -> None:

@@ -18,7 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 
 from storage import erasure, jobs
 from storage import retention as store
@@ -40,11 +40,16 @@ RUN_AT = time(3, 30)
 def purge(services: Services, *, apply: bool, actor: str) -> store.PurgeReport:
     """Retention now: each school's records past its cutoff, the ledger, long-deactivated people."""
     s = services.settings
-    return store.run_purge(
+    report = store.run_purge(
         services.db, now=services.clock.now(), retention_years=s.retention_years, year_start=s.school_year_start,
         timezone=s.timezone, forget_days=s.forget_deactivated_days, apply=apply, actor=actor,
         forget=partial(_forget, services, actor) if apply else None, on_error=_log_failure,
     )
+    if apply and (report.total or report.forget.forgotten):
+        # Deleted and rewritten rows leave old versions (SQLite's -wal file, PostgreSQL's dead
+        # tuples) until a checkpoint or VACUUM: clean them now, as `privacy forget` does.
+        report.old_copies = erasure.scrub_after(services.db.engine, SQLModel.metadata.tables)
+    return report
 
 
 def _forget(services: Services, actor: str, session: Session, slack_user_id: str) -> Any:

@@ -14,16 +14,30 @@ tombstone back to the id).
 
 A dry run (`apply=False`) runs exactly the same statements inside a savepoint and rolls it
 back: what it reports is what `apply=True` would do.
+
+Concurrency: the erasure locks the person's row first, so writes that reference it (answers,
+feedback, attendance) finish before it or wait for it, and a second erasure of the same
+person waits and is refused. One gap is left on PostgreSQL: a colleague's write that names
+them only by Slack id, with no reference to their row (an agenda item's owner picked a
+moment before), committing while the erasure runs but after its sweep has read that table,
+keeps the raw id. After the commit, a colleague who names them anew stores new data: an
+action item is refused (they are in no team) but an agenda item's owner or a meeting role
+may be anyone in the workspace. `scrub_after` removes the old row versions once the erasure
+has committed (SQLite's WAL, PostgreSQL's dead tuples).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as select_rows
 
@@ -80,6 +94,8 @@ class ErasureReport:
                 out.append(f"  {table if i == 0 else '':<16}{n:>6}  {what}")
         out.append(f"  {'auditentry':<16}{1:>6}  entry recording the erasure (counts only)"
                    + ("" if self.applied else ", to be added"))
+        out.append("Their name typed as plain words by colleagues (agenda items, notes, decisions, norms) cannot "
+                   "be told from anyone else's and stays as written; mentions (@name) and their Slack id are replaced.")
         out.append("Their messages in Slack itself (DMs, channel posts) are not in this database: Slack's "
                    "workspace admins delete those.")
         if not self.applied:
@@ -105,6 +121,15 @@ def forget_person(session: Session, slack_user_id: str, *, actor: str, now: date
             raise ErasureError(f"{uid} was already forgotten on {entry.at:%Y-%m-%d} (at {entry.at:%H:%M} UTC, "
                                f"by {entry.actor}); nothing changed.")
         raise ErasureError(f"no person with Slack id {uid} is known to the bot; nothing changed.")
+    # Lock their row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), then look
+    # again: a second erasure of the same person that waited here finds the first one's tombstone.
+    # A write that references them (a check-in answer, feedback, attendance) holds a key share
+    # on the row, so the erasure also waits for writes already under way, and new ones wait for
+    # it, instead of landing between its steps where neither the steps nor the sweep see them.
+    locked = session.execute(select(Person.slack_user_id, Person.forgotten_at)
+                             .where(col(Person.id) == person.id).with_for_update()).one()
+    if locked.forgotten_at is not None or locked.slack_user_id != uid:
+        raise ErasureError(f"{uid} was forgotten a moment ago, by another erasure; nothing changed.")
     report = ErasureReport(uid, applied=apply, forgotten_at=now if apply else None)
     if apply:
         use_secure_delete(session)  # on SQLite, overwrite the old bytes instead of freeing them
@@ -123,6 +148,7 @@ def forget_person(session: Session, slack_user_id: str, *, actor: str, now: date
 def _erase(session: Session, person: Person, report: ErasureReport, *, now: datetime, link_key: bytes) -> None:
     assert person.id is not None
     pid, uid, dm = person.id, person.slack_user_id, person.dm_channel_id
+    stored_name = (person.name or "").strip()
     token = inv.TOKEN_PREFIX + secrets.token_hex(6)
     run = session.execute
 
@@ -194,11 +220,55 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
         away_until=None, active=False, forgotten_at=now))
     report.add("person", "tombstone (name, e-mail, time zone, DM channel, Slack id removed)", 1)
 
-    # The safety net: their id or DM channel anywhere else, inside longer text.
-    for table, count in _sweep(session, {uid: token, **({dm: token} if dm else {})}).items():
+    # The safety net: their id or DM channel anywhere else, inside longer text, and their stored
+    # name where the bot wrote it as a mention ("@Maria Lopez", an agenda item from a message).
+    needles = [(uid, inv.id_pattern(uid), token)] + ([(dm, inv.id_pattern(dm), token)] if dm else [])
+    if stored_name and stored_name != inv.FORMER_MEMBER:
+        needles.append(("@" + stored_name, inv.name_pattern(stored_name), "@" + inv.FORMER_MEMBER))
+    for table, count in _sweep(session, needles).items():
         report.add(table, "other mentions replaced", count)
 
     session.expire_all()
+
+
+def scrub_after(engine: Engine, tables: Iterable[str]) -> str:
+    """After an applied erasure has committed: old copies of the rows it changed go too.
+
+    An UPDATE leaves the row's old version behind: on SQLite in the write-ahead log (the
+    `-wal` file, until a checkpoint copies its pages into the database file; secure_delete
+    then has overwritten what was freed), on PostgreSQL as a dead tuple until VACUUM. Neither
+    can run inside the erasure's transaction. On SQLite a TRUNCATE checkpoint (it waits, up to
+    the busy timeout, for the bot's readers); on PostgreSQL a plain VACUUM of each table the
+    erasure touched (autocommit), which prunes the dead versions from the table and its indexes
+    without VACUUM FULL's lock against the running bot. The server's own WAL archive and
+    backups keep their copies for their own retention. Returns one line for the operator;
+    never raises for a busy database (the erasure itself is done).
+    """
+    names = sorted(set(tables) & set(SQLModel.metadata.tables))
+    try:
+        if engine.dialect.name == "sqlite":
+            raw = engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                busy, _, _ = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                cur.close()
+            finally:
+                raw.close()
+            if busy:
+                return ("Old copies: the database was busy, so the write-ahead log (-wal file) still holds "
+                        "old copies of the changed rows until the bot's next checkpoint.")
+            return "Old copies: the write-ahead log was checkpointed and emptied."
+        if engine.dialect.name == "postgresql":
+            quote = engine.dialect.identifier_preparer.quote
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for name in names:
+                    conn.exec_driver_sql(f"VACUUM {quote(name)}")
+            return (f"Old copies: VACUUM ran on the {len(names)} tables changed, so old row versions are gone "
+                    "from them (backups and the server's own logs keep theirs until they expire).")
+    except DBAPIError as exc:
+        return (f"Old copies: could not be cleaned now ({type(exc.orig).__name__}); "
+                "they go at the next VACUUM or checkpoint.")
+    return "Old copies: nothing to do for this database."
 
 
 def _clear_links(session: Session, uid: str, key: bytes) -> int:
@@ -214,16 +284,21 @@ def _clear_links(session: Session, uid: str, key: bytes) -> int:
     return cleared
 
 
-def _sweep(session: Session, needles: dict[str, str]) -> dict[str, int]:
-    """Replace whole occurrences of each needle in every string column of every table.
+def _sweep(session: Session, needles: list[tuple[str, re.Pattern[str], str]]) -> dict[str, int]:
+    """Replace whole occurrences of each needle (text, pattern, replacement) in every string
+    column of every table.
 
-    One SELECT per table finds the rows holding a needle (LIKE, which may over-match: the
-    whole-id pattern decides), one executemany UPDATE writes the changed rows back.
+    One SELECT per table finds the rows holding a needle's text (LIKE, escaped, which may
+    over-match: the pattern decides), one executemany UPDATE writes the changed rows back.
     """
-    patterns = [(inv.id_pattern(n), t) for n, t in needles.items()]
+    patterns = [(pattern, replacement) for _, pattern, replacement in needles]
     changed: dict[str, int] = {}
     for table, keys, cols in inv.text_columns(SQLModel.metadata):
-        where = or_(*[c.like(f"%{n}%") for c in cols for n in needles])
+        where = or_(*[c.contains(n, autoescape=True) for c in cols for n, _, _ in needles])
+        if table.name == AuditEntry.__tablename__:
+            # An earlier erasure's own record keeps the id it erased (someone forgotten, back,
+            # and forgotten again): it holds no token, so it ties nothing to either tombstone.
+            where = and_(where, table.c["action"] != ACTION)
         rows = session.execute(select(*keys, *cols).where(where)).all()
         updates = []
         for row in rows:

@@ -169,6 +169,15 @@ def id_pattern(needle: str) -> re.Pattern[str]:
     return re.compile(rf"<@{quoted}(?:\|[^>]*)?>|(?<![A-Za-z0-9]){quoted}(?![A-Za-z0-9])")
 
 
+def name_pattern(name: str) -> re.Pattern[str]:
+    """`@Name` as the bot itself writes a mention into stored text (the "Add to PLC agenda"
+    shortcut turns `<@U012AB>` into `@` + the name it stores), not followed by more of a word.
+
+    Only this form is matched: a bare name typed by a colleague cannot be told from someone
+    else's, so it is left alone (the erasure's output says so)."""
+    return re.compile(rf"@{re.escape(name)}(?![\w])")
+
+
 def replace_id(text: str, patterns: list[tuple[re.Pattern[str], str]]) -> str:
     """Every whole occurrence of each needle replaced by its token (mentions stay mentions)."""
     for pattern, token in patterns:

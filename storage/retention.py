@@ -136,6 +136,7 @@ class PurgeReport:
     schools: list[SchoolPurge]
     ledger: LedgerPurge
     forget: ForgetPlan
+    old_copies: str = ""  # what was done about deleted rows' old versions (erasure.scrub_after)
 
     @property
     def total(self) -> int:

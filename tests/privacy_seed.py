@@ -13,6 +13,7 @@ clock ends on Monday Dec 7 2026, 4:30 PM in New York, with the anonymous answer'
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -162,7 +163,15 @@ def run_cli(bot: BotHarness, monkeypatch, *argv: str) -> int:  # noqa: ANN001
         return services
 
     monkeypatch.setattr(privacy_cli, "services_from", on_test_clock)
-    return cli_main(["--env-file", "/nonexistent", *argv])
+    # The CLI points the root logger at this test's captured stderr, which pytest closes after
+    # the test: put the handlers back, or a later test's log line is a "Logging error" traceback.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return cli_main(["--env-file", "/nonexistent", *argv])
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def cli_errors(err: str) -> list[str]:

@@ -42,15 +42,16 @@ def check_workbook(content: bytes) -> None:
     assert isinstance(math_since, datetime) and math_since.date() == date(2026, 11, 30)
 
     [checkin] = _rows(book["Check-ins"])
-    assert checkin[:9] == ("Lincoln Elementary", "Grade 3", "Fractions", 1, datetime(2026, 12, 3), "sent", "stuck",
-                           61, "%")
+    # The stored codes in words, as the digest and the check-in DM say them.
+    assert checkin[:9] == ("Lincoln Elementary", "Grade 3", "Fractions", 1, datetime(2026, 12, 3), "answered",
+                           "Stuck, I'd like support", 61, "%")
     assert (checkin[9], checkin[10]) == (EVIDENCE, SUPPORT)  # a leading "=" stays text
     ws = book["Check-ins"]
     assert ws.cell(row=2, column=10).data_type == "s"
     assert checkin[11].date() == date(2026, 12, 3) and checkin[11].hour == 14  # 2 PM in New York, not UTC
 
     [support] = _rows(book["Support requests"])
-    assert support[4] == "following_up" and support[6] == "Teacher UFAC" and support[8] == SUPPORT
+    assert support[4] == "following up" and support[6] == "Teacher UFAC" and support[8] == SUPPORT
 
     [named] = _rows(book["Named feedback"])
     assert named[2] == datetime(2026, 12, 3, 15, 30) and named[4:7] == (4, 5, 3)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -379,6 +380,9 @@ def test_cli_dry_run_shows_counts_per_school_and_changes_nothing_then_apply_does
 
     status, out, _ = _cli(bot, tmp_path, monkeypatch, capsys, "privacy", "purge")
     assert status == 0 and "nothing is past retention" in out and "nothing to delete" in out
+    # Applied again: it says nothing went, not that an audit entry records it (none is written).
+    status, out, _ = _cli(bot, tmp_path, monkeypatch, capsys, "privacy", "purge", "--apply")
+    assert status == 0 and out.rstrip().endswith("Done: nothing was past retention.") and len(purges(bot)) == 1
 
 
 def test_cli_bad_setting_is_one_line_naming_it(bot, tmp_path, monkeypatch, capsys, isolated_env):
@@ -465,6 +469,11 @@ def _forgetting_scenario(bot: BotHarness) -> None:
         assert [e.actor for e in forgets] == ["retention"]
     [job] = jobs_of(bot, "retention")
     assert job.state == "done" and "forgot 1 deactivated accounts" in job.last_error and "UT2" not in job.last_error
+    if bot.db_url.startswith("sqlite"):
+        # The job cleaned the old row versions too: on disk, the id is in the one audit entry only.
+        path = bot.db_url.removeprefix("sqlite:///")
+        wal = Path(path + "-wal").read_bytes() if Path(path + "-wal").exists() else b""
+        assert Path(path).read_bytes().count(b"UT2") == 1 and b"UT2" not in wal
 
     bot.clock.advance(timedelta(days=1))
     bot.tick()  # nobody is forgotten twice; the recent one still waits
@@ -587,3 +596,77 @@ def test_a_purge_that_fails_half_way_leaves_the_school_untouched(bot):
     bot.clock.advance(timedelta(days=1))
     bot.tick()
     assert all(years_left(bot)[k] == KEPT for k in KINDS) and len(purges(bot)) == 1
+
+
+KILL_MID_PURGE = """
+import os, signal, sys
+import storage.retention as r
+from bot.cli import main
+
+real, schools = r._run, []
+
+def dying(session, steps, kinds, *, apply):
+    counts = real(session, steps, kinds, apply=apply)
+    if apply and kinds == r.SCHOOL_KINDS:
+        schools.append(counts)
+        if len(schools) == 2:  # the second school's deletes are all sent, its commit is not
+            session.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+    return counts
+
+r._run = dying
+sys.exit(main(["--env-file", "/nonexistent", "privacy", "purge", "--apply"]))
+"""
+
+
+def test_a_process_killed_mid_purge_leaves_each_school_purged_or_untouched(tmp_path):
+    """`kill -9` (the OOM killer, a power cut) after the second school's deletes were sent and
+    before its commit: the first school is purged with its audit entry, the second is whole,
+    and the next run purges it. No `finally` or rollback runs in a killed process: only the
+    transaction per school keeps this true."""
+    import importlib.util
+
+    from sqlalchemy import text
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("retention_bench", root / "bench" / "retention_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    url = f"sqlite:///{tmp_path / 'district.db'}"
+    bench.build(url, schools=3, teams=1, teachers=2, weeks=2)
+    from storage.db import Database
+
+    db = Database(url)
+    per_school = text("""SELECT t.school_id, (SELECT count(*) FROM checkin c JOIN checkinround r ON c.round_id = r.id
+                                             WHERE r.team_id = t.id),
+                                            (SELECT count(*) FROM feedback f WHERE f.team_id = t.id),
+                                            (SELECT count(*) FROM attendance a JOIN meeting m ON a.meeting_id = m.id
+                                             WHERE m.team_id = t.id)
+                         FROM team t ORDER BY t.school_id""")
+
+    def counts() -> dict[int, tuple[int, ...]]:
+        with db.engine.connect() as conn:
+            return {row[0]: tuple(row[1:]) for row in conn.execute(per_school)}
+
+    def purged_schools() -> list[int]:
+        with db.read() as session:
+            return sorted(e.school_id or 0 for e in session.exec(
+                select(AuditEntry).where(AuditEntry.action == "privacy.purge", col(AuditEntry.school_id).is_not(None))))
+
+    before = counts()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLCBOT_", "SLACK_"))}
+    env["DATABASE_URL"] = url
+    killed = subprocess.run([sys.executable, "-c", KILL_MID_PURGE], env=env, cwd=root, capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    after = counts()
+    first, second, third = sorted(before)
+    assert after[first] < before[first] and purged_schools() == [first]  # committed before the kill
+    assert after[second] == before[second] and after[third] == before[third]  # sent, never committed
+
+    again = subprocess.run([sys.executable, "-c", "import sys; from bot.cli import main; "
+                            "sys.exit(main(['--env-file', '/nonexistent', 'privacy', 'purge', '--apply']))"],
+                           env=env, cwd=root, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert counts() == dict.fromkeys(before, after[first]) and purged_schools() == [first, second, third]

@@ -204,6 +204,13 @@ def test_block_limits(double: SlackDouble) -> None:
         [{"type": "section", "text": {"type": "mrkdwn", "text": "s"}, "accessory": select}], surface="modal"
     )
     assert problems(blocks[:50], surface="message") == []
+    option = {"text": {"type": "plain_text", "text": "Share"}, "value": "share",
+              "description": {"type": "plain_text", "text": "d" * 76}}
+    checkboxes = {"type": "input", "block_id": "c", "label": {"type": "plain_text", "text": "Names"},
+                  "element": {"type": "checkboxes", "action_id": "v", "options": [option]}}
+    assert problems([checkboxes], surface="modal")  # Slack caps option descriptions at 75
+    option["description"]["text"] = "d" * 75
+    assert problems([checkboxes], surface="modal") == []
     modal = {"type": "modal", "title": {"type": "plain_text", "text": "t" * 25}, "blocks": []}
     assert view_problems(modal) and view_problems(
         {**modal, "title": {"type": "plain_text", "text": "ok"}, "private_metadata": "m" * 3001}

@@ -19,10 +19,9 @@ import re
 import sys
 from datetime import UTC, date, datetime
 
-from bot.cli.common import CliError, services_from
+from bot.cli.common import CliError, find_school, services_from
 from storage import audit_log
 from storage.audit_log import AuditRow
-from storage.teams import all_schools, school_by_name
 
 SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
 CLI_ACTOR = re.compile(r"^cli:\S{1,60}$")
@@ -67,8 +66,12 @@ def _check(args: argparse.Namespace) -> tuple[datetime | None, str | None, int |
 
 
 def _one_line(text: str | None, width: int | None = None) -> str:
-    """Whatever a field holds (names were typed by people), on one line and at most `width` wide."""
-    flat = " ".join((text or "").split())
+    """Whatever a field holds (names were typed by people), on one line and at most `width` wide.
+
+    Control characters go too: a team named with an escape sequence must not repaint or
+    retitle the officer's terminal, or hide the lines around it.
+    """
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in (text or "")).split())
     if width is not None and len(flat) > width:
         flat = flat[: width - 1] + "…"
     return flat
@@ -91,12 +94,8 @@ def list_entries(args: argparse.Namespace) -> int:
     count = 0
     with services.db.read() as session:
         school_ids = None
-        if args.school:
-            school = school_by_name(session, name=args.school)
-            if school is None or school.id is None:
-                known = ", ".join(s.name for s in all_schools(session)[:8]) or "none yet"
-                raise CliError(f"--school: no school named {args.school!r} (known: {known}).")
-            school_ids = frozenset({school.id})
+        if args.school is not None:  # `--school ""` is refused, never read as every school
+            school_ids = frozenset({find_school(session, args.school).id or 0})
         teams = audit_log.team_names(session, school_ids=school_ids)
         try:
             for row in audit_log.entries(session, since=since, school_ids=school_ids, user=user, limit=limit):

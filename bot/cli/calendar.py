@@ -10,16 +10,16 @@ Safe while the bot runs: the scheduler reads breaks when each round falls due.
 from __future__ import annotations
 
 import argparse
-import getpass
 from datetime import date
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-from bot.cli.common import CliError, services_from
+from bot.cli.common import CliError, cli_actor, find_school, services_from
 from storage import cycles as store
-from storage.models import School, SchoolBreak
+from storage.models import SchoolBreak
 from storage.rules import cycles as rules
+from storage.teams import all_schools
 
 
 def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,14 +41,6 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r.set_defaults(func=remove_break)
 
 
-def _operator() -> str:
-    """The login running the command, for the audit log ("cli:<login>")."""
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "unknown"
-
-
 def _day(text: str, what: str) -> date:
     try:
         return date.fromisoformat(text.strip())
@@ -56,27 +48,19 @@ def _day(text: str, what: str) -> date:
         raise CliError(f"{what} {text!r} is not a date; use YYYY-MM-DD, like 2026-12-21.") from None
 
 
-def _school(session: object, name: str) -> School:
-    school = store.find_school(session, name=name)  # type: ignore[arg-type]
-    if school is None:
-        names = ", ".join(s.name for s in session.exec(select(School)).all()) or "none yet"  # type: ignore[attr-defined]
-        raise CliError(f"no school named {name!r}. Known schools: {names}.")
-    return school
-
-
 def add_break(args: argparse.Namespace) -> int:
-    services = services_from(args)
-    start, end = _day(args.starts_on, "FROM"), _day(args.ends_on, "TO")
+    start, end = _day(args.starts_on, "FROM"), _day(args.ends_on, "TO")  # refused before the database opens
     if len(args.label) > 80:
         raise CliError("--label must be at most 80 characters.")
+    services = services_from(args)
     with services.db.session() as session:
-        school = _school(session, args.school)
+        school = find_school(session, args.school)
         today = services.clock.now().astimezone(ZoneInfo(school.timezone)).date()
         problem = rules.validate_break(start, end, today=today)
         if problem:
             raise CliError(problem)
         row, created = store.add_break(session, school_id=school.id or 0, starts_on=start, ends_on=end,
-                                       label=args.label, created_by=f"cli:{_operator()}",
+                                       label=args.label, created_by=cli_actor(),
                                        now=services.clock.now())
     verb = "Added" if created else "Already there:"
     print(f"{verb} break {row.id} for {school.name}: {start:%a %Y-%m-%d} to {end:%a %Y-%m-%d}"
@@ -87,7 +71,7 @@ def add_break(args: argparse.Namespace) -> int:
 def list_breaks(args: argparse.Namespace) -> int:
     services = services_from(args)
     with services.db.read() as session:
-        schools = [_school(session, args.school)] if args.school else list(session.exec(select(School)).all())
+        schools = [find_school(session, args.school)] if args.school is not None else all_schools(session)
         by_id = {s.id: s for s in schools}
         found = session.exec(select(SchoolBreak).where(col(SchoolBreak.school_id).in_(list(by_id)))
                              .order_by(col(SchoolBreak.school_id), col(SchoolBreak.starts_on))).all()
@@ -104,9 +88,9 @@ def list_breaks(args: argparse.Namespace) -> int:
 def remove_break(args: argparse.Namespace) -> int:
     services = services_from(args)
     with services.db.session() as session:
-        school = _school(session, args.school)
+        school = find_school(session, args.school)
         if not store.remove_break(session, school_id=school.id or 0, break_id=args.break_id,
-                                  actor=f"cli:{_operator()}", now=services.clock.now()):
+                                  actor=cli_actor(), now=services.clock.now()):
             raise CliError(f"{school.name} has no break {args.break_id}; `plcbot calendar list` shows them.")
     print(f"Removed break {args.break_id} from {school.name}.")
     return 0

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
+from pathlib import Path
 from typing import TextIO
+
+from sqlmodel import Session
 
 from bot import logs
 from bot.services import Services, build_services
 from bot.settings import Settings, load
 from storage import migrate
 from storage.db import Database
+from storage.models import School
+from storage.teams import all_schools, school_by_name
 
 
 class CliError(Exception):
@@ -44,6 +51,68 @@ def open_database(settings: Settings, *, upgrade: bool = True) -> Database:
 def services_from(args: argparse.Namespace) -> Services:
     settings = settings_from(args)
     return build_services(settings, db=open_database(settings))
+
+
+def operator() -> str:
+    """The login running the command: audit entries name it as the actor "cli:<login>"."""
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
+
+
+def cli_actor() -> str:
+    """The audit log's actor for whatever this command changes: "cli:<login>"."""
+    return f"cli:{operator()}"
+
+
+KNOWN_SHOWN = 8  # schools listed when a name is not found: enough to spot a typo, never a page
+
+
+def find_school(session: Session, name: str, *, flag: str = "--school") -> School:
+    """The school the operator named (case and spacing ignored), or a one-line CliError naming
+    `flag` that lists the schools there are.
+
+    A blank name is refused rather than read as "no filter": `--school ""` (an unset shell
+    variable) must never turn into every school.
+    """
+    if not (name or "").strip():
+        raise CliError(f"{flag}: the school's name is empty; give it as `plcbot year list` shows it.")
+    school = school_by_name(session, name=name)
+    if school is None or school.id is None:
+        schools = all_schools(session)
+        known = ", ".join(s.name for s in schools[:KNOWN_SHOWN]) or "none yet"
+        if len(schools) > KNOWN_SHOWN:
+            known += f", and {len(schools) - KNOWN_SHOWN} more"
+        raise CliError(f"{flag}: no school named {name!r} (known: {known}).")
+    return school
+
+
+def check_out_file(value: str, *, flag: str = "--out") -> Path:
+    """A workbook's path: an .xlsx name in a folder that exists and can be written.
+
+    Checked before the database is opened, so a typo costs nothing; an existing file is
+    replaced (the callers say so), a folder is never taken for a file.
+    """
+    out = Path(value)
+    if out.suffix.lower() != ".xlsx":
+        raise CliError(f"{flag} {value!r} must be an .xlsx file name.")
+    if out.is_dir():
+        raise CliError(f"{flag} {value!r} is a folder; give a file name in it, like {str(out / 'export.xlsx')!r}.")
+    folder = out.parent
+    if not folder.exists():
+        raise CliError(f"{flag}: the folder {str(folder)!r} does not exist.")
+    if not folder.is_dir():
+        raise CliError(f"{flag}: {str(folder)!r} is a file, not a folder.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"{flag}: cannot write into the folder {str(folder)!r}.")
+    return out
+
+
+def cannot_write(out: Path, exc: OSError, *, flag: str = "--out") -> CliError:
+    """A full disk or a folder made read-only meanwhile, as one line (the caller removed its temporary file)."""
+    return CliError(f"{flag}: cannot write {str(out)!r} ({exc.strerror or type(exc).__name__}); "
+                    "nothing was exported.")
 
 
 class Progress:

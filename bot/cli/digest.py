@@ -11,17 +11,16 @@ failure never leaves half a file under the real name. Every export is audited.
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from bot.cli.common import CliError, Progress, services_from
+from bot.cli.common import CliError, Progress, cannot_write, check_out_file, cli_actor, find_school, services_from
 from scheduling.digest import write_range_workbook, write_week_workbook
 from storage import digest as data
 from storage.rules import digest as rules
-from storage.teams import audit, school_by_name
+from storage.teams import audit
 
 
 def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,11 +39,7 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _check_args(args: argparse.Namespace) -> tuple[rules.IsoWeek | None, tuple | None, Path]:
-    out = Path(args.out)
-    if out.suffix.lower() != ".xlsx":
-        raise CliError(f"--out {args.out!r} must be an .xlsx file name.")
-    if not out.parent.exists():
-        raise CliError(f"--out: the folder {str(out.parent)!r} does not exist.")
+    out = check_out_file(args.out)
     ranged = args.first is not None or args.last is not None
     if args.week and ranged:
         raise CliError("give either --week, or --from and --to, not both.")
@@ -71,12 +66,8 @@ def export(args: argparse.Namespace) -> int:
     services = services_from(args)
     minimum = services.settings.min_group_size
     with services.db.read() as session:
-        if args.school:
-            school = school_by_name(session, name=args.school)
-            if school is None:
-                known = ", ".join(s.name for s in data.schools(session)[:8]) or "none yet"
-                raise CliError(f"no school named {args.school!r} (known: {known}).")
-            school_ids: list[int] | None = [school.id or 0]
+        if args.school is not None:  # `--school ""` is refused, never read as every school
+            school_ids: list[int] | None = [find_school(session, args.school).id or 0]
         else:
             school_ids = None
         if week is not None:
@@ -88,9 +79,10 @@ def export(args: argparse.Namespace) -> int:
             raise CliError("there are no schools yet; nothing to export.")
         total = sum(data.counts(session, scope).values())
         progress = Progress(total, "Writing workbook") if args.all or days else None
-        fd, tmp_name = tempfile.mkstemp(prefix=".plcbot-", suffix=".xlsx", dir=out.parent)
-        os.close(fd)
+        tmp_name = ""
         try:
+            fd, tmp_name = tempfile.mkstemp(prefix=".plcbot-", suffix=".xlsx", dir=out.parent)
+            os.close(fd)
             if week is not None:
                 digests = list(data.build_digests(session, week, school_ids=scope.school_ids,
                                                   min_group_size=minimum).values())
@@ -102,28 +94,26 @@ def export(args: argparse.Namespace) -> int:
                                             on_row=progress.advance if progress else None)
                 has_data = rows > 0
             os.replace(tmp_name, out)
+        except OSError as exc:  # a full disk, a folder made read-only meanwhile: one line, no traceback
+            if tmp_name:
+                Path(tmp_name).unlink(missing_ok=True)
+            raise cannot_write(out, exc) from None
         except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
+            if tmp_name:
+                Path(tmp_name).unlink(missing_ok=True)
             raise
         finally:
             if progress:
                 progress.close()
     what = f"week {week.label} ({week.span()})" if week else f"{days[0]} to {days[1]}"  # type: ignore[index]
-    where = scope.schools[0].name if args.school else f"{len(scope.schools)} schools"
+    where = scope.schools[0].name if args.school is not None else f"{len(scope.schools)} schools"
     with services.db.session() as session:
-        audit(session, actor=f"cli:{_whoami()}", action="digest export", target=where[:200],
+        audit(session, actor=cli_actor(), action="digest export", target=where[:200],
               detail=f"{what} -> {out.name}", at=services.clock.now(),
-              school_id=scope.schools[0].id if args.school else None)  # --all: district-wide
+              school_id=scope.schools[0].id if args.school is not None else None)  # --all: district-wide
     if has_data:
         print(f"Wrote {out}: {where}, {what}, {rows} rows.")
     else:
         print(f"Wrote {out}: no PLC activity was recorded at {where} for {what}; the workbook says so.")
     sys.stdout.flush()
     return 0
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "unknown"

@@ -12,21 +12,21 @@ transaction. Both are audited with the actor "cli:<login>".
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 import tempfile
 from pathlib import Path
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.cli import retention
-from bot.cli.common import CliError, services_from
+from bot.cli.common import CliError, cannot_write, check_out_file, cli_actor, services_from
 from bot.render.personal_workbook import write_personal_workbook
 from storage import personal_data
-from storage.erasure import ErasureError, forget_person
+from storage.erasure import ErasureError, forget_person, scrub_after
 from storage.feedback import link_key
-from storage.models import AuditEntry
+from storage.models import AuditEntry, Person
 from storage.teams import audit
 
 
@@ -48,20 +48,42 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _user_id(raw: str) -> str:
-    uid = (raw or "").strip()
+    """The id as Slack writes it: spaces around it and lower case forgiven (Slack ids are upper case)."""
+    uid = (raw or "").strip().upper()
     if not personal_data.valid_user_id(uid):
         raise CliError(f"SLACK_USER_ID {raw!r} is not a Slack user id (they look like U012ABCDEF; "
                        "find it in the person's Slack profile under ⋮ → Copy member ID).")
     return uid
 
 
+def _looks_like_email(raw: str) -> bool:
+    text = (raw or "").strip()
+    return "@" in text and not text.startswith("<@") and " " not in text
+
+
+def _email_hint(args: argparse.Namespace, raw: str, command: str) -> CliError:
+    """A request by e-mail is how erasures arrive: name the Slack id the bot knows for it."""
+    email = raw.strip()
+    services = services_from(args)
+    with services.db.read() as session:
+        found = list(session.exec(select(Person.slack_user_id).where(
+            func.lower(col(Person.email)) == email.lower(), col(Person.forgotten_at).is_(None))).all())
+    if len(found) == 1:
+        return CliError(f"SLACK_USER_ID {raw!r} is an e-mail address; the bot knows it as {found[0]}: "
+                        f"run `plcbot privacy {command} {found[0]} …`.")
+    if found:
+        return CliError(f"SLACK_USER_ID {raw!r} is an e-mail address shared by {len(found)} people "
+                        f"({', '.join(found[:5])}); give the Slack user id of the one you mean.")
+    return CliError(f"SLACK_USER_ID {raw!r} is an e-mail address, and nobody with it is known to the bot; "
+                    "give the person's Slack user id (like U012ABCDEF).")
+
+
 def export(args: argparse.Namespace) -> int:
+    out = check_out_file(args.out)  # bad input is refused before the database is opened
+    if _looks_like_email(args.user_id):
+        raise _email_hint(args, args.user_id, "export")
     uid = _user_id(args.user_id)
-    out = Path(args.out)
-    if out.suffix.lower() != ".xlsx":
-        raise CliError(f"--out {args.out!r} must be an .xlsx file name.")
-    if not out.parent.exists():
-        raise CliError(f"--out: the folder {str(out.parent)!r} does not exist.")
+    replaced = out.exists()
     services = services_from(args)
     now = services.clock.now()
     with services.db.read() as session:
@@ -69,36 +91,56 @@ def export(args: argparse.Namespace) -> int:
         if person is None:
             raise CliError(_unknown(session, uid))
         data = personal_data.collect(session, person, now=now)
-    fd, tmp_name = tempfile.mkstemp(prefix=".plcbot-", suffix=".xlsx", dir=out.parent)
-    os.close(fd)
-    try:
-        rows = write_personal_workbook(data, tmp_name)
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    rows = _write(data, out)
     with services.db.session() as session:
-        audit(session, actor=f"cli:{_whoami()}", action="privacy.export", target=uid,
-              detail=f"workbook -> {out.name}", at=now)
-    print(f"Wrote {out}: everything stored about {uid}, {rows} rows "
+        # Not the file's name: it is often the person's own ("maria-garcia.xlsx"), and this entry
+        # stays after an erasure, tied to the tombstone that replaces their id.
+        audit(session, actor=cli_actor(), action="privacy.export", target=uid,
+              detail="workbook written by `plcbot privacy export`", at=now)
+    print(f"Wrote {out}{' (replacing the file that was there)' if replaced else ''}: "
+          f"everything stored about {uid}, {rows} rows "
           f"({', '.join(f'{data.count(s)} {s.lower()}' for s in personal_data.SHEETS if data.count(s))}). "
           "Anonymous feedback is not in it: nothing links it to anyone.")
     sys.stdout.flush()
     return 0
 
 
+def _write(data: personal_data.PersonalData, out: Path) -> int:
+    """The workbook beside `out`, renamed when complete: never half a file under the real name."""
+    tmp_name = ""
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=".plcbot-", suffix=".xlsx", dir=out.parent)
+        os.close(fd)
+        rows = write_personal_workbook(data, tmp_name)
+        os.replace(tmp_name, out)
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile: one line, no traceback
+        if tmp_name:
+            Path(tmp_name).unlink(missing_ok=True)
+        raise cannot_write(out, exc) from None
+    except BaseException:
+        if tmp_name:
+            Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return rows
+
+
 def forget(args: argparse.Namespace) -> int:
+    if _looks_like_email(args.user_id):
+        raise _email_hint(args, args.user_id, "forget")
     uid = _user_id(args.user_id)
     services = services_from(args)
     s = services.settings
     key = link_key(s.secret_key, s.signing_secret, s.bot_token)
     try:
         with services.db.session() as session:
-            report = forget_person(session, uid, actor=f"cli:{_whoami()}", now=services.clock.now(),
+            report = forget_person(session, uid, actor=cli_actor(), now=services.clock.now(),
                                    link_key=key, apply=args.apply)
     except ErasureError as exc:
         raise CliError(str(exc)) from None
-    print("\n".join(report.lines()))
+    lines = report.lines()
+    if report.applied:  # committed: now the old row versions can go too
+        lines.insert(-1, scrub_after(services.db.engine, report.counts))
+    print("\n".join(lines))
     sys.stdout.flush()
     return 0
 
@@ -110,10 +152,3 @@ def _unknown(session: Session, uid: str) -> str:
     if entry is not None:
         return f"{uid} was forgotten on {entry.at:%Y-%m-%d}; nothing is stored about them any more."
     return f"no person with Slack id {uid} is known to the bot; nothing to export."
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "unknown"

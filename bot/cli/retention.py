@@ -10,10 +10,9 @@ would outlive the erasure in a terminal's scrollback or a cron mail).
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 
-from bot.cli.common import services_from
+from bot.cli.common import cli_actor, services_from
 from scheduling import retention as job
 from storage import retention as store
 
@@ -29,7 +28,7 @@ def add_purge(psub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def purge(args: argparse.Namespace) -> int:
     services = services_from(args)
-    report = job.purge(services, apply=args.apply, actor=f"cli:{_whoami()}")
+    report = job.purge(services, apply=args.apply, actor=cli_actor())
     for line in describe(report):
         print(line)
     sys.stdout.flush()
@@ -59,7 +58,11 @@ def describe(report: store.PurgeReport) -> list[str]:
     lines.append(f"The bot's delivery ledger (every school, made before {ledger.cutoff_at:%Y-%m-%d %H:%M} UTC): "
                  + (f"{verb}: {_counts(ledger.counts)}" if ledger.total else "nothing to delete"))
     lines.extend(_forget_lines(report))
-    if report.applied:
+    if report.old_copies:
+        lines.append(report.old_copies)
+    if report.applied and not report.total:  # no purge entry is written when nothing went
+        lines.append("Done: nothing was past retention.")
+    elif report.applied:
         lines.append(f"Done: {report.total} records deleted or emptied; each school's purge is in the audit "
                      "log (privacy.purge).")
     else:
@@ -85,10 +88,3 @@ def _forget_lines(report: store.PurgeReport) -> list[str]:
     if plan.failed:
         line += f", {plan.failed} could not be (see the log above; the next run tries again)"
     return [line]
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "unknown"

@@ -8,7 +8,6 @@ file without bad rows is applied, and then in one transaction: half a roster is 
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.cli.common import CliError, Progress, services_from
+from bot.cli.common import CliError, Progress, cli_actor, services_from
 from storage import roster as roster_store
 from storage.rules.roster import Directory, Plan, SlackChannel, canonical, plan_import, summary
 from storage.teams import audit
@@ -105,7 +104,7 @@ def import_roster(args: argparse.Namespace) -> int:
                   if plan.has_changes else "Dry run: the database already matches the file.")
             return 0
         if plan.has_changes:
-            actor = f"cli:{_operator()}"
+            actor = cli_actor()
             writing = Progress(len(plan.added) + len(plan.role_changes), "importing")
             roster_store.apply_plan(session, plan, directory.people, actor=actor, now=services.clock.now(),
                                     progress=writing)
@@ -130,13 +129,6 @@ def _report(plan: Plan, directory: Directory, school_names: dict[str, str],
         print(line)
 
 
-def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
-
-
 def export_roster(args: argparse.Namespace) -> int:
     path: Path = args.file
     if path.suffix.casefold() != ".xlsx":
@@ -151,7 +143,7 @@ def export_roster(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
     with services.db.session() as session:
-        audit(session, actor=f"cli:{_operator()}", action="roster.export", target=path.name[:200],
+        audit(session, actor=cli_actor(), action="roster.export", target=path.name[:200],
               detail=f"{len(rows)} rows")
     print(f"Wrote {len(rows)} rows to {path}")
     return 0

@@ -22,7 +22,6 @@ alone, so running the command twice, or `--all` again after one school failed, i
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import re
 import sys
@@ -32,7 +31,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.cli.common import CliError, services_from
+from bot.cli.common import CliError, cli_actor, find_school, services_from
 from bot.services import Services
 from scheduling import checkins as checkin_planner
 from scheduling.digest import write_range_workbook
@@ -42,7 +41,7 @@ from storage import school_years as years
 from storage.models import School, SchoolYear
 from storage.rules import digest as digest_rules
 from storage.rules.school_year import ClosePlan
-from storage.teams import all_schools, school_by_name
+from storage.teams import all_schools
 
 
 def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -76,14 +75,10 @@ def close(args: argparse.Namespace) -> int:
     on = _parse_on(args.on)
     out_dir = _check_out_dir(args.out_dir)  # bad input is refused before the database is opened
     services = services_from(args)
-    actor = f"cli:{_whoami()}"
+    actor = cli_actor()
     with services.db.read() as session:
-        if args.school:
-            school = school_by_name(session, name=args.school)
-            if school is None:
-                known = ", ".join(s.name for s in all_schools(session)[:8]) or "none yet"
-                raise CliError(f"--school: no school named {args.school!r} (known: {known}).")
-            targets = [school]
+        if args.school is not None:  # `--school ""` is refused, never read as --all
+            targets = [find_school(session, args.school)]
         else:
             targets = all_schools(session)
             if not targets:
@@ -92,7 +87,7 @@ def close(args: argparse.Namespace) -> int:
     for school in targets:
         try:
             outcomes.append(close_school(services, school, on=on, out_dir=out_dir, actor=actor,
-                                         strict=bool(args.school)))
+                                         strict=args.school is not None))
         except CliError:
             raise  # one school named: its refusal is the command's (exit 2, nothing changed)
         except Exception as exc:  # noqa: BLE001 - with --all, one school's failure must not stop the rest
@@ -212,7 +207,12 @@ def _parse_on(value: str | None) -> date | None:
 
 
 def _check_out_dir(value: str) -> Path:
+    if not value.strip():  # an unset shell variable: not "the current folder" by accident
+        raise CliError("--out-dir: the folder's name is empty; give the folder, or leave --out-dir out "
+                       "for the current one.")
     path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise CliError(f"--out-dir: {value!r} is a file, not a folder.")
     if not path.is_dir():
         raise CliError(f"--out-dir: the folder {value!r} does not exist.")
     if not os.access(path, os.W_OK | os.X_OK):
@@ -220,26 +220,13 @@ def _check_out_dir(value: str) -> Path:
     return path
 
 
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "unknown"
-
 
 # ------------------------------------------------------------------------------------ list
 def list_years(args: argparse.Namespace) -> int:
     """Each school's recorded years: label, days, when and by whom closed, the workbook."""
     services = services_from(args)
     with services.db.read() as session:
-        if args.school:
-            school = school_by_name(session, name=args.school)
-            if school is None:
-                known = ", ".join(s.name for s in all_schools(session)[:8]) or "none yet"
-                raise CliError(f"--school: no school named {args.school!r} (known: {known}).")
-            schools = [school]
-        else:
-            schools = all_schools(session)
+        schools = [find_school(session, args.school)] if args.school is not None else all_schools(session)
         rows = years.all_years(session, school_ids=[s.id or 0 for s in schools])
     by_school: dict[int, list[SchoolYear]] = {}
     for row in rows:

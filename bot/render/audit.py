@@ -25,12 +25,20 @@ NAME_MAX = 80  # a team's or school's name in a line
 
 
 class Entry(Protocol):
-    at: datetime
-    school: str | None
-    actor: str
-    action: str
-    target: str
-    detail: str
+    """What a line needs of an entry (storage.audit_log.AuditRow, frozen: read-only here)."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def school(self) -> str | None: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
 
 
 def when(at: datetime) -> str:
@@ -91,7 +99,7 @@ def audit_message(entries: Sequence[Entry], *, scope: str, since: date | None, s
     `scope` names whose log it is ("Lincoln Elementary", "the whole district"); `more` says
     older entries exist beyond what is shown.
     """
-    span = f" since {since:%Y-%m-%d} (UTC)" if since else ""
+    span = f" since {since.isoformat()} (UTC)" if since else ""  # %Y prints year 1 as "1"
     title = f"Audit log: {scope}"
     if not entries:
         text = f"No audit entries for {escape(scope)}{span}."

@@ -75,16 +75,15 @@ def feedback_modal(
     option = {
         "text": bk.plain("Submit anonymously"),
         "value": "yes",
-        "description": bk.plain(
-            "Your name is not stored with this answer. You can change it until the window "
-            "closes; after that nobody, the bot included, can tell it is yours."
-        ),
+        "description": bk.plain("Your name is not stored with this answer."),  # Slack: at most 75
     }
     element: dict[str, Any] = {"type": "checkboxes", "action_id": VALUE, "options": [option]}
     if previous and previous.get("anonymous"):
         element["initial_options"] = [option]
     out.append({"type": "input", "block_id": ANONYMOUS_BLOCK, "optional": True,
-                "label": bk.plain("Anonymous?"), "element": element})
+                "label": bk.plain("Anonymous?"), "element": element,
+                "hint": bk.plain("You can change it until the window closes; after that nobody, "
+                                 "the bot included, can tell it is yours.")})
     return bk.modal(title="Meeting feedback", blocks=out, callback_id=CALLBACK_SUBMIT, submit="Send",
                     close="Cancel", private_metadata=json.dumps({"meeting_id": meeting_id}))
 

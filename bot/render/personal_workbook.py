@@ -10,12 +10,14 @@ dates are real dates. Anonymous feedback is not in it, and the first sheet says 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from bot.render.blocks import section
 from bot.render.mrkdwn import clip, escape
 from bot.render.workbook import Column, DigestWorkbook
+from storage.rules.cycles import PROGRESS_LABELS
 
 if TYPE_CHECKING:
     from storage.personal_data import PersonalData
@@ -80,9 +82,36 @@ def write_personal_workbook(data: PersonalData, target: str | Path | IO[bytes]) 
     about.append(("Anonymous feedback", ANONYMOUS_NOTE))
     book.sheet("About you", ABOUT, about)
     for name, columns in COLUMNS.items():
-        book.sheet(name, columns, data.sheets.get(name, []), empty=EMPTY[name])
+        book.sheet(name, columns, _in_words(name, columns, data.sheets.get(name, [])), empty=EMPTY[name])
     book.save(target)
     return book.rows_written
+
+
+# The stored codes in words, as the digest's workbook and the check-in DM say them: a teacher
+# reads "Stuck, I'd like support" and "following up", not "stuck" and "following_up".
+CHECKIN_STATUS = {"sent": "not answered", "pending": "not answered", "away": "away", "failed": "not delivered"}
+SUPPORT_STATE = {"open": "waiting", "following_up": "following up", "resolved": "resolved"}
+WORDS: dict[tuple[str, str], dict[str, str]] = {
+    ("Check-ins", "Progress"): PROGRESS_LABELS,
+    ("Support requests", "State"): SUPPORT_STATE,
+}
+
+
+def _in_words(sheet: str, columns: tuple[Column, ...], rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows with the stored codes of `WORDS` (and a check-in's status) in words."""
+    titles = [c.title for c in columns]
+    swaps = {titles.index(col): words for (name, col), words in WORDS.items() if name == sheet and col in titles}
+    status = titles.index("Status") if sheet == "Check-ins" and "Progress" in titles else None
+    progress = titles.index("Progress") if status is not None else None
+    out_rows = []
+    for row in rows:
+        out = list(row)
+        if status is not None and progress is not None:
+            out[status] = "answered" if row[progress] else CHECKIN_STATUS.get(str(row[status]), row[status])
+        for i, words in swaps.items():
+            out[i] = words.get(str(out[i]), out[i]) if out[i] else out[i]
+        out_rows.append(tuple(out))
+    return out_rows
 
 
 def _shown(value: object) -> str:
@@ -106,8 +135,12 @@ def export_message(data: PersonalData) -> tuple[str, list[dict[str, Any]]]:
         ("Support requests", "support requests"), ("Action items", "action items"),
         ("Norm commitments", "norm commitments"), ("Meetings attended", "meetings"))]
     teams = ", ".join(escape(t) for t in data.team_names) or "none"
+    led = sorted({str(r[0]) for r in data.sheets.get("Teams and roles", [])
+                  if len(r) > 3 and r[2] == "principal" and r[3] == "yes" and r[0]})
+    schools = f" · Principal of: {clip(', '.join(escape(n) for n in led), 300)}" if led else ""
     text = "Here is everything the PLC bot stores about you."
-    body = (f":card_index_dividers: *{text}*\nTeams: {clip(teams, 600)}\n" + ", ".join(counts) + ".\n"
-            "The workbook below has one sheet per kind of record; dates are in your team's time zone.\n"
+    body = (f":card_index_dividers: *{text}*\nTeams: {clip(teams, 600)}{schools}\n" + ", ".join(counts) + ".\n"
+            "The workbook below has one sheet per kind of record; times are in the time zone of the team or "
+            "school they belong to.\n"
             f":lock: {ANONYMOUS_NOTE}")
     return text, [section(body)]

@@ -41,7 +41,20 @@ AS_ROLE = {
     v.Viewer.PRINCIPALS: "a principal",
     v.Viewer.ADMINS: "a plcbot admin",
 }
-PAGE_PLACES = {v.MINE.label: "your own direct messages, Home tab, forms and `/plc privacy export`"}
+# The page names each place briefly (README spells them out, with who may look there): the
+# same place comes up for several audiences of most kinds, and the page should read on a screen.
+PAGE_PLACES = {
+    v.MINE.label: "your DMs, Home tab and export",
+    v.TEAM_CHANNEL.label: "the team's channel",
+    v.TEAM_VIEW.label: "`/plc team`",
+    v.ACTIONS_LIST.label: "`/plc actions` and the agenda",
+    v.SUPPORT_MESSAGE.label: "a DM to the facilitators",
+    v.FEEDBACK_RESULTS.label: "`/plc feedback results`",
+    v.NORMS_WHO.label: "`/plc norms who`",
+    v.DIGEST.label: "the digest",
+    v.AUDIT_LOG.label: "the audit log",
+    v.SERVER.label: "the server's command line",
+}
 ROLE_WHO = {
     Role.MEMBER: "members of the team and above",
     Role.FACILITATOR: "the team's facilitators and above",
@@ -194,15 +207,25 @@ def _count(kind: v.Kind, caller: Caller) -> str:
     return f" ({n} about you)" if n else " (none about you)"
 
 
+def audiences(viewers: list[v.Viewer]) -> str:
+    """"Your team, your team's facilitators and your school's principals"."""
+    names = [PAGE_VIEWERS[x] if i == 0 else PAGE_VIEWERS[x][:1].lower() + PAGE_VIEWERS[x][1:]
+             for i, x in enumerate(viewers)]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def kind_text(kind: v.Kind, caller: Caller) -> str:
     """One kind of record: what it is, who sees it and where, how long it is kept."""
     lines = [f"*{kind.label}*{_count(kind, caller)}: {kind.what}."]
+    # Audiences that see the same, in the same places, share a line: shorter, and easier to compare.
+    said: dict[str, list[v.Viewer]] = {}
     for viewer in v.VIEWERS:
         seen = v.sight(kind, viewer)
         if seen is v.Sight.NONE:
             continue
         where = "; ".join(PAGE_PLACES.get(s.label, s.label) for s in v.shown_for(kind, viewer))
-        lines.append(f"• *{PAGE_VIEWERS[viewer]}:* {_sight_text(seen, caller)} — {where}")
+        said.setdefault(f"{_sight_text(seen, caller)} — {where}", []).append(viewer)
+    lines += [f"• *{audiences(viewers)}:* {what}" for what, viewers in said.items()]
     if all(v.sight(kind, x) is v.Sight.NONE for x in v.VIEWERS if x is not v.Viewer.YOU):
         lines.append("• Nobody else.")
     if kind.note:

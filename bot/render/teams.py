@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.render import blocks as bk
-from bot.render.mrkdwn import escape, user
+from bot.render.mrkdwn import clip, escape, user
 from storage.rules.roster import WEEKDAYS, check_timezone, parse_minutes, parse_time
 
 Blocks = list[dict[str, Any]]
@@ -31,6 +31,8 @@ B_NAME, B_SCHOOL, B_MEMBERS, B_FACILITATORS = "team_name", "team_school", "team_
 B_DAYS, B_TIME, B_LENGTH, B_TZ = "team_days", "team_time", "team_length", "team_tz"
 B_SHARE = "team_share_names"  # checkbox: principals see names next to answers in the digest
 SHARE_NAMES = "share"
+OPTION_DESCRIPTION_MAX = 75  # Slack's limit for an option's description
+SHARE_DESCRIPTION = "Principals see who gave each check-in answer and named feedback."
 S_TZ, S_SELF, S_DIGEST_DAY, S_DIGEST_TIME, S_HOURS = "school_tz", "school_self", "digest_day", "digest_time", "hours"
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 TEAM_NAME_MAX = 120  # Team.name
@@ -201,14 +203,15 @@ def setup_modal(d: SetupDefaults) -> dict[str, Any]:
     blocks.append(_input(B_TZ, "Time zone", _text_input(d.timezone, max_length=64),
                          hint="An IANA name such as America/Chicago."))
     share = bk.option("Share names with the school's principals", SHARE_NAMES)
-    share["description"] = bk.plain("Principals then see who gave each check-in answer and named feedback in "
-                                    "the digest. Off: they see the team's figures only. Support requests "
-                                    "always carry their author's name.", 150)
+    # Slack refuses a view whose option description is over 75 characters (views.open fails).
+    share["description"] = bk.plain(SHARE_DESCRIPTION, OPTION_DESCRIPTION_MAX)
     checkbox: dict[str, Any] = {"type": "checkboxes", "options": [share]}
     if d.share_names:
         checkbox["initial_options"] = [share]
     blocks.append(_input(B_SHARE, "Names", checkbox, optional=True,
-                         hint="A team decision: agree on it together. Anonymous feedback is never named."))
+                         hint="A team decision: agree on it together, the team is told when it changes. Off: "
+                              "principals see the team's figures only. Support requests always carry their "
+                              "author's name; anonymous feedback is never named."))
     whose = f" of {escape(school_name)}" if school_name and (d.team_id is not None or len(d.schools) == 1) else ""
     blocks.append(bk.context(f"Principals{whose}: {people_line(d.principals, 'none named yet')} "
                              "(named by a plcbot admin; principals are not members unless added)."))
@@ -407,3 +410,16 @@ def join_value(raw: str) -> tuple[int, str]:
             or not _USER_ID.fullmatch(target):
         return 0, ""
     return team_id, target
+
+
+def share_names_notice(*, actor: str, team_name: str, shared: bool) -> str:
+    """The line the team's channel gets when its facilitator turns "Share names" on or off, so
+    teachers always know who reads their answers by name (non-evaluative by default)."""
+    team = f"*{escape(clip(team_name, 80))}*"
+    if shared:
+        return (f":eyes: {user(actor)} turned on *Share names with the school's principals* for {team}: "
+                "principals now see who gave each check-in answer and named feedback. Anonymous feedback "
+                "stays anonymous. `/plc privacy` shows who sees what.")
+    return (f":lock: {user(actor)} turned off *Share names with the school's principals* for {team}: "
+            "principals now see this team's check-in answers and feedback without names (a support request "
+            "still carries its author's name). `/plc privacy` shows who sees what.")

@@ -24,6 +24,7 @@ BUTTON_VALUE_MAX = 2000
 URL_MAX = 3000
 SELECT_OPTIONS_MAX = 100
 OPTION_TEXT_MAX = 75
+OPTION_DESCRIPTION_MAX = 75  # Slack refuses longer option descriptions (seen with checkboxes)
 OPTION_VALUE_MAX = 150
 CHOICE_OPTIONS_MAX = 10  # checkboxes, radio_buttons
 OVERFLOW_OPTIONS_MAX = 5
@@ -64,6 +65,9 @@ def _check_options(out: list[str], where: str, options: Any) -> None:
             continue
         _check_len(out, f"{where}.options[{i}].text", _text_of(option.get("text")), OPTION_TEXT_MAX)
         _check_len(out, f"{where}.options[{i}].value", option.get("value"), OPTION_VALUE_MAX)
+        if "description" in option:
+            _check_len(out, f"{where}.options[{i}].description", _text_of(option.get("description")),
+                       OPTION_DESCRIPTION_MAX)
 
 
 def element_problems(element: Any, where: str) -> list[str]:

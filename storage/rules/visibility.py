@@ -188,6 +188,13 @@ def _s(place: Place, names: Names, how: str = "") -> Shown:
     return Shown(place, names, how)
 
 
+# The support request's DM to the team's facilitators (bot/render/cycles.support_message) shows
+# that week's answer and notes next to the teacher's name: the one place a check-in answer is
+# named to a facilitator whatever the team's "share names" choice. Said on both kinds.
+SUPPORT_CARRIES_ANSWER = ("A week you ask for support, your team's facilitators get that week's answer and "
+                          "notes with your name, in the support request's message.")
+
+
 PROFILE = Kind(
     "profile", "Profile",
     "name, email, Slack id and time zone, away dates, whether the Slack account is active",
@@ -206,6 +213,7 @@ CHECKINS = Kind(
     (_s(MINE, Names.SHOWN), _s(TEAM_CHANNEL, Names.FIGURES, "the weekly check-in summary in the team's channel"),
      _s(DIGEST, Names.IF_SHARED), _s(SERVER, Names.SHOWN)),
     Retention.YEARS,
+    note=SUPPORT_CARRIES_ANSWER,
 )
 SUPPORT = Kind(
     "support", "Support requests",
@@ -214,7 +222,8 @@ SUPPORT = Kind(
      _s(SUPPORT_MESSAGE, Names.SHOWN),
      _s(DIGEST, Names.SHOWN), _s(SERVER, Names.SHOWN)),
     Retention.YEARS,
-    note="You asked for help, so the request carries your name.",
+    note="You asked for help, so the request carries your name; the message to your team's facilitators "
+         "also shows that week's check-in answer and notes.",
 )
 NAMED_FEEDBACK = Kind(
     "named_feedback", "Meeting feedback (named)",
