@@ -39,4 +39,7 @@ def configure(level: str, secrets: Iterable[str | None] = ()) -> None:
     for noisy in ("slack_sdk", "slack_bolt", "urllib3", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING)
                                           if level != "DEBUG" else logging.DEBUG)
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+    # The bot's log says when it upgrades the schema; a command line run at WARNING (every
+    # `plcbot` command but `run` and `scheduler`) prints its own one line instead.
+    logging.getLogger("alembic.runtime.migration").setLevel(
+        logging.INFO if logging.getLevelName(level) <= logging.INFO else logging.WARNING)

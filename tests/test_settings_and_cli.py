@@ -151,3 +151,14 @@ def test_backup_while_a_reader_holds_a_transaction(tmp_path, capsys):
     copy = Database(f"sqlite:///{target}")
     with copy.read() as session:
         assert [s.name for s in session.exec(select(School)).all()] == ["Lincoln"]
+
+
+def test_a_command_line_run_prints_only_its_own_lines(tmp_path):
+    """No library chatter on stderr: the schema upgrade a command does first is silent there,
+    while `plcbot run` (at INFO) still logs it."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'plcbot.db'}"}
+    first = _plcbot(["audit"], env, tmp_path)  # creates the schema
+    again = _plcbot(["audit"], env, tmp_path)
+    assert first.returncode == again.returncode == 0
+    assert first.stderr == again.stderr == ""
+    assert "No audit entries match" in again.stdout

@@ -137,7 +137,8 @@ TEAM_CHANNEL = Place("team_channel", "posts in the team's channel: the check-in 
 TEAM_VIEW = Place("team_view", "`/plc team` in the team's channel", rule=Role.MEMBER)
 ACTIONS_LIST = Place("actions", "`/plc actions` and the agenda", rule=Role.MEMBER)
 SUPPORT_MESSAGE = Place("support_message", "a direct message to the team's facilitators when the week's "
-                        "check-in closes", rule=Action.FOLLOW_UP_SUPPORT, to=(Viewer.FACILITATORS,))
+                        "check-in closes, and their Home tab until it is resolved",
+                        rule=Action.FOLLOW_UP_SUPPORT, to=(Viewer.FACILITATORS,))
 FEEDBACK_RESULTS = Place("feedback_results", "`/plc feedback results`", rule=Action.VIEW_RESULTS)
 NORMS_WHO = Place("norms_who", "`/plc norms who`", rule=Action.EDIT_NORMS)
 DIGEST = Place("digest", "the digest and its workbook (`/plc digest`; a facilitator gets their team's part)",
