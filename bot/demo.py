@@ -14,6 +14,7 @@ what the bot posted, sent or opened, in the words of the messages themselves.
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import json
 import re
@@ -442,9 +443,13 @@ class Demo:
         with self.act(person, "opened the plcbot Home tab"):
             before = (self.stage.double.home_view(person.user_id) or {}).get("hash")
             self.stage.user(person).open_home()
+
+            def published() -> dict[str, Any] | None:
+                view = self.stage.double.home_view(person.user_id)
+                return view if view and view.get("hash") != before else None
+
             try:
-                return self.stage.double.wait_for(
-                    lambda: (v := self.stage.double.home_view(person.user_id)) and v.get("hash") != before and v)
+                return self.stage.double.wait_for(published)
             except AssertionError:
                 raise StepSkipped("the Home tab was not published") from None
 
@@ -471,7 +476,7 @@ class Demo:
             self.step("start the learning cycles", self.start_cycles)
             self.step("post an agenda from a template", self.agenda)
             for week in range(1, 5):
-                self.step(f"week {week}", lambda w=week: self.week(w))
+                self.step(f"week {week}", functools.partial(self.week, week))
             self.step("the reflection", self.reflection)
             self.step("Home tabs", self.homes)
             self.step("the principal's digest workbook", self.digest)

@@ -109,9 +109,15 @@ def run_digest(request: CommandRequest, services: Services) -> None:
                                       has_data=digest.has_data, so_far=so_far, scope_note=part)
         stamp = services.clock.now().astimezone(digest.school.zone).strftime("%Y-%m-%d %H%M")
         prefix = f"{school_id}:{week.label}"
+
+        def key(u: str, p: str = prefix) -> str:
+            return f"digest-now:{p}:{u}:{request_id}"
+
+        def file_key(u: str, p: str = prefix) -> str:
+            return f"digest-file-now:{p}:{u}:{request_id}"
+
         result = send_digest(
-            services, recipients=[request.user_id], key=lambda u, p=prefix: f"digest-now:{p}:{u}:{request_id}",
-            file_key=lambda u, p=prefix: f"digest-file-now:{p}:{u}:{request_id}", text=text, blocks=blocks,
+            services, recipients=[request.user_id], key=key, file_key=file_key, text=text, blocks=blocks,
             content=buffer.getvalue(), filename=workbook_name(digest.school.name, week, f" (asked {stamp})"),
             title=f"PLC digest, {digest.school.name}, {week.label}", school=digest.school.name, week=week,
         )

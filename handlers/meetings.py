@@ -86,17 +86,17 @@ def on_meeting(request: CommandRequest, services: Services) -> None:
             except ValueError as exc:
                 raise UserError(escape(str(exc))) from None
         with services.db.session() as session:
-            meeting = store.find_to_cancel(session, team=team, day=day, now=now)
-            if meeting is None:
+            cancelled = store.find_to_cancel(session, team=team, day=day, now=now)
+            if cancelled is None:
                 raise UserError("There is no upcoming meeting on that day." if day else "There is no upcoming meeting.")
-            store.cancel(session, meeting=meeting)
-            jobs.cancel(session, dedupe_key=f"agenda_post:{meeting.id}", reason="meeting cancelled")
-            jobs.cancel(session, dedupe_key=f"meeting_start:{meeting.id}", reason="meeting cancelled")
-        assert meeting.id is not None
-        refresh_agenda(services, meeting.id)
-        request.reply(f"Cancelled the meeting on {local_label(meeting.starts_at, team.timezone)}; "
-                      "its agenda will not be posted." if not meeting.agenda_ts else
-                      f"Cancelled the meeting on {local_label(meeting.starts_at, team.timezone)}; "
+            store.cancel(session, meeting=cancelled)
+            jobs.cancel(session, dedupe_key=f"agenda_post:{cancelled.id}", reason="meeting cancelled")
+            jobs.cancel(session, dedupe_key=f"meeting_start:{cancelled.id}", reason="meeting cancelled")
+        assert cancelled.id is not None
+        refresh_agenda(services, cancelled.id)
+        request.reply(f"Cancelled the meeting on {local_label(cancelled.starts_at, team.timezone)}; "
+                      "its agenda will not be posted." if not cancelled.agenda_ts else
+                      f"Cancelled the meeting on {local_label(cancelled.starts_at, team.timezone)}; "
                       "the posted agenda now says so.")
         return
     raise UserError(f"I don't know `/plc meeting {word[:20]}`. {USAGE}")
@@ -210,6 +210,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
                 team = session.get(Team, meeting.team_id) if meeting else None
                 if meeting is None or team is None:
                     raise UserError("That meeting no longer exists.")
+                assert team.id is not None  # a stored row
                 actor = load_actor(session, user_id, admins=services.settings.admins)
                 require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
                 present, notes, decisions, new_actions, errors = read_wrapup(
@@ -253,6 +254,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         try:
             post_log(services, meeting_id)
             for action_id in created_ids:
+                assert action_id is not None  # wrap_up flushed the new items, so each has its id
                 notify_owner(services, action_id, assigned_by=user_id)
             refresh_agenda(services, meeting_id)
         except Exception:

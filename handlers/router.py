@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt import Ack, App, Respond
 
@@ -27,6 +27,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("plcbot.router")
 
 
+class Responder(Protocol):
+    """Where a command's answer goes: Bolt's `respond`, or a stand-in that captures it (a
+    subcommand run from a Home button, `handlers.home_sections.Captured`)."""
+
+    def __call__(self, *, text: str, blocks: list[dict[str, Any]] | None, response_type: str,
+                 replace_original: bool) -> object: ...
+
+
 @dataclass
 class CommandRequest:
     """One `/plc …` call, with who made it and which team's channel it came from."""
@@ -38,7 +46,7 @@ class CommandRequest:
     trigger_id: str
     actor: Actor
     team: Team | None
-    respond: Respond
+    respond: Responder
     client: Any
     body: dict[str, Any]
 

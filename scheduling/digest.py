@@ -152,7 +152,8 @@ def file_in_history(services: Services, channel_id: str, filename: str) -> dict[
     cursor: str | None = None
     for _ in range(HISTORY_PAGES):
         response = services.slack.conversations_history(channel=channel_id, limit=200, cursor=cursor)
-        for message in response.get("messages", []):
+        messages: list[dict[str, Any]] = response.get("messages", [])
+        for message in messages:
             for shared in message.get("files") or []:
                 if shared.get("name") == filename or shared.get("title") == filename:
                     return dict(shared)

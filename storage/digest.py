@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, and_, case, cast, func, literal, or_, true
+from sqlalchemy import select as sa_select
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -136,7 +137,7 @@ def _bounded(session: Session, scope: Scope) -> Scope:
 
 def _in_scope(scope: Scope, school_ids: list[int] | None = None) -> ColumnElement[bool]:
     """The team (joined as `Team`) belongs to the scope's schools, and teams if it names some."""
-    clause = col(Team.school_id).in_(scope.school_ids if school_ids is None else school_ids)
+    clause: ColumnElement[bool] = col(Team.school_id).in_(scope.school_ids if school_ids is None else school_ids)
     if scope.team_ids is not None:
         clause = and_(clause, col(Team.id).in_(scope.team_ids))
     return clause
@@ -193,7 +194,8 @@ def _stream(session: Session, query: Any) -> Iterator[Any]:
 # ------------------------------------------------------------------------------ the weekly figures
 def team_facts(session: Session, scope: Scope, *, include_archived: bool = False) -> list[rules.TeamFact]:
     """The scope's teams with their facilitators: two queries whatever the number of teams."""
-    query = (select(Team.id, Team.name, Team.channel_id, Team.share_names_with_principal, Team.school_id)
+    query = (sa_select(col(Team.id), col(Team.name), col(Team.channel_id), col(Team.share_names_with_principal),
+                       col(Team.school_id))
              .where(_in_scope(scope)).order_by(col(Team.name), col(Team.id)))
     if not include_archived:
         query = query.where(col(Team.archived_at).is_(None))
@@ -232,8 +234,8 @@ def _attendance(scope: Scope) -> Any:
 def meeting_facts(session: Session, scope: Scope) -> list[rules.MeetingFact]:
     att = _attendance(scope)
     query = (
-        select(Meeting.team_id, Meeting.status, col(Meeting.agenda_ts).is_not(None),
-               func.coalesce(att.c.present, 0), func.coalesce(att.c.absent, 0))
+        sa_select(col(Meeting.team_id), col(Meeting.status), col(Meeting.agenda_ts).is_not(None),
+                  func.coalesce(att.c.present, 0), func.coalesce(att.c.absent, 0))
         .join(Team, col(Team.id) == Meeting.team_id)
         .outerjoin(att, att.c.meeting_id == Meeting.id)
         .where(_within(col(Meeting.starts_at), scope))
@@ -255,8 +257,8 @@ def _feedback_counts(scope: Scope) -> Any:
 def rating_totals(session: Session, scope: Scope) -> list[rules.RatingTotals]:
     """Per meeting: how many answered and the sums of the ratings; nobody's single answer."""
     query = (
-        select(Feedback.team_id, Feedback.meeting_id, func.count(),
-               func.sum(Feedback.useful), func.sum(Feedback.learned), func.sum(Feedback.norms))
+        sa_select(col(Feedback.team_id), col(Feedback.meeting_id), func.count(),
+                  func.sum(Feedback.useful), func.sum(Feedback.learned), func.sum(Feedback.norms))
         .join(Meeting, col(Meeting.id) == Feedback.meeting_id)
         .join(Team, col(Team.id) == Meeting.team_id)
         .where(_within(col(Meeting.starts_at), scope))
@@ -276,9 +278,9 @@ def round_facts(session: Session, scope: Scope, *, since: date | None = None) ->
     answered = and_(asked, col(Checkin.progress).in_(rules.PROGRESS))
     has_value = and_(asked, col(Checkin.value).is_not(None))
     query = (
-        select(
-            CheckinRound.team_id, CheckinRound.cycle_id, CheckinRound.week, CheckinRound.local_day,
-            CheckinRound.state,
+        sa_select(
+            col(CheckinRound.team_id), col(CheckinRound.cycle_id), col(CheckinRound.week), col(CheckinRound.local_day),
+            col(CheckinRound.state),
             func.sum(case((asked, 1), else_=0)),
             func.sum(case((answered, 1), else_=0)),
             func.sum(case((has_value, 1), else_=0)),
@@ -322,7 +324,8 @@ def cycle_facts(session: Session, scope: Scope) -> list[rules.CycleFact]:
 def support_facts(session: Session, scope: Scope) -> list[rules.SupportFact]:
     """Requests not yet resolved (and any made within the scope), with the teacher's name."""
     query = (
-        select(SupportRequest.team_id, Person.name, SupportRequest.state, SupportRequest.created_at, Team.school_id)
+        sa_select(col(SupportRequest.team_id), col(Person.name), col(SupportRequest.state),
+                  col(SupportRequest.created_at), col(Team.school_id))
         .join(Person, col(Person.id) == SupportRequest.person_id)
         .join(Team, col(Team.id) == SupportRequest.team_id)
         .where(_in_scope(scope), col(SupportRequest.created_at) < scope.latest,
@@ -355,8 +358,9 @@ def checkin_rows(session: Session, scope: Scope) -> Iterator[tuple[Any, ...]]:
     name = case((shared, Person.name), else_=None)
     answered_at = case((shared, Checkin.answered_at), else_=None)
     query = (
-        select(School.name, Team.name, Cycle.title, CheckinRound.week, CheckinRound.local_day, name,
-               Checkin.status, Checkin.progress, Checkin.value, Checkin.evidence, answered_at, School.id)
+        sa_select(col(School.name), col(Team.name), col(Cycle.title), col(CheckinRound.week),
+                  col(CheckinRound.local_day), name, col(Checkin.status), col(Checkin.progress), col(Checkin.value),
+                  col(Checkin.evidence), answered_at, col(School.id))
         .join(CheckinRound, col(CheckinRound.id) == Checkin.round_id)
         .join(Cycle, col(Cycle.id) == Checkin.cycle_id)
         .join(Team, col(Team.id) == CheckinRound.team_id)
@@ -380,8 +384,9 @@ def support_rows(session: Session, scope: Scope) -> Iterator[tuple[Any, ...]]:
     """Support requests: School, Team, Teacher, Week, Asked, State, Followed up by, What would help."""
     follower = Person.__table__.alias("follower")  # type: ignore[attr-defined]
     query = (
-        select(School.name, Team.name, Person.name, Checkin.week, SupportRequest.created_at, SupportRequest.state,
-               follower.c.name, SupportRequest.follower, Checkin.support, Checkin.progress, School.id)
+        sa_select(col(School.name), col(Team.name), col(Person.name), col(Checkin.week),
+                  col(SupportRequest.created_at), col(SupportRequest.state), follower.c.name,
+                  col(SupportRequest.follower), col(Checkin.support), col(Checkin.progress), col(School.id))
         .join(Checkin, col(Checkin.id) == SupportRequest.checkin_id)
         .join(Person, col(Person.id) == SupportRequest.person_id)
         .join(Team, col(Team.id) == SupportRequest.team_id)
@@ -420,9 +425,9 @@ def feedback_rows(session: Session, scope: Scope, *, min_group_size: int) -> Ite
     name = case((and_(shown, col(Feedback.anonymous).is_(False), _may_name(visibility.NAMED_FEEDBACK)),
                  Person.name), else_=None)
     query = (
-        select(School.name, Team.name, Meeting.starts_at, Meeting.id, counts.c.n,
-               keep(Feedback.useful), keep(Feedback.learned), keep(Feedback.norms),
-               keep(Feedback.will_try), keep(Feedback.evidence), keep(Feedback.next_focus), name, School.id)
+        sa_select(col(School.name), col(Team.name), col(Meeting.starts_at), col(Meeting.id), counts.c.n,
+                  keep(Feedback.useful), keep(Feedback.learned), keep(Feedback.norms),
+                  keep(Feedback.will_try), keep(Feedback.evidence), keep(Feedback.next_focus), name, col(School.id))
         .join(counts, counts.c.meeting_id == Feedback.meeting_id)
         .join(Meeting, col(Meeting.id) == Feedback.meeting_id)
         .join(Team, col(Team.id) == Meeting.team_id)
@@ -453,9 +458,9 @@ def meeting_rows(session: Session, scope: Scope) -> Iterator[tuple[Any, ...]]:
     att = _attendance(scope)
     order = (col(School.name), col(Team.name), col(Meeting.starts_at), col(Meeting.id))
     meetings = (
-        select(School.name, Team.name, Meeting.starts_at, Meeting.title, Meeting.template, Meeting.status,
-               col(Meeting.agenda_ts).is_not(None), func.coalesce(att.c.present, 0), func.coalesce(att.c.absent, 0),
-               MeetingRecord.decisions, Meeting.id, School.id)
+        sa_select(col(School.name), col(Team.name), col(Meeting.starts_at), col(Meeting.title), col(Meeting.template),
+                  col(Meeting.status), col(Meeting.agenda_ts).is_not(None), func.coalesce(att.c.present, 0),
+                  func.coalesce(att.c.absent, 0), col(MeetingRecord.decisions), col(Meeting.id), col(School.id))
         .join(Team, col(Team.id) == Meeting.team_id)
         .join(School, col(School.id) == Team.school_id)
         .outerjoin(att, att.c.meeting_id == Meeting.id)
@@ -506,8 +511,8 @@ def action_rows(session: Session, scope: Scope) -> Iterator[tuple[Any, ...]]:
         for ids, start, end in scope.windows()
     ]
     query = (
-        select(School.name, Team.name, ActionItem.text, Person.name, ActionItem.due_date, ActionItem.status,
-               ActionItem.created_at, ActionItem.done_at, School.id)
+        sa_select(col(School.name), col(Team.name), col(ActionItem.text), col(Person.name), col(ActionItem.due_date),
+                  col(ActionItem.status), col(ActionItem.created_at), col(ActionItem.done_at), col(School.id))
         .join(Team, col(Team.id) == ActionItem.team_id)
         .join(School, col(School.id) == Team.school_id)
         .join(Person, col(Person.id) == ActionItem.owner_id)
@@ -645,14 +650,14 @@ def range_figures(session: Session, scope: Scope, *, min_group_size: int = rules
     teams = team_facts(session, scope, include_archived=True)
     meetings = rules.by_team(meeting_facts(session, scope))
     feedback = rules.by_team(rating_totals(session, scope))
-    rounds = rules.by_team(round_facts(session, scope) if rounds is None else rounds)
+    team_rounds = rules.by_team(round_facts(session, scope) if rounds is None else rounds)
     cycles = rules.by_team(cycle_facts(session, scope))
     support = rules.by_team(support_facts(session, scope))
     end_week = IsoWeek.of(scope.last)
     out = []
     for team in teams:
         tid = team.team_id
-        mine = rounds.get(tid, [])
+        mine = team_rounds.get(tid, [])
         out.append((scope.school(team.school_id), rules.team_figures(
             team, week=end_week, meetings=meetings.get(tid, []), feedback=feedback.get(tid, []), rounds=mine,
             cycles=cycles.get(tid, []), support=support.get(tid, []), min_group_size=min_group_size,

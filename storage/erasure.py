@@ -126,7 +126,7 @@ def forget_person(session: Session, slack_user_id: str, *, actor: str, now: date
     # A write that references them (a check-in answer, feedback, attendance) holds a key share
     # on the row, so the erasure also waits for writes already under way, and new ones wait for
     # it, instead of landing between its steps where neither the steps nor the sweep see them.
-    locked = session.execute(select(Person.slack_user_id, Person.forgotten_at)
+    locked = session.execute(select(col(Person.slack_user_id), col(Person.forgotten_at))
                              .where(col(Person.id) == person.id).with_for_update()).one()
     if locked.forgotten_at is not None or locked.slack_user_id != uid:
         raise ErasureError(f"{uid} was forgotten a moment ago, by another erasure; nothing changed.")
@@ -150,12 +150,12 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
     pid, uid, dm = person.id, person.slack_user_id, person.dm_channel_id
     stored_name = (person.name or "").strip()
     token = inv.TOKEN_PREFIX + secrets.token_hex(6)
-    run = session.execute
+    run = session.exec  # for UPDATE/DELETE: the same call as execute, typed as the CursorResult (rowcount) it is
 
     tables = {t.name: t for t in SQLModel.metadata.sorted_tables}
 
     # Not yet sent, never to be: prompts and reminders of open rounds (before their ids go).
-    open_rounds = select(CheckinRound.id).where(CheckinRound.state == "open")
+    open_rounds = select(col(CheckinRound.id)).where(col(CheckinRound.state) == "open")
     r = run(update(Checkin).where(col(Checkin.person_id) == pid, col(Checkin.status) == "pending")
             .values(status="failed", error="forgotten"))
     report.add("checkin", "unsent prompts cancelled", r.rowcount)
@@ -187,12 +187,12 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
             r = run(update(table).where(mine, table.c["active"].is_(True)).values(active=False, left_at=now))
             report.add(ref.table, f"{ref.what}: ended (inactive, history kept)", r.rowcount)
         else:  # keep: it now belongs to the tombstone and still counts for the team
-            kept = run(select(func.count()).select_from(table).where(mine)).scalar_one()
+            kept = session.execute(select(func.count()).select_from(table).where(mine)).scalar_one()
             report.add(ref.table, f"{ref.what}: kept for the team's figures, now a former member's", int(kept))
     report.add("feedback", "anonymous links cleared", _clear_links(session, uid, link_key))
 
     # Work that would still reach them.
-    owned = select(ActionItem.id).where(ActionItem.owner_id == pid)
+    owned = select(col(ActionItem.id)).where(col(ActionItem.owner_id) == pid)
     r = run(update(ScheduledJob).where(col(ScheduledJob.kind) == "action_reminder",
                                        col(ScheduledJob.state) == "pending", col(ScheduledJob.ref_id).in_(owned))
             .values(state="skipped", last_error="the owner was forgotten", finished_at=now))
@@ -204,15 +204,15 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
     report.add("delivery", "unsent messages cancelled", r.rowcount)
 
     # Columns holding their Slack id (or DM channel) as the whole value.
-    for ref in inv.SLACK_ID_COLUMNS:
-        column = tables[ref.table].c[ref.column]
-        r = run(update(tables[ref.table]).where(column == uid).values({ref.column: token}))
-        report.add(ref.table, f"{ref.what}: id replaced", r.rowcount)
+    for id_ref in inv.SLACK_ID_COLUMNS:
+        column = tables[id_ref.table].c[id_ref.column]
+        r = run(update(tables[id_ref.table]).where(column == uid).values({id_ref.column: token}))
+        report.add(id_ref.table, f"{id_ref.what}: id replaced", r.rowcount)
     if dm:
-        for ref in inv.DM_CHANNEL_COLUMNS:
-            column = tables[ref.table].c[ref.column]
-            r = run(update(tables[ref.table]).where(column == dm).values({ref.column: None}))
-            report.add(ref.table, "DM channel id removed", r.rowcount)
+        for dm_ref in inv.DM_CHANNEL_COLUMNS:
+            column = tables[dm_ref.table].c[dm_ref.column]
+            r = run(update(tables[dm_ref.table]).where(column == dm).values({dm_ref.column: None}))
+            report.add(dm_ref.table, "DM channel id removed", r.rowcount)
 
     # The tombstone (before the sweep, which then finds nothing of theirs in their own row).
     run(update(Person).where(col(Person.id) == pid).values(
@@ -225,8 +225,8 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
     needles = [(uid, inv.id_pattern(uid), token)] + ([(dm, inv.id_pattern(dm), token)] if dm else [])
     if stored_name and stored_name != inv.FORMER_MEMBER:
         needles.append(("@" + stored_name, inv.name_pattern(stored_name), "@" + inv.FORMER_MEMBER))
-    for table, count in _sweep(session, needles).items():
-        report.add(table, "other mentions replaced", count)
+    for table_name, count in _sweep(session, needles).items():
+        report.add(table_name, "other mentions replaced", count)
 
     session.expire_all()
 
@@ -274,11 +274,11 @@ def scrub_after(engine: Engine, tables: Iterable[str]) -> str:
 def _clear_links(session: Session, uid: str, key: bytes) -> int:
     """Empty the anonymous-feedback links derived from them (windows still open)."""
     meeting_ids = sorted({m for (m,) in session.execute(
-        select(Feedback.meeting_id).where(col(Feedback.link).is_not(None))).all()})
+        select(col(Feedback.meeting_id)).where(col(Feedback.link).is_not(None))).all()})
     links = [anonymous_link(key, meeting_id=m, user_id=uid) for m in meeting_ids]
     cleared = 0
     for start in range(0, len(links), _CHUNK):
-        r = session.execute(update(Feedback).where(col(Feedback.link).in_(links[start:start + _CHUNK]))
+        r = session.exec(update(Feedback).where(col(Feedback.link).in_(links[start:start + _CHUNK]))
                             .values(link=None))
         cleared += r.rowcount
     return cleared

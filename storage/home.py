@@ -11,10 +11,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, func, or_, true
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from storage.models import (
     AgendaItem,
@@ -237,8 +239,12 @@ def _team_order(now: datetime) -> Callable[[TeamGlance], tuple[int, datetime, st
 
 
 def _pending(session: Session, user_id: str) -> list[PendingCheckin]:
+    # sqlmodel's select() is typed for up to four entities; for more it returns Select(*entities),
+    # built here directly (here and in _support) and cast to the rows it yields.
     rows = session.exec(
-        select(Checkin.id, Checkin.week, CheckinRound.closes_at, Cycle.title, Cycle.weeks, Team.name)
+        cast("Select[int | None, int, datetime | None, str, int, str]",
+             Select(col(Checkin.id), col(Checkin.week), col(CheckinRound.closes_at), col(Cycle.title),
+                    col(Cycle.weeks), col(Team.name)))
         .join(CheckinRound, col(CheckinRound.id) == Checkin.round_id)
         .join(Cycle, col(Cycle.id) == Checkin.cycle_id)
         .join(Team, col(Team.id) == Cycle.team_id)
@@ -352,7 +358,7 @@ def _year_starts(session: Session, teams: dict[int, TeamGlance], now: datetime) 
     return out
 
 
-def _from_year_start(column: ColumnElement, since: dict[int, datetime]) -> ColumnElement[bool]:
+def _from_year_start(column: SQLColumnExpression[datetime], since: dict[int, datetime]) -> ColumnElement[bool]:
     """`column` (aware UTC) on or after its team's school year start (teams joined as `Team`)."""
     if not since:
         return true()
@@ -367,8 +373,9 @@ def _support(session: Session, teams: dict[int, TeamGlance], ids: list[int], act
     if not ids:
         return
     rows = session.exec(
-        select(SupportRequest.id, SupportRequest.team_id, SupportRequest.state, Checkin.week, Checkin.user_id,
-               Person.name)
+        cast("Select[int | None, int, str, int, str, str]",
+             Select(col(SupportRequest.id), col(SupportRequest.team_id), col(SupportRequest.state), col(Checkin.week),
+                    col(Checkin.user_id), col(Person.name)))
         .join(Checkin, col(Checkin.id) == SupportRequest.checkin_id)
         .join(Person, col(Person.id) == SupportRequest.person_id)
         .join(Team, col(Team.id) == SupportRequest.team_id)

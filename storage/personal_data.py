@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Column, MetaData, String, Table, Text, func, or_
@@ -38,6 +39,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, col, select
+from sqlmodel.sql.expression import Select
 
 from storage.models import (
     ActionItem,
@@ -181,7 +183,9 @@ def name_pattern(name: str) -> re.Pattern[str]:
 def replace_id(text: str, patterns: list[tuple[re.Pattern[str], str]]) -> str:
     """Every whole occurrence of each needle replaced by its token (mentions stay mentions)."""
     for pattern, token in patterns:
-        text = pattern.sub(lambda m, t=token: f"<@{t}>" if m.group(0).startswith("<@") else t, text)
+        def swap(m: re.Match[str], t: str = token) -> str:
+            return f"<@{t}>" if m.group(0).startswith("<@") else t
+        text = pattern.sub(swap, text)
     return text
 
 
@@ -284,8 +288,10 @@ def collect(session: Session, person: Person, *, now: datetime) -> PersonalData:
     sheets["Teams and roles"] = rows
     team_names = sorted({str(r[1]) for r in rows if r[1] and r[3] == "yes"})
 
+    # sqlmodel's select() is typed for up to four entities; for more it returns Select(*entities),
+    # built here directly (here and below) and cast to the rows it yields.
     checkin_rows = session.exec(
-        select(Checkin, CheckinRound, Cycle, Team, School)
+        cast("Select[Checkin, CheckinRound, Cycle, Team, School]", Select(Checkin, CheckinRound, Cycle, Team, School))
         .join(CheckinRound, col(CheckinRound.id) == Checkin.round_id)
         .join(Cycle, col(Cycle.id) == Checkin.cycle_id).join(Team, col(Team.id) == Cycle.team_id)
         .join(School, col(School.id) == Team.school_id)
@@ -302,11 +308,12 @@ def collect(session: Session, person: Person, *, now: datetime) -> PersonalData:
         (school.name, team.name, cycle.title, c.week, sr.state, _local(sr.created_at, team.timezone),
          (fname or "") if fid else "", _local(sr.resolved_at, team.timezone), c.support or "")
         for sr, c, cycle, team, school, fname, fid in session.exec(
-            select(SupportRequest, Checkin, Cycle, Team, School, follower.name, follower.id)
+            cast("Select[SupportRequest, Checkin, Cycle, Team, School, str | None, int | None]",  # outer join
+                 Select(SupportRequest, Checkin, Cycle, Team, School, col(follower.name), col(follower.id)))
             .join(Checkin, col(Checkin.id) == SupportRequest.checkin_id)
             .join(Cycle, col(Cycle.id) == SupportRequest.cycle_id).join(Team, col(Team.id) == SupportRequest.team_id)
             .join(School, col(School.id) == Team.school_id)
-            .outerjoin(follower, follower.slack_user_id == SupportRequest.follower)
+            .outerjoin(follower, col(follower.slack_user_id) == SupportRequest.follower)
             .where(SupportRequest.person_id == pid).order_by(col(SupportRequest.created_at))
         ).all()
     ]
@@ -325,8 +332,8 @@ def collect(session: Session, person: Person, *, now: datetime) -> PersonalData:
     actions: list[tuple[object, ...]] = []
     for item, team, school, owner_name in session.exec(
         select(ActionItem, Team, School, owner.name).join(Team, col(Team.id) == ActionItem.team_id)
-        .join(School, col(School.id) == Team.school_id).join(owner, owner.id == ActionItem.owner_id)
-        .where(or_(ActionItem.owner_id == pid, ActionItem.created_by == uid, ActionItem.done_by == uid))
+        .join(School, col(School.id) == Team.school_id).join(owner, col(owner.id) == ActionItem.owner_id)
+        .where(or_(col(ActionItem.owner_id) == pid, col(ActionItem.created_by) == uid, col(ActionItem.done_by) == uid))
         .order_by(col(ActionItem.created_at))
     ).all():
         parts = [p for p, yes in (("owner", item.owner_id == pid), ("created it", item.created_by == uid),
@@ -360,7 +367,7 @@ def collect(session: Session, person: Person, *, now: datetime) -> PersonalData:
         for item, meeting, team, school in session.exec(
             select(AgendaItem, Meeting, Team, School).join(Meeting, col(Meeting.id) == AgendaItem.meeting_id)
             .join(Team, col(Team.id) == Meeting.team_id).join(School, col(School.id) == Team.school_id)
-            .where(or_(AgendaItem.owner == uid, AgendaItem.added_by == uid)).order_by(col(Meeting.starts_at))
+            .where(or_(col(AgendaItem.owner) == uid, col(AgendaItem.added_by) == uid)).order_by(col(Meeting.starts_at))
         ).all()
     ]
 
@@ -384,7 +391,7 @@ def _other_records(session: Session, uid: str, *, tz: str | None) -> list[tuple[
         for (at,) in session.execute(sa_select(when).where(table.c[ref.column] == uid).order_by(when)).all():
             out.append((ref.what, _local(at, tz), ""))
     for kind, n, last in session.execute(
-        sa_select(Delivery.kind, func.count(), func.max(Delivery.created_at))
+        sa_select(col(Delivery.kind), func.count(), func.max(Delivery.created_at))
         .where(col(Delivery.recipient) == uid).group_by(col(Delivery.kind)).order_by(col(Delivery.kind))
     ).all():
         out.append((f"messages the bot sent you: {kind}", _local(last, tz), f"{n} in all (the latest date shown)"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -42,15 +43,15 @@ def current_years(session: Session, *, today: dict[int, date], default: tuple[in
             newest[row.school_id] = row
     out: dict[int, YearSpan] = {}
     for school_id, day in today.items():
-        row = newest.get(school_id)
-        if row is None:
+        year = newest.get(school_id)
+        if year is None:
             out[school_id] = YearSpan(default_start(day, default))
-        elif row.closed_at is None:
-            out[school_id] = YearSpan(row.starts_on)
-        elif row.ends_on is not None and day > row.ends_on:
-            out[school_id] = YearSpan(max(default_start(day, default), row.ends_on + timedelta(days=1)))
+        elif year.closed_at is None:
+            out[school_id] = YearSpan(year.starts_on)
+        elif year.ends_on is not None and day > year.ends_on:
+            out[school_id] = YearSpan(max(default_start(day, default), year.ends_on + timedelta(days=1)))
         else:
-            out[school_id] = YearSpan(row.starts_on, row.ends_on)
+            out[school_id] = YearSpan(year.starts_on, year.ends_on)
     return out
 
 
@@ -97,11 +98,12 @@ def close_plan(session: Session, *, school: School, on: date, today: date, defau
 def cycles_to_end(session: Session, *, school_id: int, last_day: date) -> list[int]:
     """The school's open (active or paused) cycles that began by the year's last day, archived
     teams' too. A cycle starting after it belongs to the next year and runs on."""
-    return list(session.exec(
-        select(Cycle.id).join(Team, col(Team.id) == Cycle.team_id)
+    # A stored row's primary key is never NULL (`id` is `int | None` only before an insert).
+    return cast("list[int]", list(session.exec(
+        select(col(Cycle.id)).join(Team, col(Team.id) == Cycle.team_id)
         .where(Team.school_id == school_id, col(Cycle.status).in_(OPEN_CYCLE), col(Cycle.start_date) <= last_day)
         .order_by(col(Cycle.id))
-    ).all())
+    ).all()))
 
 
 def record_close(session: Session, *, school_id: int, on: date, today: date, default: tuple[int, int],

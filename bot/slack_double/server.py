@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP as HTTP_POLICY
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -147,7 +148,8 @@ def _tz_fields(tz: str) -> dict:
     try:
         zone = ZoneInfo(tz)
         now = datetime.now(zone)
-        offset = int(now.utcoffset().total_seconds()) if now.utcoffset() else 0
+        utcoffset = now.utcoffset()
+        offset = int(utcoffset.total_seconds()) if utcoffset else 0
         return {"tz": tz, "tz_label": now.tzname() or tz, "tz_offset": offset}
     except Exception:
         return {"tz": tz, "tz_label": tz, "tz_offset": 0}
@@ -442,8 +444,8 @@ class SlackDouble:
         with self._lock:
             return copy.deepcopy(self._files)
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.02) -> T:
-        """Poll until predicate() is truthy and return that value; AssertionError on timeout."""
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0, interval: float = 0.02) -> T:
+        """Poll until predicate() is truthy and return that value (so never None); AssertionError on timeout."""
         deadline = time.monotonic() + timeout
         last: Any = None
         while True:
@@ -972,10 +974,17 @@ def _extract_upload(data: bytes, content_type: str) -> bytes:
     parts = list(message.iter_parts()) if message.is_multipart() else []
     for part in parts:
         if part.get_filename() is not None:
-            return part.get_payload(decode=True) or b""
+            return _decoded(part)
     if not parts:
         return data
-    return parts[0].get_payload(decode=True) or b""
+    return _decoded(parts[0])
+
+
+def _decoded(part: Message) -> bytes:
+    """A parsed part's decoded body. With decode=True get_payload gives a single part's bytes, or
+    None for a multipart one (typeshed also allows a Message, which only set_payload could put
+    there, never the parser)."""
+    return cast("bytes | None", part.get_payload(decode=True)) or b""
 
 
 # ---------------------------------------------------------------------- Web API methods

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -45,14 +45,22 @@ def encode_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
     return head + payload
 
 
-def _read_exact(rfile: BinaryIO, size: int) -> bytes | None:
+class Readable(Protocol):
+    """What reading frames needs of a connection's input: a binary stream's `read` (an HTTP
+    handler's `rfile`, a BytesIO), which gives fewer bytes than asked once the peer is gone, and
+    None on a non-blocking stream with nothing to read."""
+
+    def read(self, size: int, /) -> bytes | None: ...
+
+
+def _read_exact(rfile: Readable, size: int) -> bytes | None:
     data = rfile.read(size) if size else b""
     if data is None or len(data) < size:
         return None
     return data
 
 
-def read_frame(rfile: BinaryIO) -> tuple[int, bool, bytes] | None:
+def read_frame(rfile: Readable) -> tuple[int, bool, bytes] | None:
     """Read one frame: (opcode, fin, unmasked payload), or None when the peer is gone."""
     head = _read_exact(rfile, 2)
     if head is None:
@@ -81,7 +89,7 @@ def read_frame(rfile: BinaryIO) -> tuple[int, bool, bytes] | None:
 class SocketSession:
     """One connected websocket client; the HTTP handler thread runs its read loop."""
 
-    def __init__(self, sock: socket.socket, rfile: BinaryIO, on_text: Callable[[str], None]) -> None:
+    def __init__(self, sock: socket.socket, rfile: Readable, on_text: Callable[[str], None]) -> None:
         self.sock = sock
         self.rfile = rfile
         self.on_text = on_text
@@ -154,7 +162,7 @@ class SocketHub:
         with self._cond:
             return ticket in self._tickets
 
-    def serve(self, sock: socket.socket, rfile: BinaryIO, client_key: str) -> None:
+    def serve(self, sock: socket.socket, rfile: Readable, client_key: str) -> None:
         """Finish the upgrade on an HTTP connection and run the session until it ends."""
         sock.sendall(
             (
