@@ -20,26 +20,18 @@ import json
 import re
 import secrets
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from typing import Any, TextIO
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import Any, Self, TextIO
 from zoneinfo import ZoneInfo
 
-from bot.runtime import Runtime
-from bot.services import build_services
-from bot.settings import from_env
-from bot.slack_double import SlackDouble, SlackUser
-from scheduling import runner
+from bot.slack_double import SlackDouble
+from bot.stage import Stage
 from scheduling.clock import FakeClock
-from storage import migrate
-from storage.db import Database
 from storage.models import ScheduledJob
 
 TZ = "America/New_York"
@@ -264,66 +256,27 @@ class Transcript:
 
 
 # ---------------------------------------------------------------------------- the running bot
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-
-class Stage:
-    """The real bot against the double on loopback, with a fake clock: what the demo drives."""
+class DemoStage(Stage):
+    """The bot on its stage (`bot.stage`), with the demo school's people in the pretend Slack."""
 
     def __init__(self, db_path: Path, start: datetime) -> None:
-        self.clock = FakeClock(start)
-        self.double = SlackDouble()
-        self.secret = secrets.token_hex(16)
-        self.db_path = db_path
+        super().__init__(database_url=f"sqlite:///{db_path}", clock=FakeClock(start),
+                         signing_secret=secrets.token_hex(16), env={
+                             "PLCBOT_ADMINS": ADMIN.user_id,
+                             "PLCBOT_TIMEZONE": TZ,
+                             "PLCBOT_LISTENER_THREADS": "8",
+                             "PLCBOT_SECRET_KEY": secrets.token_hex(16),
+                         }, worker="demo", thread_name="demo-http")
 
-    def start(self) -> Stage:
-        self.double.start()
+    def start(self) -> Self:
         for p in EVERYONE:
             self.double.add_user(p.user_id, name=p.name.lower().replace(". ", "").replace(" ", ""),
                                  real_name=p.name, email=f"{p.user_id[1:].lower()}@maplegrove.example", tz=TZ)
-        settings = from_env({
-            "SLACK_BOT_TOKEN": self.double.bot_token,
-            "SLACK_SIGNING_SECRET": self.secret,
-            "SLACK_API_URL": self.double.url,
-            "DATABASE_URL": f"sqlite:///{self.db_path}",
-            "PLCBOT_ADMINS": ADMIN.user_id,
-            "PLCBOT_TIMEZONE": TZ,
-            "PLCBOT_LISTENER_THREADS": "8",
-            "PLCBOT_SECRET_KEY": secrets.token_hex(16),
-        })
-        db = Database(settings.database_url)
-        migrate.upgrade(db)
-        self.services = build_services(settings, db=db, clock=self.clock)
-        self.runtime = Runtime(settings, services=self.services)
-        self.server = make_server("127.0.0.1", 0, self.runtime.wsgi(), server_class=_Server, handler_class=_Quiet)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="demo-http")
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slack/events"
-        return self
-
-    def stop(self) -> None:
-        if hasattr(self, "server"):
-            self.server.shutdown()
-            self.server.server_close()
-        if hasattr(self, "runtime"):
-            self.runtime.shutdown()
-        self.double.stop()
-
-    def user(self, person: Person) -> SlackUser:
-        return SlackUser(self.double, person.user_id, bot_url=self.url, signing_secret=self.secret)
+        return super().start()
 
     def idle(self) -> None:
         if not self.runtime.executor.wait_idle(30):
             raise StepSkipped("the bot is still busy after 30 seconds")
-
-    def tick(self) -> None:
-        runner.tick(self.services, self.runtime.registry, worker="demo")
 
     def next_due(self) -> datetime | None:
         from sqlmodel import col, select
@@ -345,7 +298,7 @@ class Demo:
         monday = first_monday_after(start_day or datetime.now(UTC).date())
         self.monday = monday
         start = datetime.combine(monday, datetime.min.time(), tzinfo=ZONE).replace(hour=7, minute=30)
-        self.stage = Stage(self.db_path, start.astimezone(UTC))
+        self.stage = DemoStage(self.db_path, start.astimezone(UTC))
         self.t = Transcript(self.stage.double, out, self.stage.clock)
         self.skipped: list[str] = []
         self.workbook: Path | None = None
@@ -399,7 +352,7 @@ class Demo:
     def command(self, person: Person, text: str, channel: str) -> None:
         where = self.t.where(channel) if not channel.startswith("U") else "a direct message with plcbot"
         with self.act(person, f"typed `/plc {text}` in {where}"):
-            reply = self.stage.user(person).command(text, channel=channel)
+            reply = self.stage.user(person.user_id).command(text, channel=channel)
             if reply.status != 200:
                 raise StepSkipped(f"the bot answered HTTP {reply.status}")
 
@@ -423,7 +376,7 @@ class Demo:
                 raise StepSkipped(f"the form “{view.get('callback_id')}” has no field {block_id!r}")
             filled[block_id] = {by_block[block_id]: value}
         with self.act(person, did):
-            reply = self.stage.user(person).submit(view, filled)
+            reply = self.stage.user(person.user_id).submit(view, filled)
             errors = (reply.json or {}).get("errors") if reply.json else None
             if errors:
                 raise StepSkipped(f"the form said: {errors}")
@@ -437,12 +390,12 @@ class Demo:
     def click(self, person: Person, message: dict[str, Any], action_id: str, did: str,
               channel: str | None = None) -> None:
         with self.act(person, did):
-            self.stage.user(person).click(message, action_id, channel=channel)
+            self.stage.user(person.user_id).click(message, action_id, channel=channel)
 
     def open_home(self, person: Person) -> dict[str, Any]:
         with self.act(person, "opened the plcbot Home tab"):
             before = (self.stage.double.home_view(person.user_id) or {}).get("hash")
-            self.stage.user(person).open_home()
+            self.stage.user(person.user_id).open_home()
 
             def published() -> dict[str, Any] | None:
                 view = self.stage.double.home_view(person.user_id)

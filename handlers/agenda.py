@@ -7,14 +7,16 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk.errors import SlackApiError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bot.render import agenda as render
 from bot.render.mrkdwn import escape
+from handlers import forms
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
 from scheduling.meetings import Posted, publish_agenda, refresh_agenda
@@ -193,35 +195,26 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         except RuleError as exc:
             ack(response_action="errors", errors={exc.field or "title": str(exc)})
             return
-        # Check read-only and acknowledge before writing: under load a write can wait for
-        # SQLite's lock, and the answer to Slack must come within 3 seconds.
-        try:
-            with services.db.read() as session:
-                meeting, team = _checked_meeting(session, services, meeting_id, user_id, Action.ADD_AGENDA_ITEM)
-        except (RuleError, Forbidden) as exc:
-            ack(response_action="errors", errors={"title": str(exc)})
-            return
-        ack()
-        try:
-            with services.db.session() as session:
-                meeting, _ = _checked_meeting(session, services, meeting_id, user_id, Action.ADD_AGENDA_ITEM)
-                # A double submit or a Slack retry sends the same modal with the same answers: it adds
-                # one item. (Slack closes a modal once it is accepted, so a real second item comes
-                # from a second modal.)
-                owner = value(view, "owner", "selected_user")
-                view_id = str(view.get("id") or "")[:40]
-                digest = hashlib.sha256(json.dumps([title, minutes, owner, link, outcome]).encode()).hexdigest()[:32]
-                store.add_item(session, meeting=meeting, title=title, minutes=minutes, owner=owner, link=link,
-                               outcome=outcome, source="member", added_by=user_id, now=services.clock.now(),
-                               source_key=f"view:{view_id}:{digest}" if view_id else None)
-        except (RuleError, Forbidden) as exc:
-            _tell_after_ack(services, team.channel_id, user_id, f"Your agenda item was not added: {exc}")
-            return
-        except Exception:
-            log.exception("Failed to add an agenda item to meeting %s", meeting_id)
-            _tell_after_ack(services, team.channel_id, user_id, OUR_FAULT)
-            return
-        refresh_agenda(services, meeting_id)
+
+        def check(session: Session) -> Team:
+            return _checked_meeting(session, services, meeting_id, user_id, Action.ADD_AGENDA_ITEM)[1]
+
+        def write(session: Session, team: Team) -> None:
+            meeting, _ = _checked_meeting(session, services, meeting_id, user_id, Action.ADD_AGENDA_ITEM)
+            # A double submit or a Slack retry sends the same modal with the same answers: it adds
+            # one item. (Slack closes a modal once it is accepted, so a real second item comes
+            # from a second modal.)
+            owner = value(view, "owner", "selected_user")
+            view_id = str(view.get("id") or "")[:40]
+            digest = hashlib.sha256(json.dumps([title, minutes, owner, link, outcome]).encode()).hexdigest()[:32]
+            store.add_item(session, meeting=meeting, title=title, minutes=minutes, owner=owner, link=link,
+                           outcome=outcome, source="member", added_by=user_id, now=services.clock.now(),
+                           source_key=f"view:{view_id}:{digest}" if view_id else None)
+
+        failed = _after_ack_failure(services, user_id, "Your agenda item was not added",
+                                    f"Failed to add an agenda item to meeting {meeting_id}")
+        if forms.submit(ack, services, field="title", check=check, write=write, failed=failed) is not None:
+            refresh_agenda(services, meeting_id)
 
     def on_edit_click(ack: Ack, body: dict[str, Any], respond: Respond, client: Any) -> None:
         """Open the agenda editor (facilitators)."""
@@ -276,27 +269,20 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         if errors:
             ack(response_action="errors", errors=errors)
             return
-        try:  # read-only checks, then the acknowledgement, then the write
-            with services.db.read() as session:
-                meeting, team = _checked_meeting(session, services, meeting_id, user_id, Action.EDIT_AGENDA)
-        except (RuleError, Forbidden) as exc:
-            ack(response_action="errors", errors={"timekeeper": str(exc)})
-            return
-        ack()
-        try:
-            with services.db.session() as session:
-                meeting, _ = _checked_meeting(session, services, meeting_id, user_id, Action.EDIT_AGENDA)
-                store.edit_agenda(session, meeting=meeting, edits=edits,
-                                  timekeeper=value(view, "timekeeper", "selected_user"),
-                                  notetaker=value(view, "notetaker", "selected_user"))
-        except (RuleError, Forbidden) as exc:
-            _tell_after_ack(services, team.channel_id, user_id, f"The agenda was not changed: {exc}")
-            return
-        except Exception:
-            log.exception("Failed to edit the agenda of meeting %s", meeting_id)
-            _tell_after_ack(services, team.channel_id, user_id, OUR_FAULT)
-            return
-        refresh_agenda(services, meeting_id)
+
+        def check(session: Session) -> Team:
+            return _checked_meeting(session, services, meeting_id, user_id, Action.EDIT_AGENDA)[1]
+
+        def write(session: Session, team: Team) -> None:
+            meeting, _ = _checked_meeting(session, services, meeting_id, user_id, Action.EDIT_AGENDA)
+            store.edit_agenda(session, meeting=meeting, edits=edits,
+                              timekeeper=value(view, "timekeeper", "selected_user"),
+                              notetaker=value(view, "notetaker", "selected_user"))
+
+        failed = _after_ack_failure(services, user_id, "The agenda was not changed",
+                                    f"Failed to edit the agenda of meeting {meeting_id}")
+        if forms.submit(ack, services, field="timekeeper", check=check, write=write, failed=failed) is not None:
+            refresh_agenda(services, meeting_id)
 
     def on_shortcut(ack: Ack, body: dict[str, Any], respond: Respond, client: Any) -> None:
         """"Add to PLC agenda" on a message: an item linking to it, on the team's next meeting."""
@@ -357,6 +343,19 @@ def _tell_after_ack(services: Services, channel_id: str, user_id: str, text: str
         services.slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
     except Exception:
         log.exception("Failed to tell %s about an agenda item", user_id)
+
+
+def _after_ack_failure(services: Services, user_id: str, refused: str,
+                       problem: str) -> Callable[[Team, Exception], None]:
+    """What an agenda form tells its author when the write fails after the modal has closed:
+    a refusal (the role or the meeting changed) in their words, anything else logged and apologised for."""
+    def failed(team: Team, exc: Exception) -> None:
+        if isinstance(exc, (RuleError, Forbidden)):
+            _tell_after_ack(services, team.channel_id, user_id, f"{refused}: {exc}")
+        else:
+            log.exception(problem, exc_info=exc)
+            _tell_after_ack(services, team.channel_id, user_id, OUR_FAULT)
+    return failed
 
 
 def _checked_meeting(session: Any, services: Services, meeting_id: int | None, user_id: str,

@@ -14,10 +14,11 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bot.render import cycles as render
-from handlers.errors import OUR_FAULT
+from handlers import forms
+from handlers.errors import OUR_FAULT, UserError
 from handlers.home import publish_home
 from scheduling.checkins import CycleContext
 from storage import checkins as store
@@ -175,31 +176,31 @@ def on_details_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], serv
         ack(response_action="errors", errors=errors)
         return False
     user_id = body["user"]["id"]
-    try:  # whose it is and whether it is still open, read-only, answered inline
-        with services.db.read() as session:
-            row = session.get(Checkin, checkin_id)
+
+    def check(session: Session) -> Checkin | None:  # whose it is and whether it is still open
+        row = session.get(Checkin, checkin_id)
+        try:
             store.check_answerable(session, row, user_id=user_id)
-    except store.CheckinError as exc:
-        ack(response_action="errors", errors={"progress": str(exc)})
-        return False
-    except Exception:
-        log.exception("Failed to check check-in details")
-        ack(response_action="errors", errors={"progress": OUR_FAULT})
-        return False
-    ack()  # before the write: SQLite's write lock can be held past Slack's 3 s
-    try:
-        with services.db.session() as session:
-            store.record_answer(session, checkin_id=checkin_id, user_id=user_id,
-                                change=store.Change(progress=progress, value=value, evidence=raw.get("evidence"),
-                                                    support=raw.get("support"), details=True),
-                                now=services.clock.now())
-    except store.CheckinError as exc:  # closed between the check and the write
-        _tell(services, row, user_id, str(exc))
-        return False
-    except Exception:
-        log.exception("Failed to store check-in details")
-        _tell(services, row, user_id, "Something went wrong on our side and your details were not saved. "
-                                      "Please try again.")
+        except store.CheckinError as exc:
+            raise UserError(str(exc)) from None
+        return row
+
+    def write(session: Session, row: Checkin | None) -> None:
+        store.record_answer(session, checkin_id=checkin_id, user_id=user_id,
+                            change=store.Change(progress=progress, value=value, evidence=raw.get("evidence"),
+                                                support=raw.get("support"), details=True),
+                            now=services.clock.now())
+
+    def failed(row: Checkin | None, exc: Exception) -> None:
+        if isinstance(exc, store.CheckinError):  # closed between the check and the write
+            _tell(services, row, user_id, str(exc))
+        else:
+            log.exception("Failed to store check-in details", exc_info=exc)
+            _tell(services, row, user_id, "Something went wrong on our side and your details were not saved. "
+                                          "Please try again.")
+
+    if forms.submit(ack, services, field="progress", check=check, write=write, failed=failed,
+                    unexpected="Failed to check check-in details") is None:
         return False
     refresh(services, checkin_id, also=(meta.get("channel"), meta.get("ts")))
     return True

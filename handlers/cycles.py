@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App
+from sqlmodel import Session
 
 from bot.render import cycles as render
 from bot.render.mrkdwn import escape
+from handlers import forms
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
@@ -224,68 +226,60 @@ def on_cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], servic
                     board: HomeBoard | None = None) -> None:
     """Validate the cycle form inline; start or update the cycle; plan its check-ins.
 
-    Everything that can be checked is checked with a read-only session and answered inline
-    first; the write comes after the ack (SQLite's write lock can be held past Slack's 3 s),
-    re-checking the role and the one-open-cycle rule inside its transaction.
+    Checked read-only and answered inline first, then the write (see `handlers.forms`), which
+    checks the role and the one-open-cycle rule again inside its transaction.
     """
     user_id = body["user"]["id"]
     meta = _metadata(view)
     raw = form_values(view)
-    try:
-        with services.db.read() as session:
-            team = session.get(Team, int(meta.get("team_id") or 0))
-            actor = load_actor(session, user_id, admins=services.settings.admins)
-            editing = session.get(Cycle, int(meta["cycle_id"])) if meta.get("cycle_id") else None
-            running = store.active_cycle(session, team_id=team.id or 0) if team is not None else None
+
+    def check(session: Session) -> tuple[Team, Cycle | None, rules.CycleValues]:
+        team = session.get(Team, int(meta.get("team_id") or 0))
+        actor = load_actor(session, user_id, admins=services.settings.admins)
+        editing = session.get(Cycle, int(meta["cycle_id"])) if meta.get("cycle_id") else None
+        running = store.active_cycle(session, team_id=team.id or 0) if team is not None else None
         if team is None or team.archived_at is not None:
-            ack(response_action="errors", errors={"title": "This team no longer exists."})
-            return
+            raise UserError("This team no longer exists.")
         require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
         if editing is not None and (editing.team_id != team.id or editing.status not in store.OPEN):
-            ack(response_action="errors", errors={"title": "That cycle has ended; start a new one with "
-                                                           "`/plc cycle start`."})
-            return
+            raise UserError("That cycle has ended; start a new one with `/plc cycle start`.")
         if editing is None and running is not None:
-            ack(response_action="errors", errors={"title": f"This team already has a running cycle, "
-                                                           f"“{running.title[:80]}”. End it first."})
-            return
-        hours = planner.rule_hours(planner.hours_for(services, team, _school(services, team)))
+            raise UserError(f"This team already has a running cycle, “{running.title[:80]}”. End it first.")
+        hours = planner.rule_hours(planner.hours_for(services, team, session.get(School, team.school_id)))
         values, errors = rules.validate_cycle(
             rules.CycleInput(**{f: raw.get(f, "") for f in rules.CycleInput.__dataclass_fields__}),
             today=team_today(services, team), hours=hours,
             editing_start=editing.start_date if editing else None)
-    except Forbidden as exc:
-        ack(response_action="errors", errors={"title": str(exc)})
+        if errors:
+            raise forms.Invalid(errors)
+        assert values is not None
+        return team, editing, values
+
+    def write(session: Session, checked: tuple[Team, Cycle | None, rules.CycleValues]) -> Cycle:
+        team, editing, values = checked
+        forms.require_again(session, services, user_id, Action.MANAGE_CYCLE, team_id=team.id,
+                            school_id=team.school_id)
+        if editing is not None:
+            return store.update_cycle(session, cycle_id=editing.id or 0, values=values, actor=user_id,
+                                      now=services.clock.now())
+        return store.start_cycle(session, team_id=team.id or 0, values=values, created_by=user_id,
+                                 now=services.clock.now())
+
+    def failed(checked: tuple[Team, Cycle | None, rules.CycleValues], exc: Exception) -> None:
+        channel = checked[0].channel_id
+        if isinstance(exc, Forbidden):
+            _tell(services, channel, user_id, f":no_entry: {exc}")
+        elif isinstance(exc, store.CycleConflict):  # another submit (a double click, another facilitator) won
+            _tell(services, channel, user_id, str(exc))
+        else:
+            log.exception("Failed to save a cycle", exc_info=exc)
+            _tell(services, channel, user_id, OUR_FAULT)
+
+    saved = forms.submit(ack, services, field="title", check=check, write=write, failed=failed,
+                         unexpected="Failed to check a cycle form")
+    if saved is None:
         return
-    except Exception:
-        log.exception("Failed to check a cycle form")
-        ack(response_action="errors", errors={"title": OUR_FAULT})
-        return
-    if errors:
-        ack(response_action="errors", errors=errors)
-        return
-    assert values is not None
-    ack()
-    try:
-        with services.db.session() as session:
-            actor = load_actor(session, user_id, admins=services.settings.admins)
-            require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
-            if editing is not None:
-                cycle = store.update_cycle(session, cycle_id=editing.id or 0, values=values, actor=user_id,
-                                           now=services.clock.now())
-            else:
-                cycle = store.start_cycle(session, team_id=team.id or 0, values=values, created_by=user_id,
-                                          now=services.clock.now())
-    except Forbidden as exc:
-        _tell(services, team.channel_id, user_id, f":no_entry: {exc}")
-        return
-    except store.CycleConflict as exc:  # another submit (a double click, another facilitator) won
-        _tell(services, team.channel_id, user_id, str(exc))
-        return
-    except Exception:
-        log.exception("Failed to save a cycle")
-        _tell(services, team.channel_id, user_id, OUR_FAULT)
-        return
+    (team, editing, _), cycle = saved
     planner.plan_cycle(services, cycle.id or 0)
     text, blocks = render.cycle_started_text(cycle, by=user_id, edited=editing is not None)
     if editing is None:
@@ -347,41 +341,42 @@ def on_reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], s
         ack(response_action="errors", errors=errors)
         return
     now = services.clock.now()
-    try:  # checked read-only and answered inline first; the write comes after the ack
-        cycle_id = int(_metadata(view).get("cycle_id") or 0)
-        with services.db.read() as session:
-            cycle = session.get(Cycle, cycle_id)
-            team = session.get(Team, cycle.team_id) if cycle else None
-            actor = load_actor(session, user_id, admins=services.settings.admins)
+
+    def check(session: Session) -> tuple[Team, Cycle]:
+        cycle = session.get(Cycle, int(_metadata(view).get("cycle_id") or 0))
+        team = session.get(Team, cycle.team_id) if cycle else None
+        actor = load_actor(session, user_id, admins=services.settings.admins)
         if cycle is None or team is None:
             raise UserError("That cycle no longer exists.")
         require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
-    except (Forbidden, UserError) as exc:
-        ack(response_action="errors", errors={"target_reached": str(exc)})
+        return team, cycle
+
+    def write(session: Session, checked: tuple[Team, Cycle]) -> bool:
+        team, cycle = checked
+        forms.require_again(session, services, user_id, Action.MANAGE_CYCLE, team_id=team.id,
+                            school_id=team.school_id)
+        store.save_reflection(session, cycle_id=cycle.id or 0, target_reached=raw["target_reached"],
+                              final_value=final, learned=raw["learned"].strip(),
+                              next_steps=raw.get("next_steps", "").strip(), user_id=user_id, now=now)
+        fresh = session.get(Cycle, cycle.id)
+        was_open = fresh is not None and fresh.status in store.OPEN
+        if was_open:
+            store.end_cycle(session, cycle_id=cycle.id or 0, now=now, actor=user_id)
+        return was_open
+
+    def failed(checked: tuple[Team, Cycle], exc: Exception) -> None:
+        if isinstance(exc, Forbidden):
+            _tell(services, checked[0].channel_id, user_id, f":no_entry: {exc}")
+        else:
+            log.exception("Failed to save a reflection", exc_info=exc)
+            _tell(services, checked[0].channel_id, user_id, OUR_FAULT)
+
+    saved = forms.submit(ack, services, field="target_reached", check=check, write=write, failed=failed,
+                         unexpected="Failed to check a reflection")
+    if saved is None:
         return
-    except Exception:
-        log.exception("Failed to check a reflection")
-        ack(response_action="errors", errors={"target_reached": OUR_FAULT})
-        return
-    ack()
-    try:
-        with services.db.session() as session:
-            actor = load_actor(session, user_id, admins=services.settings.admins)
-            require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
-            store.save_reflection(session, cycle_id=cycle_id, target_reached=raw["target_reached"],
-                                  final_value=final, learned=raw["learned"].strip(),
-                                  next_steps=raw.get("next_steps", "").strip(), user_id=user_id, now=now)
-            fresh = session.get(Cycle, cycle_id)
-            was_open = fresh is not None and fresh.status in store.OPEN
-            if was_open:
-                store.end_cycle(session, cycle_id=cycle_id, now=now, actor=user_id)
-    except Forbidden as exc:
-        _tell(services, team.channel_id, user_id, f":no_entry: {exc}")
-        return
-    except Exception:
-        log.exception("Failed to save a reflection")
-        _tell(services, team.channel_id, user_id, OUR_FAULT)
-        return
+    (team, cycle), was_open = saved
+    cycle_id = cycle.id or 0
     if was_open:
         planner.cancel_cycle_work(services, cycle_id)
     text, blocks = render.reflection_saved(title=cycle.title, by=user_id, reached=raw["target_reached"],

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App, Respond
+from sqlmodel import Session
 
 from bot.render import agenda as render
 from bot.render.mrkdwn import escape
+from handlers import forms
 from handlers.actions import notify_owner
 from handlers.agenda import button_id, meta_id
 from handlers.errors import OUR_FAULT, UserError
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("plcbot.meetings")
 USAGE = (f"{MEETING_USAGE}; `/plc meeting cancel [DATE]` cancels the next meeting (or the one on that date); "
          "`/plc meeting list` shows what is coming.")
+Wrapup = tuple[list[str], dict[int, str], str, list[store.NewAction]]  # present, notes, decisions, actions
 
 
 def on_meeting(request: CommandRequest, services: Services) -> None:
@@ -202,54 +205,51 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         user_id = body["user"]["id"]
         meeting_id = meta_id(view, "meeting_id")
         now = services.clock.now()
-        # Everything the form can be refused for is checked read-only first, then Slack gets its
-        # answer, then one write transaction (which checks again) stores the wrap-up.
-        try:
-            with services.db.read() as session:
-                meeting = session.get(Meeting, meeting_id)
-                team = session.get(Team, meeting.team_id) if meeting else None
-                if meeting is None or team is None:
-                    raise UserError("That meeting no longer exists.")
-                assert team.id is not None  # a stored row
-                actor = load_actor(session, user_id, admins=services.settings.admins)
-                require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
-                present, notes, decisions, new_actions, errors = read_wrapup(
-                    view, today=now.astimezone(ZoneInfo(team.timezone)).date())
-                if errors:
-                    ack(response_action="errors", errors=errors)
-                    return
-                if meeting.status == "scheduled" and meeting.starts_at > now:
-                    raise RuleError("The wrap-up opens once the meeting has started; nothing was saved.")
-                members = {p.slack_user_id for p in active_members(session, team_id=team.id)}
-                for new in new_actions:
-                    if new.owner not in members:
-                        raise RuleError("That person is not a member of this team; action items go to team "
-                                        "members.", field=new.field or None)
-        except RuleError as exc:
-            ack(response_action="errors", errors={exc.field or "present": str(exc)})
-            return
-        except (UserError, Forbidden) as exc:
-            ack(response_action="errors", errors={"present": str(exc)})
-            return
-        ack()
-        try:
-            with services.db.session() as session:
-                actor = load_actor(session, user_id, admins=services.settings.admins)
-                require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
-                created = store.wrap_up(session, meeting_id=meeting_id, present=present, notes=notes,
-                                        decisions=decisions, actions=new_actions, by=user_id, now=now)
-                created_ids = [a.id for a in created or []]
-        except Exception as exc:
-            if not isinstance(exc, (RuleError, Forbidden)):
-                log.exception("Failed to store the wrap-up of meeting %s", meeting_id)
-            reason = str(exc) if isinstance(exc, (RuleError, Forbidden)) else OUR_FAULT
+
+        def check(session: Session) -> tuple[Team, Wrapup]:
+            meeting = session.get(Meeting, meeting_id)
+            team = session.get(Team, meeting.team_id) if meeting else None
+            if meeting is None or team is None:
+                raise UserError("That meeting no longer exists.")
+            assert team.id is not None  # a stored row
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
+            present, notes, decisions, new_actions, errors = read_wrapup(
+                view, today=now.astimezone(ZoneInfo(team.timezone)).date())
+            if errors:
+                raise forms.Invalid(errors)
+            if meeting.status == "scheduled" and meeting.starts_at > now:
+                raise RuleError("The wrap-up opens once the meeting has started; nothing was saved.")
+            members = {p.slack_user_id for p in active_members(session, team_id=team.id)}
+            for new in new_actions:
+                if new.owner not in members:
+                    raise RuleError("That person is not a member of this team; action items go to team "
+                                    "members.", field=new.field or None)
+            return team, (present, notes, decisions, new_actions)
+
+        def write(session: Session, checked: tuple[Team, Wrapup]) -> list[int | None] | None:
+            team, (present, notes, decisions, new_actions) = checked
+            forms.require_again(session, services, user_id, Action.MANAGE_MEETINGS, team_id=team.id,
+                                school_id=team.school_id)
+            created = store.wrap_up(session, meeting_id=meeting_id, present=present, notes=notes,
+                                    decisions=decisions, actions=new_actions, by=user_id, now=now)
+            return None if created is None else [a.id for a in created]
+
+        def failed(checked: tuple[Team, Wrapup], exc: Exception) -> None:
+            refused = isinstance(exc, (RuleError, Forbidden))
+            if not refused:
+                log.exception("Failed to store the wrap-up of meeting %s", meeting_id, exc_info=exc)
             try:
-                services.slack.chat_postEphemeral(channel=team.channel_id, user=user_id,
-                                                  text=f"The wrap-up was not saved: {reason}")
+                services.slack.chat_postEphemeral(channel=checked[0].channel_id, user=user_id,
+                                                  text=f"The wrap-up was not saved: {exc if refused else OUR_FAULT}")
             except Exception:
                 log.exception("Failed to tell %s the wrap-up was not saved", user_id)
+
+        saved = forms.submit(ack, services, field="present", check=check, write=write, failed=failed)
+        if saved is None:
             return
-        if created is None:  # wrapped up already (a double submit): one log, nothing more
+        _, created_ids = saved
+        if created_ids is None:  # wrapped up already (a double submit): one log, nothing more
             return
         try:
             post_log(services, meeting_id)

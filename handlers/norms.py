@@ -8,15 +8,16 @@ from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk.errors import SlackApiError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.render import agenda as render
+from handlers import forms
 from handlers.agenda import meta_id
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
 from scheduling.delivery import deliver
 from storage import norms as store
-from storage.models import Person, Team
+from storage.models import NormRevision, Person, Team
 from storage.people import load_actor
 from storage.rules.agenda import MAX_NORMS, NORM_MAX_LEN, RuleError, clean_norms, day_label
 from storage.rules.roles import Action, Forbidden, Role, require
@@ -104,37 +105,34 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         except RuleError as exc:
             ack(response_action="errors", errors={"norms": str(exc)})
             return
-        # Check in a read-only transaction and acknowledge before writing: a write waits for
-        # SQLite's lock, and under load that wait could pass Slack's 3 seconds.
-        try:
-            with services.db.read() as session:
-                team = session.get(Team, team_id)
-                actor = load_actor(session, user_id, admins=services.settings.admins)
-                if team is None or team.archived_at is not None:
-                    ack(response_action="errors", errors={"norms": "This team no longer exists."})
-                    return
-                require(actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
-        except Forbidden as exc:
-            ack(response_action="errors", errors={"norms": str(exc)})
-            return
-        ack()
-        try:
-            with services.db.session() as session:
-                # Checked again inside the write: the role may have changed since the read.
-                actor = load_actor(session, user_id, admins=services.settings.admins)
-                require(actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
-                revision = store.save_norms(session, team_id=team_id, norms=norms, by=user_id,
-                                            now=services.clock.now())
-        except Exception as exc:
-            log.exception("Failed to save the norms of team %s", team_id)
+
+        def check(session: Session) -> Team:
+            team = session.get(Team, team_id)
+            if team is None or team.archived_at is not None:
+                raise UserError("This team no longer exists.")
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            require(actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
+            return team
+
+        def write(session: Session, team: Team) -> NormRevision | None:
+            forms.require_again(session, services, user_id, Action.EDIT_NORMS, team_id=team.id,
+                                school_id=team.school_id)
+            return store.save_norms(session, team_id=team_id, norms=norms, by=user_id, now=services.clock.now())
+
+        def failed(team: Team, exc: Exception) -> None:
+            log.exception("Failed to save the norms of team %s", team_id, exc_info=exc)
             reason = str(exc) if isinstance(exc, Forbidden) else "something went wrong on our side"
             try:
                 services.slack.chat_postEphemeral(channel=team.channel_id, user=user_id,
                                                   text=f"Your norms were not saved ({reason}). Please try again.")
             except Exception:
                 log.exception("Failed to tell %s the norms were not saved", user_id)
+
+        saved = forms.submit(ack, services, field="norms", check=check, write=write, failed=failed)
+        if saved is None:
             return
-        if revision is None:
+        team, revision = saved
+        if revision is None:  # nothing changed (a double submit)
             return
         try:
             text, blocks = norms_blocks(services, team, changed_by=user_id)

@@ -66,6 +66,7 @@ from bot.render.teams import (  # noqa: F401  (the ids and builders are part of 
     team_blocks,
 )
 from bot.render.teams import read_school as _read_school
+from handlers import forms
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
@@ -661,28 +662,26 @@ def on_school_submit(services: Services, ack: Ack, body: dict[str, Any], view: d
         ack(response_action="errors", errors=errors)
         return
     school_id = school_id_of(view)
-    refusal = {S_TZ: f"Only {WHO[Role.PRINCIPAL]} can change these settings."}
-    with services.db.read() as session:
+
+    def check(session: Session) -> None:
         actor = load_actor(session, user_id, admins=services.settings.admins)
-        exists = school_id and store.school_by_id(session, school_id=school_id) is not None
-    if not exists:
-        ack(response_action="errors", errors={S_TZ: "This school no longer exists."})
-        return
-    if not allowed(actor, Action.EDIT_SCHOOL, school_id=school_id):
-        ack(response_action="errors", errors=refusal)
-        return
-    ack()
-    try:
-        with services.db.session() as session:
-            actor = load_actor(session, user_id, admins=services.settings.admins)
-            if not allowed(actor, Action.EDIT_SCHOOL, school_id=school_id):
-                raise Forbidden(Action.EDIT_SCHOOL, Role.PRINCIPAL)
-            store.update_school(session, school_id=school_id, actor=user_id, **values)
-    except Forbidden as exc:
-        _tell(services, "", user_id, f":no_entry: {exc} Nothing was changed.")
-    except Exception:
-        log.exception("Failed to save the school settings")
-        _tell(services, "", user_id, OUR_FAULT)
+        if not school_id or store.school_by_id(session, school_id=school_id) is None:
+            raise UserError("This school no longer exists.")
+        if not allowed(actor, Action.EDIT_SCHOOL, school_id=school_id):
+            raise UserError(f"Only {WHO[Role.PRINCIPAL]} can change these settings.")
+
+    def write(session: Session, _: None) -> None:
+        forms.require_again(session, services, user_id, Action.EDIT_SCHOOL, school_id=school_id)
+        store.update_school(session, school_id=school_id, actor=user_id, **values)
+
+    def failed(_: None, exc: Exception) -> None:
+        if isinstance(exc, Forbidden):
+            _tell(services, "", user_id, f":no_entry: {exc} Nothing was changed.")
+        else:
+            log.exception("Failed to save the school settings", exc_info=exc)
+            _tell(services, "", user_id, OUR_FAULT)
+
+    forms.submit(ack, services, field=S_TZ, check=check, write=write, failed=failed)
 
 
 # ---------------------------------------------------------------------- channel membership
