@@ -259,3 +259,25 @@ def test_audit_lines_carry_no_terminal_control_characters():
     line = format_row(row, {1: "Grade\x1b[31m 4"})
     assert all(ch.isprintable() for ch in line), repr(line)
     assert "Lincoln [2J" in line and "(Grade [31m 4)" in line and "to Grade 4" in line
+
+
+def test_a_person_in_no_team_is_exported_and_forgotten_with_that_said(bot, monkeypatch, capsys, tmp_path):
+    """Someone who left every team still has what they gave: the export says they are in no team
+    and includes it; the erasure works the same; a made-up id is refused and changes nothing."""
+    team = seed_team(bot)
+    bot.user("UT3").event({"type": "member_left_channel", "user": "UT3", "channel": team.channel})
+    bot.wait_idle()
+    out = tmp_path / "ut3.xlsx"
+    assert run_cli(bot, monkeypatch, "privacy", "export", "UT3", "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "UT3 is in no team now; what they gave in past teams is included." in printed
+    assert "teams and roles: 1" in printed and out.exists()
+    before = dump(bot)
+    assert run_cli(bot, monkeypatch, "privacy", "export", "UNOBODY1", "--out", str(tmp_path / "n.xlsx")) == 2
+    assert run_cli(bot, monkeypatch, "privacy", "forget", "UNOBODY1", "--apply") == 2
+    errors = cli_errors(capsys.readouterr().err)
+    assert errors == ["plcbot: no person with Slack id UNOBODY1 is known to the bot; nothing to export.",
+                      errors[1]] and "UNOBODY1" in errors[1]
+    assert dump(bot) == before and not (tmp_path / "n.xlsx").exists()
+    assert run_cli(bot, monkeypatch, "privacy", "forget", "UT3", "--apply") == 0
+    assert "Forgot UT3" in capsys.readouterr().out

@@ -86,7 +86,7 @@ def test_a_teacher_gets_their_data_by_dm_once_however_often_slack_retries(bot, m
     dms = [m for m in bot.double.messages(TEACHER) if "everything the PLC bot stores" in m.get("text", "")]
     assert len(dms) == 1
     text = json.dumps(dms[0]["blocks"])
-    assert "Grade 3" in text and "Math" in text and "1 check-ins" in text and "Anonymous feedback is not" in text
+    assert "Grade 3" in text and "Math" in text and "check-ins: 1" in text and "Anonymous feedback is not" in text
     files = bot.double.files[files_before:]
     assert len(files) == 1 and files[0]["name"].startswith("My PLC data - Teacher UT1 - 2026-12-07")
     assert files[0]["channel_id"] == bot.double.dm_channel_id(TEACHER)

@@ -99,8 +99,9 @@ def export(args: argparse.Namespace) -> int:
               detail="workbook written by `plcbot privacy export`", at=now)
     print(f"Wrote {out}{' (replacing the file that was there)' if replaced else ''}: "
           f"everything stored about {uid}, {rows} rows "
-          f"({', '.join(f'{data.count(s)} {s.lower()}' for s in personal_data.SHEETS if data.count(s))}). "
-          "Anonymous feedback is not in it: nothing links it to anyone.")
+          f"({', '.join(f'{s.lower()}: {data.count(s)}' for s in personal_data.SHEETS if data.count(s))}). "
+          "Anonymous feedback is not in it: nothing links it to anyone."
+          + ("" if data.team_names else f" {uid} is in no team now; what they gave in past teams is included."))
     sys.stdout.flush()
     return 0
 

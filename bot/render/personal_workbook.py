@@ -130,7 +130,7 @@ def workbook_name(name: str, stamp: str) -> str:
 
 def export_message(data: PersonalData) -> tuple[str, list[dict[str, Any]]]:
     """The DM that carries the workbook: what is in it, and why anonymous feedback is not."""
-    counts = [f"{data.count(s)} {label}" for s, label in (
+    counts = [f"{label}: {data.count(s)}" for s, label in (
         ("Check-ins", "check-ins"), ("Named feedback", "named feedback answers"),
         ("Support requests", "support requests"), ("Action items", "action items"),
         ("Norm commitments", "norm commitments"), ("Meetings attended", "meetings"))]
