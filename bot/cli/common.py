@@ -6,6 +6,9 @@ import argparse
 import getpass
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -113,6 +116,31 @@ def cannot_write(out: Path, exc: OSError, *, flag: str = "--out") -> CliError:
     """A full disk or a folder made read-only meanwhile, as one line (the caller removed its temporary file)."""
     return CliError(f"{flag}: cannot write {str(out)!r} ({exc.strerror or type(exc).__name__}); "
                     "nothing was exported.")
+
+
+@contextmanager
+def replaced_when_done(out: Path) -> Iterator[str]:
+    """A temporary file beside `out`, renamed over it when the block succeeds and removed when it
+    fails: a failure never leaves half a workbook under the real name."""
+    fd, tmp_name = tempfile.mkstemp(prefix=".plcbot-", suffix=out.suffix, dir=out.parent)
+    os.close(fd)
+    try:
+        yield tmp_name
+        os.replace(tmp_name, out)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def export_file(out: Path, *, flag: str = "--out") -> Iterator[str]:
+    """`replaced_when_done` for an export: a full disk or a folder made read-only meanwhile is
+    one line (`cannot_write`), not a traceback."""
+    try:
+        with replaced_when_done(out) as tmp_name:
+            yield tmp_name
+    except OSError as exc:
+        raise cannot_write(out, exc, flag=flag) from None
 
 
 class Progress:

@@ -11,12 +11,10 @@ failure never leaves half a file under the real name. Every export is audited.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-from bot.cli.common import CliError, Progress, cannot_write, check_out_file, cli_actor, find_school, services_from
+from bot.cli.common import CliError, Progress, check_out_file, cli_actor, export_file, find_school, services_from
 from scheduling.digest import write_range_workbook, write_week_workbook
 from storage import digest as data
 from storage.rules import digest as rules
@@ -79,29 +77,18 @@ def export(args: argparse.Namespace) -> int:
             raise CliError("there are no schools yet; nothing to export.")
         total = sum(data.counts(session, scope).values())
         progress = Progress(total, "Writing workbook") if args.all or days else None
-        tmp_name = ""
         try:
-            fd, tmp_name = tempfile.mkstemp(prefix=".plcbot-", suffix=".xlsx", dir=out.parent)
-            os.close(fd)
-            if week is not None:
-                digests = list(data.build_digests(session, week, school_ids=scope.school_ids,
-                                                  min_group_size=minimum).values())
-                rows = write_week_workbook(session, digests, tmp_name, min_group_size=minimum,
-                                           on_row=progress.advance if progress else None)
-                has_data = any(d.has_data for d in digests)
-            else:
-                rows = write_range_workbook(session, scope, tmp_name, min_group_size=minimum,
-                                            on_row=progress.advance if progress else None)
-                has_data = rows > 0
-            os.replace(tmp_name, out)
-        except OSError as exc:  # a full disk, a folder made read-only meanwhile: one line, no traceback
-            if tmp_name:
-                Path(tmp_name).unlink(missing_ok=True)
-            raise cannot_write(out, exc) from None
-        except BaseException:
-            if tmp_name:
-                Path(tmp_name).unlink(missing_ok=True)
-            raise
+            with export_file(out) as tmp_name:
+                if week is not None:
+                    digests = list(data.build_digests(session, week, school_ids=scope.school_ids,
+                                                      min_group_size=minimum).values())
+                    rows = write_week_workbook(session, digests, tmp_name, min_group_size=minimum,
+                                               on_row=progress.advance if progress else None)
+                    has_data = any(d.has_data for d in digests)
+                else:
+                    rows = write_range_workbook(session, scope, tmp_name, min_group_size=minimum,
+                                                on_row=progress.advance if progress else None)
+                    has_data = rows > 0
         finally:
             if progress:
                 progress.close()

@@ -12,16 +12,14 @@ transaction. Both are audited with the actor "cli:<login>".
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.cli import retention
-from bot.cli.common import CliError, cannot_write, check_out_file, cli_actor, services_from
+from bot.cli.common import CliError, check_out_file, cli_actor, export_file, services_from
 from bot.render.personal_workbook import write_personal_workbook
 from storage import personal_data
 from storage.erasure import ErasureError, forget_person, scrub_after
@@ -107,22 +105,9 @@ def export(args: argparse.Namespace) -> int:
 
 
 def _write(data: personal_data.PersonalData, out: Path) -> int:
-    """The workbook beside `out`, renamed when complete: never half a file under the real name."""
-    tmp_name = ""
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=".plcbot-", suffix=".xlsx", dir=out.parent)
-        os.close(fd)
-        rows = write_personal_workbook(data, tmp_name)
-        os.replace(tmp_name, out)
-    except OSError as exc:  # a full disk, a folder made read-only meanwhile: one line, no traceback
-        if tmp_name:
-            Path(tmp_name).unlink(missing_ok=True)
-        raise cannot_write(out, exc) from None
-    except BaseException:
-        if tmp_name:
-            Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return rows
+    """The workbook, written beside `out` and renamed when complete."""
+    with export_file(out) as tmp_name:
+        return write_personal_workbook(data, tmp_name)
 
 
 def forget(args: argparse.Namespace) -> int:

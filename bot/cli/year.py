@@ -25,13 +25,12 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.cli.common import CliError, cli_actor, find_school, services_from
+from bot.cli.common import CliError, cli_actor, find_school, replaced_when_done, services_from
 from bot.services import Services
 from scheduling import checkins as checkin_planner
 from scheduling.digest import write_range_workbook
@@ -168,15 +167,8 @@ def close_school(services: Services, school: School, *, on: date | None, out_dir
 
 
 def _write(session: object, scope: data.Scope, target: Path, *, min_group_size: int) -> int:
-    fd, tmp_name = tempfile.mkstemp(prefix=".plcbot-", suffix=".xlsx", dir=target.parent)
-    os.close(fd)
-    try:
-        rows = write_range_workbook(session, scope, tmp_name, min_group_size=min_group_size)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return rows
+    with replaced_when_done(target) as tmp_name:
+        return write_range_workbook(session, scope, tmp_name, min_group_size=min_group_size)
 
 
 def _already(plan: ClosePlan) -> str:
