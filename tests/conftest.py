@@ -58,3 +58,13 @@ def bot(db_url) -> Iterator[BotHarness]:  # noqa: ANN001
         yield harness.start()
     finally:
         harness.stop()
+
+
+@pytest.fixture
+def harness(any_db_url) -> Iterator[BotHarness]:  # noqa: ANN001
+    """The bot on SQLite, and again on PostgreSQL when PLCBOT_TEST_DATABASE_URL is set."""
+    bot = BotHarness(any_db_url)
+    try:
+        yield bot.start()
+    finally:
+        bot.stop()

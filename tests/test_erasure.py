@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,15 +38,6 @@ from tests.privacy_seed import EVIDENCE, SUPPORT, TEACHER, build_history, cli_er
 
 WEEKS = (IsoWeek(2026, 49), IsoWeek(2026, 50))
 NEXT_ROUND = datetime(2026, 12, 10, 19, 0, tzinfo=UTC)  # week 2's check-in, 2:00 PM New York
-
-
-@pytest.fixture
-def harness(any_db_url) -> Iterator[BotHarness]:  # noqa: ANN001
-    bot = BotHarness(any_db_url)
-    try:
-        yield bot.start()
-    finally:
-        bot.stop()
 
 
 def figures(bot: BotHarness, history) -> dict:  # noqa: ANN001

@@ -8,11 +8,9 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -40,15 +38,6 @@ from tests.seed import seed_team
 EMAIL = "maria.lopez@lincoln.example"
 REAL_NAME = "Maria Lopez"  # a real name holds no Slack id: nothing else would catch it
 DISPLAY = "mlopez"
-
-
-@pytest.fixture
-def harness(any_db_url) -> Iterator[BotHarness]:  # noqa: ANN001
-    bot = BotHarness(any_db_url)
-    try:
-        yield bot.start()
-    finally:
-        bot.stop()
 
 
 def _command(bot: BotHarness, user_id: str, text: str, channel: str) -> None:

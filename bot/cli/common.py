@@ -102,14 +102,19 @@ def check_out_file(value: str, *, flag: str = "--out") -> Path:
         raise CliError(f"{flag} {value!r} must be an .xlsx file name.")
     if out.is_dir():
         raise CliError(f"{flag} {value!r} is a folder; give a file name in it, like {str(out / 'export.xlsx')!r}.")
-    folder = out.parent
-    if not folder.exists():
-        raise CliError(f"{flag}: the folder {str(folder)!r} does not exist.")
-    if not folder.is_dir():
+    check_folder(out.parent, flag=flag)
+    return out
+
+
+def check_folder(folder: Path, *, flag: str) -> Path:
+    """A folder that exists, is a folder, and can be written into (or one line naming `flag`)."""
+    if folder.exists() and not folder.is_dir():
         raise CliError(f"{flag}: {str(folder)!r} is a file, not a folder.")
+    if not folder.is_dir():
+        raise CliError(f"{flag}: the folder {str(folder)!r} does not exist.")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CliError(f"{flag}: cannot write into the folder {str(folder)!r}.")
-    return out
+    return folder
 
 
 def cannot_write(out: Path, exc: OSError, *, flag: str = "--out") -> CliError:

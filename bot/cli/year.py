@@ -22,7 +22,6 @@ alone, so running the command twice, or `--all` again after one school failed, i
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.cli.common import CliError, cli_actor, find_school, replaced_when_done, services_from
+from bot.cli.common import CliError, check_folder, cli_actor, find_school, replaced_when_done, services_from
 from bot.services import Services
 from scheduling import checkins as checkin_planner
 from scheduling.digest import write_range_workbook
@@ -202,14 +201,7 @@ def _check_out_dir(value: str) -> Path:
     if not value.strip():  # an unset shell variable: not "the current folder" by accident
         raise CliError("--out-dir: the folder's name is empty; give the folder, or leave --out-dir out "
                        "for the current one.")
-    path = Path(value)
-    if path.exists() and not path.is_dir():
-        raise CliError(f"--out-dir: {value!r} is a file, not a folder.")
-    if not path.is_dir():
-        raise CliError(f"--out-dir: the folder {value!r} does not exist.")
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise CliError(f"--out-dir: cannot write into the folder {value!r}.")
-    return path
+    return check_folder(Path(value), flag="--out-dir")
 
 
 
