@@ -10,17 +10,25 @@ from typing import Any
 
 # scope -> why the bot needs it
 BOT_SCOPES: dict[str, str] = {
-    "commands": "the /plc slash command and the message shortcut",
-    "chat:write": "agendas, check-ins, summaries and digests (chat.postMessage, chat.update)",
-    "im:write": "opening a teacher's or principal's direct message (conversations.open)",
-    "im:history": "checking a DM for a message already sent after a crash (conversations.history)",
-    "channels:history": "checking a team channel for an agenda already posted after a crash",
-    "groups:history": "the same, for private team channels",
-    "channels:read": "listing a team channel's members (conversations.members, conversations.info)",
+    "commands": "the `/plc` slash command and the \"Add to PLC agenda\" message shortcut",
+    "chat:write": "posting agendas, check-ins, reminders, summaries and digests, and updating them in place "
+    "when someone answers (chat.postMessage, chat.update, chat.postEphemeral)",
+    "im:write": "opening the direct message with a teacher, facilitator or principal (conversations.open)",
+    "im:history": "after a crash or a dropped connection, finding out whether a check-in, reminder or digest "
+    "already reached a person's DM with the bot, so it is neither lost nor sent twice "
+    "(conversations.history). The bot reads only its own messages' hidden key (message metadata) and "
+    "the names of files it uploaded; it never reads, stores or logs what anyone wrote there",
+    "channels:history": "the same check for the team channel: whether an agenda, wrap-up or announcement "
+    "was already posted. Only the bot's own messages' key is read; colleagues' messages are never read, "
+    "stored or logged",
+    "groups:history": "the same check, for teams whose channel is private",
+    "channels:read": "listing a team channel's members and its name at set-up (conversations.members, "
+    "conversations.info)",
     "groups:read": "the same, for private team channels",
-    "users:read": "names and time zones of team members (users.info, users.list)",
-    "users:read.email": "matching roster e-mail addresses to Slack users (users.list)",
-    "files:write": "attaching the digest workbook (files.getUploadURLExternal, files.completeUploadExternal)",
+    "users:read": "people's names and time zones, so messages arrive in school hours (users.info, users.list)",
+    "users:read.email": "matching a roster import's e-mail addresses to Slack accounts (users.list)",
+    "files:write": "attaching the principal's digest workbook and a person's privacy export to their DM "
+    "(files.getUploadURLExternal, files.completeUploadExternal)",
 }
 
 BOT_EVENTS = [
@@ -93,3 +101,28 @@ def build(http_url: str | None = None) -> dict[str, Any]:
 
 def render(http_url: str | None = None) -> str:
     return json.dumps(build(http_url), indent=2) + "\n"
+
+
+README_START = "<!-- scopes-table:start -->"
+README_END = "<!-- scopes-table:end -->"
+
+
+def scopes_table() -> str:
+    """README's table of scopes, made from BOT_SCOPES so the two cannot drift apart."""
+    rows = ["| scope | why the bot asks for it |", "|---|---|"]
+    rows += [f"| `{scope}` | {why} |" for scope, why in BOT_SCOPES.items()]
+    return "\n".join(rows)
+
+
+def readme_with_scopes(readme: str) -> str:
+    """README's text with the table between its markers replaced by the current one."""
+    head, _, rest = readme.partition(README_START)
+    _, _, tail = rest.partition(README_END)
+    return f"{head}{README_START}\n{scopes_table()}\n{README_END}{tail}"
+
+
+if __name__ == "__main__":  # python -m bot.manifest: rewrite README's scopes table
+    from pathlib import Path
+
+    path = Path("README.md")
+    path.write_text(readme_with_scopes(path.read_text(encoding="utf-8")), encoding="utf-8")
