@@ -168,7 +168,7 @@ def run_cli(bot: BotHarness, monkeypatch, *argv: str) -> int:  # noqa: ANN001
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
-        return cli_main(["--env-file", "/nonexistent", *argv])
+        return cli_main(["--env-file", "/dev/null", *argv])
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)

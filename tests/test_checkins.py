@@ -310,7 +310,7 @@ def test_jobs_cli_lists_check_ins_and_reruns_a_failed_round_without_resending(bo
             return services
 
         monkeypatch.setattr(jobs_cli, "services_from", with_test_clock)
-        assert cli_main(["--env-file", "/nonexistent", "jobs"]) == 0
+        assert cli_main(["--env-file", "/dev/null", "jobs"]) == 0
         out = capsys.readouterr().out
         line = next(x for x in out.splitlines() if "check-in " in x)
         assert "Grade 3" in line and "Thu 2026-12-03 14:00 EST" in line
@@ -321,7 +321,7 @@ def test_jobs_cli_lists_check_ins_and_reruns_a_failed_round_without_resending(bo
             row = session.get(ScheduledJob, job.id)
             row.state, row.last_error = "failed", "boom"
             session.add(row)
-        assert cli_main(["--env-file", "/nonexistent", "jobs", "run", str(job.id)]) == 0
+        assert cli_main(["--env-file", "/dev/null", "jobs", "run", str(job.id)]) == 0
         assert "done" in capsys.readouterr().out
         assert [len(checkin_dms(bot, u)) for u in team.everyone] == [1, 1, 1, 1]
     finally:

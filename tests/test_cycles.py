@@ -212,19 +212,19 @@ def test_school_break_from_the_cli_skips_check_ins(bot, monkeypatch, capsys, kee
     make_cycle(bot, team.team_id)
     monkeypatch.setenv("DATABASE_URL", bot.db_url)
     monkeypatch.setenv("SLACK_API_URL", bot.double.url)
-    args = ["--env-file", "/nonexistent", "calendar", "add-break", "--school", "Lincoln Elementary",
+    args = ["--env-file", "/dev/null", "calendar", "add-break", "--school", "Lincoln Elementary",
             "2026-12-07", "2026-12-11", "--label", "Testing week"]
     assert cli_main(args) == 0
     assert "Added break" in capsys.readouterr().out
     assert cli_main(args) == 0  # the same break twice stores one
-    assert cli_main(["--env-file", "/nonexistent", "calendar", "add-break", "--school", "Nowhere High",
+    assert cli_main(["--env-file", "/dev/null", "calendar", "add-break", "--school", "Nowhere High",
                      "2026-12-07", "2026-12-11"]) == 2
-    assert cli_main(["--env-file", "/nonexistent", "calendar", "add-break", "--school", "Lincoln Elementary",
+    assert cli_main(["--env-file", "/dev/null", "calendar", "add-break", "--school", "Lincoln Elementary",
                      "2026-12-11", "2026-12-07"]) == 2
     assert "end on or after" in capsys.readouterr().err
     with bot.db.read() as session:
         assert len(session.exec(select(SchoolBreak)).all()) == 1
-    assert cli_main(["--env-file", "/nonexistent", "calendar", "list"]) == 0
+    assert cli_main(["--env-file", "/dev/null", "calendar", "list"]) == 0
     assert "Testing week" in capsys.readouterr().out
     at(bot, datetime(2026, 12, 10, 19, 0, tzinfo=UTC))
     bot.tick()

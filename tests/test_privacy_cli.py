@@ -33,7 +33,7 @@ def plain_cli(bot: BotHarness, monkeypatch, capsys, *args: str) -> tuple[int, st
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
-        status = cli_main(["--env-file", "/nonexistent", *args])
+        status = cli_main(["--env-file", "/dev/null", *args])
     finally:  # the CLI configures logging for a process of its own; give pytest its logging back
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])

@@ -615,7 +615,7 @@ def dying(session, steps, kinds, *, apply):
     return counts
 
 r._run = dying
-sys.exit(main(["--env-file", "/nonexistent", "privacy", "purge", "--apply"]))
+sys.exit(main(["--env-file", "/dev/null", "privacy", "purge", "--apply"]))
 """
 
 
@@ -666,7 +666,7 @@ def test_a_process_killed_mid_purge_leaves_each_school_purged_or_untouched(tmp_p
     assert after[second] == before[second] and after[third] == before[third]  # sent, never committed
 
     again = subprocess.run([sys.executable, "-c", "import sys; from bot.cli import main; "
-                            "sys.exit(main(['--env-file', '/nonexistent', 'privacy', 'purge', '--apply']))"],
+                            "sys.exit(main(['--env-file', '/dev/null', 'privacy', 'purge', '--apply']))"],
                            env=env, cwd=root, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr[-2000:]
     assert counts() == dict.fromkeys(before, after[first]) and purged_schools() == [first, second, third]

@@ -47,7 +47,7 @@ def slack(monkeypatch, tmp_path):
 
 
 def run(tmp_path: Path, *args: str) -> int:
-    return main(["--env-file", str(tmp_path / "no.env"), "roster", *args])
+    return main(["--env-file", os.devnull, "roster", *args])
 
 
 def write(tmp_path: Path, text: str, name: str = "roster.csv") -> Path:

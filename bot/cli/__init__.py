@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.cli.common import CliError
 from bot.settings import SettingError
@@ -36,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="plcbot",
         description="plcbot: a Slack bot for teacher Professional Learning Communities.",
     )
-    parser.add_argument("--env-file", default=".env", help="settings file to read (default: .env)")
+    parser.add_argument("--env-file", metavar="PATH",
+                        help="settings file to read; it must exist (default: .env, when there is one; "
+                             "/dev/null: none)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in MODULES:
@@ -47,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.env_file is None:
+        args.env_file = ".env"  # the default may be absent; a file named on purpose may not
+    elif not Path(args.env_file).exists() or Path(args.env_file).is_dir():
+        problem = "is a folder, not a file" if Path(args.env_file).is_dir() else "no such file"
+        print(f"plcbot: --env-file {args.env_file!r}: {problem}; nothing was done.", file=sys.stderr)
+        return 2
     try:
         status = args.func(args)
     except SettingError as exc:
