@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bot.cli.common import CliError
+from bot.cli.common import CliError, check_folder
 
 
 def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,13 +26,7 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
-    if args.db is not None:
-        if args.db.exists():
-            raise CliError(f"--db {args.db}: the file exists; the demo needs a new database file")
-        if not args.db.parent.exists():
-            raise CliError(f"--db {args.db}: the folder {args.db.parent} does not exist")
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise CliError(f"--out {args.out}: not a folder")
+    _check_folders(args)
     # The transcript is the demo's output; the bot's own log lines only when asked for.
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -40,3 +34,24 @@ def demo(args: argparse.Namespace) -> int:
         logging.getLogger("plcbot").setLevel(logging.ERROR)
     result = run_demo(out=sys.stdout, workdir=args.out, db_path=args.db)
     return 1 if result.skipped or result.workbook is None else 0
+
+
+def _check_folders(args: argparse.Namespace) -> None:
+    """--db must be a new file in a folder that exists; --out a folder, made (one level only) inside
+    a folder that exists. A bad path is one line naming the option, before anything starts."""
+    if args.db is not None:
+        if args.db.exists():
+            raise CliError(f"--db {args.db}: the file exists; the demo needs a new database file")
+        check_folder(args.db.parent, flag="--db")
+    if args.out is None:
+        return
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out: {str(args.out)!r} is a file, not a folder.")
+    if not args.out.is_dir():
+        check_folder(args.out.parent, flag="--out")
+        try:
+            args.out.mkdir()
+        except OSError as exc:  # /proc/x: the parent looks writable but is not a real folder
+            raise CliError(f"--out: cannot make the folder {str(args.out)!r} "
+                           f"({exc.strerror or type(exc).__name__}).") from None
+    check_folder(args.out, flag="--out")
