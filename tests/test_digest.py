@@ -167,7 +167,7 @@ def test_monday_digest_reaches_each_principal_once_with_its_workbook(bot):
     assert files[0]["channel_id"] == bot.double.dm_channel_id("UPRIN")
     assert files[0]["filename"] == "PLC digest - Lincoln Elementary - 2026-W48.xlsx"
     book = _workbook(files[0])
-    assert book.sheetnames[:3] == ["Summary", "Check-ins", "Support requests"]
+    assert book.sheetnames[:4] == ["Summary", "Team figures", "Charts", "Check-ins"]
     # Nothing doubles on later ticks, nor when the planner runs again.
     bot.tick()
     bot.clock.advance(timedelta(hours=2))

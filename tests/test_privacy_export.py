@@ -13,7 +13,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 from sqlmodel import select
 
-from storage.models import AuditEntry
+from storage.models import AuditEntry, Delivery
 from tests.privacy_seed import EVIDENCE, SUPPORT, TEACHER, build_history, cli_errors, dump, run_cli
 
 SHEETS = ["About you", "Teams and roles", "Check-ins", "Support requests", "Named feedback", "Action items",
@@ -34,6 +34,11 @@ def check_workbook(content: bytes) -> None:
     assert about["Slack user id"] == TEACHER and about["Name"] == "Teacher UT1"
     assert about["E-mail"] == "ut1@school.example" and about["Time zone"] == "America/New_York"
     assert about["Account"] == "active"
+    # A date cell with a date format, not the text "2026-11-30 09:00"
+    ws = book["About you"]
+    [since] = [r for r in ws.iter_rows(min_row=2) if r[0].value == "Known to the bot since"]
+    assert isinstance(since[1].value, datetime) and since[1].is_date and since[1].number_format.startswith("yyyy-mm-dd")
+    assert isinstance(about["Exported at"], datetime)
     assert "cannot tell which anonymous answers are yours" in about["Anonymous feedback"]
 
     teams = {(r[1], r[2], r[3]) for r in _rows(book["Teams and roles"])}
@@ -65,7 +70,7 @@ def check_workbook(content: bytes) -> None:
     [attended] = _rows(book["Meetings attended"])
     assert attended[2] == datetime(2026, 12, 3, 15, 30) and attended[4] == "present"
     records = [r[0] for r in _rows(book["Other records"])]
-    assert any(r.startswith("messages the bot sent you: checkin") for r in records)
+    assert "messages the bot sent you: check-ins" in records
     assert any(r.startswith("audit log: member.add") for r in records)
 
 
@@ -144,3 +149,35 @@ def test_every_kind_of_record_the_erasure_touches_has_a_sheet_in_the_export():
     assert list(COLUMNS) == list(inv.SHEETS) == SHEETS[1:]
     for ref in (*inv.PERSON_KEYS, *inv.SLACK_ID_COLUMNS, *inv.DM_CHANNEL_COLUMNS):
         assert ref.sheet in COLUMNS, ref
+
+
+# Every kind of message the bot sends through its ledger (scheduling.delivery.deliver, kind=…).
+MESSAGE_KINDS = ("checkin", "checkin_reminder", "checkin_summary", "checkin_failures", "support", "cycle_reflection",
+                 "cycle_started", "cycle_closed", "cycle_note", "feedback_prompt", "agenda", "action_item",
+                 "meeting_log", "norms", "team_join", "team_share_names", "digest", "digest-file", "privacy_export")
+
+
+def test_the_export_names_the_bots_messages_in_a_teachers_words(bot):
+    from bot.render.personal_workbook import write_personal_workbook
+    from storage import personal_data
+
+    build_history(bot)
+    now = bot.clock.now()
+    with bot.db.session() as session:
+        for kind in (*MESSAGE_KINDS, "some_new_kind"):
+            session.add(Delivery(key=f"test:{kind}", kind=kind, recipient=TEACHER, state="sent",
+                                 created_at=now, updated_at=now))
+    with bot.db.read() as session:
+        person = personal_data.find_person(session, TEACHER)
+        assert person is not None
+        buffer = io.BytesIO()
+        write_personal_workbook(personal_data.collect(session, person, now=now), buffer)
+    records = [r[0] for r in _rows(load_workbook(buffer)["Other records"])]
+    messages = [r for r in records if r.startswith("messages the bot sent you: ")]
+    assert len(messages) == len(MESSAGE_KINDS) + 1
+    words = {m.removeprefix("messages the bot sent you: ") for m in messages}
+    assert {"check-ins", "action item reminders", "meeting feedback prompts", "weekly digests",
+            "check-in reminders", "some new kind messages"} <= words
+    for kind in MESSAGE_KINDS:
+        assert kind not in words
+    assert not any("_" in w or "-file" in w for w in words), words  # no internal names left

@@ -9,11 +9,12 @@ from datetime import date, datetime
 
 import openpyxl
 import pytest
+from openpyxl.utils import get_column_letter
 
-from bot.render.workbook import SUMMARY, DigestWorkbook, clean_text
+from bot.render.workbook import SUMMARY, TEAM_FIGURES, DigestWorkbook, clean_text
 from scheduling.digest import write_week_workbook
 from storage import digest as data
-from storage.rules.digest import IsoWeek
+from storage.rules.digest import ChartSeries, CheckinFigures, IsoWeek
 from tests.test_digest import INJECTION, seed_week
 
 W48 = IsoWeek(2026, 48)
@@ -39,38 +40,99 @@ def _all_text(book: openpyxl.Workbook) -> str:
     return "\n".join(str(v) for ws in book for row in ws.iter_rows(values_only=True) for v in row if v is not None)
 
 
+DATA_SHEETS = ["Summary", "Team figures", "Check-ins", "Support requests", "Feedback", "Meetings and agendas",
+               "Action items", "Cycles and goals", "Chart data"]
+
+
 def test_sheets_in_order_with_frozen_header_filter_and_widths(book_bytes):
     book = openpyxl.load_workbook(io.BytesIO(book_bytes))
-    assert book.sheetnames == ["Summary", "Check-ins", "Support requests", "Feedback", "Meetings and agendas",
-                               "Action items", "Cycles and goals", "Chart data"]
+    assert book.sheetnames == ["Summary", "Team figures", "Charts", "Check-ins", "Support requests", "Feedback",
+                               "Meetings and agendas", "Action items", "Cycles and goals", "Chart data"]
     for ws in book:
         assert ws.freeze_panes == "A2"
-        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith("A1:")
-        assert ws.column_dimensions["A"].width >= 20
         assert ws["A1"].font.bold
+    for name in DATA_SHEETS:
+        ws = book[name]
+        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith("A1:"), name
+        assert ws.column_dimensions["A"].width >= 14, name
     assert [c.value for c in book["Summary"][1]] == [c.title for c in SUMMARY]
+    assert [c.value for c in book["Team figures"][1]] == [c.title for c in TEAM_FIGURES]
+
+
+def test_every_sheet_prints_landscape_one_page_wide_with_its_header_on_each_page(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    for ws in book:
+        setup = ws.page_setup
+        assert setup.orientation == "landscape", ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title  # without it Excel ignores fitTo*
+        assert (setup.fitToWidth, setup.fitToHeight) == (1, 0), ws.title  # as many pages tall as needed
+        assert ws.print_title_rows == "$1:$1", ws.title
+        # The header row's height is stored: LibreOffice does not grow a row for wrapped titles.
+        titles = [str(c.value or "") for c in ws[1]]
+        height = ws.row_dimensions[1].height
+        assert height is not None and height >= 15, ws.title
+        for i, (cell, title) in enumerate(zip(ws[1], titles, strict=True), 1):
+            width = ws.column_dimensions[get_column_letter(i)].width
+            if title and cell.alignment.wrap_text and width and len(title) > width:
+                assert height >= 30, (ws.title, title)  # two lines at least
+
+
+def test_the_summary_reads_on_one_landscape_page_one_row_per_team(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    ws = book["Summary"]
+    header = [c.value for c in ws[1]]
+    assert len(header) <= 12
+    for needed in ("Team", "Response rate", "Change from last week", "Progress to target", "Support waiting",
+                   "Meetings held", "Needs attention"):
+        assert needed in header
+    # At normal size: the columns fit the width of a landscape page (10 in: about 130 characters).
+    assert sum(ws.column_dimensions[c.column_letter].width for c in ws[1]) <= 130
+    rows = _rows(ws)
+    assert sorted(r["Team"] for r in rows) == ["Grade 3", "Grade 4", "Grade 5"]
+    # Each row is tall enough for its wrapped "Needs attention" lines.
+    for i, row in enumerate(rows, 2):
+        lines = (row["Needs attention"] or "").count("\n") + 1
+        if lines > 1:
+            assert ws.row_dimensions[i].height >= 15 * lines
 
 
 def test_summary_has_one_row_per_team_with_numbers_as_numbers(book_bytes):
     book = openpyxl.load_workbook(io.BytesIO(book_bytes))
     rows = {r["Team"]: r for r in _rows(book["Summary"])}
-    assert set(rows) == {"Grade 3", "Grade 4", "Grade 5"}
-    g3 = rows["Grade 3"]
+    figures = {r["Team"]: r for r in _rows(book["Team figures"])}
+    assert set(rows) == set(figures) == {"Grade 3", "Grade 4", "Grade 5"}
+    g3, f3 = rows["Grade 3"], figures["Grade 3"]
     assert g3["Meetings held"] == 1 and isinstance(g3["Meetings held"], int)
     assert g3["Attendance"] == pytest.approx(0.75)
-    assert g3["Useful (1-5)"] == 4.0 and g3["Feedback answers"] == 3
-    assert g3["Check-ins asked"] == 3 and g3["Answered"] == 2
-    assert g3["Response rate"] == pytest.approx(2 / 3)
-    assert g3["Change from last week"] == pytest.approx(2 / 3 - 1)
-    assert g3["Baseline"] == 60 and g3["Target"] == 90 and g3["Latest point"] == 72.0
+    assert f3["Useful (1-5)"] == 4.0 and f3["Feedback answers"] == 3
+    assert f3["Check-ins asked"] == 3 and f3["Answered"] == 2
+    assert g3["Response rate"] == round(2 / 3, 4)
+    assert f3["Baseline"] == 60 and f3["Target"] == 90 and f3["Latest point"] == 72.0
+    assert g3["Progress to target"] == pytest.approx(0.4)
     assert g3["Support waiting"] == 1
     assert "support request" in g3["Needs attention"]
-    g4 = rows["Grade 4"]
+    g4 = figures["Grade 4"]
     assert g4["Useful (1-5)"] is None and g4["Feedback note"] == "fewer than 3 answers"
     # Percentages carry a percent format, so Excel shows 75%, not 0.75.
     ws = book["Summary"]
     col = [c.value for c in ws[1]].index("Attendance") + 1
     assert ws.cell(row=2, column=col).number_format == "0%"
+
+
+def test_change_from_last_week_is_stored_rounded_in_points(book_bytes):
+    book = openpyxl.load_workbook(io.BytesIO(book_bytes))
+    ws = book["Summary"]
+    col = [c.value for c in ws[1]].index("Change from last week") + 1
+    g3 = next(r for r in range(2, ws.max_row + 1) if ws.cell(row=r, column=2).value == "Grade 3")
+    cell = ws.cell(row=g3, column=col)
+    # 2 of 3 answered after 3 of 3: down 33 points, stored as -33 (not -0.33333333333333337)
+    assert cell.value == -33 and isinstance(cell.value, int)
+    assert "pts" in cell.number_format and cell.number_format.startswith("+0")
+    changes = [ws.cell(row=r, column=col).value for r in range(2, ws.max_row + 1)]
+    assert all(v is None or v == round(v) for v in changes)
+    # The figure behind it is rounded too: 0.8 - 0.6 is 0.2, so a 20-point fall is flagged.
+    assert CheckinFigures(5, 4, 5, 3).change == 0.2
+    assert CheckinFigures(10, 5, 10, 7).change == -0.2
 
 
 def test_summary_chart_plots_the_metric_by_cycle_week_against_its_target(book_bytes):
@@ -83,6 +145,40 @@ def test_summary_chart_plots_the_metric_by_cycle_week_against_its_target(book_by
         assert len(charts) == 1
         xml = z.read(charts[0]).decode()
     assert "<lineChart>" in xml and "'Chart data'!$D$2:$D$3" in xml and "'Chart data'!$E$2:$E$3" in xml
+    # Straight lines between the points: openpyxl leaves <c:smooth> out, which readers take as smoothed.
+    assert xml.count('<smooth val="0"') == 2 and '<smooth val="1"' not in xml
+    [chart] = book["Charts"]._charts
+    assert all(s.smooth is False for s in chart.series)
+
+
+def _chart_book(tmp_path, teams: int) -> openpyxl.Workbook:  # noqa: ANN001
+    book = DigestWorkbook("UTC")
+    charts = [ChartSeries(f"Team {i}", "response rate", tuple((w, w / 10) for w in range(1, 7)), None, True)
+              for i in range(teams)]
+    book.summary([], charts, empty="No PLC teams yet.")
+    book.save(tmp_path / "c.xlsx")
+    return openpyxl.load_workbook(tmp_path / "c.xlsx")
+
+
+@pytest.mark.parametrize("teams", [1, 4, 9])
+def test_no_page_break_cuts_a_chart(tmp_path, teams):
+    ws = _chart_book(tmp_path, teams)["Charts"]
+    assert len(ws._charts) == teams
+    breaks = sorted(b.id for b in ws.row_breaks.brk)  # a page ends after row `id`
+    assert len(breaks) == (teams - 1) // 4
+    # A landscape page holds about 7.3 in (Letter, less the margins and the repeated title row).
+    usable_cm = (8.5 - 1.2) * 2.54 - 1.2
+    for row_cm in (15 / 72 * 2.54, 0.45):  # Excel's 15 pt rows, LibreOffice's default 0.45 cm
+        pages: dict[int, float] = {}
+        for chart in ws._charts:
+            top = chart.anchor._from.row + 1  # 1-based row of the chart's top edge
+            height_cm = chart.anchor.ext.height / 360000
+            bottom = top + height_cm / row_cm  # the row at its bottom edge
+            assert not any(top <= b < bottom for b in breaks), (top, bottom, breaks)
+            page = sum(1 for b in breaks if b < top)
+            first_row = breaks[page - 1] + 1 if page else 2
+            pages[page] = max(pages.get(page, 0.0), (bottom - first_row) * row_cm)
+        assert all(extent <= usable_cm for extent in pages.values()), pages
 
 
 def test_dates_are_real_excel_dates_in_the_schools_time_zone(book_bytes):

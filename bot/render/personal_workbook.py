@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -34,7 +35,8 @@ def _cols(*spec: tuple[str, float, str]) -> tuple[Column, ...]:
     return tuple(Column(t, w, k) for t, w, k in spec)
 
 
-ABOUT = _cols(("About you", 26, "text"), ("Stored", 50, "text"))
+# "Stored" holds text and, for "Known to the bot since" and "Exported at", real dates.
+ABOUT = (Column("About you", 26), Column("Stored", 60, "datetime", wrap=True))
 COLUMNS: dict[str, tuple[Column, ...]] = {
     "Teams and roles": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Role", 14, "text"),
                              ("Current", 9, "text"), ("Since", 17, "datetime"), ("Until", 17, "datetime")),
@@ -78,7 +80,7 @@ def write_personal_workbook(data: PersonalData, target: str | Path | IO[bytes]) 
     """The workbook: 'About you' (profile and the note on anonymous feedback), then one sheet per
     kind of record. Returns the rows written."""
     book = DigestWorkbook("UTC")  # every time is already local (see PersonalData)
-    about: list[tuple[Any, ...]] = [(label, _shown(value)) for label, value in data.profile]
+    about: list[tuple[Any, ...]] = [(label, _shown(value)) for label, value in data.profile]  # dates stay dates
     about.append(("Anonymous feedback", ANONYMOUS_NOTE))
     book.sheet("About you", ABOUT, about)
     for name, columns in COLUMNS.items():
@@ -97,8 +99,40 @@ WORDS: dict[tuple[str, str], dict[str, str]] = {
 }
 
 
+# The bot's messages to a person, counted by the ledger's kind (`scheduling.delivery.deliver(kind=…)`
+# in scheduling/ and handlers/), in a teacher's words. Kinds sent only to channels are here too:
+# a person's Slack id can be a recipient only of DMs, but a kind may move.
+MESSAGE_KINDS = {
+    "checkin": "check-ins",
+    "checkin_reminder": "check-in reminders",
+    "checkin_summary": "check-in summaries for the facilitator",
+    "checkin_failures": "notices of check-ins that could not be delivered",
+    "support": "support requests to follow up",
+    "cycle_reflection": "cycle reflection prompts",
+    "cycle_started": "cycle start announcements",
+    "cycle_closed": "cycle end announcements",
+    "cycle_note": "notes about changes to a cycle",
+    "feedback_prompt": "meeting feedback prompts",
+    "agenda": "meeting agendas",
+    "action_item": "action item reminders",
+    "meeting_log": "meeting logs",
+    "norms": "team norms",
+    "team_join": "notices that someone joined a team's channel",
+    "team_share_names": "notices about sharing names with the principal",
+    "digest": "weekly digests",
+    "digest-file": "weekly digest workbooks",
+    "privacy_export": "copies of your data",
+}
+MESSAGES_PREFIX = "messages the bot sent you: "
+
+
+def message_kind_words(kind: str) -> str:
+    """'action item reminders' for 'action_item'; a kind not listed yet still reads as words."""
+    return MESSAGE_KINDS.get(kind) or re.sub(r"[_\-]+", " ", kind).strip() + " messages"
+
+
 def _in_words(sheet: str, columns: tuple[Column, ...], rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Rows with the stored codes of `WORDS` (and a check-in's status) in words."""
+    """Rows with the stored codes of `WORDS`, a check-in's status and a message's kind in words."""
     titles = [c.title for c in columns]
     swaps = {titles.index(col): words for (name, col), words in WORDS.items() if name == sheet and col in titles}
     status = titles.index("Status") if sheet == "Check-ins" and "Progress" in titles else None
@@ -110,15 +144,18 @@ def _in_words(sheet: str, columns: tuple[Column, ...], rows: Iterable[tuple[Any,
             out[status] = "answered" if row[progress] else CHECKIN_STATUS.get(str(row[status]), row[status])
         for i, words in swaps.items():
             out[i] = words.get(str(out[i]), out[i]) if out[i] else out[i]
+        if sheet == "Other records" and isinstance(out[0], str) and out[0].startswith(MESSAGES_PREFIX):
+            out[0] = MESSAGES_PREFIX + message_kind_words(out[0][len(MESSAGES_PREFIX):])
         out_rows.append(tuple(out))
     return out_rows
 
 
-def _shown(value: object) -> str:
+def _shown(value: object) -> object:
+    """A profile value as the 'Stored' column takes it: dates as dates (a date cell), the rest as text."""
     if value is None:
         return ""
-    if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d %H:%M")  # type: ignore[union-attr]
+    if isinstance(value, (datetime, date)):
+        return value
     return str(value)
 
 

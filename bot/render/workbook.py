@@ -10,11 +10,19 @@ Three rules that bite (FIELD-NOTES, openpyxl 3.1.5):
   sheet, so text is cleaned with openpyxl's own `ILLEGAL_CHARACTERS_RE` first;
 - Excel has no time zones: datetimes arrive as the school's wall-clock time without tzinfo
   (an aware one is converted to the workbook's zone here, never written as is).
+
+Every sheet prints: landscape, one page wide (as many tall as it takes), the header row repeated
+on each page, and a header row tall enough for its wrapped titles (LibreOffice does not grow a
+row for wrapped text by itself). The Summary is the page a principal reads first, so it holds
+one row per team and only the figures that say where a team needs support; the rest of each
+team's figures are on "Team figures", and the charts on "Charts", placed so that no page break
+cuts one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from copy import copy
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +38,8 @@ from openpyxl.chart.series import SeriesLabel
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet.pagebreak import Break
+from openpyxl.worksheet.properties import PageSetupProperties
 
 from storage.rules.digest import ChartSeries, TeamFigures
 
@@ -37,7 +47,10 @@ CELL_TEXT_MAX = 32767  # Excel's limit for one cell
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 PCT_FORMAT = "0%"
+POINTS_FORMAT = '+0" pts";-0" pts";0" pts"'  # a change of a share, in percentage points
 NUM_FORMAT = "0.0#"
+LINE_HEIGHT = 15.0  # points per line of 11 pt text, as Excel draws it
+ROW_PAD = 3.0
 _NUMBERS = frozenset({int, float})
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
 _HEADER_FILL = PatternFill("solid", fgColor="2C4A6E")
@@ -47,22 +60,29 @@ _HEADER_FILL = PatternFill("solid", fgColor="2C4A6E")
 class Column:
     title: str
     width: float
-    kind: str = "text"  # text | int | num | pct | date | datetime
+    kind: str = "text"  # text | int | num | pct | points | date | datetime
+    wrap: bool = False  # long text wrapped within the column; its rows are made tall enough
 
 
 def _cols(*spec: tuple[str, float, str]) -> tuple[Column, ...]:
     return tuple(Column(t, w, k) for t, w, k in spec)
 
 
-SUMMARY = _cols(
-    ("School", 24, "text"), ("Team", 24, "text"), ("Meetings held", 10, "int"), ("Meetings planned", 10, "int"),
-    ("Agenda posted", 10, "int"), ("Attendance", 11, "pct"), ("Feedback answers", 10, "int"),
-    ("Useful (1-5)", 10, "num"), ("Learned (1-5)", 10, "num"), ("Norms & support (1-5)", 12, "num"),
-    ("Feedback note", 22, "text"), ("Check-ins asked", 10, "int"), ("Answered", 10, "int"),
-    ("Response rate", 10, "pct"), ("Change from last week", 12, "pct"), ("Cycle", 24, "text"),
-    ("Metric", 20, "text"), ("Baseline", 10, "num"), ("Target", 10, "num"), ("Latest point", 10, "num"),
-    ("Cycle week", 8, "int"), ("Progress to target", 11, "pct"), ("Support waiting", 10, "int"),
-    ("Support being followed up", 12, "int"), ("Needs attention", 48, "text"),
+# What a principal reads first: one row per team, the figures that say where a team needs support.
+SUMMARY = (
+    Column("School", 14, wrap=True), Column("Team", 15, wrap=True), Column("Response rate", 10, "pct"),
+    Column("Change from last week", 10, "points"), Column("Progress to target", 10, "pct"),
+    Column("Support waiting", 9, "int"), Column("Meetings held", 9, "int"), Column("Meetings planned", 9, "int"),
+    Column("Attendance", 10, "pct"), Column("Needs attention", 34, "text", wrap=True),
+)  # 130 characters wide: a landscape Letter or A4 page at 100%
+# Every other figure of each team, on the "Team figures" sheet.
+TEAM_FIGURES = (
+    Column("School", 15, wrap=True), Column("Team", 16, wrap=True), Column("Agenda posted", 8, "int"),
+    Column("Feedback answers", 9, "int"), Column("Useful (1-5)", 8, "num"), Column("Learned (1-5)", 9, "num"),
+    Column("Norms & support (1-5)", 9, "num"), Column("Feedback note", 13, "text", wrap=True),
+    Column("Check-ins asked", 9, "int"), Column("Answered", 10, "int"), Column("Cycle", 20, "text", wrap=True),
+    Column("Metric", 16, "text", wrap=True), Column("Baseline", 9, "num"), Column("Target", 8, "num"),
+    Column("Latest point", 8, "num"), Column("Cycle week", 7, "int"), Column("Support being followed up", 10, "int"),
 )
 CHECKINS = _cols(
     ("School", 24, "text"), ("Team", 22, "text"), ("Cycle", 24, "text"), ("Cycle week", 8, "int"),
@@ -100,6 +120,11 @@ CYCLES = _cols(
 )
 CHART_DATA = _cols(("Team", 24, "text"), ("Line", 20, "text"), ("Cycle week", 8, "int"), ("Value", 10, "num"),
                    ("Target", 10, "num"))
+CHARTS_NOTE = ("Each team's current cycle by cycle week: its metric against the target, or the share answering "
+               "the check-in when the team reported no data points. The figures are on the 'Chart data' sheet.")
+CHART_ROWS = 16  # rows from one chart's top to the next one's (a chart is 6.5 cm: 13 to 15 rows)
+CHARTS_PER_PAGE = 4  # two rows of two, then a page break, so that no chart is cut
+CHARTS_LAST_COLUMN = "N"  # two charts side by side span A:N (default column widths)
 
 # Sheet order after Summary, as the issue lists them (Support requests beside Check-ins).
 SHEETS: tuple[tuple[str, tuple[Column, ...]], ...] = (
@@ -118,18 +143,78 @@ def clean_text(value: object) -> str:
     return text[:CELL_TEXT_MAX]
 
 
-def summary_row(school: str, fig: TeamFigures) -> tuple[Any, ...]:
-    """One team's Summary row, in SUMMARY's column order."""
+def _share(value: float | None) -> float | None:
+    """A share (0-1) rounded to what a percent cell can show: 0.2, not 0.2000000000000001."""
+    return None if value is None else round(value, 4)
+
+
+def summary_row(school: str, fig: TeamFigures) -> dict[str, Any]:
+    """One team's figures by column title: the Summary and the Team figures sheets each take theirs."""
     m, f, c, cyc = fig.meetings, fig.feedback, fig.checkins, fig.cycle
-    return (
-        school, fig.team.name, m.held, m.planned, m.with_agenda, m.attendance, f.answers,
-        f.averages.get("useful"), f.averages.get("learned"), f.averages.get("norms"),
-        "" if f.shown or not f.answers else f.withheld,
-        c.asked, c.answered, c.rate, c.change,
-        cyc.title if cyc else "", cyc.metric if cyc else "", cyc.baseline if cyc else None,
-        cyc.target if cyc else None, cyc.latest if cyc else None, cyc.week if cyc else None,
-        cyc.progress if cyc else None, len(fig.waiting), fig.following_up, "; ".join(fig.attention),
-    )
+    return {
+        "School": school, "Team": fig.team.name,
+        "Response rate": _share(c.rate),
+        "Change from last week": None if c.change is None else round(c.change * 100),
+        "Progress to target": _share(cyc.progress) if cyc else None,
+        "Support waiting": len(fig.waiting), "Meetings held": m.held, "Meetings planned": m.planned,
+        "Attendance": _share(m.attendance), "Needs attention": "\n".join(fig.attention),
+        "Agenda posted": m.with_agenda, "Feedback answers": f.answers,
+        "Useful (1-5)": f.averages.get("useful"), "Learned (1-5)": f.averages.get("learned"),
+        "Norms & support (1-5)": f.averages.get("norms"),
+        "Feedback note": "" if f.shown or not f.answers else f.withheld,
+        "Check-ins asked": c.asked, "Answered": c.answered,
+        "Cycle": cyc.title if cyc else "", "Metric": cyc.metric if cyc else "",
+        "Baseline": cyc.baseline if cyc else None, "Target": cyc.target if cyc else None,
+        "Latest point": cyc.latest if cyc else None, "Cycle week": cyc.week if cyc else None,
+        "Support being followed up": fig.following_up,
+    }
+
+
+def text_lines(text: object, width: float) -> int:
+    """How many lines `text` takes wrapped in a column `width` characters wide (a generous guess:
+    a row a little too tall reads fine, one too short hides a line)."""
+    if text is None:
+        return 1
+    text = str(text)
+    per_line = max(4, int(width) - 1)
+    if len(text) <= per_line and "\n" not in text:
+        return 1
+    lines = 0
+    for paragraph in str(text).split("\n"):
+        used = 0
+        count = 1
+        for word in paragraph.split():
+            size = len(word)
+            if used and used + 1 + size > per_line:
+                count += 1
+                used = 0
+            if size > per_line:  # a word longer than the column breaks where it must
+                count += (used + size - 1) // per_line
+                used = (used + size) % per_line or per_line
+            else:
+                used += size + (1 if used else 0)
+        lines += count
+    return lines
+
+
+def row_height(lines: int) -> float:
+    return lines * LINE_HEIGHT + ROW_PAD
+
+
+def print_setup(ws: WriteOnlyWorksheet, *, title_rows: str = "1:1", grid: bool = True) -> None:
+    """Landscape, one page wide and as many tall as it takes, the header row on every page.
+
+    Call before the first row is appended: write-only mode writes the sheet's properties then.
+    """
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0  # as many pages tall as needed
+    ws.print_title_rows = title_rows
+    ws.print_options.gridLines = grid
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.oddFooter.center.text = "&A, page &P of &N"
 
 
 class DigestWorkbook:
@@ -140,6 +225,7 @@ class DigestWorkbook:
         self.wb = Workbook(write_only=True)
         self.rows_written = 0
         self._header_style: Any = None
+        self._charts: tuple[WriteOnlyWorksheet, Sequence[ChartSeries]] | None = None
 
     # -------------------------------------------------------------------------- cells
     def _header(self, ws: WriteOnlyWorksheet, columns: Sequence[Column]) -> None:
@@ -154,20 +240,34 @@ class DigestWorkbook:
             cell.data_type = "s"
             cell._style = copy(self._header_style)
             cells.append(cell)
+        # Tall enough for the longest wrapped title: LibreOffice keeps a row's stored height.
+        ws.row_dimensions[1].height = row_height(max(text_lines(c.title, c.width) for c in columns))
         ws.append(cells)
 
-    def _converters(self, ws: WriteOnlyWorksheet, columns: Sequence[Column]) -> list[Callable[[Any], Any]]:
+    def _converters(self, ws: WriteOnlyWorksheet, columns: Sequence[Column], *,
+                    top: bool = False) -> list[Callable[[Any], Any]]:
         """One converter per column, each with its own reusable cell.
 
         openpyxl writes a cell the moment `append` reaches it, so a column can hand it the same
         cell object row after row: far cheaper than a new cell per value (the year's export
-        writes over a million text cells), with the same result in the file.
+        writes over a million text cells), with the same result in the file. `top` aligns every
+        cell to the top of its row (a sheet whose rows grow for wrapped text).
         """
-        return [self._converter(ws, column.kind) for column in columns]
+        return [self._converter(ws, column.kind, wrap=column.wrap, top=top) for column in columns]
 
-    def _converter(self, ws: WriteOnlyWorksheet, kind: str) -> Callable[[Any], Any]:
-        text_cell = WriteOnlyCell(ws)
+    def _converter(self, ws: WriteOnlyWorksheet, kind: str, *, wrap: bool = False,
+                   top: bool = False) -> Callable[[Any], Any]:
+        align = Alignment(vertical="top", wrap_text=wrap or None) if (top or wrap) else None
 
+        def new_cell(fmt: str | None = None) -> WriteOnlyCell:
+            cell = WriteOnlyCell(ws)
+            if fmt is not None:
+                cell.number_format = fmt
+            if align is not None:
+                cell.alignment = align
+            return cell
+
+        text_cell = new_cell()
         illegal = ILLEGAL_CHARACTERS_RE.search
 
         def text(value: Any) -> Any:
@@ -184,7 +284,7 @@ class DigestWorkbook:
                 if not value:
                     return None
             first = value[0]
-            if first != "=" and (first != "#" or value not in ERROR_CODES):
+            if align is None and first != "=" and (first != "#" or value not in ERROR_CODES):
                 # openpyxl types every other str as a string cell ("s") itself; handing it the
                 # plain str skips a cell object and a caught exception per value.
                 return value
@@ -195,17 +295,21 @@ class DigestWorkbook:
         if kind == "text":
             return text
         if kind in ("int", "num"):
+            number_cell = new_cell() if align is not None else None
+
             def number(value: Any) -> Any:
-                if value is None or value.__class__ in _NUMBERS:  # not bool, not a str that looks numeric
-                    return value
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    return value
+                if value is None:
+                    return None
+                if value.__class__ in _NUMBERS or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+                    if number_cell is None:  # not bool, not a str that looks numeric
+                        return value
+                    number_cell.value = value
+                    return number_cell
                 return text(value)
             return number
 
-        fmt = {"pct": PCT_FORMAT, "date": DATE_FORMAT, "datetime": DATETIME_FORMAT}[kind]
-        styled_cell = WriteOnlyCell(ws)
-        styled_cell.number_format = fmt
+        fmt = {"pct": PCT_FORMAT, "points": POINTS_FORMAT, "date": DATE_FORMAT, "datetime": DATETIME_FORMAT}[kind]
+        styled_cell = new_cell(fmt)
         zone = self.zone
 
         def styled(value: Any) -> Any:
@@ -222,16 +326,25 @@ class DigestWorkbook:
     # -------------------------------------------------------------------------- sheets
     def sheet(self, title: str, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *,
               empty: str | None = None, on_row: Callable[[], None] | None = None) -> WriteOnlyWorksheet:
-        """Append a sheet: header frozen, filter on, widths set, then every row, streamed."""
+        """Append a sheet: header frozen, filter on, widths set, ready to print, then every row,
+        streamed. A sheet with wrapped columns aligns its cells to the top and makes each row
+        tall enough for its wrapped text."""
         ws = self.wb.create_sheet(title=title[:31])
         ws.freeze_panes = "A2"
+        print_setup(ws)
         for i, column in enumerate(columns, 1):
             ws.column_dimensions[get_column_letter(i)].width = column.width
         self._header(ws, columns)
-        convert = self._converters(ws, columns)
+        wrapped = [(i, c.width) for i, c in enumerate(columns) if c.wrap]
+        convert = self._converters(ws, columns, top=bool(wrapped))
         pairs = list(enumerate(convert))
         count = 0
+        heights = ws.row_dimensions
         for row in rows:
+            if wrapped:
+                lines = max(text_lines(row[i], width) for i, width in wrapped)
+                if lines > 1:
+                    heights[count + 2].height = row_height(lines)
             ws.append([fn(row[i]) for i, fn in pairs])
             count += 1
             if on_row is not None:
@@ -245,21 +358,36 @@ class DigestWorkbook:
         self.rows_written += count
         return ws
 
-    def summary(self, rows: Sequence[Sequence[Any]], charts: Sequence[ChartSeries], *,
+    def summary(self, rows: Sequence[Mapping[str, Any]], charts: Sequence[ChartSeries], *,
                 title_note: str = "", empty: str | None = None) -> None:
-        """The Summary sheet (one row per team) with a line chart per team, data on 'Chart data'."""
-        ws = self.sheet("Summary", SUMMARY, rows, empty=empty)
+        """The Summary sheet (one row per team, the figures that say where a team needs support),
+        then 'Team figures' (every other figure of each team) and, when there are charts, a
+        'Charts' sheet with a line chart per team (its data on 'Chart data', written last).
+
+        `rows` are `summary_row` dicts; each sheet takes its columns from them by title.
+        """
+        for title, columns in (("Summary", SUMMARY), ("Team figures", TEAM_FIGURES)):
+            self.sheet(title, columns, [tuple(r.get(c.title) for c in columns) for r in rows], empty=empty)
         if not charts:
             return
-        # Chart data is written as the last sheet; a chart only needs the sheet's name.
-        placed_at = len(rows) + 3 + (1 if not rows and empty else 0)
-        self._charts = (ws, charts, placed_at, title_note)
+        ws = self.wb.create_sheet(title="Charts")
+        ws.freeze_panes = "A2"
+        print_setup(ws, grid=False)
+        ws.row_dimensions[1].height = row_height(2)
+        note = WriteOnlyCell(ws, value=clean_text(title_note or CHARTS_NOTE))
+        note.data_type = "s"
+        note.font = Font(bold=True)
+        note.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.merged_cells.add(f"A1:{CHARTS_LAST_COLUMN}1")  # the note wraps across the charts' width
+        ws.append([note])
+        self._charts = (ws, charts)
 
     def _write_charts(self) -> None:
-        pending = getattr(self, "_charts", None)
-        if not pending:
+        """The charts, two by two, with a page break after every two rows of them: no chart is
+        cut by a page, in Excel's 15 pt rows or LibreOffice's narrower default ones."""
+        if not self._charts:
             return
-        ws, charts, placed_at, note = pending
+        ws, charts = self._charts
         data_rows: list[tuple[Any, ...]] = []
         spans: list[tuple[ChartSeries, int, int]] = []
         row = 2
@@ -270,25 +398,37 @@ class DigestWorkbook:
                 row += 1
             spans.append((series, first, row - 1))
         data = self.sheet("Chart data", CHART_DATA, data_rows)
+        per_row = 2
         for i, (series, first, last) in enumerate(spans):
             chart = LineChart()
             chart.title = f"{series.team}: {series.label}"[:80]
             chart.y_axis.title = "share answering" if series.is_rate else series.label[:40]
             chart.x_axis.title = "cycle week"
-            chart.height, chart.width = 6.5, 12
+            chart.height, chart.width = 6.5, 11.5
+            chart.legend.position = "b"  # below the plot: the lines get the chart's width
             chart.add_data(Reference(data, min_col=4, min_row=first, max_row=last), titles_from_data=False)
             if series.target is not None:
                 chart.add_data(Reference(data, min_col=5, min_row=first, max_row=last), titles_from_data=False)
             chart.set_categories(Reference(data, min_col=3, min_row=first, max_row=last))
+            for line in chart.series:
+                line.smooth = False  # straight lines between the points: no bumps the data lacks
             chart.series[0].tx = SeriesLabel(v=series.label[:60])
+            chart.series[0].marker.symbol = "circle"
             if len(chart.series) > 1:
                 chart.series[1].tx = SeriesLabel(v="target")
                 chart.series[1].graphicalProperties.line.dashStyle = "dash"
+                chart.series[1].marker.symbol = "none"
             if series.is_rate:
                 chart.y_axis.number_format = PCT_FORMAT
                 chart.y_axis.scaling.min, chart.y_axis.scaling.max = 0, 1
-            anchor_col = "A" if i % 2 == 0 else "H"
-            ws.add_chart(chart, f"{anchor_col}{placed_at + (i // 2) * 14}")
+            chart_row = i // per_row
+            top = 2 + chart_row * CHART_ROWS
+            ws.add_chart(chart, f"{'A' if i % per_row == 0 else 'H'}{top}")
+        rows_of_charts = math.ceil(len(spans) / per_row)
+        per_page = CHARTS_PER_PAGE // per_row
+        for page_end in range(per_page, rows_of_charts, per_page):
+            ws.row_breaks.append(Break(id=1 + page_end * CHART_ROWS))
+        ws.print_area = f"A1:{CHARTS_LAST_COLUMN}{1 + rows_of_charts * CHART_ROWS}"
 
     def save(self, target: str | Path | IO[bytes]) -> None:
         self._write_charts()

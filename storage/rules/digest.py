@@ -255,10 +255,12 @@ class CheckinFigures:
 
     @property
     def change(self) -> float | None:
-        """Change in response rate from last week, as a fraction (0.1 = 10 points)."""
+        """Change in response rate from last week, as a fraction (0.1 = 10 points), rounded to a
+        hundredth of a point: 0.8 - 0.6 is 0.2 here, not 0.20000000000000007 (nor a fall of
+        19.999… points that misses the 20-point flag)."""
         if self.rate is None or self.last_rate is None:
             return None
-        return self.rate - self.last_rate
+        return round(self.rate - self.last_rate, 4)
 
 
 @dataclass(frozen=True)
