@@ -7,6 +7,13 @@ this process), the people (simulated with `SlackUser`, which sends the same sign
 Slack sends), and time (a `FakeClock` moved forward, with one scheduler tick after each move
 instead of waiting). The database is a fresh SQLite file. No token, no `.env`, no network.
 
+The demo's calendar is its own: it starts the Monday after today and has a school break in its
+span (the winter holidays when its weeks cross them, else a week off in its third week), so the
+story always shows check-ins skipped and meetings cancelled over a break.
+
+Run again into the same folder (`--out DIR`), it replaces the files its earlier run wrote there,
+listed in `plcbot-demo-files.txt`, and refuses to write over any other file.
+
 The transcript is written from what the double recorded: who typed or clicked what, then
 what the bot posted, sent or opened, in the words of the messages themselves.
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import html
 import json
 import re
@@ -32,12 +40,16 @@ from zoneinfo import ZoneInfo
 from bot.slack_double import SlackDouble
 from bot.stage import Stage
 from scheduling.clock import FakeClock
-from storage.models import ScheduledJob
+from storage.models import CheckinRound, Cycle, ScheduledJob
 
 TZ = "America/New_York"
 ZONE = ZoneInfo(TZ)
 SCHOOL = "Maple Grove Elementary"
 MAX_STEP = timedelta(days=4)  # besides each due job, the scheduler ticks at least this often
+SCHOOL_WEEKS = 4  # the cycle's weeks of school; the demo's cycle also spans the break's weeks
+DB_NAME = "plcbot-demo.db"
+ROSTER_NAME = "grade4-roster.csv"
+MANIFEST = "plcbot-demo-files.txt"
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,34 @@ G3_CHANNEL, G3_NAME = "CG3MATH", "grade-3-math"
 G4_CHANNEL, G4_NAME = "CG4ELA", "grade-4-ela"
 
 
+# What a skipped step calls the buttons and forms it looked for: a teacher's words, not ids.
+BUTTONS = {
+    "norms_commit": "the norms' “I commit” button",
+    "checkin_on_track": "the check-in's “On track” button",
+    "checkin_details": "the check-in's “Add details” button",
+    "support_follow_up": "the support request's “I'll follow up” button",
+    "feedback_open": "the meeting's “Give feedback” button",
+    "cycle_reflect_open": "the “Fill in the reflection” button",
+    "action_done": "the action item's “Done” button",
+    "home_digest_now": "the “Send me the digest now” button",
+}
+FORMS = {
+    "plc_setup": "the team setup form",
+    "norms_edit": "the norms form",
+    "cycle_modal": "the cycle form",
+    "checkin_details": "the check-in details form",
+    "feedback_submit": "the feedback form",
+    "meeting_wrapup": "the wrap-up form",
+    "cycle_reflection": "the reflection form",
+}
+
+
 class StepSkipped(Exception):
     """A step the demo could not play (a feature missing or answering differently); said in the transcript."""
+
+
+class DemoFolderError(Exception):
+    """The demo's folder holds a file the demo did not write where it would write; one line saying which."""
 
 
 @dataclass
@@ -78,6 +116,16 @@ class DemoResult:
     transcript: list[str]
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    replaced: list[str] = field(default_factory=list)  # an earlier demo's files this run removed first
+
+
+def today() -> date:
+    """The real date (UTC), which the demo's calendar starts after."""
+    return datetime.now(UTC).date()
+
+
+def short_day(day: date) -> str:
+    return f"{day:%a %b} {day.day}"
 
 
 def first_monday_after(day: date) -> date:
@@ -85,11 +133,170 @@ def first_monday_after(day: date) -> date:
     return day + timedelta(days=7 - day.weekday())
 
 
+# ---------------------------------------------------------------------------- the demo's calendar
+def winter_break(year: int) -> tuple[date, date]:
+    """The winter holidays around Christmas of `year`, as schools take them: whole school weeks, from
+    the Monday of Dec 24's week to the Friday of Jan 1's week (a weekend day moves to the nearest
+    school week)."""
+    eve, new_year = date(year, 12, 24), date(year + 1, 1, 1)
+    start = eve - timedelta(days=eve.weekday()) if eve.weekday() < 5 else eve + timedelta(days=7 - eve.weekday())
+    end = (new_year + timedelta(days=4 - new_year.weekday()) if new_year.weekday() < 5
+           else new_year - timedelta(days=new_year.weekday() - 4))
+    return start, end
+
+
+def season_break(day: date) -> str:
+    return {12: "Mid-winter break", 1: "Mid-winter break", 2: "Mid-winter break", 3: "Spring break",
+            4: "Spring break", 5: "Spring break", 6: "Summer break", 7: "Summer break",
+            8: "Summer break"}.get(day.month, "Fall break")
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The demo school's weeks: the Monday of each week played, and the school break among them."""
+
+    weeks: tuple[date, ...]
+    break_start: date
+    break_end: date
+    break_label: str
+
+    @property
+    def monday(self) -> date:
+        return self.weeks[0]
+
+    def on_break(self, day: date) -> bool:
+        return self.break_start <= day <= self.break_end
+
+    def is_break_week(self, monday: date) -> bool:
+        """No check-in that week: its check-in day (Tuesday) is in the break."""
+        return self.on_break(monday + timedelta(days=1))
+
+
+def demo_calendar(today: date) -> Calendar:
+    """The demo's weeks from the Monday after `today`, with a school break in them whatever the date.
+
+    When the demo's first four weeks cross the winter holidays, the break is the winter holidays
+    (if they have already begun, the demo starts the Monday after them); otherwise it is the whole
+    third week. The cycle runs four school weeks plus the break's weeks.
+    """
+    monday = first_monday_after(today)
+    start, end, label = monday + timedelta(days=14), monday + timedelta(days=18), ""
+    for _ in range(3):
+        last = monday + timedelta(days=7 * SCHOOL_WEEKS - 1)
+        crossing = [w for w in (winter_break(monday.year - 1), winter_break(monday.year))
+                    if w[0] <= last and w[1] >= monday]
+        if not crossing:
+            start, end = monday + timedelta(days=14), monday + timedelta(days=18)
+            label = season_break(start)
+            break
+        start, end = crossing[0]
+        if start > monday:
+            label = "Winter break"
+            break
+        monday = first_monday_after(end)  # the holidays have begun: school starts after them
+    weeks: list[date] = []
+    day, school = monday, 0
+    while school < SCHOOL_WEEKS:
+        weeks.append(day)
+        if not start <= day + timedelta(days=1) <= end:
+            school += 1
+        day += timedelta(days=7)
+    return Calendar(tuple(weeks), start, end, label)
+
+
+# ---------------------------------------------------------------------------- the demo's own files
+class DemoFiles:
+    """The files the demo wrote in its folder, listed in `plcbot-demo-files.txt` beside them.
+
+    A later run in the same folder removes exactly those first, so it starts fresh; it never
+    removes or writes over a file that is not listed, nor a listed one changed since (the list
+    keeps a checksum of each file but the database).
+    """
+
+    HEADER = "# plcbot demo wrote these files; the next `plcbot demo --out` into this folder replaces them."
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / MANIFEST
+        self.listed: dict[str, str] = {}
+
+    def _read(self) -> dict[str, str]:
+        if not self.path.is_file():
+            return {}
+        lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if not lines or lines[0] != self.HEADER:
+            raise DemoFolderError(f"{self.path} exists and was not written by plcbot demo; "
+                                  "choose another --out folder")
+        found = {}
+        for line in lines[1:]:
+            digest, _, name = line.partition("  ")
+            if name and name == Path(name).name and name not in (".", ".."):
+                found[name] = digest
+        return found
+
+    @staticmethod
+    def checksum(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def start(self, names: list[str]) -> list[str]:
+        """Remove the previous run's files, after checking that `names` (what this run writes) are
+        free or its own; returns what was removed. Raises DemoFolderError, having removed nothing."""
+        previous = self._read()
+        for name, digest in previous.items():
+            path = self.folder / name
+            if digest != "-" and path.is_file() and self.checksum(path) != digest:
+                raise DemoFolderError(f"{path} changed after plcbot demo wrote it; move it or choose "
+                                      "another --out folder")
+        for name in names:
+            path = self.folder / name
+            if (path.exists() or path.is_symlink()) and name not in previous:
+                raise DemoFolderError(f"{path} exists and was not written by plcbot demo; move it or "
+                                      "choose another --out folder")
+        removed = []
+        for name in previous:
+            path = self.folder / name
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+                removed.append(name)
+        self.listed = {}
+        self._write()
+        return removed
+
+    def claim(self, name: str, *, checksum: bool = True) -> None:
+        """List a file as the demo's (with its checksum, unless it keeps changing, as the database)."""
+        path = self.folder / name
+        self.listed[name] = self.checksum(path) if checksum and path.is_file() else "-"
+        self._write()
+
+    def free_name(self, name: str) -> str:
+        """`name`, or `name (2)`… when a file that is not the demo's has it."""
+        stem, suffix, n = Path(name).stem, Path(name).suffix, 2
+        while (self.folder / name).exists() and name not in self.listed:
+            name, n = f"{stem} ({n}){suffix}", n + 1
+        return name
+
+    def _write(self) -> None:
+        lines = [self.HEADER, *(f"{digest}  {name}" for name, digest in self.listed.items())]
+        self.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 # ---------------------------------------------------------------------------- reading what Slack shows
+def as_slack_shows(text: str, names: dict[str, str], channels: dict[str, str]) -> str:
+    """Mentions and channels as the Slack client shows them: `<@U1|x>` as @Name, `<#C1>` as #channel.
+
+    Ids of known people and channels standing bare in a line (a CLI's output) read the same way.
+    """
+    text = re.sub(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>", lambda m: "@" + names.get(m[1], m[1]), text or "")
+    text = re.sub(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>",
+                  lambda m: channels.get(m[1], "#" + (m[2] or m[1])), text)
+    text = re.sub(r" \(([UW][A-Z0-9]+)\)", lambda m: "" if m[1] in names else m[0], text)
+    return re.sub(r"\b[UWCG][A-Z0-9]{2,}\b",
+                  lambda m: channels.get(m[0]) or ("@" + names[m[0]] if m[0] in names else m[0]), text)
+
+
 def plain(text: str, names: dict[str, str], channels: dict[str, str], limit: int = 170) -> str:
-    """Slack mrkdwn as one readable line: mentions as names, links as labels, entities decoded."""
-    text = re.sub(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>", lambda m: names.get(m[1], m[1]), text or "")
-    text = re.sub(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>", lambda m: channels.get(m[1], "#" + m[1]), text)
+    """Slack mrkdwn as one readable line: mentions as @names, links as labels, entities decoded."""
+    text = as_slack_shows(text, names, channels)
     text = re.sub(r"<([^|>]+)\|([^>]+)>", r"\2", text)
     text = re.sub(r"<(https?://[^>]+)>", r"\1", text)
     text = html.unescape(text).replace("*", "")
@@ -164,8 +371,8 @@ class Transcript:
         if self.out is not None:
             print(line, file=self.out, flush=True)
 
-    def when(self) -> str:
-        local = self.clock.now().astimezone(ZONE)
+    def when(self, at: datetime | None = None) -> str:
+        local = (at or self.clock.now()).astimezone(ZONE)
         hour = local.strftime("%I").lstrip("0")
         return f"{local:%a %b} {local.day}, {hour}:{local:%M %p}"
 
@@ -292,11 +499,14 @@ class Demo:
     """The story: a school, two teams, a four-week cycle, the principal's workbook."""
 
     def __init__(self, *, out: TextIO | None, workdir: Path, db_path: Path | None = None,
-                 start_day: date | None = None) -> None:
+                 start_day: date | None = None, files: DemoFiles | None = None,
+                 replaced: list[str] | None = None) -> None:
         self.workdir = workdir
-        self.db_path = db_path or workdir / "plcbot-demo.db"
-        monday = first_monday_after(start_day or datetime.now(UTC).date())
-        self.monday = monday
+        self.files = files or DemoFiles(workdir)
+        self.replaced = replaced or []
+        self.db_path = db_path or workdir / DB_NAME
+        self.calendar = demo_calendar(start_day or today())
+        self.monday = monday = self.calendar.monday
         start = datetime.combine(monday, datetime.min.time(), tzinfo=ZONE).replace(hour=7, minute=30)
         self.stage = DemoStage(self.db_path, start.astimezone(UTC))
         self.t = Transcript(self.stage.double, out, self.stage.clock)
@@ -346,12 +556,14 @@ class Demo:
             self.skipped.append(f"{name}: {exc}")
             self.t.write(f"   (skipped “{name}”: {exc})")
         except Exception as exc:  # a feature not ready, or answering differently than the story expects
-            self.skipped.append(f"{name}: {type(exc).__name__}: {exc}")
-            self.t.write(f"   (skipped “{name}”: {type(exc).__name__}: {str(exc)[:200]})")
+            why = f"the demo hit an unexpected error ({type(exc).__name__}: {str(exc)[:200]})"
+            self.skipped.append(f"{name}: {why}")
+            self.t.write(f"   (skipped “{name}”: {why})")
 
     def command(self, person: Person, text: str, channel: str) -> None:
         where = self.t.where(channel) if not channel.startswith("U") else "a direct message with plcbot"
-        with self.act(person, f"typed `/plc {text}` in {where}"):
+        shown = as_slack_shows(text, self.t.names, self.t.channels)
+        with self.act(person, f"typed `/plc {shown}` in {where}"):
             reply = self.stage.user(person.user_id).command(text, channel=channel)
             if reply.status != 200:
                 raise StepSkipped(f"the bot answered HTTP {reply.status}")
@@ -364,7 +576,7 @@ class Demo:
         try:
             return self.stage.double.wait_for(found, timeout=10)
         except AssertionError:
-            raise StepSkipped(f"no “{callback_id}” form opened for {person.name}") from None
+            raise StepSkipped(f"{FORMS.get(callback_id, 'the form')} did not open for {person.name}") from None
 
     def submit(self, person: Person, view: dict[str, Any], values: dict[str, Any], did: str) -> None:
         """Fill a form ({block_id: value}; the element's action id is looked up) and submit it."""
@@ -373,19 +585,22 @@ class Demo:
         filled = {}
         for block_id, value in values.items():
             if block_id not in by_block:
-                raise StepSkipped(f"the form “{view.get('callback_id')}” has no field {block_id!r}")
+                form = FORMS.get(view.get("callback_id") or "", "the form")
+                raise StepSkipped(f"{form} no longer asks for the {block_id.replace('_', ' ')}")
             filled[block_id] = {by_block[block_id]: value}
         with self.act(person, did):
             reply = self.stage.user(person.user_id).submit(view, filled)
             errors = (reply.json or {}).get("errors") if reply.json else None
             if errors:
-                raise StepSkipped(f"the form said: {errors}")
+                said = "; ".join(str(e) for e in errors.values()) if isinstance(errors, dict) else str(errors)
+                raise StepSkipped(f"{FORMS.get(view.get('callback_id') or '', 'the form')} said: {said}")
 
     def latest(self, channel: str, action_id: str) -> dict[str, Any]:
         for message in reversed(self.stage.double.messages(channel)):
             if has_action(message, action_id):
                 return message
-        raise StepSkipped(f"no message with a “{action_id}” button in {self.t.where(channel)}")
+        what = BUTTONS.get(action_id, "the button the story needs")
+        raise StepSkipped(f"no message with {what} in {self.t.where(channel)}")
 
     def click(self, person: Person, message: dict[str, Any], action_id: str, did: str,
               channel: str | None = None) -> None:
@@ -418,23 +633,35 @@ class Demo:
         started = time.monotonic()
         self.stage.start()
         try:
+            c = self.calendar
             self.t.write("plcbot demo: the real bot (handlers, scheduler, storage, delivery) against a pretend Slack")
-            self.t.write(f"on 127.0.0.1, with a fresh SQLite database at {self.db_path}.")
+            self.t.write(f"on 127.0.0.1, with a fresh SQLite database at {self.db_path}"
+                         + (" (the previous demo's files there were replaced)." if self.replaced else "."))
             self.t.write(f"Time runs fast: the demo school year starts {self.monday:%A %B} {self.monday.day}, "
-                         f"{self.monday.year} ({TZ}).")
+                         f"{self.monday.year} ({TZ}); its calendar has a {c.break_label.lower()} "
+                         f"from {short_day(c.break_start)} to {short_day(c.break_end)}.")
             self.step("set up the school", self.setup_school)
             self.step("set up Grade 3 Math with /plc setup", self.setup_team)
             self.step("import Grade 4 ELA from a roster file", self.import_roster)
+            self.step(f"add the {c.break_label.lower()} to the school's calendar", self.add_break)
             self.step("edit and commit to the norms", self.norms)
             self.step("start the learning cycles", self.start_cycles)
             self.step("post an agenda from a template", self.agenda)
-            for week in range(1, 5):
-                self.step(f"week {week}", functools.partial(self.week, week))
+            school_week = 0
+            for week, monday in enumerate(c.weeks, start=1):
+                if c.is_break_week(monday):
+                    self.step(f"week {week} ({c.break_label.lower()})",
+                              functools.partial(self.break_week, week, monday))
+                else:
+                    school_week += 1
+                    self.step(f"week {week}", functools.partial(self.week, school_week, week, monday))
             self.step("the reflection", self.reflection)
             self.step("Home tabs", self.homes)
             self.step("the principal's digest workbook", self.digest)
         finally:
             self.stage.stop()
+            if self.db_path.parent == self.workdir:
+                Path(f"{self.db_path}.migrate-lock").unlink(missing_ok=True)  # the migration's, over now
         self.t.heading("Done")
         if self.workbook is not None:
             self.t.write(f"The principal's digest workbook is at: {self.workbook}")
@@ -442,8 +669,8 @@ class Demo:
         if self.skipped:
             self.t.write("Skipped: " + "; ".join(self.skipped))
         seconds = time.monotonic() - started
-        self.t.write(f"Played 4 weeks in {seconds:.1f} seconds.")
-        return DemoResult(self.workbook, self.db_path, self.t.lines, self.skipped, seconds)
+        self.t.write(f"Played {len(self.calendar.weeks)} weeks in {seconds:.1f} seconds.")
+        return DemoResult(self.workbook, self.db_path, self.t.lines, self.skipped, seconds, self.replaced)
 
     def setup_school(self) -> None:
         self.t.heading("Setting up")
@@ -471,13 +698,14 @@ class Demo:
         from storage import roster as roster_store
         from storage.rules.roster import HEADERS, canonical, plan_import, summary
 
-        path = self.workdir / "grade4-roster.csv"
+        path = self.workdir / ROSTER_NAME
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(HEADERS)
             for p, role in [(KIM, "facilitator"), *((p, "member") for p in GRADE4)]:
                 email = f"{p.user_id[1:].lower()}@maplegrove.example"
                 writer.writerow([SCHOOL, "Grade 4 ELA", "#" + G4_NAME, email, "", role, "wed", "15:00", "45", TZ])
+        self.files.claim(ROSTER_NAME)
         self.t.write(f"{self.t.when()} · {ADMIN.name} ({ADMIN.role}) ran `plcbot roster import {path.name} --apply`")
         services = self.stage.services
         roster = roster_store.read_roster(path)
@@ -492,7 +720,11 @@ class Demo:
         teams = {**team_names, **{(t.school, canonical(t.name)): t.name for t in plan.new_teams}}
         schools = {**school_names, **{k: n for k, (n, _) in plan.new_schools.items()}}
         for line in summary(plan, names=names, teams=teams, schools=schools, limit=6):
-            self.t.write(f"   → {line}")
+            self.t.write(f"   → {as_slack_shows(line, self.t.names, self.t.channels)}")
+
+    def add_break(self) -> None:
+        c = self.calendar
+        self.command(PRINCIPAL, f"break add {c.break_start} {c.break_end} {c.break_label}", G3_CHANNEL)
 
     def norms(self) -> None:
         self.t.heading("Norms")
@@ -507,7 +739,10 @@ class Demo:
             message = self.latest(G3_CHANNEL, "norms_commit")
 
     def start_cycles(self) -> None:
-        self.t.heading("A four-week learning cycle")
+        self.t.heading("A learning cycle: four weeks of school")
+        weeks = len(self.calendar.weeks)
+        span = (f"{weeks} weeks: {SCHOOL_WEEKS} of school and {weeks - SCHOOL_WEEKS} of "
+                f"{self.calendar.break_label.lower()}")
         for facilitator, channel, title, goal, metric, unit, baseline, target in [
             (RIVERA, G3_CHANNEL, "Fractions on a number line",
              "80% of students place fractions correctly on a number line by the end of the cycle",
@@ -521,18 +756,43 @@ class Demo:
             self.submit(facilitator, view, {
                 "title": title, "goal": goal, "strategy": "Daily warm-ups and a weekly exit ticket",
                 "metric_name": metric, "metric_unit": unit, "baseline": baseline, "target": target,
-                "start_date": self.monday.isoformat(), "weeks": "4", "checkin_weekday": "1",
+                "start_date": self.monday.isoformat(), "weeks": str(weeks), "checkin_weekday": "1",
                 "checkin_time": "14:00", "reminder_hours": "24",
-            }, f"filled in the cycle form (“{title}”, 4 weeks, check-ins Tuesdays 2 PM) and started it")
+            }, f"filled in the cycle form (“{title}”, {span}, check-ins Tuesdays 2 PM) and started it")
 
     def agenda(self) -> None:
         self.t.heading("Agendas")
         self.command(RIVERA, "agenda template data", G3_CHANNEL)
 
-    def week(self, week: int) -> None:
-        tuesday = self.monday + timedelta(days=7 * (week - 1) + 1)
+    def break_week(self, week: int, monday: date) -> None:
+        """A week of the school break: the facilitators cancel its meetings, the scheduler skips its check-in."""
+        c = self.calendar
+        self.t.heading(f"Week {week}: {c.break_label}")
+        for facilitator, channel, weekday in ((KIM, G4_CHANNEL, 2), (RIVERA, G3_CHANNEL, 3)):
+            day = monday + timedelta(days=weekday)
+            if c.on_break(day):
+                self.command(facilitator, f"meeting cancel {day:%b} {day.day}", channel)
+        self.ticking(self.local(monday + timedelta(days=1), "14:05"), "the scheduler")
+        with self.stage.services.db.read() as session:
+            from sqlmodel import select
+
+            rounds = session.exec(select(CheckinRound, Cycle).where(CheckinRound.cycle_id == Cycle.id,
+                                                                     CheckinRound.week == week)).all()
+            found = [(r.state, r.skip_reason or "", r.opened_at, cycle.title) for r, cycle in rounds]
+        skipped = [f for f in found if f[0] == "skipped"]
+        if not skipped or len(skipped) < len(found):
+            raise StepSkipped(f"the scheduler did not skip week {week}'s check-ins over the break")
+        titles = " and of ".join(f"“{title}”" for *_, title in skipped)
+        reason = skipped[0][1].removeprefix("break:").strip() or c.break_label
+        self.t.write(f"{self.t.when(skipped[0][2])} · the scheduler skipped this week's check-ins ({reason}): "
+                     f"week {week} of {titles}; nobody was asked")
+        self.ticking(self.local(monday + timedelta(days=7), "07:05"), "the scheduler")
+
+    def week(self, week: int, cycle_week: int, monday: date) -> None:
+        """A school week (`week` of the story's four, `cycle_week` of the cycle's)."""
+        tuesday = monday + timedelta(days=1)
         thursday = tuesday + timedelta(days=2)
-        self.t.heading(f"Week {week}")
+        self.t.heading(f"Week {cycle_week}")
         self.ticking(self.local(tuesday, "14:05"), "the scheduler")
         answers = {1: [(CHEN, "on_track"), (PATEL, "details"), (BROOKS, "stuck"), (NGUYEN, "home")],
                    2: [(CHEN, "on_track"), (PATEL, "details"), (BROOKS, "some_progress"), (NGUYEN, "on_track")],
@@ -557,7 +817,7 @@ class Demo:
             self.wrapup(thursday)
         if week == 2:
             self.done_from_home()
-        self.ticking(self.local(tuesday + timedelta(days=6), "07:05"), "the scheduler")
+        self.ticking(self.local(monday + timedelta(days=7), "07:05"), "the scheduler")
 
     def _checkin_dm(self, teacher: Person) -> dict[str, Any]:
         return self.latest("D" + teacher.user_id[1:], "checkin_on_track")
@@ -651,20 +911,33 @@ class Demo:
         # the one just asked for covers this week so far. Keep the scheduled one.
         scheduled = [f for f in files[:before] if f.get("filename", "").endswith(".xlsx")]
         chosen = scheduled[-1] if scheduled else weekly[-1]
-        path = self.workdir / chosen["filename"].replace("/", "-")
+        name = self.files.free_name(chosen["filename"].replace("/", "-"))
+        path = self.workdir / name
         path.write_bytes(chosen["content"])
+        self.files.claim(name)
         self.workbook = path
         self.t.write(f"   → wrote the principal's digest workbook to {path}")
 
 
 def run_demo(*, out: TextIO | None, workdir: Path | None = None, db_path: Path | None = None,
              start_day: date | None = None) -> DemoResult:
-    """Play the whole story; returns where the workbook and database are, and the transcript."""
+    """Play the whole story; returns where the workbook and database are, and the transcript.
+
+    Into a folder an earlier run wrote to, it first removes that run's files (`DemoFiles`);
+    raises DemoFolderError, having changed nothing, when a file it would write is not its own.
+    """
     folder = workdir or Path(tempfile.mkdtemp(prefix="plcbot-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     if db_path is not None and db_path.exists():
         raise FileExistsError(f"{db_path} exists; the demo needs a fresh database file")
-    return Demo(out=out, workdir=folder, db_path=db_path, start_day=start_day).run()
+    own_db = [DB_NAME + suffix for suffix in ("", "-wal", "-shm", "-journal", ".migrate-lock")]
+    files = DemoFiles(folder)
+    replaced = files.start([ROSTER_NAME, *(own_db if db_path is None else [])])
+    if db_path is None:
+        for name in own_db:
+            files.claim(name, checksum=False)
+    return Demo(out=out, workdir=folder, db_path=db_path, start_day=start_day, files=files,
+                replaced=replaced).run()
 
 
 def as_json(result: DemoResult) -> str:

@@ -18,13 +18,14 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="play a four-week PLC cycle against a pretend Slack (no tokens needed)")
     p.add_argument("--db", type=Path, metavar="PATH", help="the SQLite file to create (default: in --out)")
     p.add_argument("--out", type=Path, metavar="DIR",
-                   help="folder for the database, the roster file and the workbook (default: a new temp folder)")
+                   help="folder for the database, the roster file and the workbook (default: a new temp folder); "
+                        "run again, it replaces the files its earlier run wrote there")
     p.add_argument("--verbose", "-v", action="store_true", help="also show the bot's own log lines")
     p.set_defaults(func=demo)
 
 
 def demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
+    from bot.demo import DemoFolderError, run_demo
 
     _check_folders(args)
     # The transcript is the demo's output; the bot's own log lines only when asked for.
@@ -32,7 +33,10 @@ def demo(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         logging.getLogger("plcbot").setLevel(logging.ERROR)
-    result = run_demo(out=sys.stdout, workdir=args.out, db_path=args.db)
+    try:
+        result = run_demo(out=sys.stdout, workdir=args.out, db_path=args.db)
+    except DemoFolderError as exc:  # a file there is not the demo's own: nothing was changed
+        raise CliError(f"--out {args.out}: {exc}") from None
     return 1 if result.skipped or result.workbook is None else 0
 
 

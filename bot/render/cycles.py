@@ -237,10 +237,16 @@ class CheckinCard:
     reminder: bool = False
 
 
+def reminder_text(card: CheckinCard) -> str:
+    """What a reminder says first (and in the notification): that the check-in is still open."""
+    return f"Reminder: your week {card.week} check-in for {card.title} is still open"
+
+
 def _intro(card: CheckinCard) -> Blocks:
-    lead = ":alarm_clock: A gentle reminder: " if card.reminder else ""
-    head = (f"{lead}*{escape(card.team_name)}*: week {card.week} of {card.weeks} of "
+    head = (f"*{escape(card.team_name)}*: week {card.week} of {card.weeks} of "
             f"*{escape(card.title)}* ({rules.phase(card.week, card.weeks)})")
+    if card.reminder:
+        head = f":alarm_clock: *{escape(reminder_text(card))}.*\n{head}"
     body = f"*Goal:* {escape(card.goal)}"
     if card.strategy:
         body += f"\n*Focus strategy:* {escape(card.strategy)}"
@@ -265,7 +271,8 @@ def checkin_message(card: CheckinCard, *, changing: bool = False) -> tuple[str, 
         out.append(bk.context("Your team sees only its figures, never your answer by name. The digest for "
                               "your facilitators and principal names you only if your team chose to share "
                               "names; a support request always carries your name. `/plc privacy` says more."))
-        text = f"Week {card.week} check-in for {card.title}: how is it going?"
+        text = (reminder_text(card) + "." if card.reminder
+                else f"Week {card.week} check-in for {card.title}: how is it going?")
         return clip(text, 3000), out
     out.extend(answer_blocks(card))
     if not card.closed:
