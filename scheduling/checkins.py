@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time as monotime
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,7 +53,6 @@ log = logging.getLogger("plcbot.checkins")
 ROUND_THREADS = 8
 RETRY_AFTER = timedelta(minutes=1)
 MAX_ATTEMPTS = 30
-LEASE = timedelta(minutes=10)
 KINDS = ("checkin_round", "checkin_reminder", "checkin_close", "cycle_reflection")
 
 
@@ -382,9 +380,9 @@ def _hold_for_hours(services: Services, job: ScheduledJob, ctx: CycleContext, no
 
 def send_all(services: Services, items: list[Any], send: Callable[[Any], str], *, job: ScheduledJob,
              threads: int = ROUND_THREADS) -> dict[str, int]:
-    """Run `send` for every item on a small pool; count outcomes; keep the job's lease alive."""
+    """Run `send` for every item on a small pool; count outcomes. (The runner's heartbeat keeps
+    the job's claim alive however long this takes.)"""
     counts: dict[str, int] = {}
-    last_extend = monotime.monotonic()
 
     def one(item: Any) -> str:
         try:
@@ -396,9 +394,6 @@ def send_all(services: Services, items: list[Any], send: Callable[[Any], str], *
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="round") as pool:
         for state in pool.map(one, items):
             counts[state] = counts.get(state, 0) + 1
-            if job.id is not None and monotime.monotonic() - last_extend > 60:
-                last_extend = monotime.monotonic()
-                jobs.extend_lease(services.db, job.id, until=services.clock.now() + LEASE)
     return counts
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import false, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -15,6 +19,10 @@ from storage.db import Database
 from storage.models import Heartbeat, ScheduledJob
 
 OPEN_STATES = ("pending", "running")
+# A claim lasts this long past the clock's `now` and is renewed while the work runs (the runner's
+# heartbeat renews it every few seconds), so a process that died stops holding its work soon.
+LEASE = timedelta(minutes=2)
+log = logging.getLogger("plcbot.scheduler")
 
 
 def schedule(
@@ -70,21 +78,25 @@ def cancel(session: Session, *, dedupe_key: str | None = None, kind: str | None 
 
 
 def claim_due(db: Database, *, now: datetime, worker: str, limit: int = 20,
-              lease: timedelta = timedelta(minutes=10), job_id: int | None = None) -> list[ScheduledJob]:
+              lease: timedelta = LEASE, job_id: int | None = None) -> list[ScheduledJob]:
     """Take due work for this worker. Two workers never hold the same row.
 
     PostgreSQL: FOR UPDATE SKIP LOCKED. SQLite: the write transaction is BEGIN IMMEDIATE, so
-    claims from several processes queue on the database lock. A claim is a lease: work held
-    by a process that died is claimed again once the lease runs out.
+    claims from several processes queue on the database lock. A claim is a lease, renewed while
+    its work runs: work held by a process that died is claimed again once the lease runs out,
+    and at once when that process ran on this host (its pid is gone; see `holder_gone`).
     """
     with db.session() as session:
+        gone = _gone_claims(session, job_id)
         # `plcbot jobs run ID` may also rerun finished work (a round that failed): the ledger
         # keeps what was already delivered from being sent again.
         claimable = ("pending",) if job_id is None else ("pending", "done", "failed", "skipped")
+        running = col(ScheduledJob.state) == "running"
         query = select(ScheduledJob).where(
             or_(
                 col(ScheduledJob.state).in_(claimable),
-                (col(ScheduledJob.state) == "running") & (col(ScheduledJob.lease_until) < now),
+                running & (col(ScheduledJob.lease_until) < now),
+                running & col(ScheduledJob.claimed_by).in_(gone) if gone else false(),
             )
         )
         if job_id is None:
@@ -96,12 +108,26 @@ def claim_due(db: Database, *, now: datetime, worker: str, limit: int = 20,
             query = query.with_for_update(skip_locked=True)
         jobs = list(session.exec(query).all())
         for job in jobs:
+            if job.state == "running":
+                log.warning("Job %s taken over from %s (%s)", job.id, job.claimed_by,
+                            "its process has ended" if job.claimed_by in gone else "its lease ran out")
             job.state = "running"
             job.attempts += 1
             job.claimed_by = worker
             job.lease_until = now + lease
             session.add(job)
         return jobs
+
+
+def _gone_claims(session: Session, job_id: int | None) -> list[str]:
+    """The `claimed_by` of running work held by processes of this host that have ended."""
+    query = select(ScheduledJob.claimed_by).where(
+        col(ScheduledJob.state) == "running",
+        col(ScheduledJob.claimed_by).startswith(f"{_host()}:", autoescape=True),
+    ).distinct()
+    if job_id is not None:
+        query = query.where(col(ScheduledJob.id) == job_id)
+    return [c for c in session.exec(query).all() if c is not None and holder_gone(c)]
 
 
 def finish(db: Database, job_id: int, *, state: str, now: datetime, error: str | None = None) -> None:
@@ -118,13 +144,20 @@ def finish(db: Database, job_id: int, *, state: str, now: datetime, error: str |
 
 def extend_lease(db: Database, job_id: int, *, until: datetime, worker: str | None = None) -> bool:
     """Keep a long job (a round to thousands) claimed; False if another worker has taken it."""
+    return extend_leases(db, [job_id], until=until, worker=worker) == 1
+
+
+def extend_leases(db: Database, job_ids: Sequence[int], *, until: datetime, worker: str | None = None) -> int:
+    """Renew the claims on `job_ids` still running (and held by `worker`); returns how many."""
+    if not job_ids:
+        return 0
+    stmt = update(ScheduledJob).where(col(ScheduledJob.id).in_(list(job_ids)),
+                                      col(ScheduledJob.state) == "running")
+    if worker is not None:
+        stmt = stmt.where(col(ScheduledJob.claimed_by) == worker)
     with db.session() as session:
-        job = session.get(ScheduledJob, job_id)
-        if job is None or job.state != "running" or (worker is not None and job.claimed_by != worker):
-            return False
-        job.lease_until = until
-        session.add(job)
-        return True
+        result = session.exec(stmt.values(lease_until=until))  # type: ignore[call-overload]
+        return int(result.rowcount or 0)
 
 
 def release(db: Database, job_id: int, *, due_at: datetime, error: str | None = None) -> None:
@@ -168,3 +201,85 @@ def last_beat(db: Database, prefix: str = "scheduler") -> Heartbeat | None:
             .order_by(col(Heartbeat.at).desc())
         )
         return session.exec(query).first()
+
+
+# ---------------------------------------------------------------------------- who holds a claim
+# `claimed_by` names the process holding the work: "host:pid:proc:role", e.g.
+# "web-1:4242:4026531836.81234:scheduler". `proc` is the process's pid namespace and start time
+# (from /proc), so neither a pid reused by a later process nor the same pid in another container
+# that shares the host name is taken for the claimant. A claim whose process has ended on this
+# host is free at once; a claim from another host cannot be checked from here and is free only
+# when its lease runs out. Any other string (a test's "w1") is a claim without a process.
+_HOST_CHARS = 40
+
+
+@dataclass(frozen=True)
+class Holder:
+    host: str
+    pid: int
+    proc: str  # "" where /proc is not available
+    role: str
+
+
+def _host() -> str:
+    return (socket.gethostname() or "localhost").replace(":", "-")[:_HOST_CHARS]
+
+
+def _proc_token(pid: int) -> str | None:
+    """"<pid namespace>.<start time>" of a live process; "" without /proc; None if it has ended."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None  # no such process
+        return "" if _pid_alive(pid) else None
+    except OSError:
+        return ""
+    fields = stat[stat.rfind(")") + 2:].split()  # after "pid (command name) "
+    if not fields or fields[0] in ("Z", "X", "x"):  # a zombie has ended, whether reaped or not
+        return None
+    try:
+        namespace = os.readlink("/proc/self/ns/pid" if pid == os.getpid() else f"/proc/{pid}/ns/pid")
+    except OSError:
+        namespace = os.readlink("/proc/self/ns/pid") if os.path.exists("/proc/self/ns/pid") else ""
+    return f"{namespace.strip('pid:[]')}.{fields[19]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def this_process(role: str) -> str:
+    """The `claimed_by` (and heartbeat name) of this process doing `role` work."""
+    pid = os.getpid()
+    return f"{_host()}:{pid}:{_proc_token(pid) or ''}:{role}"
+
+
+def holder_of(claimed_by: str | None) -> Holder | None:
+    """The process named by a claim, or None when the claim does not name one."""
+    parts = (claimed_by or "").split(":", 3)
+    if len(parts) != 4 or not parts[1].isdigit():
+        return None
+    return Holder(parts[0], int(parts[1]), parts[2], parts[3])
+
+
+def holder_gone(claimed_by: str | None) -> bool:
+    """True when the claim's process is known to have ended: it ran on this host, in this pid
+    namespace, and its pid is no longer alive (or now belongs to a process started later)."""
+    holder = holder_of(claimed_by)
+    if holder is None or holder.host != _host():
+        return False
+    mine = _proc_token(os.getpid()) or ""
+    if holder.proc.split(".")[0] != mine.split(".")[0]:
+        return False  # another pid namespace (a container sharing the host name): cannot tell
+    now = _proc_token(holder.pid)
+    if now is None:
+        return True
+    return bool(holder.proc) and bool(now) and now != holder.proc

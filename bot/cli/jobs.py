@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
@@ -53,6 +54,8 @@ def _line(row: ScheduledJob, registry: scheduling_registry.Registry, teams: dict
     tz = team.timezone if team else (school.timezone if school else default_tz)
     due = row.due_at.astimezone(ZoneInfo(tz)).strftime("%a %Y-%m-%d %H:%M %Z")
     state = row.state + (f" ({row.last_error})" if row.last_error and row.state != "done" else "")
+    if row.state == "running":
+        state += f" ({holder_text(row.claimed_by)})"
     return f"{row.id:>6}  {label:<18} {place[:28]:<28} {due:<24} {state}"
 
 
@@ -65,9 +68,31 @@ def run_job(args: argparse.Namespace) -> int:
         raise CliError(f"no scheduled work with id {args.job_id}; `plcbot jobs --all` lists them.")
     state = runner.run_now(services, registry, args.job_id)
     if state == "busy-or-finished":
-        raise CliError(f"job {args.job_id} is being run by another process right now; try again shortly.")
+        with services.db.read() as session:
+            job = session.get(ScheduledJob, args.job_id)
+        raise CliError(busy_message(args.job_id, job, services.clock.now()))
     with services.db.read() as session:
         job = session.get(ScheduledJob, args.job_id)
     print(f"Job {args.job_id} ({job.kind if job else '?'}): {state}"
           + (f" - {job.last_error}" if job and job.last_error else ""))
     return 0 if state in ("done", "pending") else 1
+
+
+def holder_text(claimed_by: str | None) -> str:
+    """"process 4242 on host web-1" for a claim that names its process, else the claim as is."""
+    holder = jobs.holder_of(claimed_by)
+    if holder is None:
+        return f"worker {claimed_by or '?'}"
+    return f"process {holder.pid} on host {holder.host}"
+
+
+def busy_message(job_id: int, job: ScheduledJob | None, now: datetime) -> str:
+    """Why `jobs run` could not take the work: who holds it, and until when (its lease)."""
+    if job is None:
+        return f"no scheduled work with id {job_id}; `plcbot jobs --all` lists them."
+    if job.state != "running" or job.lease_until is None:
+        return f"job {job_id} changed while it was being claimed (now {job.state}); try again."
+    until = job.lease_until
+    when = until.strftime("%H:%M:%S UTC" if until.date() == now.date() else "%Y-%m-%d %H:%M:%S UTC")
+    return (f"job {job_id} is being run by {holder_text(job.claimed_by)} until {when} "
+            "(renewed while it runs); try again then.")
