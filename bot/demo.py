@@ -83,6 +83,8 @@ G4_CHANNEL, G4_NAME = "CG4ELA", "grade-4-ela"
 BUTTONS = {
     "norms_commit": "the norms' “I commit” button",
     "checkin_on_track": "the check-in's “On track” button",
+    "checkin_some_progress": "the check-in's “Some progress” button",
+    "checkin_stuck": "the check-in's “Stuck, I'd like support” button",
     "checkin_details": "the check-in's “Add details” button",
     "support_follow_up": "the support request's “I'll follow up” button",
     "feedback_open": "the meeting's “Give feedback” button",
@@ -250,8 +252,8 @@ class DemoFiles:
         for name in names:
             path = self.folder / name
             if (path.exists() or path.is_symlink()) and name not in previous:
-                raise DemoFolderError(f"{path} exists and was not written by plcbot demo; move it or "
-                                      "choose another --out folder")
+                raise DemoFolderError(f"{path} exists and is not listed as the demo's own in {MANIFEST}; "
+                                      "move it or choose another --out folder")
         removed = []
         for name in previous:
             path = self.folder / name
@@ -605,7 +607,10 @@ class Demo:
     def click(self, person: Person, message: dict[str, Any], action_id: str, did: str,
               channel: str | None = None) -> None:
         with self.act(person, did):
-            self.stage.user(person.user_id).click(message, action_id, channel=channel)
+            try:
+                self.stage.user(person.user_id).click(message, action_id, channel=channel)
+            except LookupError:  # the button is not on that message (any more)
+                raise StepSkipped(f"{BUTTONS.get(action_id, 'the button')} was not there for {person.name}") from None
 
     def open_home(self, person: Person) -> dict[str, Any]:
         with self.act(person, "opened the plcbot Home tab"):
@@ -932,7 +937,7 @@ def run_demo(*, out: TextIO | None, workdir: Path | None = None, db_path: Path |
         raise FileExistsError(f"{db_path} exists; the demo needs a fresh database file")
     own_db = [DB_NAME + suffix for suffix in ("", "-wal", "-shm", "-journal", ".migrate-lock")]
     files = DemoFiles(folder)
-    replaced = files.start([ROSTER_NAME, *(own_db if db_path is None else [])])
+    replaced = files.start([*(own_db if db_path is None else []), ROSTER_NAME])
     if db_path is None:
         for name in own_db:
             files.claim(name, checksum=False)

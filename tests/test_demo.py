@@ -19,9 +19,12 @@ from bot.demo import (
     G3_CHANNEL,
     G4_CHANNEL,
     MANIFEST,
+    RIVERA,
     SCHOOL_WEEKS,
+    Demo,
     DemoFiles,
     DemoFolderError,
+    StepSkipped,
     as_slack_shows,
     demo_calendar,
     first_monday_after,
@@ -165,6 +168,16 @@ def test_demo_files_replace_only_what_the_demo_wrote_unchanged(tmp_path):
     (tmp_path / MANIFEST).write_text("-  grade4-roster.csv\n")
     with pytest.raises(DemoFolderError, match="not written by plcbot demo"):
         DemoFiles(tmp_path).start([])
+
+
+def test_a_step_the_demo_cannot_play_is_told_in_a_teachers_words(tmp_path):
+    story = Demo(out=None, workdir=tmp_path, start_day=date(2026, 12, 6))  # not started: no message, no form
+    with pytest.raises(StepSkipped) as found:
+        story.latest(G3_CHANNEL, "norms_commit")
+    assert str(found.value) == "no message with the norms' “I commit” button in #grade-3-math"
+    with pytest.raises(StepSkipped) as found:
+        story.submit(RIVERA, {"callback_id": "cycle_modal", "blocks": []}, {"metric_name": "Score"}, "saved")
+    assert str(found.value) == "the cycle form no longer asks for the metric name"
 
 
 def test_demo_refuses_an_existing_database_file(tmp_path, capsys):
