@@ -325,6 +325,7 @@ def seed(db_url: str, double: Any) -> None:
     from sqlmodel import select
 
     from storage import migrate
+    from storage.clock import SystemClock
     from storage.db import Database
     from storage.models import Membership, Person, School, SchoolLeader, Team
 
@@ -332,7 +333,7 @@ def seed(db_url: str, double: Any) -> None:
     for user in everyone:
         double.add_user(user, name=user.lower(), real_name=f"Teacher {user}", email=f"{user.lower()}@bench.example")
     double.add_channel(TEAM_CHANNEL, name="grade-3", members=[FACILITATOR, *TEACHERS])
-    db = Database(db_url)
+    db = Database(db_url, clock=SystemClock())  # the bot under test runs on the system clock too
     migrate.upgrade(db)
     with db.session() as session:
         school = School(name="Bench Elementary", timezone="America/New_York")

@@ -75,11 +75,18 @@ def make_clients(settings: Settings, *, timeout: int = 15) -> tuple[WebClient, W
 
 
 def build_services(settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> Services:
+    """The services, their database bound to their clock: the time rules read and the time rows
+    are stamped with are one clock (a `Database` given with another clock is refused)."""
     slack, slack_send = make_clients(settings)
+    clock = clock or SystemClock()
+    if db is None:
+        db = Database(settings.database_url, clock=clock)
+    else:
+        db.bind_clock(clock)
     return Services(
         settings=settings,
-        db=db or Database(settings.database_url),
-        clock=clock or SystemClock(),
+        db=db,
+        clock=clock,
         slack=slack,
         slack_send=slack_send,
     )

@@ -140,9 +140,10 @@ def lookup_people(services: Services, user_ids: list[str]) -> tuple[list[Profile
     return fresh, skipped
 
 
-def stored_people(session: Session, user_ids: list[str], fresh: list[Profile]) -> dict[str, Person]:
+def stored_people(session: Session, user_ids: list[str], fresh: list[Profile], *,
+                  now: datetime) -> dict[str, Person]:
     """Person rows for `user_ids` inside the write: the ones looked up are created, the rest read."""
-    people = ensure_people(session, fresh)
+    people = ensure_people(session, fresh, now=now)
     rest = [uid for uid in user_ids if uid not in people]
     if rest:
         people.update({p.slack_user_id: p for p in session.exec(
@@ -360,7 +361,7 @@ def _save_setup(services: Services, actor: Actor, channel_id: str, form: SetupFo
         if _check_setup(session, actor, team, form):
             raise UserError(":no_entry: Nothing was saved: the team or your role changed while the form was "
                             "open. Run `/plc setup` again.")
-        people = stored_people(session, everyone, fresh)
+        people = stored_people(session, everyone, fresh, now=now)
         roles = {uid: ("facilitator" if uid in facilitators else "member") for uid in everyone if uid in people}
         if not any(r == "facilitator" for r in roles.values()):
             raise UserError("Nothing was saved: none of the facilitators chosen is a person I can find in Slack.")
@@ -369,7 +370,7 @@ def _save_setup(services: Services, actor: Actor, channel_id: str, form: SetupFo
         team, changed = store.save_team(
             session, team=team, school_id=school_id, channel_id=channel_id, name=form.name,
             timezone=form.timezone, schedule=store.Schedule(form.weekdays, form.time, form.minutes),
-            actor=actor.user_id, share_names=form.share_names)
+            actor=actor.user_id, now=now, share_names=form.share_names)
         assert team.id is not None
         changes = store.replace_members(session, team_id=team.id, roles=roles, people=people,
                                         actor=actor.user_id, now=now)
@@ -476,7 +477,7 @@ def change_members(services: Services, actor: Actor, team: Team, targets: list[s
         else:
             require(actor, Action.EDIT_TEAM, team_id=team.id, school_id=team.school_id)
         current = store.member_roles(session, team_id=team.id)
-        people = stored_people(session, targets, fresh)
+        people = stored_people(session, targets, fresh, now=now)
         wanted: dict[str, str | None] = {}
         for uid in people:
             if remove:  # a facilitator stepping down stays a member; a member removed leaves
@@ -595,7 +596,8 @@ def _create_school(request: CommandRequest, services: Services, rest: str) -> No
         raise UserError(f"*{escape(name)}* already exists; nothing was created.")
     try:
         with services.db.session() as session:
-            store.create_school(session, name=name, timezone=timezone, actor=request.user_id)
+            store.create_school(session, name=name, timezone=timezone, actor=request.user_id,
+                                now=services.clock.now())
     except IntegrityError:  # created by someone else a moment ago (the name is unique)
         raise UserError(f"*{escape(name)}* already exists; nothing was created.") from None
     request.reply(f":school: *{escape(name)}* is created ({escape(timezone)}). Name its principals with "
@@ -615,14 +617,17 @@ def _name_principals(request: CommandRequest, services: Services, rest: str, *, 
     require_grant(request.actor, Role.PRINCIPAL, school_id=school.id)
     fresh, skipped = lookup_people(services, [] if remove else targets)
     changed = []
+    now = services.clock.now()
     with services.db.session() as session:
-        people = stored_people(session, targets, fresh)
+        people = stored_people(session, targets, fresh, now=now)
         for uid, person in people.items():
             assert person.id is not None
             if remove:
-                did = store.remove_leader(session, school_id=school.id, person_id=person.id, actor=request.user_id)
+                did = store.remove_leader(session, school_id=school.id, person_id=person.id, actor=request.user_id,
+                                          now=now)
             else:
-                did = store.add_leader(session, school_id=school.id, person_id=person.id, actor=request.user_id)
+                did = store.add_leader(session, school_id=school.id, person_id=person.id, actor=request.user_id,
+                                       now=now)
             if did:
                 changed.append(uid)
     verb = "no longer a principal of" if remove else "now a principal of"
@@ -672,7 +677,7 @@ def on_school_submit(services: Services, ack: Ack, body: dict[str, Any], view: d
 
     def write(session: Session, _: None) -> None:
         forms.require_again(session, services, user_id, Action.EDIT_SCHOOL, school_id=school_id)
-        store.update_school(session, school_id=school_id, actor=user_id, **values)
+        store.update_school(session, school_id=school_id, actor=user_id, now=services.clock.now(), **values)
 
     def failed(_: None, exc: Exception) -> None:
         if isinstance(exc, Forbidden):

@@ -143,17 +143,17 @@ def end_cycle(session: Session, *, cycle_id: int, now: datetime, actor: str = "p
     session.add(cycle)
     audit(session, actor=actor, action="cycle.end", target=f"team:{cycle.team_id}",
           detail=f"cycle:{cycle_id}", at=now)
-    reflection = reflection_row(session, cycle_id=cycle_id)
+    reflection = reflection_row(session, cycle_id=cycle_id, now=now)
     reflection.summary = json.dumps(cycle_summary(session, cycle=cycle), sort_keys=True)
     session.add(reflection)
     return cycle
 
 
-def reflection_row(session: Session, *, cycle_id: int) -> CycleReflection:
+def reflection_row(session: Session, *, cycle_id: int, now: datetime) -> CycleReflection:
     row = session.exec(select(CycleReflection).where(CycleReflection.cycle_id == cycle_id)).first()
     if row is not None:
         return row
-    row = CycleReflection(cycle_id=cycle_id)
+    row = CycleReflection(cycle_id=cycle_id, created_at=now)
     try:
         with session.begin_nested():
             session.add(row)
@@ -165,7 +165,7 @@ def reflection_row(session: Session, *, cycle_id: int) -> CycleReflection:
 def save_reflection(session: Session, *, cycle_id: int, target_reached: str, final_value: float | None,
                     learned: str, next_steps: str, user_id: str, now: datetime) -> CycleReflection:
     """Store the team's reflection (the last one wins: a double submit stores one)."""
-    row = reflection_row(session, cycle_id=cycle_id)
+    row = reflection_row(session, cycle_id=cycle_id, now=now)
     row.target_reached, row.final_value = target_reached, final_value
     row.learned, row.next_steps = learned or None, next_steps or None
     row.submitted_by, row.submitted_at = user_id, now

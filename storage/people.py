@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CompoundSelect, bindparam, literal, union_all
@@ -12,11 +13,11 @@ from storage.models import Membership, Person, SchoolLeader, Team
 from storage.rules.roles import Actor
 
 
-def get_or_create_person(session: Session, slack_user_id: str, *, name: str = "", email: str | None = None,
-                         tz: str | None = None) -> Person:
+def get_or_create_person(session: Session, slack_user_id: str, *, now: datetime, name: str = "",
+                         email: str | None = None, tz: str | None = None) -> Person:
     person = session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
     if person is None:
-        person = Person(slack_user_id=slack_user_id, name=name, email=email, tz=tz)
+        person = Person(slack_user_id=slack_user_id, name=name, email=email, tz=tz, created_at=now)
         session.add(person)
         session.flush()
     return person
@@ -54,7 +55,7 @@ def team_for_channel(session: Session, channel_id: str) -> Team | None:
 
 
 def ensure_people(
-    session: Session, users: Iterable[tuple[str, str, str | None, str | None]]
+    session: Session, users: Iterable[tuple[str, str, str | None, str | None]], *, now: datetime
 ) -> dict[str, Person]:
     """Person rows for (slack_user_id, name, email, tz), made in one query plus one insert batch.
 
@@ -73,7 +74,7 @@ def ensure_people(
     for uid, (name, email, tz) in wanted.items():
         known = found.get(uid)
         if known is None:
-            found[uid] = Person(slack_user_id=uid, name=name, email=email, tz=tz)
+            found[uid] = Person(slack_user_id=uid, name=name, email=email, tz=tz, created_at=now)
             session.add(found[uid])
             continue
         person = known

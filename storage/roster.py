@@ -169,11 +169,11 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
                                        if uid in people], now=now)
     schools = {canonical(s.name): s for s in session.exec(select(School)).all()}
     for skey, (name, tz) in plan.new_schools.items():
-        schools[skey] = team_store.create_school(session, name=name, timezone=tz, actor=actor)
+        schools[skey] = team_store.create_school(session, name=name, timezone=tz, actor=actor, now=now)
     for skey, tz in plan.school_changes.items():
         school = schools[skey]
         assert school.id is not None
-        team_store.update_school(session, school_id=school.id, actor=actor, timezone=tz)
+        team_store.update_school(session, school_id=school.id, actor=actor, now=now, timezone=tz)
     teams: dict[tuple[str, str], Team] = {}
     school_key = {s.id: k for k, s in schools.items()}
     for team in session.exec(select(Team).where(col(Team.archived_at).is_(None))).all():
@@ -185,7 +185,7 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
         teams[key], _ = team_store.save_team(
             session, team=teams.get(key), school_id=school_id, channel_id=spec.channel_id, name=spec.name,
             timezone=spec.timezone, schedule=team_store.Schedule(spec.weekdays, spec.time, spec.minutes),
-            actor=actor)
+            actor=actor, now=now)
     team_ids = {key: t.id for key, t in teams.items() if t.id is not None}
     known: dict[tuple[int, int], tuple[int, bool, str, datetime | None]] = {}
     ids = list(team_ids.values())
@@ -206,9 +206,9 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
             school_id = schools[seat.school].id
             assert school_id is not None
             if role is None:
-                team_store.remove_leader(session, school_id=school_id, person_id=person_id, actor=actor)
+                team_store.remove_leader(session, school_id=school_id, person_id=person_id, actor=actor, now=now)
             else:
-                team_store.add_leader(session, school_id=school_id, person_id=person_id, actor=actor)
+                team_store.add_leader(session, school_id=school_id, person_id=person_id, actor=actor, now=now)
             continue
         team_id = team_ids[(seat.school, seat.team)]
         row = known.get((team_id, person_id))

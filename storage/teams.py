@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team, utcnow
+from storage.clock import session_now
+from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team
 from storage.rules.roles import Actor, may_create_team
 
 
@@ -149,7 +150,8 @@ def audit(session: Session, *, actor: str, action: str, target: str, detail: str
 
     The entry's school comes from `school_id`, or else from a "school:N" or "team:N" target,
     so a principal's view of the log (`/plc audit`) holds their school's part and no more.
-    Never pass the content of an answer as `detail`.
+    Never pass the content of an answer as `detail`. `at` is the caller's `now`; left out, the
+    session stamps the entry with its Database's clock (the injected one, like every stored time).
     """
     if school_id is None:
         school_id = _school_of_target(session, target)
@@ -183,20 +185,21 @@ def _school_of_target(session: Session, target: str) -> int | None:
     return None
 
 
-def create_school(session: Session, *, name: str, timezone: str, actor: str,
+def create_school(session: Session, *, name: str, timezone: str, actor: str, now: datetime,
                   self_service: bool = False) -> School:
-    school = School(name=" ".join(name.split()), timezone=timezone, self_service=self_service)
+    """`now` (the injected clock's) is when the school exists from: its digest plans no week before it."""
+    school = School(name=" ".join(name.split()), timezone=timezone, self_service=self_service, created_at=now)
     session.add(school)
     session.flush()
     audit(session, actor=actor, action="school.create", target=f"school:{school.id}",
-          detail=f"{school.name} ({timezone})")
+          detail=f"{school.name} ({timezone})", at=now)
     return school
 
 
 SCHOOL_FIELDS = ("timezone", "self_service", "digest_weekday", "digest_time", "school_hours")
 
 
-def update_school(session: Session, *, school_id: int, actor: str, **values: Any) -> list[str]:
+def update_school(session: Session, *, school_id: int, actor: str, now: datetime, **values: Any) -> list[str]:
     """Change school settings; returns "field: old → new" lines (empty when nothing changed)."""
     school = session.get(School, school_id)
     if school is None:
@@ -211,24 +214,24 @@ def update_school(session: Session, *, school_id: int, actor: str, **values: Any
     if changed:
         session.add(school)
         audit(session, actor=actor, action="school.update", target=f"school:{school_id}",
-              detail="; ".join(changed))
+              detail="; ".join(changed), at=now)
     return changed
 
 
-def add_leader(session: Session, *, school_id: int, person_id: int, actor: str,
+def add_leader(session: Session, *, school_id: int, person_id: int, actor: str, now: datetime,
                title: str = "principal") -> bool:
     """Name a principal/leader; False when they already were one."""
     found = session.exec(select(SchoolLeader).where(
         SchoolLeader.school_id == school_id, SchoolLeader.person_id == person_id)).first()
     if found is not None:
         return False
-    session.add(SchoolLeader(school_id=school_id, person_id=person_id, title=title))
+    session.add(SchoolLeader(school_id=school_id, person_id=person_id, title=title, created_at=now))
     audit(session, actor=actor, action="principal.add", target=f"school:{school_id}",
-          detail=_person_detail(session, person_id))
+          detail=_person_detail(session, person_id), at=now)
     return True
 
 
-def remove_leader(session: Session, *, school_id: int, person_id: int, actor: str) -> bool:
+def remove_leader(session: Session, *, school_id: int, person_id: int, actor: str, now: datetime) -> bool:
     """Remove a principal/leader (the audit log keeps that they were one); False if they were not."""
     found = session.exec(select(SchoolLeader).where(
         SchoolLeader.school_id == school_id, SchoolLeader.person_id == person_id)).first()
@@ -236,7 +239,7 @@ def remove_leader(session: Session, *, school_id: int, person_id: int, actor: st
         return False
     session.delete(found)
     audit(session, actor=actor, action="principal.remove", target=f"school:{school_id}",
-          detail=_person_detail(session, person_id))
+          detail=_person_detail(session, person_id), at=now)
     return True
 
 
@@ -250,7 +253,7 @@ class Schedule:
 
 
 def save_team(session: Session, *, team: Team | None, school_id: int, channel_id: str, name: str,
-              timezone: str, schedule: Schedule, actor: str,
+              timezone: str, schedule: Schedule, actor: str, now: datetime,
               share_names: bool | None = None) -> tuple[Team, list[str]]:
     """Create the team (team=None) or update it; returns it with the changes made, audited.
 
@@ -267,11 +270,11 @@ def save_team(session: Session, *, team: Team | None, school_id: int, channel_id
     if share_names is not None:
         wanted["share_names_with_principal"] = share_names
     if team is None:
-        team = Team(school_id=school_id, **wanted)
+        team = Team(school_id=school_id, **wanted, created_at=now)
         session.add(team)
         session.flush()
         audit(session, actor=actor, action="team.create", target=f"team:{team.id}",
-              detail=f"{team.name} in school:{school_id}, channel {channel_id}")
+              detail=f"{team.name} in school:{school_id}, channel {channel_id}", at=now)
         return team, ["created"]
     changed = []
     for field_name, value in wanted.items():
@@ -281,7 +284,8 @@ def save_team(session: Session, *, team: Team | None, school_id: int, channel_id
     if changed:
         session.add(team)
         session.flush()
-        audit(session, actor=actor, action="team.update", target=f"team:{team.id}", detail="; ".join(changed))
+        audit(session, actor=actor, action="team.update", target=f"team:{team.id}", detail="; ".join(changed),
+              at=now)
     return team, changed
 
 
@@ -291,7 +295,7 @@ def archive_team(session: Session, *, team_id: int, actor: str, now: datetime) -
         return False
     team.archived_at = now
     session.add(team)
-    audit(session, actor=actor, action="team.archive", target=f"team:{team_id}", detail=team.name)
+    audit(session, actor=actor, action="team.archive", target=f"team:{team_id}", detail=team.name, at=now)
     return True
 
 
@@ -413,7 +417,7 @@ def set_person_active(session: Session, *, slack_user_id: str, active: bool, act
     person = session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
     if person is None or person.active == active:
         return False
-    now = now or utcnow()
+    now = now or session_now(session)
     person.active = active
     person.deactivated_at = None if active else now
     session.add(person)

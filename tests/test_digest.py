@@ -21,6 +21,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.cli import main as cli_main
+from storage.clock import FakeClock
 from storage.db import Database
 from storage.models import (
     ActionItem,
@@ -39,6 +40,7 @@ from storage.models import (
     SupportRequest,
     Team,
 )
+from tests.harness import START
 from tests.seed import seed_team
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -410,7 +412,7 @@ def test_the_year_export_streams_on_a_fresh_database(tmp_path):
     from storage import digest as data
     from storage import migrate
 
-    db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'empty.db'}", clock=FakeClock(START))
     migrate.upgrade(db)
     with db.session() as s:
         s.add(School(name="Empty School", timezone="America/Chicago"))

@@ -81,7 +81,7 @@ def richer_history(bot: BotHarness):  # noqa: ANN201
         other = School(name="Roosevelt Middle", timezone="America/New_York")
         session.add(other)
         session.flush()
-        assert team_store.add_leader(session, school_id=other.id, person_id=maria.id, actor="UADMIN")
+        assert team_store.add_leader(session, school_id=other.id, person_id=maria.id, actor="UADMIN", now=now)
         cycle_store.add_break(session, school_id=other.id, starts_on=date(2027, 2, 15), ends_on=date(2027, 2, 19),
                               label="Winter recess", created_by=TEACHER, now=now)
         record = session.execute(select(MeetingRecord)).scalars().first()

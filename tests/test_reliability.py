@@ -37,6 +37,7 @@ from storage.models import (
     Membership,
     Person,
     ScheduledJob,
+    School,
     SupportRequest,
     Team,
 )
@@ -434,6 +435,10 @@ def test_ack_latency_benchmark_smoke():
 def test_a_post_that_lands_after_the_client_gave_up_is_not_sent_twice(bot):
     """Slack stores a slow post after slack_sdk's timeout and after the bot looked in the history."""
     team = seed_team(bot)
+    with bot.db.session() as session:  # set up the week before, so this Monday's digest is owed too
+        school = session.get(School, team.school_id)
+        assert school is not None
+        school.created_at = bot.clock.now() - timedelta(days=7)
     make_cycle(bot, team.team_id)
     _fast_clients(bot)
     bot.clock.set(ROUND_DUE)

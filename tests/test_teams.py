@@ -676,6 +676,7 @@ def test_the_team_decides_in_setup_whether_principals_see_names(bot):
     with bot.db.session() as session:  # as a roster import does: no say on name sharing
         t = session.get(Team, team.team_id)
         store.save_team(session, team=t, school_id=t.school_id, channel_id=t.channel_id, name=t.name,
-                        timezone=t.timezone, schedule=store.Schedule("mon", "15:00", 45), actor="cli:x")
+                        timezone=t.timezone, schedule=store.Schedule("mon", "15:00", 45), actor="cli:x",
+                        now=bot.clock.now())
     with bot.db.read() as session:
         assert session.get(Team, team.team_id).share_names_with_principal is True

@@ -3,7 +3,7 @@
 Each feature keeps its tables in its own module here; add the module to the imports below.
 """
 
-from storage.models.base import UTCDateTime, utcnow
+from storage.models.base import UTCDateTime
 from storage.models.checkins import Checkin, CheckinRound, CycleReflection, SchoolBreak, SupportRequest
 from storage.models.core import AuditEntry, Membership, Person, School, SchoolLeader, SchoolYear, Team
 from storage.models.feedback import Feedback
@@ -46,5 +46,4 @@ __all__ = [
     "SchoolYear",
     "Team",
     "UTCDateTime",
-    "utcnow",
 ]

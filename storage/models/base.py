@@ -55,5 +55,16 @@ def utc_field(
     return Field(**kwargs)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+# Column.info flag of a time the row records about itself when it is made (see `stamp_field`).
+STAMP = "plcbot_stamp"
+
+
+def stamp_field(*, index: bool = False) -> Any:
+    """A time the row records about itself when it is made: `created_at`, `changed_at`, …
+
+    No default here on purpose: a default would read some clock, and every stored time must come
+    from the injected one. The session stamps the row with its Database's clock when the row is
+    added (`storage.clock.stamp_new_row`), unless the code gave the time explicitly.
+    """
+    return Field(default=None, sa_type=UTCDateTime, nullable=False, index=index,
+                 sa_column_kwargs={"info": {STAMP: True}})

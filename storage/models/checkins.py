@@ -13,7 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import utc_field, utcnow
+from storage.models.base import stamp_field, utc_field
 
 
 class CheckinRound(SQLModel, table=True):
@@ -28,7 +28,7 @@ class CheckinRound(SQLModel, table=True):
     local_day: date  # the check-in day in the team's time zone
     state: str = Field(default="open", max_length=16)  # open | closed | skipped
     skip_reason: str | None = Field(default=None, max_length=40)  # paused | break: <label>
-    opened_at: datetime = utc_field(default_factory=utcnow)
+    opened_at: datetime = stamp_field()
     closes_at: datetime | None = utc_field(nullable=True)
     closed_at: datetime | None = utc_field(nullable=True)
 
@@ -55,7 +55,7 @@ class Checkin(SQLModel, table=True):
     support: str | None = Field(default=None, max_length=3000)  # what support would help
     answered_at: datetime | None = utc_field(nullable=True)
     reminded_at: datetime | None = utc_field(nullable=True)
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
 
 
 class SupportRequest(SQLModel, table=True):
@@ -72,8 +72,8 @@ class SupportRequest(SQLModel, table=True):
     state: str = Field(default="open", max_length=16, index=True)  # open | following_up | resolved
     follower: str | None = Field(default=None, max_length=32)  # Slack id of the facilitator
     sent_at: datetime | None = utc_field(nullable=True)  # when facilitators were told
-    created_at: datetime = utc_field(default_factory=utcnow)
-    updated_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
+    updated_at: datetime = stamp_field()
     resolved_at: datetime | None = utc_field(nullable=True)
 
 
@@ -88,7 +88,7 @@ class SchoolBreak(SQLModel, table=True):
     ends_on: date
     label: str = Field(default="", max_length=80)
     created_by: str = Field(default="", max_length=64)
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
 
 
 class CycleReflection(SQLModel, table=True):
@@ -103,4 +103,4 @@ class CycleReflection(SQLModel, table=True):
     submitted_by: str | None = Field(default=None, max_length=32)
     submitted_at: datetime | None = utc_field(nullable=True)
     summary: str = Field(default="{}")  # JSON: the weekly points and response rates at close
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()

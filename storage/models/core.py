@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import utc_field, utcnow
+from storage.models.base import stamp_field, utc_field
 
 
 class Person(SQLModel, table=True):
@@ -22,7 +22,7 @@ class Person(SQLModel, table=True):
     away_from: date | None = None
     away_until: date | None = None
     dm_channel_id: str | None = Field(default=None, max_length=32)
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
     deactivated_at: datetime | None = utc_field(nullable=True)  # when Slack deactivated the account
     # Set by an erasure: the row then holds no name, email or Slack id (slack_user_id becomes
     # "forgotten-…"), so the person's past answers still count in their team's figures.
@@ -37,7 +37,7 @@ class School(SQLModel, table=True):
     digest_weekday: int = 0  # Monday
     digest_time: str = Field(default="07:00", max_length=5)
     school_hours: str | None = Field(default=None, max_length=64)  # None: PLCBOT_SCHOOL_HOURS
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
 
 
 class SchoolLeader(SQLModel, table=True):
@@ -49,7 +49,7 @@ class SchoolLeader(SQLModel, table=True):
     school_id: int = Field(foreign_key="school.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     title: str = Field(default="principal", max_length=40)
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
 
 
 class Team(SQLModel, table=True):
@@ -70,7 +70,7 @@ class Team(SQLModel, table=True):
     agenda_lead_hours: int = 24
     feedback_window_days: int = 7
     archived_at: datetime | None = utc_field(nullable=True)
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
 
 
 class Membership(SQLModel, table=True):
@@ -83,7 +83,7 @@ class Membership(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     role: str = Field(default="member", max_length=20)  # member | facilitator
     active: bool = True
-    joined_at: datetime = utc_field(default_factory=utcnow)
+    joined_at: datetime = stamp_field()
     left_at: datetime | None = utc_field(nullable=True)
 
 
@@ -98,7 +98,7 @@ class AuditEntry(SQLModel, table=True):
     __table_args__ = (Index("ix_auditentry_school_id_at", "school_id", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = utc_field(default_factory=utcnow, index=True)
+    at: datetime = stamp_field(index=True)
     school_id: int | None = None
     actor: str = Field(max_length=64)  # Slack user id, or "cli:<user>"
     action: str = Field(max_length=64)

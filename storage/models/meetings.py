@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import utc_field, utcnow
+from storage.models.base import stamp_field, utc_field
 
 
 class Norm(SQLModel, table=True):
@@ -25,7 +25,7 @@ class Norm(SQLModel, table=True):
     position: int  # 1-based
     text: str = Field(max_length=300)
     version: int  # the revision that last set the team's norms
-    updated_at: datetime = utc_field(default_factory=utcnow)
+    updated_at: datetime = stamp_field()
 
 
 class NormRevision(SQLModel, table=True):
@@ -39,7 +39,7 @@ class NormRevision(SQLModel, table=True):
     norms: str = Field(default="[]")  # JSON list of the norms' texts, in order
     summary: str = Field(default="", max_length=200)  # "added 1, removed 2"
     changed_by: str = Field(max_length=32)
-    changed_at: datetime = utc_field(default_factory=utcnow)
+    changed_at: datetime = stamp_field()
 
 
 class NormCommitment(SQLModel, table=True):
@@ -51,7 +51,7 @@ class NormCommitment(SQLModel, table=True):
     team_id: int = Field(foreign_key="team.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     version: int
-    committed_at: datetime = utc_field(default_factory=utcnow)
+    committed_at: datetime = stamp_field()
 
 
 class AgendaItem(SQLModel, table=True):
@@ -72,7 +72,7 @@ class AgendaItem(SQLModel, table=True):
     source_key: str | None = Field(default=None, max_length=120)
     added_by: str = Field(default="", max_length=32)
     notes: str = Field(default="", max_length=2000)
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
 
 
 class ActionItem(SQLModel, table=True):
@@ -86,7 +86,7 @@ class ActionItem(SQLModel, table=True):
     due_date: date | None = None
     status: str = Field(default="open", max_length=16, index=True)  # open | done
     created_by: str = Field(default="", max_length=32)
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
     done_at: datetime | None = utc_field(nullable=True)
     done_by: str | None = Field(default=None, max_length=32)
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import utc_field, utcnow
+from storage.models.base import stamp_field, utc_field
 
 
 class Meeting(SQLModel, table=True):
@@ -26,7 +26,7 @@ class Meeting(SQLModel, table=True):
     agenda_channel_id: str | None = Field(default=None, max_length=32)
     agenda_ts: str | None = Field(default=None, max_length=32)  # the posted agenda, updated in place
     held_at: datetime | None = utc_field(nullable=True)  # set by the wrap-up
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
 
 
 class Cycle(SQLModel, table=True):
@@ -49,5 +49,5 @@ class Cycle(SQLModel, table=True):
     status: str = Field(default="active", max_length=16, index=True)  # active | paused | ended
     paused_until: date | None = None
     created_by: str = Field(default="", max_length=32)
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
     ended_at: datetime | None = utc_field(nullable=True)

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import utc_field, utcnow
+from storage.models.base import stamp_field, utc_field
 
 
 class ScheduledJob(SQLModel, table=True):
@@ -30,7 +30,7 @@ class ScheduledJob(SQLModel, table=True):
     lease_until: datetime | None = utc_field(nullable=True)
     claimed_by: str | None = Field(default=None, max_length=120)
     last_error: str | None = None
-    created_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
     finished_at: datetime | None = utc_field(nullable=True)
 
 
@@ -45,8 +45,8 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     error: str | None = Field(default=None, max_length=200)
     job_id: int | None = Field(default=None, foreign_key="scheduledjob.id", index=True)
-    created_at: datetime = utc_field(default_factory=utcnow)
-    updated_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = stamp_field()
+    updated_at: datetime = stamp_field()
 
 
 class Heartbeat(SQLModel, table=True):
