@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 from sqlalchemy import inspect
 
@@ -58,7 +59,7 @@ def test_upgrading_a_file_with_data_backs_it_up_first(db_url, tmp_path):
         command.upgrade(cfg, "0001")
         conn.commit()
     with db.session() as session:
-        session.add(School(name="Lincoln", timezone="America/Chicago"))
+        session.add(School(name="Lincoln", timezone="America/Chicago", created_at=datetime(2026, 8, 3, tzinfo=UTC)))
     result = migrate.upgrade(db)
     assert result.changed and result.backup is not None and result.backup.exists()
     backup = Database(f"sqlite:///{result.backup}")
