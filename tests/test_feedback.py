@@ -352,12 +352,13 @@ def test_parallel_saves_keep_one_answer_on_every_database(any_db_url):
     from datetime import date
 
     from storage import migrate
+    from storage.clock import FakeClock
     from storage.db import Database
     from storage.feedback import save_answer
     from storage.models import Person, School, Team
     from storage.rules.feedback import Answer
 
-    db = Database(any_db_url)
+    db = Database(any_db_url, clock=FakeClock(MEETING_AT - timedelta(days=1)))
     migrate.upgrade(db)
     with db.session() as session:
         school = School(name="S", timezone="America/New_York")

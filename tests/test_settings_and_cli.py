@@ -126,11 +126,13 @@ def test_manifest_modes(capsys):
 
 def test_backup_while_a_reader_holds_a_transaction(tmp_path, capsys):
     from storage import migrate
+    from storage.clock import FakeClock
     from storage.db import Database
     from storage.models import School
+    from tests.harness import START
 
     url = f"sqlite:///{tmp_path / 'plc.db'}"
-    db = Database(url)
+    db = Database(url, clock=FakeClock(START))
     migrate.upgrade(db)
     with db.session() as session:
         session.add(School(name="Lincoln", timezone="America/Chicago"))
