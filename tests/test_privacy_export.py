@@ -29,7 +29,11 @@ def check_workbook(content: bytes) -> None:
     book = load_workbook(io.BytesIO(content))
     assert book.sheetnames == SHEETS
     for name in SHEETS:
-        assert book[name].freeze_panes == "A2", name
+        ws = book[name]
+        assert ws.freeze_panes == "A2", name
+        # Printable: landscape, one page wide, the header on every page.
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1, name
+        assert ws.print_title_rows == "$1:$1", name
     about = dict(_rows(book["About you"]))
     assert about["Slack user id"] == TEACHER and about["Name"] == "Teacher UT1"
     assert about["E-mail"] == "ut1@school.example" and about["Time zone"] == "America/New_York"

@@ -75,6 +75,8 @@ def test_every_sheet_prints_landscape_one_page_wide_with_its_header_on_each_page
             width = ws.column_dimensions[get_column_letter(i)].width
             if title and cell.alignment.wrap_text and width and len(title) > width:
                 assert height >= 30, (ws.title, title)  # two lines at least
+            if title and ws.title != "Charts":  # each word of a title fits its column: no "Attendanc|e"
+                assert all(len(word) + 1 <= width for word in title.split()), (ws.title, title, width)
 
 
 def test_the_summary_reads_on_one_landscape_page_one_row_per_team(book_bytes):
@@ -254,6 +256,14 @@ def test_meetings_sheet_shows_agenda_attendance_and_decisions(book_bytes):
     assert g3["Agenda"].startswith("1. =SUM(A1:A9) fluency data (10 min)")
     assert (g3["Present"], g3["Absent"]) == (3, 1) and g3["Decisions"].startswith("@group")
     assert meetings["Grade 5"]["Status"] == "scheduled" and meetings["Grade 5"]["Present"] is None
+    # The agenda's lines wrap within the column, in a row tall enough for them all.
+    ws = book["Meetings and agendas"]
+    col = [c.value for c in ws[1]].index("Agenda") + 1
+    for r in range(2, ws.max_row + 1):
+        cell = ws.cell(row=r, column=col)
+        lines = (cell.value or "").count("\n") + 1
+        if lines > 1:
+            assert cell.alignment.wrap_text and ws.row_dimensions[r].height >= 15 * lines
 
 
 def test_aware_datetimes_are_converted_and_write_only_mode_is_used(tmp_path):

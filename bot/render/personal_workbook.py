@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 from bot.render.blocks import section
 from bot.render.mrkdwn import clip, escape
 from bot.render.workbook import Column, DigestWorkbook
+from bot.render.workbook import cols as _cols
 from storage.rules.cycles import PROGRESS_LABELS
 
 if TYPE_CHECKING:
@@ -31,10 +32,6 @@ ANONYMOUS_NOTE = (
 )
 
 
-def _cols(*spec: tuple[str, float, str]) -> tuple[Column, ...]:
-    return tuple(Column(t, w, k) for t, w, k in spec)
-
-
 # "Stored" holds text and, for "Known to the bot since" and "Exported at", real dates.
 ABOUT = (Column("About you", 26), Column("Stored", 60, "datetime", wrap=True))
 COLUMNS: dict[str, tuple[Column, ...]] = {
@@ -42,17 +39,17 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
                              ("Current", 9, "text"), ("Since", 17, "datetime"), ("Until", 17, "datetime")),
     "Check-ins": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Cycle", 24, "text"), ("Cycle week", 8, "int"),
                        ("Check-in day", 12, "date"), ("Status", 10, "text"), ("Progress", 14, "text"),
-                       ("Data point", 10, "num"), ("Unit", 8, "text"), ("Evidence", 50, "text"),
-                       ("Support wanted", 50, "text"), ("Answered at", 17, "datetime")),
+                       ("Data point", 10, "num"), ("Unit", 8, "text"), ("Evidence", 50, "long"),
+                       ("Support wanted", 50, "long"), ("Answered at", 17, "datetime")),
     "Support requests": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Cycle", 24, "text"),
                               ("Cycle week", 8, "int"), ("State", 14, "text"), ("Asked at", 17, "datetime"),
                               ("Followed up by", 22, "text"), ("Resolved at", 17, "datetime"),
-                              ("What would help", 50, "text")),
+                              ("What would help", 50, "long")),
     "Named feedback": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Meeting", 17, "datetime"),
                             ("Answered on", 12, "date"), ("Useful (1-5)", 10, "int"), ("Learned (1-5)", 10, "int"),
-                            ("Norms & support (1-5)", 12, "int"), ("What I will try", 40, "text"),
-                            ("Student evidence", 40, "text"), ("Next focus", 34, "text")),
-    "Action items": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Action item", 50, "text"),
+                            ("Norms & support (1-5)", 12, "int"), ("What I will try", 40, "long"),
+                            ("Student evidence", 40, "long"), ("Next focus", 34, "long")),
+    "Action items": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Action item", 50, "long"),
                           ("Your part", 22, "text"), ("Owner", 22, "text"), ("Due", 12, "date"),
                           ("Status", 9, "text"), ("Created", 17, "datetime"), ("Done", 17, "datetime")),
     "Norm commitments": _cols(("School", 24, "text"), ("Team", 22, "text"), ("Norms version", 10, "int"),
@@ -82,7 +79,7 @@ def write_personal_workbook(data: PersonalData, target: str | Path | IO[bytes]) 
     book = DigestWorkbook("UTC")  # every time is already local (see PersonalData)
     about: list[tuple[Any, ...]] = [(label, _shown(value)) for label, value in data.profile]  # dates stay dates
     about.append(("Anonymous feedback", ANONYMOUS_NOTE))
-    book.sheet("About you", ABOUT, about)
+    book.sheet("About you", ABOUT, about, top=True)  # the label beside the top of the long note
     for name, columns in COLUMNS.items():
         book.sheet(name, columns, _in_words(name, columns, data.sheets.get(name, [])), empty=EMPTY[name])
     book.save(target)

@@ -52,7 +52,7 @@ NUM_FORMAT = "0.0#"
 LINE_HEIGHT = 15.0  # points per line of 11 pt text, as Excel draws it
 ROW_PAD = 3.0
 _NUMBERS = frozenset({int, float})
-_HEADER_FONT = Font(bold=True, color="FFFFFF")
+_HEADER_FONT = Font(name="Calibri", size=11, bold=True, color="FFFFFF")  # the body's font, not the reader's serif
 _HEADER_FILL = PatternFill("solid", fgColor="2C4A6E")
 
 
@@ -64,8 +64,9 @@ class Column:
     wrap: bool = False  # long text wrapped within the column; its rows are made tall enough
 
 
-def _cols(*spec: tuple[str, float, str]) -> tuple[Column, ...]:
-    return tuple(Column(t, w, k) for t, w, k in spec)
+def cols(*spec: tuple[str, float, str]) -> tuple[Column, ...]:
+    """Columns from (title, width, kind); kind "long" is text wrapped within its column."""
+    return tuple(Column(t, w, "text", wrap=True) if k == "long" else Column(t, w, k) for t, w, k in spec)
 
 
 # What a principal reads first: one row per team, the figures that say where a team needs support.
@@ -73,52 +74,52 @@ SUMMARY = (
     Column("School", 14, wrap=True), Column("Team", 15, wrap=True), Column("Response rate", 10, "pct"),
     Column("Change from last week", 10, "points"), Column("Progress to target", 10, "pct"),
     Column("Support waiting", 9, "int"), Column("Meetings held", 9, "int"), Column("Meetings planned", 9, "int"),
-    Column("Attendance", 10, "pct"), Column("Needs attention", 34, "text", wrap=True),
+    Column("Attendance", 11, "pct"), Column("Needs attention", 33, "text", wrap=True),
 )  # 130 characters wide: a landscape Letter or A4 page at 100%
 # Every other figure of each team, on the "Team figures" sheet.
 TEAM_FIGURES = (
     Column("School", 15, wrap=True), Column("Team", 16, wrap=True), Column("Agenda posted", 8, "int"),
     Column("Feedback answers", 9, "int"), Column("Useful (1-5)", 8, "num"), Column("Learned (1-5)", 9, "num"),
     Column("Norms & support (1-5)", 9, "num"), Column("Feedback note", 13, "text", wrap=True),
-    Column("Check-ins asked", 9, "int"), Column("Answered", 10, "int"), Column("Cycle", 20, "text", wrap=True),
+    Column("Check-ins asked", 10, "int"), Column("Answered", 10, "int"), Column("Cycle", 20, "text", wrap=True),
     Column("Metric", 16, "text", wrap=True), Column("Baseline", 9, "num"), Column("Target", 8, "num"),
     Column("Latest point", 8, "num"), Column("Cycle week", 7, "int"), Column("Support being followed up", 10, "int"),
 )
-CHECKINS = _cols(
+CHECKINS = cols(
     ("School", 24, "text"), ("Team", 22, "text"), ("Cycle", 24, "text"), ("Cycle week", 8, "int"),
     ("Check-in day", 12, "date"), ("Teacher (if the team shares names)", 24, "text"), ("Status", 12, "text"),
-    ("Progress", 14, "text"), ("Data point", 10, "num"), ("Evidence", 50, "text"),
+    ("Progress", 14, "text"), ("Data point", 10, "num"), ("Evidence", 50, "long"),
     ("Answered at (if the team shares names)", 17, "datetime"),
 )
-SUPPORT = _cols(
+SUPPORT = cols(
     ("School", 24, "text"), ("Team", 22, "text"), ("Teacher", 24, "text"), ("Cycle week", 8, "int"),
     ("Asked at", 17, "datetime"), ("State", 14, "text"), ("Followed up by", 22, "text"),
-    ("What would help", 60, "text"),
+    ("What would help", 60, "long"),
 )
-FEEDBACK = _cols(
+FEEDBACK = cols(
     ("School", 24, "text"), ("Team", 22, "text"), ("Meeting", 17, "datetime"), ("Answers to this meeting", 10, "int"),
     ("Useful (1-5)", 10, "int"), ("Learned (1-5)", 10, "int"), ("Norms & support (1-5)", 12, "int"),
-    ("What I will try", 40, "text"), ("Student evidence", 40, "text"), ("Next focus", 34, "text"),
+    ("What I will try", 40, "long"), ("Student evidence", 40, "long"), ("Next focus", 34, "long"),
     ("Name (if not anonymous and the team shares names)", 24, "text"), ("Note", 22, "text"),
 )
-MEETINGS = _cols(
+MEETINGS = cols(
     ("School", 24, "text"), ("Team", 22, "text"), ("Date", 17, "datetime"), ("Title", 24, "text"),
-    ("Status", 11, "text"), ("Agenda posted", 9, "text"), ("Agenda items", 8, "int"), ("Agenda", 50, "text"),
-    ("Present", 8, "int"), ("Absent", 8, "int"), ("Attendance", 10, "pct"), ("Decisions", 50, "text"),
+    ("Status", 11, "text"), ("Agenda posted", 9, "text"), ("Agenda items", 8, "int"), ("Agenda", 50, "long"),
+    ("Present", 8, "int"), ("Absent", 8, "int"), ("Attendance", 11, "pct"), ("Decisions", 50, "long"),
 )
-ACTIONS = _cols(
-    ("School", 24, "text"), ("Team", 22, "text"), ("Action item", 50, "text"), ("Owner", 22, "text"),
+ACTIONS = cols(
+    ("School", 24, "text"), ("Team", 22, "text"), ("Action item", 50, "long"), ("Owner", 22, "text"),
     ("Due", 12, "date"), ("Status", 9, "text"), ("Overdue", 9, "text"), ("Created", 17, "datetime"),
     ("Done", 17, "datetime"),
 )
-CYCLES = _cols(
-    ("School", 24, "text"), ("Team", 22, "text"), ("Cycle", 24, "text"), ("Goal", 50, "text"),
-    ("Strategy", 40, "text"), ("Metric", 20, "text"), ("Unit", 10, "text"), ("Baseline", 10, "num"),
+CYCLES = cols(
+    ("School", 24, "text"), ("Team", 22, "text"), ("Cycle", 24, "text"), ("Goal", 50, "long"),
+    ("Strategy", 40, "long"), ("Metric", 20, "text"), ("Unit", 10, "text"), ("Baseline", 10, "num"),
     ("Target", 10, "num"), ("Start", 12, "date"), ("Weeks", 7, "int"), ("Status", 9, "text"),
     ("Latest point", 10, "num"), ("Latest week", 8, "int"), ("Progress to target", 11, "pct"),
     ("Response rate", 10, "pct"),
 )
-CHART_DATA = _cols(("Team", 24, "text"), ("Line", 20, "text"), ("Cycle week", 8, "int"), ("Value", 10, "num"),
+CHART_DATA = cols(("Team", 24, "text"), ("Line", 20, "text"), ("Cycle week", 8, "int"), ("Value", 10, "num"),
                    ("Target", 10, "num"))
 CHARTS_NOTE = ("Each team's current cycle by cycle week: its metric against the target, or the share answering "
                "the check-in when the team reported no data points. The figures are on the 'Chart data' sheet.")
@@ -170,13 +171,18 @@ def summary_row(school: str, fig: TeamFigures) -> dict[str, Any]:
     }
 
 
+def line_chars(width: float) -> int:
+    """Characters that fit on one line of a column `width` wide, with a margin for wider fonts."""
+    return max(4, int(width) - 1)
+
+
 def text_lines(text: object, width: float) -> int:
     """How many lines `text` takes wrapped in a column `width` characters wide (a generous guess:
     a row a little too tall reads fine, one too short hides a line)."""
     if text is None:
         return 1
     text = str(text)
-    per_line = max(4, int(width) - 1)
+    per_line = line_chars(width)
     if len(text) <= per_line and "\n" not in text:
         return 1
     lines = 0
@@ -245,19 +251,25 @@ class DigestWorkbook:
         ws.append(cells)
 
     def _converters(self, ws: WriteOnlyWorksheet, columns: Sequence[Column], *,
-                    top: bool = False) -> list[Callable[[Any], Any]]:
+                    top: bool = False, lines: list[int] | None = None) -> list[Callable[[Any], Any]]:
         """One converter per column, each with its own reusable cell.
 
         openpyxl writes a cell the moment `append` reaches it, so a column can hand it the same
         cell object row after row: far cheaper than a new cell per value (the year's export
         writes over a million text cells), with the same result in the file. `top` aligns every
-        cell to the top of its row (a sheet whose rows grow for wrapped text).
+        cell to the top of its row. A wrapped column raises `lines[0]` to the lines its value
+        takes, so that the row can be made that tall before it is written.
         """
-        return [self._converter(ws, column.kind, wrap=column.wrap, top=top) for column in columns]
+        return [self._converter(ws, column, top=top, lines=lines) for column in columns]
 
-    def _converter(self, ws: WriteOnlyWorksheet, kind: str, *, wrap: bool = False,
-                   top: bool = False) -> Callable[[Any], Any]:
+    def _converter(self, ws: WriteOnlyWorksheet, column: Column, *, top: bool = False,
+                   lines: list[int] | None = None) -> Callable[[Any], Any]:
+        kind, wrap = column.kind, column.wrap
+        row_lines = lines if lines is not None else [1]
         align = Alignment(vertical="top", wrap_text=wrap or None) if (top or wrap) else None
+        plain_ok = not top  # a value without a style of its own may go out as it is
+        per_line = line_chars(column.width)
+        width = column.width
 
         def new_cell(fmt: str | None = None) -> WriteOnlyCell:
             cell = WriteOnlyCell(ws)
@@ -283,8 +295,16 @@ class DigestWorkbook:
                 value = clean_text(value)
                 if not value:
                     return None
+            if wrap and (len(value) > per_line or "\n" in value):
+                n = text_lines(value, width)
+                if n > 1:
+                    if n > row_lines[0]:
+                        row_lines[0] = n
+                    text_cell.value = value  # wrapped, and forced to text like any other
+                    text_cell.data_type = "s"
+                    return text_cell
             first = value[0]
-            if align is None and first != "=" and (first != "#" or value not in ERROR_CODES):
+            if plain_ok and first != "=" and (first != "#" or value not in ERROR_CODES):
                 # openpyxl types every other str as a string cell ("s") itself; handing it the
                 # plain str skips a cell object and a caught exception per value.
                 return value
@@ -295,7 +315,7 @@ class DigestWorkbook:
         if kind == "text":
             return text
         if kind in ("int", "num"):
-            number_cell = new_cell() if align is not None else None
+            number_cell = None if plain_ok else new_cell()
 
             def number(value: Any) -> Any:
                 if value is None:
@@ -325,27 +345,28 @@ class DigestWorkbook:
 
     # -------------------------------------------------------------------------- sheets
     def sheet(self, title: str, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *,
-              empty: str | None = None, on_row: Callable[[], None] | None = None) -> WriteOnlyWorksheet:
+              empty: str | None = None, on_row: Callable[[], None] | None = None,
+              top: bool = False) -> WriteOnlyWorksheet:
         """Append a sheet: header frozen, filter on, widths set, ready to print, then every row,
-        streamed. A sheet with wrapped columns aligns its cells to the top and makes each row
-        tall enough for its wrapped text."""
+        streamed. Each row is made tall enough for the text of its wrapped columns; `top` aligns
+        every cell to the top of its row (a style on every cell: for short sheets)."""
         ws = self.wb.create_sheet(title=title[:31])
         ws.freeze_panes = "A2"
         print_setup(ws)
         for i, column in enumerate(columns, 1):
             ws.column_dimensions[get_column_letter(i)].width = column.width
         self._header(ws, columns)
-        wrapped = [(i, c.width) for i, c in enumerate(columns) if c.wrap]
-        convert = self._converters(ws, columns, top=bool(wrapped))
+        lines = [1]  # the current row's most wrapped lines, raised by the wrapped columns' converters
+        convert = self._converters(ws, columns, top=top, lines=lines)
         pairs = list(enumerate(convert))
         count = 0
         heights = ws.row_dimensions
         for row in rows:
-            if wrapped:
-                lines = max(text_lines(row[i], width) for i, width in wrapped)
-                if lines > 1:
-                    heights[count + 2].height = row_height(lines)
-            ws.append([fn(row[i]) for i, fn in pairs])
+            values = [fn(row[i]) for i, fn in pairs]
+            if lines[0] > 1:  # set before the row is written: write-only mode writes it at once
+                heights[count + 2].height = row_height(lines[0])
+                lines[0] = 1
+            ws.append(values)
             count += 1
             if on_row is not None:
                 on_row()
@@ -367,7 +388,8 @@ class DigestWorkbook:
         `rows` are `summary_row` dicts; each sheet takes its columns from them by title.
         """
         for title, columns in (("Summary", SUMMARY), ("Team figures", TEAM_FIGURES)):
-            self.sheet(title, columns, [tuple(r.get(c.title) for c in columns) for r in rows], empty=empty)
+            self.sheet(title, columns, [tuple(r.get(c.title) for c in columns) for r in rows], empty=empty,
+                       top=True)
         if not charts:
             return
         ws = self.wb.create_sheet(title="Charts")
@@ -376,7 +398,7 @@ class DigestWorkbook:
         ws.row_dimensions[1].height = row_height(2)
         note = WriteOnlyCell(ws, value=clean_text(title_note or CHARTS_NOTE))
         note.data_type = "s"
-        note.font = Font(bold=True)
+        note.font = Font(name="Calibri", size=11, bold=True)
         note.alignment = Alignment(wrap_text=True, vertical="top")
         ws.merged_cells.add(f"A1:{CHARTS_LAST_COLUMN}1")  # the note wraps across the charts' width
         ws.append([note])
