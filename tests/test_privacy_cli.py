@@ -133,12 +133,18 @@ def test_a_full_disk_while_writing_is_one_line_leaves_no_file_and_no_audit_entry
     assert list(folder.iterdir()) == [] and dump(bot) == before
 
 
-def test_replacing_an_existing_file_is_said(bot, monkeypatch, capsys, tmp_path):
+def test_an_existing_file_is_replaced_only_with_force_and_that_is_said(bot, monkeypatch, capsys, tmp_path):
     build_history(bot)
     out = tmp_path / "exports" / "maria.xlsx"
     out.parent.mkdir()
     out.write_bytes(b"old")
-    assert run_cli(bot, monkeypatch, "privacy", "export", TEACHER, "--out", str(out)) == 0
+    before = dump(bot)
+    assert run_cli(bot, monkeypatch, "privacy", "export", TEACHER, "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert cli_errors(err) == [f"plcbot: --out: {str(out)!r} already exists; choose another name, "
+                               "or add --force to replace it."]
+    assert out.read_bytes() == b"old" and dump(bot) == before and list(out.parent.iterdir()) == [out]
+    assert run_cli(bot, monkeypatch, "privacy", "export", TEACHER, "--out", str(out), "--force") == 0
     assert f"Wrote {out} (replacing the file that was there):" in capsys.readouterr().out
     assert out.read_bytes()[:2] == b"PK"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -96,26 +97,39 @@ def test_dry_run_by_default_then_apply_then_reimport_changes_nothing(slack, tmp_
 
 
 def test_every_bad_row_is_reported_and_nothing_is_applied(slack, tmp_path, capsys):
-    text = GOOD + (
+    """Rows bad on their own are reported first, without asking Slack; then, once the cells are
+    right, every row Slack or the stored teams make bad."""
+    slack_rows = (
         "Lincoln Elementary,Grade 3,#grade-3,nobody@lincoln.org,,member,,,,\n"  # row 7
-        "Lincoln Elementary,Grade 3,#grade-3,ben@lincoln.org,,coach,,,,\n"  # row 8
-        "Lincoln Elementary,Grade 3,#grade-3,tom@lincoln.org,,member,,,,\n"  # row 9 duplicate
-        "Lincoln Elementary,Staff,#staff-room,ben@lincoln.org,,member,,,,\n"  # row 10 bot not in it
-        "Lincoln Elementary,Secret,CSECRET,ben@lincoln.org,,member,,,,\n"  # row 11 invisible
-        "Lincoln Elementary,Grade 4,,ben@lincoln.org,,member,,,,\n"  # row 12 new team, no channel
-        "Lincoln Elementary,Grade 3,#grade-3,gone@lincoln.org,,member,,,,\n"  # row 13 deactivated
+        "Lincoln Elementary,Grade 3,#grade-3,tom@lincoln.org,,member,,,,\n"  # row 8 duplicate
+        "Lincoln Elementary,Staff,#staff-room,ben@lincoln.org,,member,,,,\n"  # row 9 bot not in it
+        "Lincoln Elementary,Secret,CSECRET,ben@lincoln.org,,member,,,,\n"  # row 10 invisible
+        "Lincoln Elementary,Grade 4,,ben@lincoln.org,,member,,,,\n"  # row 11 new team, no channel
+        "Lincoln Elementary,Grade 3,#grade-3,gone@lincoln.org,,member,,,,\n"  # row 12 deactivated
+    )
+    cell_rows = (
+        "Lincoln Elementary,Grade 3,#grade-3,ben@lincoln.org,,coach,,,,\n"  # row 13
         "Lincoln Elementary,Grade 3,#grade-3,ben@lincoln.org,,member,Funday,25:00,-3,Mars/Base\n"  # row 14
         ",,,ben@lincoln.org,,member,,,,\n"  # row 15
+        "Lincoln Elementary,Grade 3,grade-3,ben at lincoln.org,,member,,,,\n"  # row 16
     )
-    path = write(tmp_path, text)
-    assert run(tmp_path, "import", path, "--apply") == 2
+    assert run(tmp_path, "import", write(tmp_path, GOOD + slack_rows + cell_rows), "--apply") == 2
     err = capsys.readouterr().err
-    for expected in ("row 7: no Slack user with email nobody@lincoln.org", "row 8: unknown role 'coach'",
-                     "row 9: duplicate", "on row 4", "row 10: the bot is not in #staff-room",
-                     "row 11: channel CSECRET is not visible", "row 12: team Grade 4 is new",
-                     "row 13: gone's Slack account is deactivated", "row 14: 'funday' is not a weekday",
-                     "row 14: '25:00' is not a time", "row 14: meeting_minutes '-3'", "row 14: 'Mars/Base'",
-                     "row 15: school is empty", "row 15: team is empty", "9 bad row(s)"):
+    for expected in ("row 13: unknown role 'coach'", "row 14: meeting_day 'funday' is not a weekday",
+                     "row 14: meeting_time '25:00' is not a time", "row 14: meeting_minutes '-3'",
+                     "row 14: timezone 'Mars/Base'", "row 15: school is empty", "row 15: team is empty",
+                     "row 16: channel 'grade-3' is neither", "row 16: email 'ben at lincoln.org' is not an e-mail",
+                     "plcbot: 4 bad row(s) in roster.csv"):
+        assert expected in err, expected
+    assert "row 7" not in err and "row 12" not in err
+    assert slack.calls == []  # the file was refused before Slack was asked
+
+    assert run(tmp_path, "import", write(tmp_path, GOOD + slack_rows), "--apply") == 2
+    err = capsys.readouterr().err
+    for expected in ("row 7: no Slack user with email nobody@lincoln.org",
+                     "row 8: duplicate", "on row 4", "row 9: the bot is not in #staff-room",
+                     "row 10: channel CSECRET is not visible", "row 11: team Grade 4 is new",
+                     "row 12: gone's Slack account is deactivated", "6 bad row(s)"):
         assert expected in err, expected
     assert stored(tmp_path) == (0, 0, 0, 0)
 
@@ -257,7 +271,8 @@ def test_export_leaves_out_deactivated_people_so_it_imports_again(slack, tmp_pat
     assert run(tmp_path, "import", write(tmp_path, GOOD), "--apply") == 0
     slack.deactivate_user("UTOM")  # Slack deactivates Tom; its user_change made him inactive here
     with db(tmp_path).session() as session:
-        store.set_person_active(session, slack_user_id="UTOM", active=False, actor="slack:user_change")
+        store.set_person_active(session, slack_user_id="UTOM", active=False, actor="slack:user_change",
+                                now=datetime.now(UTC))  # the CLI's clock: the machine's
     out_path = tmp_path / "export.xlsx"
     assert run(tmp_path, "export", str(out_path)) == 0
     rows = list(load_workbook(out_path, read_only=True).worksheets[0].iter_rows(values_only=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         problem = "is a folder, not a file" if Path(args.env_file).is_dir() else "no such file"
         print(f"plcbot: --env-file {args.env_file!r}: {problem}; nothing was done.", file=sys.stderr)
         return 2
+    # A command points the root logger at this process's stderr; called in-process (tests, a
+    # script), the caller's logging is put back afterwards.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     try:
         status = args.func(args)
     except SettingError as exc:
@@ -66,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.status
     except KeyboardInterrupt:
         return 130
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
     return int(status or 0)
 
 

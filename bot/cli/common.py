@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import os
 import sys
@@ -38,7 +39,24 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def check_database_folder(url: str) -> Path | None:
+    """A SQLite file's folder must exist, as for every file a command writes: a typo in
+    DATABASE_URL is one line, never a new folder tree. Returns the SQLite file's path."""
+    path = migrate.sqlite_path(Database(url))
+    if path is not None:
+        folder = path.parent
+        if folder.exists() and not folder.is_dir():
+            raise CliError(f"DATABASE_URL: {str(folder)!r} is a file, not a folder.")
+        if not folder.is_dir():
+            for parent in folder.parents:
+                if parent.exists() and not parent.is_dir():
+                    raise CliError(f"DATABASE_URL: {str(parent)!r} is a file, not a folder.")
+            raise CliError(f"DATABASE_URL: the folder {str(folder)!r} does not exist; create it, or fix the URL.")
+    return path
+
+
 def open_database(settings: Settings, *, upgrade: bool = True) -> Database:
+    check_database_folder(settings.database_url)
     db = Database(settings.database_url)
     try:
         if upgrade:
@@ -91,19 +109,43 @@ def find_school(session: Session, name: str, *, flag: str = "--school") -> Schoo
     return school
 
 
-def check_out_file(value: str, *, flag: str = "--out") -> Path:
-    """A workbook's path: an .xlsx name in a folder that exists and can be written.
+def add_force(parser: argparse.ArgumentParser, what: str = "the file") -> None:
+    """`--force`, the one way to let a command replace a file that is already there."""
+    parser.add_argument("--force", action="store_true",
+                        help=f"replace {what} if it exists (without it, an existing file is never touched)")
 
-    Checked before the database is opened, so a typo costs nothing; an existing file is
-    replaced (the callers say so), a folder is never taken for a file.
+
+def check_new_file(value: str | Path, *, flag: str, force: bool, suffix: str | None = None,
+                   example: str = "export") -> Path:
+    """Where a command writes a file, checked before the database is opened. The same rules for
+    every command that writes one:
+
+    - the folder must exist and be writable: it is never created;
+    - a folder is never taken for the file;
+    - a file that is already there is replaced only with `--force`.
     """
-    out = Path(value)
-    if out.suffix.lower() != ".xlsx":
-        raise CliError(f"{flag} {value!r} must be an .xlsx file name.")
+    text = str(value)
+    if not text.strip():  # an unset shell variable: never "the current folder"
+        raise CliError(f"{flag}: the file name is empty.")
+    out = Path(text)
+    if suffix is not None and out.suffix.lower() != suffix:
+        raise CliError(f"{flag} {text!r} must be an {suffix} file name.")
     if out.is_dir():
-        raise CliError(f"{flag} {value!r} is a folder; give a file name in it, like {str(out / 'export.xlsx')!r}.")
+        raise CliError(f"{flag} {text!r} is a folder; give a file name in it, like "
+                       f"{str(out / (example + (suffix or '')))!r}.")
     check_folder(out.parent, flag=flag)
+    if (out.exists() or out.is_symlink()) and not force:
+        raise exists_error(out, flag=flag)
     return out
+
+
+def check_out_file(value: str | Path, *, flag: str = "--out", force: bool = False) -> Path:
+    """A workbook's path: `check_new_file` for an .xlsx name."""
+    return check_new_file(value, flag=flag, force=force, suffix=".xlsx")
+
+
+def exists_error(out: Path, *, flag: str) -> CliError:
+    return CliError(f"{flag}: {str(out)!r} already exists; choose another name, or add --force to replace it.")
 
 
 def check_folder(folder: Path, *, flag: str) -> Path:
@@ -111,41 +153,63 @@ def check_folder(folder: Path, *, flag: str) -> Path:
     if folder.exists() and not folder.is_dir():
         raise CliError(f"{flag}: {str(folder)!r} is a file, not a folder.")
     if not folder.is_dir():
+        for parent in folder.parents:  # /etc/passwd/sub/x: name the file in the way
+            if parent.exists() and not parent.is_dir():
+                raise CliError(f"{flag}: {str(parent)!r} is a file, not a folder.")
         raise CliError(f"{flag}: the folder {str(folder)!r} does not exist.")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CliError(f"{flag}: cannot write into the folder {str(folder)!r}.")
     return folder
 
 
-def cannot_write(out: Path, exc: OSError, *, flag: str = "--out") -> CliError:
+def cannot_write(out: Path, exc: OSError, *, flag: str = "--out", nothing: str = "nothing was exported") -> CliError:
     """A full disk or a folder made read-only meanwhile, as one line (the caller removed its temporary file)."""
-    return CliError(f"{flag}: cannot write {str(out)!r} ({exc.strerror or type(exc).__name__}); "
-                    "nothing was exported.")
+    return CliError(f"{flag}: cannot write {str(out)!r} ({exc.strerror or type(exc).__name__}); {nothing}.")
 
 
 @contextmanager
-def replaced_when_done(out: Path) -> Iterator[str]:
-    """A temporary file beside `out`, renamed over it when the block succeeds and removed when it
-    fails: a failure never leaves half a workbook under the real name."""
+def replaced_when_done(out: Path, *, force: bool) -> Iterator[str]:
+    """A temporary file beside `out`, put in its place when the block succeeds and removed when it
+    fails: a failure never leaves half a file under the real name. Without `force` a file that
+    appeared at `out` meanwhile is kept (FileExistsError), never replaced."""
     fd, tmp_name = tempfile.mkstemp(prefix=".plcbot-", suffix=out.suffix, dir=out.parent)
     os.close(fd)
     try:
         yield tmp_name
-        os.replace(tmp_name, out)
+        _put_in_place(Path(tmp_name), out, force=force)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
 
 
-@contextmanager
-def export_file(out: Path, *, flag: str = "--out") -> Iterator[str]:
-    """`replaced_when_done` for an export: a full disk or a folder made read-only meanwhile is
-    one line (`cannot_write`), not a traceback."""
+def _put_in_place(tmp: Path, out: Path, *, force: bool) -> None:
+    if force:
+        os.replace(tmp, out)
+        return
     try:
-        with replaced_when_done(out) as tmp_name:
+        os.link(tmp, out)  # fails when `out` exists: nothing is replaced
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links
+        if out.exists() or out.is_symlink():
+            raise FileExistsError(errno.EEXIST, "File exists", str(out)) from None
+        os.replace(tmp, out)
+        return
+    tmp.unlink()
+
+
+@contextmanager
+def export_file(out: Path, *, flag: str = "--out", force: bool,
+                nothing: str = "nothing was exported") -> Iterator[str]:
+    """`replaced_when_done` for a command's output file: a file that appeared meanwhile, a full
+    disk or a folder made read-only meanwhile is one line, not a traceback."""
+    try:
+        with replaced_when_done(out, force=force) as tmp_name:
             yield tmp_name
+    except FileExistsError:
+        raise exists_error(out, flag=flag) from None
     except OSError as exc:
-        raise cannot_write(out, exc, flag=flag) from None
+        raise cannot_write(out, exc, flag=flag, nothing=nothing) from None
 
 
 class Progress:

@@ -16,8 +16,8 @@ from bot.cli.common import CliError, check_folder
 
 def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="play a four-week PLC cycle against a pretend Slack (no tokens needed)")
-    p.add_argument("--db", type=Path, metavar="PATH", help="the SQLite file to create (default: in --out)")
-    p.add_argument("--out", type=Path, metavar="DIR",
+    p.add_argument("--db", type=_path, metavar="PATH", help="the SQLite file to create (default: in --out)")
+    p.add_argument("--out", type=_path, metavar="DIR",
                    help="folder for the database, the roster file and the workbook (default: a new temp folder); "
                         "run again, it replaces the files its earlier run wrote there")
     p.add_argument("--verbose", "-v", action="store_true", help="also show the bot's own log lines")
@@ -40,10 +40,20 @@ def demo(args: argparse.Namespace) -> int:
     return 1 if result.skipped or result.workbook is None else 0
 
 
+def _path(value: str) -> Path:
+    """A path that is not empty: `--out ""` (an unset shell variable) is not the current folder."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("the name is empty")
+    return Path(value)
+
+
 def _check_folders(args: argparse.Namespace) -> None:
     """--db must be a new file in a folder that exists; --out a folder, made (one level only) inside
     a folder that exists. A bad path is one line naming the option, before anything starts."""
     if args.db is not None:
+        if args.db.is_dir():
+            raise CliError(f"--db {str(args.db)!r} is a folder; give a new file name in it, like "
+                           f"{str(args.db / 'plcbot-demo.db')!r}.")
         if args.db.exists():
             raise CliError(f"--db {args.db}: the file exists; the demo needs a new database file")
         check_folder(args.db.parent, flag="--db")

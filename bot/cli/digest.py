@@ -14,7 +14,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.cli.common import CliError, Progress, check_out_file, cli_actor, export_file, find_school, services_from
+from bot.cli.common import (
+    CliError,
+    Progress,
+    add_force,
+    check_out_file,
+    cli_actor,
+    export_file,
+    find_school,
+    services_from,
+)
 from scheduling.digest import write_range_workbook, write_week_workbook
 from storage import digest as data
 from storage.rules import digest as rules
@@ -32,12 +41,14 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--week", metavar="YYYY-Www", help="an ISO week, e.g. 2026-W47")
     e.add_argument("--from", dest="first", metavar="DATE", help="first day of a range (YYYY-MM-DD), e.g. a school year")
     e.add_argument("--to", dest="last", metavar="DATE", help="last day of the range (YYYY-MM-DD)")
-    e.add_argument("--out", required=True, metavar="FILE.xlsx", help="where to write the workbook")
+    e.add_argument("--out", required=True, metavar="FILE.xlsx",
+                   help="where to write the workbook (in a folder that exists)")
+    add_force(e, "FILE.xlsx")
     e.set_defaults(func=export)
 
 
 def _check_args(args: argparse.Namespace) -> tuple[rules.IsoWeek | None, tuple | None, Path]:
-    out = check_out_file(args.out)
+    out = check_out_file(args.out, force=args.force)
     ranged = args.first is not None or args.last is not None
     if args.week and ranged:
         raise CliError("give either --week, or --from and --to, not both.")
@@ -45,7 +56,10 @@ def _check_args(args: argparse.Namespace) -> tuple[rules.IsoWeek | None, tuple |
         raise CliError("say which week (--week 2026-W47) or which days (--from DATE --to DATE).")
     try:
         if args.week:
-            return rules.parse_week(args.week), None, out
+            try:
+                return rules.parse_week(args.week), None, out
+            except rules.WeekError as exc:  # name the option: "--week '2026-W99': …"
+                raise CliError(str(exc) if str(exc).startswith("--week") else f"--week {exc}") from None
         if args.first is None or args.last is None:
             raise CliError("--from and --to go together: give both days of the range.")
         first = rules.parse_day(args.first, name="--from")
@@ -78,7 +92,7 @@ def export(args: argparse.Namespace) -> int:
         total = sum(data.counts(session, scope).values())
         progress = Progress(total, "Writing workbook") if args.all or days else None
         try:
-            with export_file(out) as tmp_name:
+            with export_file(out, force=args.force) as tmp_name:
                 if week is not None:
                     digests = list(data.build_digests(session, week, school_ids=scope.school_ids,
                                                       min_group_size=minimum).values())

@@ -5,8 +5,8 @@
     plcbot privacy purge                        (dry run)   --apply to do it
 
 `export` writes the same workbook `/plc privacy export` sends by DM, to a temporary file beside
-`--out` renamed when complete. `forget` erases a person (see `storage/erasure.py`) in one
-transaction. Both are audited with the actor "cli:<login>".
+`--out` renamed when complete (a file already there is replaced only with --force). `forget`
+erases a person (see `storage/erasure.py`) in one transaction. Both are audited with the actor "cli:<login>".
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.cli import retention
-from bot.cli.common import CliError, check_out_file, cli_actor, export_file, services_from
+from bot.cli.common import CliError, add_force, check_out_file, cli_actor, export_file, services_from
 from bot.render.personal_workbook import write_personal_workbook
 from storage import personal_data
 from storage.erasure import ErasureError, forget_person, scrub_after
@@ -35,7 +35,9 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e = psub.add_parser("export", help="write everything stored about a person to a workbook (.xlsx)",
                         description="The same workbook `/plc privacy export` sends a person by DM.")
     e.add_argument("user_id", metavar="SLACK_USER_ID", help="the person's Slack user id, e.g. U012ABCDEF")
-    e.add_argument("--out", required=True, metavar="FILE.xlsx", help="where to write the workbook")
+    e.add_argument("--out", required=True, metavar="FILE.xlsx",
+                   help="where to write the workbook (in a folder that exists)")
+    add_force(e, "FILE.xlsx")
     e.set_defaults(func=export)
     f = psub.add_parser("forget", help="erase a person: remove them from every team, anonymise what names them",
                         description="A dry run that changes nothing unless --apply; prints what changes, per table.")
@@ -77,7 +79,7 @@ def _email_hint(args: argparse.Namespace, raw: str, command: str) -> CliError:
 
 
 def export(args: argparse.Namespace) -> int:
-    out = check_out_file(args.out)  # bad input is refused before the database is opened
+    out = check_out_file(args.out, force=args.force)  # bad input is refused before the database is opened
     if _looks_like_email(args.user_id):
         raise _email_hint(args, args.user_id, "export")
     uid = _user_id(args.user_id)
@@ -89,7 +91,7 @@ def export(args: argparse.Namespace) -> int:
         if person is None:
             raise CliError(_unknown(session, uid))
         data = personal_data.collect(session, person, now=now)
-    rows = _write(data, out)
+    rows = _write(data, out, force=args.force)
     with services.db.session() as session:
         # Not the file's name: it is often the person's own ("maria-garcia.xlsx"), and this entry
         # stays after an erasure, tied to the tombstone that replaces their id.
@@ -104,9 +106,9 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(data: personal_data.PersonalData, out: Path) -> int:
+def _write(data: personal_data.PersonalData, out: Path, *, force: bool) -> int:
     """The workbook, written beside `out` and renamed when complete."""
-    with export_file(out) as tmp_name:
+    with export_file(out, force=force) as tmp_name:
         return write_personal_workbook(data, tmp_name)
 
 

@@ -9,7 +9,8 @@ For each school, `close`:
    `/plc cycle end` does: the summary (weekly points, response rates) is kept with the cycle's
    reflection, and its pending check-ins, reminders and reflection prompts are cancelled;
 2. writes the year's workbook (the digest's year export, first to last day) to
-   `--out-dir` through a temporary file renamed when complete, and prints its path;
+   `--out-dir` through a temporary file renamed when complete, and prints its path (a workbook
+   already there is replaced only with `--force`; without it the school is refused before step 1);
 3. records the closed year (label, first and last day, when, by whom, the workbook) and opens
    the next one from the following day, with an audit entry "year.close" for the school.
 
@@ -29,7 +30,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.cli.common import CliError, check_folder, cli_actor, find_school, replaced_when_done, services_from
+from bot.cli.common import CliError, add_force, check_folder, cli_actor, find_school, replaced_when_done, services_from
 from bot.services import Services
 from scheduling import checkins as checkin_planner
 from scheduling.digest import write_range_workbook
@@ -54,6 +55,7 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="the year's last day (default: yesterday in each school's time zone)")
     c.add_argument("--out-dir", default=".", metavar="DIR",
                    help="folder for the workbooks (must exist; default: the current folder)")
+    add_force(c, "a school's workbook")
     c.set_defaults(func=close)
     ls = ysub.add_parser("list", help="the school years recorded, with their workbooks")
     ls.add_argument("--school", metavar="NAME", help="only this school")
@@ -85,7 +87,7 @@ def close(args: argparse.Namespace) -> int:
     for school in targets:
         try:
             outcomes.append(close_school(services, school, on=on, out_dir=out_dir, actor=actor,
-                                         strict=args.school is not None))
+                                         strict=args.school is not None, force=args.force))
         except CliError:
             raise  # one school named: its refusal is the command's (exit 2, nothing changed)
         except Exception as exc:  # noqa: BLE001 - with --all, one school's failure must not stop the rest
@@ -111,7 +113,7 @@ def close(args: argparse.Namespace) -> int:
 
 
 def close_school(services: Services, school: School, *, on: date | None, out_dir: Path, actor: str,
-                 strict: bool = False) -> Outcome:
+                 strict: bool = False, force: bool = False) -> Outcome:
     """Close one school's year; a refusal raises CliError when `strict`, else is a failed outcome."""
     school_id = school.id or 0
     today = services.clock.now().astimezone(ZoneInfo(school.timezone)).date()
@@ -126,6 +128,13 @@ def close_school(services: Services, school: School, *, on: date | None, out_dir
     if plan.action == "already" or plan.closing is None:
         return Outcome(school.name, "already", _already(plan))
     span = plan.closing
+    target = (out_dir / workbook_name(school.name, span.label)).resolve()
+    if (target.exists() or target.is_symlink()) and not force:  # before anything changes
+        reason = (f"--out-dir: the workbook {str(target)!r} already exists; move it, choose another --out-dir, "
+                  "or add --force to replace it; nothing changed.")
+        if strict:
+            raise CliError(f"{school.name}: {reason}")
+        return Outcome(school.name, "failed", f"refused: {reason}")
 
     # 1. The year's open cycles end as with `/plc cycle end`: summary kept, pending work cancelled.
     now = services.clock.now()
@@ -141,10 +150,9 @@ def close_school(services: Services, school: School, *, on: date | None, out_dir
         checkin_planner.cancel_cycle_work(services, cycle_id)
 
     # 2. The year's workbook, complete under its real name or not at all.
-    target = (out_dir / workbook_name(school.name, span.label)).resolve()
     with services.db.read() as session:
         scope = data.range_scope(session, span.starts_on, last_day, school_ids=[school_id])
-        rows = _write(session, scope, target, min_group_size=services.settings.min_group_size)
+        rows = _write(session, scope, target, min_group_size=services.settings.min_group_size, force=force)
 
     # 3. The record, checked again under the school's lock (another close may have won).
     with services.db.session() as session:
@@ -165,8 +173,8 @@ def close_school(services: Services, school: School, *, on: date | None, out_dir
                    f"{next_label} began {last_day + timedelta(days=1)} with the same teams, members and norms.")
 
 
-def _write(session: object, scope: data.Scope, target: Path, *, min_group_size: int) -> int:
-    with replaced_when_done(target) as tmp_name:
+def _write(session: object, scope: data.Scope, target: Path, *, min_group_size: int, force: bool) -> int:
+    with replaced_when_done(target, force=force) as tmp_name:
         return write_range_workbook(session, scope, tmp_name, min_group_size=min_group_size)
 
 

@@ -23,6 +23,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+_EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\".]+$")
 DEFAULT_MINUTES = 45
 
 
@@ -204,8 +205,24 @@ def check_timezone(text: str) -> str:
     return text
 
 
-def read_row(number: int, row: Mapping[str, object], directory: Directory) -> Entry | list[RowError]:
-    """Check one row on its own (its cells, its person, its channel); list the problems found."""
+@dataclass
+class Cells:
+    """One row's cells checked on their own, before Slack is asked: what can be wrong with a row
+    without knowing the workspace (an empty school, an unknown role, a member without a team, an
+    e-mail or id that cannot be one, a bad meeting day/time/length/time zone)."""
+
+    school: str
+    role: str | None
+    team: str | None
+    channel: str  # the cell as written: an id (C…/G…) or a #name, checked against Slack later
+    user_id: str  # the slack_user_id cell
+    email: str
+    schedule: dict[str, object]
+    problems: list[str]
+
+
+def read_cells(row: Mapping[str, object]) -> Cells:
+    """Check a row's cells without Slack; `problems` names the column of each one."""
     get = {k: cell_text(v) for k, v in row.items()}
     problems: list[str] = []
     school = get.get("school", "")
@@ -217,17 +234,19 @@ def read_row(number: int, row: Mapping[str, object], directory: Directory) -> En
         problems.append(f"unknown role '{raw_role}' (use member, facilitator or principal)"
                         if raw_role else "role is empty (use member, facilitator or principal)")
     team = get.get("team", "") or None
-    channel_cell = get.get("channel", "")
-    channel_id: str | None = None
+    channel = get.get("channel", "")
     if role in ("member", "facilitator") and not team:
         problems.append(f"team is empty (every {role} row names a team)")
-    if role != "principal" and channel_cell:
-        channel_id, problem = _channel(channel_cell, directory)
-        if problem:
-            problems.append(problem)
-    user_id, problem = _person(get.get("slack_user_id", ""), get.get("email", ""), directory)
-    if problem:
-        problems.append(problem)
+    if role != "principal" and channel and not (channel.startswith("#") and len(channel) > 1
+                                                or _CHANNEL_ID.match(channel)):
+        problems.append(f"channel '{channel}' is neither a channel id (C…) nor a #name")
+    user_id, email = get.get("slack_user_id", ""), get.get("email", "")
+    if user_id and not _USER_ID.match(user_id):
+        problems.append(f"slack_user_id '{user_id}' is not a Slack user id (like U012ABCDEF)")
+    if email and not _EMAIL.match(email):
+        problems.append(f"email '{email}' is not an e-mail address (like name@school.org)")
+    if not user_id and not email:
+        problems.append("email and slack_user_id are both empty")
     schedule: dict[str, object] = {}
     for key, parse in (("meeting_day", parse_weekdays), ("meeting_time", parse_time),
                        ("meeting_minutes", parse_minutes), ("timezone", check_timezone)):
@@ -235,13 +254,37 @@ def read_row(number: int, row: Mapping[str, object], directory: Directory) -> En
             try:
                 schedule[key] = parse(get[key])  # type: ignore[operator]
             except ValueError as exc:
-                problems.append(str(exc))
+                problems.append(str(exc) if str(exc).startswith(key) else f"{key} {exc}")
+    return Cells(school, role, team, channel, user_id, email, schedule, problems)
+
+
+def check_rows(rows: Iterable[tuple[int, Mapping[str, object]]]) -> list[RowError]:
+    """Every problem a file's rows have on their own, row by row; checked before Slack is asked,
+    so a bad file is reported without a network or a token."""
+    return [RowError(number, problem) for number, row in rows for problem in read_cells(row).problems]
+
+
+def read_row(number: int, row: Mapping[str, object], directory: Directory) -> Entry | list[RowError]:
+    """Check one row on its own (its cells, its person, its channel); list the problems found."""
+    cells = read_cells(row)
+    problems = list(cells.problems)
+    role, team, schedule = cells.role, cells.team, cells.schedule
+    channel_id: str | None = None
+    if role != "principal" and cells.channel and not any(p.startswith("channel ") for p in problems):
+        channel_id, problem = _channel(cells.channel, directory)
+        if problem:
+            problems.append(problem)
+    user_id: str | None = None
+    if not any(p.startswith(("slack_user_id ", "email ")) for p in problems):
+        user_id, problem = _person(cells.user_id, cells.email, directory)
+        if problem:
+            problems.append(problem)
     if problems:
         return [RowError(number, p) for p in problems]
     assert role is not None and user_id is not None
     if role == "principal":
         team, channel_id = None, None
-    return Entry(number, school, team, channel_id, user_id, role,
+    return Entry(number, cells.school, team, channel_id, user_id, role,
                  weekdays=schedule.get("meeting_day"), time=schedule.get("meeting_time"),  # type: ignore[arg-type]
                  minutes=schedule.get("meeting_minutes"), timezone=schedule.get("timezone"))  # type: ignore[arg-type]
 
