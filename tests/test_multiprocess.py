@@ -123,6 +123,7 @@ def _healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"no healthy web process on {port}")
 
 
+@pytest.mark.real_clock  # signs clicks here for web processes whose clock is not moved
 def test_a_click_sent_to_both_web_processes_is_stored_once(pg_bot, tmp_path):
     bot = pg_bot
     team = seed_team(bot, members=("UT1", "UT2"))

@@ -56,6 +56,7 @@ def _stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
+@pytest.mark.real_clock  # signs requests here for a bot in a real process, whose clock is not moved
 def test_http_mode_serves_signed_requests_and_stops_cleanly(tmp_path):
     port = _free_port()
     with SlackDouble() as double:
