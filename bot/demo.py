@@ -9,7 +9,7 @@ instead of waiting). The database is a fresh SQLite file. No token, no `.env`, n
 
 The demo's calendar is its own: it starts the Monday after today and has a school break in its
 span (the winter holidays when its weeks cross them, else a week off in its third week), so the
-story always shows check-ins skipped and meetings cancelled over a break.
+story always shows the scheduler skipping check-ins and meetings over a break.
 
 Run again into the same folder (`--out DIR`), it replaces the files its earlier run wrote there,
 listed in `plcbot-demo-files.txt`, and refuses to write over any other file.
@@ -40,7 +40,9 @@ from zoneinfo import ZoneInfo
 from bot.slack_double import SlackDouble
 from bot.stage import Stage
 from scheduling.clock import FakeClock
-from storage.models import CheckinRound, Cycle, ScheduledJob
+from storage import meetings as meeting_store
+from storage.models import CheckinRound, Cycle, Meeting, ScheduledJob, Team
+from storage.rules import cycles as cycle_rules
 
 TZ = "America/New_York"
 ZONE = ZoneInfo(TZ)
@@ -770,13 +772,12 @@ class Demo:
         self.command(RIVERA, "agenda template data", G3_CHANNEL)
 
     def break_week(self, week: int, monday: date) -> None:
-        """A week of the school break: the facilitators cancel its meetings, the scheduler skips its check-in."""
+        """A week of the school break: the scheduler skips its check-ins and its meetings (no agenda, no
+        feedback asked); nobody cancels anything by hand."""
         c = self.calendar
         self.t.heading(f"Week {week}: {c.break_label}")
-        for facilitator, channel, weekday in ((KIM, G4_CHANNEL, 2), (RIVERA, G3_CHANNEL, 3)):
-            day = monday + timedelta(days=weekday)
-            if c.on_break(day):
-                self.command(facilitator, f"meeting cancel {day:%b} {day.day}", channel)
+        if monday <= c.break_start:  # the break's first week: the meetings list says what is skipped
+            self.command(RIVERA, "meeting list", G3_CHANNEL)
         self.ticking(self.local(monday + timedelta(days=1), "14:05"), "the scheduler")
         with self.stage.services.db.read() as session:
             from sqlmodel import select
@@ -788,9 +789,29 @@ class Demo:
         if not skipped or len(skipped) < len(found):
             raise StepSkipped(f"the scheduler did not skip week {week}'s check-ins over the break")
         titles = " and of ".join(f"“{title}”" for *_, title in skipped)
-        reason = skipped[0][1].removeprefix("break:").strip() or c.break_label
+        reason = cycle_rules.break_label(skipped[0][1]) or c.break_label
         self.t.write(f"{self.t.when(skipped[0][2])} · the scheduler skipped this week's check-ins ({reason}): "
                      f"week {week} of {titles}; nobody was asked")
+        week_end = self.local(monday + timedelta(days=7), "00:00")
+        with self.stage.services.db.read() as session:
+            from sqlmodel import col, select
+
+            planned = session.exec(select(Meeting, Team).where(
+                Meeting.team_id == Team.id, col(Meeting.starts_at) >= self.stage.clock.now(),
+                col(Meeting.starts_at) < week_end).order_by(col(Meeting.starts_at))).all()
+        for meeting, team in planned:
+            if not c.on_break(meeting.starts_at.astimezone(ZONE).date()):
+                continue
+            self.ticking(meeting.starts_at + timedelta(minutes=meeting.minutes + 30), "the scheduler")
+            with self.stage.services.db.read() as session:
+                row = session.get(Meeting, meeting.id)
+            why = meeting_store.skipped_for(row) if row is not None else None
+            if row is None or why is None or row.agenda_ts:
+                raise StepSkipped(f"the scheduler held {team.name}'s meeting on a day of the break")
+            day = meeting.starts_at.astimezone(ZONE)
+            self.t.write(f"{self.t.when(meeting.starts_at)} · the scheduler did not post the agenda for "
+                         f"{day:%a %b} {day.day} in {self.t.where(team.channel_id)}: {why} (the meeting is "
+                         "skipped, so nobody is asked for feedback either)")
         self.ticking(self.local(monday + timedelta(days=7), "07:05"), "the scheduler")
 
     def week(self, week: int, cycle_week: int, monday: date) -> None:

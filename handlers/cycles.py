@@ -24,8 +24,10 @@ from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
 from scheduling import checkins as planner
 from scheduling import delivery
+from scheduling.meetings import refresh_agenda
 from storage import cycles as store
-from storage.models import Cycle, School, Team
+from storage import meetings as meeting_store
+from storage.models import Cycle, Meeting, School, Team
 from storage.people import load_actor
 from storage.rules import cycles as rules
 from storage.rules.dates import parse_date
@@ -403,7 +405,7 @@ def run_break(request: CommandRequest, services: Services) -> None:
             return
         lines = [f"`{b.id}` {b.starts_on:%a %b %-d, %Y} – {b.ends_on:%a %b %-d, %Y} {escape(b.label)}"
                  for b in rows]
-        request.reply("*School breaks (no check-ins):*\n" + "\n".join(lines))
+        request.reply("*School breaks (no check-ins, no scheduled meetings):*\n" + "\n".join(lines))
         return
     require(request.actor, Action.EDIT_SCHOOL, team_id=team.id, school_id=team.school_id)
     today = team_today(services, team)
@@ -417,23 +419,40 @@ def run_break(request: CommandRequest, services: Services) -> None:
         if problem:
             raise UserError(problem)
         label = parts[2].strip() if len(parts) > 2 else ""
+        now = services.clock.now()
         with services.db.session() as session:
             _, created = store.add_break(session, school_id=team.school_id, starts_on=start, ends_on=finish,
-                                         label=label, created_by=request.user_id, now=services.clock.now())
+                                         label=label, created_by=request.user_id, now=now)
+            skipped = meeting_store.apply_breaks(session, school_id=team.school_id, now=now)
+        _refresh_posted(services, skipped)
         request.reply(f":palm_tree: {'Added' if created else 'Already there:'} a break "
-                      f"{start:%a %b %-d} – {finish:%a %b %-d}: no check-ins for the school's teams.")
+                      f"{start:%a %b %-d} – {finish:%a %b %-d}: no check-ins for the school's teams, and their "
+                      "scheduled meetings on those days are skipped (a meeting added by hand with "
+                      "`/plc meeting add` is held).")
         return
     if word == "remove":
         try:
             break_id = int(rest.strip())
         except ValueError:
             raise UserError(f"Give the break's number from `/plc break`: `{BREAK_USAGE}`.") from None
+        now = services.clock.now()
         with services.db.session() as session:
             removed = store.remove_break(session, school_id=team.school_id, break_id=break_id,
-                                         actor=request.user_id, now=services.clock.now())
-        request.reply("Removed that break." if removed else "There is no such break for this school.")
+                                         actor=request.user_id, now=now)
+            session.flush()
+            back = meeting_store.apply_breaks(session, school_id=team.school_id, now=now) if removed else []
+        _refresh_posted(services, back)
+        request.reply("Removed that break: its days have check-ins and meetings again." if removed
+                      else "There is no such break for this school.")
         return
     raise UserError(f"Use `{BREAK_USAGE}`.")
+
+
+def _refresh_posted(services: Services, meetings: list[Meeting]) -> None:
+    """An agenda already posted for a meeting a break now skips (or gives back) says so."""
+    for meeting in meetings:
+        if meeting.id is not None and meeting.agenda_ts:
+            refresh_agenda(services, meeting.id)
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:
@@ -448,7 +467,8 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
                          needs=Role.FACILITATOR)
     wiring.router.detail("cycle", "/plc cycle pause [until DATE] | resume | end", "pause, resume or end it",
                          needs=Role.FACILITATOR)
-    wiring.router.add("break", run_break, summary="the school's breaks (no check-ins)", usage="/plc break")
+    wiring.router.add("break", run_break, summary="the school's breaks (no check-ins or scheduled meetings)",
+                      usage="/plc break")
     wiring.router.detail("break", "/plc break add FROM TO [label] | remove ID", "add or remove a break",
                          needs=Role.PRINCIPAL)
 

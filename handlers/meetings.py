@@ -57,13 +57,16 @@ def on_meeting(request: CommandRequest, services: Services) -> None:
     if word in ("", "list"):
         with services.db.session() as session:
             store.ensure_upcoming(session, team=team, now=now)
-            rows = store.upcoming(session, team_id=team.id, now=now, limit=10)
+            rows = store.upcoming(session, team_id=team.id, now=now, limit=10, skipped=True)
         if not rows:
             request.reply(f"No meetings are planned. {USAGE}")
             return
-        lines = [f"• {local_label(m.starts_at, team.timezone)} · {m.minutes} min"
-                 + (" · one-off" if m.source == "one_off" else "") for m in rows]
-        request.reply("Upcoming meetings", blocks=render.chunk("*Upcoming meetings*", lines, max_blocks=3))
+        lines = [f"• {local_label(m.starts_at, team.timezone)} · " + (
+            f"skipped: {escape(skip)}" if (skip := store.skipped_for(m)) else
+            f"{m.minutes} min" + (" · one-off" if m.source == "one_off" else "")) for m in rows]
+        said = "; ".join(line.removeprefix("• ") for line in lines)
+        request.reply(f"Upcoming meetings: {said}"[:2000],
+                      blocks=render.chunk("*Upcoming meetings*", lines, max_blocks=3))
         return
     require(request.actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
     if word == "add":
@@ -90,6 +93,14 @@ def on_meeting(request: CommandRequest, services: Services) -> None:
                 raise UserError(escape(str(exc))) from None
         with services.db.session() as session:
             cancelled = store.find_to_cancel(session, team=team, day=day, now=now)
+            if cancelled is None and day is not None:
+                skipped = next((m for m in store.upcoming(session, team_id=team.id, now=now, limit=50, skipped=True)
+                                if m.starts_at > now and m.starts_at.astimezone(zone).date() == day
+                                and store.skipped_for(m)), None)
+                if skipped is not None:
+                    why = escape(store.skipped_for(skipped) or "")
+                    raise UserError(f"The meeting on {local_label(skipped.starts_at, team.timezone)} is not held "
+                                    f"anyway: it is skipped for the school break ({why}).")
             if cancelled is None:
                 raise UserError("There is no upcoming meeting on that day." if day else "There is no upcoming meeting.")
             store.cancel(session, meeting=cancelled)

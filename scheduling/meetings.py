@@ -24,6 +24,7 @@ from storage import actions as action_store
 from storage import jobs
 from storage import meetings as meeting_store
 from storage.models import Meeting, ScheduledJob, School, Team
+from storage.rules import cycles as cycle_rules
 from storage.rules.agenda import ActionView, is_away, reminder_day
 
 if TYPE_CHECKING:
@@ -182,11 +183,14 @@ def _plan_meetings(session: Session, services: Services, teams: list[Team], scho
             col(Meeting.team_id).in_([t.id for t in teams]), col(Meeting.starts_at) > since,
             col(Meeting.starts_at) <= until)).all():
         by_team.setdefault(m.team_id, []).append(m)
+    breaks = meeting_store.school_breaks(session, school_ids=sorted({t.school_id for t in teams}),
+                                         today=now.date())
     work: list[tuple[Meeting, Team, SchoolHours]] = []
     for team in teams:
         assert team.id is not None
         rows = by_team.get(team.id, [])
-        rows += meeting_store.ensure_upcoming(session, team=team, now=now, existing_rows=rows)
+        rows += meeting_store.ensure_upcoming(session, team=team, now=now, existing_rows=rows,
+                                              breaks=breaks[team.school_id])
         hours = school_hours(services, team, schools.get(team.school_id))
         limit = now + timedelta(days=meeting_store.horizon_days(team) + 1)
         work += [(m, team, hours) for m in rows if m.starts_at <= limit]
@@ -199,9 +203,11 @@ def _plan_meetings(session: Session, services: Services, teams: list[Team], scho
 
 def _want(session: Session, existing: dict[str, ScheduledJob], *, kind: str, key: str, due: datetime,
           team: Team, ref_id: int | None) -> None:
-    """Schedule `key` at `due` unless its row already says so; bring back a post its meeting's cancel dropped."""
+    """Schedule `key` at `due` unless its row already says so; bring back a post its meeting's cancel
+    (or a school break, since removed) dropped."""
     job = existing.get(key)
-    if job is not None and job.state == "skipped" and job.last_error == REVIVABLE:
+    if job is not None and job.state == "skipped" and (job.last_error == REVIVABLE
+                                                       or cycle_rules.break_label(job.last_error)):
         job.state, job.due_at, job.last_error, job.finished_at = "pending", due, None, None
         session.add(job)
         return
@@ -213,6 +219,9 @@ def _want(session: Session, existing: dict[str, ScheduledJob], *, kind: str, key
 def _plan_meeting(session: Session, meeting: Meeting, team: Team, hours: SchoolHours, now: datetime,
                   existing: dict[str, ScheduledJob]) -> None:
     post_key, start_key = f"{AGENDA_POST}:{meeting.id}", f"{MEETING_START}:{meeting.id}"
+    if meeting_store.skipped_for(meeting):
+        _skip_for_break(session, meeting, team, hours, now, existing)
+        return
     if meeting.status != "scheduled":
         for key in (post_key, start_key):
             job = existing.get(key)
@@ -227,6 +236,30 @@ def _plan_meeting(session: Session, meeting: Meeting, team: Team, hours: SchoolH
     if meeting.starts_at + timedelta(minutes=meeting.minutes) > now:
         _want(session, existing, kind=MEETING_START, key=start_key, due=meeting.starts_at, team=team,
               ref_id=meeting.id)
+
+
+def _skip_for_break(session: Session, meeting: Meeting, team: Team, hours: SchoolHours, now: datetime,
+                    existing: dict[str, ScheduledJob]) -> None:
+    """A meeting a school break skips: its agenda post is kept as skipped work with the break as
+    the reason (so `plcbot jobs` shows it), and nothing of it runs."""
+    reason = meeting.title  # "break: Winter break"
+    post_key, start_key = f"{AGENDA_POST}:{meeting.id}", f"{MEETING_START}:{meeting.id}"
+    job = existing.get(start_key)
+    if job is not None and job.state == "pending":
+        jobs.cancel(session, dedupe_key=start_key, reason=reason)
+    job = existing.get(post_key)
+    if job is None:
+        due = agenda_post_time(meeting.starts_at, team.agenda_lead_hours, hours, team.timezone, now)
+        if due is None or meeting.agenda_ts:
+            return
+        job = jobs.schedule(session, kind=AGENDA_POST, dedupe_key=post_key, due_at=due, team_id=team.id,
+                            school_id=team.school_id, ref_id=meeting.id)
+        existing[post_key] = job
+    if job.state == "pending":
+        jobs.cancel(session, dedupe_key=post_key, reason=reason)
+    elif job.state == "skipped" and job.last_error != reason:  # cancelled by hand before, or another break
+        job.last_error = reason
+        session.add(job)
 
 
 def _plan_reminders(session: Session, services: Services, schools: dict[int | None, School], now: datetime) -> None:

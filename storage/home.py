@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, func, or
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
+from storage import meetings as meeting_store
 from storage.models import (
     AgendaItem,
     Checkin,
@@ -121,6 +122,8 @@ class TeamGlance:
     role: str | None  # facilitator | member | None (a principal's view of another team)
     members: int = 0
     next_meeting: MeetingGlance | None = None
+    # The schedule's meetings before the next one that a school break skips: (start, "Winter break").
+    skipped_meetings: list[tuple[datetime, str]] = field(default_factory=list)
     cycle: CycleGlance | None = None
     round: RoundGlance | None = None
     support_open: int = 0
@@ -261,8 +264,9 @@ def _next_meetings(session: Session, teams: dict[int, TeamGlance], ids: list[int
     """The next meeting of each team (one under way counts), and the first agenda items of the person's own."""
     # One bounded read (the planner keeps a few weeks of meetings ahead): per team, the earliest
     # meeting that is not over yet wins, so a meeting under way counts as the next one.
+    # A schedule's meeting a school break skips comes along, to be shown as skipped before the next one.
     rows = session.exec(
-        select(Meeting).where(col(Meeting.team_id).in_(ids), Meeting.status == "scheduled",
+        select(Meeting).where(col(Meeting.team_id).in_(ids), col(Meeting.status).in_(["scheduled", "cancelled"]),
                               col(Meeting.starts_at) > now - timedelta(hours=6),
                               col(Meeting.starts_at) <= now + timedelta(days=60))
         .order_by(col(Meeting.team_id), col(Meeting.starts_at))
@@ -271,7 +275,13 @@ def _next_meetings(session: Session, teams: dict[int, TeamGlance], ids: list[int
     for m in rows:
         if m.team_id in chosen or m.starts_at + timedelta(minutes=m.minutes) <= now:
             continue
-        chosen[m.team_id] = m
+        skipped = meeting_store.skipped_for(m)
+        if skipped is not None:
+            if m.starts_at > now:
+                teams[m.team_id].skipped_meetings.append((m.starts_at, skipped))
+            continue
+        if m.status == "scheduled":
+            chosen[m.team_id] = m
     meeting_ids = [m.id for t, m in chosen.items() if t in with_items and m.id is not None]
     items: dict[int, list[tuple[str, int]]] = defaultdict(list)
     if meeting_ids:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -21,6 +22,7 @@ from storage.models import (
     MeetingRecord,
     Person,
     ScheduledJob,
+    SchoolBreak,
     Team,
 )
 from storage.rules import cycles as cycle_rules
@@ -57,6 +59,26 @@ def horizon_days(team: Team) -> int:
 
 
 SCHEDULE_CHANGED = "Schedule changed"  # the title of a row the schedule dropped (not a person's cancel)
+# A schedule's meeting on a day of a school break is not held: it is kept "cancelled" with the
+# break's reason ("break: Winter break", `rules.cycles.break_reason`, as check-in rounds keep it)
+# in its title, so listings can say "skipped: Winter break" and removing the break brings it back.
+
+
+def skipped_for(meeting: Meeting) -> str | None:
+    """The break a schedule's meeting is skipped for ("Winter break"), or None when it is not."""
+    if meeting.status != "cancelled" or meeting.source != "schedule":
+        return None
+    return cycle_rules.break_label(meeting.title)
+
+
+def school_breaks(session: Session, *, school_ids: list[int], today: date) -> dict[int, list[cycle_rules.Break]]:
+    """The breaks of these schools not over before `today` (yesterday's, for other time zones), in one query."""
+    found: dict[int, list[cycle_rules.Break]] = {i: [] for i in school_ids}
+    if school_ids:
+        for b in session.exec(select(SchoolBreak).where(col(SchoolBreak.school_id).in_(school_ids),
+                                                        col(SchoolBreak.ends_on) >= today - timedelta(days=1))):
+            found[b.school_id].append(cycle_rules.Break(b.starts_on, b.ends_on, b.label))
+    return found
 
 
 def schedule_window(team: Team, now: datetime) -> tuple[list[datetime], datetime]:
@@ -71,12 +93,19 @@ def schedule_window(team: Team, now: datetime) -> tuple[list[datetime], datetime
 
 
 def ensure_upcoming(session: Session, *, team: Team, now: datetime,
-                    existing_rows: list[Meeting] | None = None) -> list[Meeting]:
+                    existing_rows: list[Meeting] | None = None,
+                    breaks: list[cycle_rules.Break] | None = None) -> list[Meeting]:
     """Make one row per scheduled occurrence ahead (team, starts_at), and cancel future rows the
     schedule no longer has (within the window it was computed for). A row a person cancelled stays
     cancelled: the unique key keeps it from coming back. A row the schedule dropped comes back when
     the schedule has it again. `existing_rows` (the team's rows from `now` to the window's end) lets
-    the planner load every team's rows in one query."""
+    the planner load every team's rows in one query.
+
+    A schedule's meeting on a day of a school break is skipped (kept cancelled with the break's
+    reason); when the break is removed, or no longer covers it, it is scheduled again. `breaks`
+    (the school's) lets the planner load them once; by default they are read here. Meetings added
+    by hand are never skipped: someone chose that day.
+    """
     assert team.id is not None
     starts, window_end = schedule_window(team, now)
     wanted = set(starts)
@@ -85,17 +114,28 @@ def ensure_upcoming(session: Session, *, team: Team, now: datetime,
             select(Meeting).where(Meeting.team_id == team.id, col(Meeting.starts_at) > now,
                                   col(Meeting.starts_at) < window_end)
         ).all())
+    if breaks is None:
+        breaks = school_breaks(session, school_ids=[team.school_id], today=local_today(team, now))[team.school_id]
+    zone = ZoneInfo(team.timezone)
     existing = {m.starts_at: m for m in existing_rows if now < m.starts_at < window_end}
     created = []
     for start in starts:
+        skip = cycle_rules.break_reason(breaks, start.astimezone(zone).date())
         if start in existing:
             row = existing[start]
-            if row.source == "schedule" and row.status == "cancelled" and row.title == SCHEDULE_CHANGED:
-                row.status, row.title = OPEN, ""  # the schedule has it again
-                session.add(row)
+            if row.source != "schedule":
+                continue
+            if row.status == OPEN and skip:
+                row.status, row.title = "cancelled", skip  # its jobs are dropped by the planner
+            elif row.status == "cancelled" and (row.title == SCHEDULE_CHANGED or skipped_for(row)):
+                # the schedule has it again, or its break changed: held unless a break covers it
+                row.status, row.title = ("cancelled", skip) if skip else (OPEN, "")
+            else:
+                continue
+            session.add(row)
             continue
         meeting = Meeting(team_id=team.id, starts_at=start, minutes=team.meeting_minutes, source="schedule",
-                          created_at=now)
+                          status="cancelled" if skip else OPEN, title=skip or "", created_at=now)
         try:
             with session.begin_nested():
                 session.add(meeting)
@@ -103,21 +143,48 @@ def ensure_upcoming(session: Session, *, team: Team, now: datetime,
             continue
         created.append(meeting)
     for start, meeting in existing.items():
-        if meeting.source == "schedule" and meeting.status == OPEN and start not in wanted:
+        if meeting.source != "schedule" or start in wanted:
+            continue
+        if meeting.status == OPEN:
             meeting.status = "cancelled"  # the schedule changed; its post is dropped by the planner
             meeting.title = meeting.title or SCHEDULE_CHANGED
+            session.add(meeting)
+        elif skipped_for(meeting):
+            meeting.title = SCHEDULE_CHANGED  # no longer the schedule's, whatever the break does
             session.add(meeting)
     return created
 
 
-def upcoming(session: Session, *, team_id: int, now: datetime, limit: int = 10) -> list[Meeting]:
-    """Scheduled meetings not over yet, soonest first (one under way comes first)."""
+def apply_breaks(session: Session, *, school_id: int, now: datetime) -> list[Meeting]:
+    """After a break is added or removed: skip or bring back each team's planned meetings now
+    (the planner would on its next tick). Returns the meetings whose status changed."""
+    teams = session.exec(select(Team).where(Team.school_id == school_id, col(Team.archived_at).is_(None))).all()
+    changed = []
+    for team in teams:
+        assert team.id is not None
+        _, window_end = schedule_window(team, now)
+        rows = list(session.exec(select(Meeting).where(Meeting.team_id == team.id, col(Meeting.starts_at) > now,
+                                                       col(Meeting.starts_at) < window_end)).all())
+        before = {m.id: m.status for m in rows}
+        ensure_upcoming(session, team=team, now=now, existing_rows=rows)
+        changed += [m for m in rows if before[m.id] != m.status]
+    return changed
+
+
+def upcoming(session: Session, *, team_id: int, now: datetime, limit: int = 10,
+             skipped: bool = False) -> list[Meeting]:
+    """Scheduled meetings not over yet, soonest first (one under way comes first); with `skipped`,
+    also the schedule's meetings a school break skips (see `skipped_for`)."""
+    wanted: ColumnElement[bool] = col(Meeting.status) == OPEN
+    if skipped:
+        wanted = or_(wanted, (col(Meeting.status) == "cancelled") & (col(Meeting.source) == "schedule")
+                     & col(Meeting.title).startswith("break"))
     rows = session.exec(
-        select(Meeting).where(Meeting.team_id == team_id, Meeting.status == OPEN,
-                              col(Meeting.starts_at) > now - timedelta(hours=6))
+        select(Meeting).where(Meeting.team_id == team_id, wanted, col(Meeting.starts_at) > now - timedelta(hours=6))
         .order_by(col(Meeting.starts_at))
     ).all()
-    return [m for m in rows if m.starts_at + timedelta(minutes=m.minutes) > now][:limit]
+    return [m for m in rows if m.starts_at + timedelta(minutes=m.minutes) > now
+            and (m.status == OPEN or skipped_for(m))][:limit]
 
 
 def next_meeting(session: Session, *, team: Team, now: datetime) -> Meeting | None:
@@ -151,6 +218,7 @@ def add_one_off(session: Session, *, team: Team, starts_at: datetime, minutes: i
         if existing.status == "held":
             raise RuleError("That meeting has been held already.")
         existing.status, existing.minutes, existing.title = OPEN, minutes, ""
+        existing.source = "one_off"  # added by hand: held whatever the schedule or a school break says
         session.add(existing)
         return existing
     meeting = Meeting(team_id=team.id, starts_at=starts_at, minutes=minutes, source="one_off", created_at=now)

@@ -480,3 +480,126 @@ def test_the_planners_read_in_bulk_however_many_teams(bot):
     with bot.db.read() as session:  # the planners did plan for every team
         assert len(session.exec(select(ScheduledJob).where(ScheduledJob.kind == "action_reminder")).all()) == 7
     assert seven_teams <= one_team + 3, (one_team, seven_teams)
+
+
+# ---------------------------------------------------------------------------- school breaks
+def _said(bot) -> str:
+    """The last reply, as the person reads it (not JSON-escaped)."""
+    bot.wait_idle()
+    return json.dumps(bot.double.responses()[-1], ensure_ascii=False) if bot.double.responses() else ""
+
+
+def _bot_posts(bot, channel):
+    return [m for m in bot.double.messages(channel) if m.get("bot_id")]
+
+
+def _meeting_at(bot, starts_at):
+    with bot.db.read() as session:
+        return session.exec(select(Meeting).where(Meeting.starts_at == starts_at)).one()
+
+
+def _job(bot, key):
+    with bot.db.read() as session:
+        return session.exec(select(ScheduledJob).where(ScheduledJob.dedupe_key == key)).one()
+
+
+def test_a_break_skips_the_meetings_planned_in_it_and_removing_it_brings_them_back(bot, monkeypatch, capsys):
+    import argparse
+
+    import bot.cli.jobs as jobs_cli
+    from storage.models import SchoolBreak
+
+    team = seed_team(bot)
+    bot.tick()  # Thursday's meeting is planned, its agenda post pending
+    thursday = _meeting_at(bot, THURSDAY_MEETING)
+    assert _job(bot, f"agenda_post:{thursday.id}").state == "pending"
+
+    _command(bot, "UPRIN", "break add 2026-12-03 2026-12-04 Snow days", team.channel)
+    assert "scheduled meetings on those days are skipped" in _said(bot)
+    skipped = _meeting_at(bot, THURSDAY_MEETING)
+    assert (skipped.status, skipped.title) == ("cancelled", "break: Snow days")
+    _command(bot, "UFAC", "meeting list", team.channel)
+    assert "Thu Dec 3, 3:30 PM EST · skipped: Snow days" in _said(bot)
+    _command(bot, "UFAC", "meeting cancel Dec 3", team.channel)
+    assert "skipped for the school break (Snow days)" in _said(bot)
+    bot.tick()
+    job = _job(bot, f"agenda_post:{thursday.id}")
+    assert (job.state, job.last_error) == ("skipped", "break: Snow days")
+    # `plcbot jobs` lists the post that will not happen, and why.
+    monkeypatch.setattr(jobs_cli, "services_from", lambda _args: bot.services)
+    assert jobs_cli.list_jobs(argparse.Namespace(all=False)) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.lstrip().startswith(f"{job.id} "))
+    assert "agenda post" in line and line.endswith("skipped: Snow days")
+
+    # The break is removed: the meeting is back, with its automatic post.
+    with bot.db.read() as session:
+        break_id = session.exec(select(SchoolBreak)).one().id
+    _command(bot, "UPRIN", f"break remove {break_id}", team.channel)
+    assert "check-ins and meetings again" in _said(bot)
+    assert _meeting_at(bot, THURSDAY_MEETING).status == "scheduled"
+    bot.tick()
+    assert _job(bot, f"agenda_post:{thursday.id}").state == "pending"
+    _command(bot, "UFAC", "meeting list", team.channel)
+    listing = _said(bot)
+    assert "Thu Dec 3, 3:30 PM EST · 45 min" in listing and "skipped" not in listing
+
+    # Added again: across the meeting's whole day, nothing of it is posted.
+    _command(bot, "UPRIN", "break add 2026-12-03 2026-12-04 Snow days", team.channel)
+    for moment in (datetime(2026, 12, 2, 20, 30), datetime(2026, 12, 3, 12, 0), datetime(2026, 12, 3, 20, 30),
+                   datetime(2026, 12, 3, 21, 15), datetime(2026, 12, 3, 22, 0), datetime(2026, 12, 4, 13, 0)):
+        bot.clock.set(moment.replace(tzinfo=UTC))
+        bot.tick()
+        bot.tick()
+    assert _bot_posts(bot, team.channel) == []  # no agenda, no "How was today's meeting?"
+    with bot.db.read() as session:
+        kinds = {(j.kind, j.state) for j in session.exec(select(ScheduledJob).where(ScheduledJob.ref_id == thursday.id))
+                 if j.kind in ("agenda_post", "meeting_start", "feedback_prompt")}
+    assert ("agenda_post", "skipped") in kinds and not {k for k, state in kinds if state in ("pending", "done")}
+    assert _meeting_at(bot, THURSDAY_MEETING).status == "cancelled"
+    # The next week's meeting, after the break, is held as usual.
+    assert _meeting_at(bot, THURSDAY_MEETING + timedelta(days=7)).status == "scheduled"
+
+
+def test_a_break_added_before_the_meetings_are_planned_shows_them_skipped_on_home(bot):
+    team = seed_team(bot)
+    _command(bot, "UPRIN", "break add 2026-12-07 2026-12-11 Winter break", team.channel)
+    bot.clock.set(datetime(2026, 12, 9, 14, 0, tzinfo=UTC))  # Wednesday in the break: the next weeks are planned
+    bot.tick()
+    week = _meeting_at(bot, THURSDAY_MEETING + timedelta(days=7))
+    assert (week.status, week.title) == ("cancelled", "break: Winter break")
+    bot.user("UFAC").open_home()
+    home = bot.double.wait_for(lambda: bot.double.home_view("UFAC"))
+    text = json.dumps(home["blocks"], ensure_ascii=False)
+    assert "Thu Dec 10, 3:30 PM · skipped: Winter break" in text
+    assert "Next meeting *Thu Dec 17, 3:30 PM*" in text
+
+
+def test_a_meeting_added_by_hand_on_a_break_day_is_held(bot):
+    team = seed_team(bot)
+    _command(bot, "UPRIN", "break add 2026-12-07 2026-12-11 Winter break", team.channel)
+    _command(bot, "UFAC", "meeting add Dec 8 15:45", team.channel)
+    assert "Added a 45-minute meeting on Tue Dec 8, 3:45 PM EST" in _said(bot)
+    bot.clock.set(datetime(2026, 12, 4, 14, 0, tzinfo=UTC))
+    bot.tick()
+    # The schedule's Thursday in the break is skipped; a facilitator brings it back by hand too.
+    assert _meeting_at(bot, THURSDAY_MEETING + timedelta(days=7)).status == "cancelled"
+    _command(bot, "UFAC", "meeting add Dec 10 15:30", team.channel)
+    assert "Added a 45-minute meeting on Thu Dec 10" in _said(bot)
+    bot.tick()
+    tuesday = _meeting_at(bot, datetime(2026, 12, 8, 20, 45, tzinfo=UTC))
+    thursday = _meeting_at(bot, THURSDAY_MEETING + timedelta(days=7))
+    assert (tuesday.status, thursday.status, thursday.source) == ("scheduled", "scheduled", "one_off")
+    _command(bot, "UFAC", "meeting list", team.channel)
+    listing = _said(bot)
+    assert "Tue Dec 8, 3:45 PM EST · 45 min · one-off" in listing and "skipped" not in listing
+    # Held: its agenda is posted and, at its end, the feedback prompt.
+    job = _job(bot, f"agenda_post:{tuesday.id}")
+    assert job.state == "pending"
+    bot.clock.set(job.due_at)
+    bot.tick()
+    bot.tick()
+    assert len(_agendas(bot, team.channel)) == 1
+    bot.clock.set(datetime(2026, 12, 8, 21, 35, tzinfo=UTC))
+    bot.tick()
+    bot.tick()
+    assert any("How was" in m.get("text", "") for m in _bot_posts(bot, team.channel))

@@ -59,10 +59,12 @@ STEPS = [
     "Meeting log · Grade 3 Math",  # the wrap-up with an action item
     "New action item: Bring six exit-ticket samples",
     "clicked “Done” on his action item in the Home tab",
-    "== Week 3: Winter break ==",  # the break: meetings cancelled, check-ins skipped
-    "typed `/plc meeting cancel Dec 24` in #grade-3-math",
-    "Cancelled the meeting on Thu Dec 24",
-    "Cancelled the meeting on Thu Dec 31",
+    "== Week 3: Winter break ==",  # the break: the scheduler skips its meetings and check-ins
+    "typed `/plc meeting list` in #grade-3-math",
+    "Thu Dec 24, 3:30 PM EST · skipped: Winter break",
+    "the scheduler did not post the agenda for Wed Dec 23 in #grade-4-ela: Winter break",
+    "the scheduler did not post the agenda for Thu Dec 24 in #grade-3-math: Winter break",
+    "the scheduler did not post the agenda for Thu Dec 31 in #grade-3-math: Winter break",
     "the scheduler skipped this week's check-ins (Winter break): week 4 of “Fractions on a number line”",
     "Reminder: your week 5 check-in for Citing text evidence is still open",  # Ms. Adams forgot
     "week 6 check-in summary",
@@ -111,7 +113,8 @@ def test_the_demo_plays_every_step_twice_into_one_folder(tmp_path, capsys, monke
     engine.dispose()
     zone = ZoneInfo("America/New_York")
     on_break = [m for m in meetings if date(2026, 12, 21) <= m.starts_at.astimezone(zone).date() <= date(2027, 1, 1)]
-    assert len(on_break) == 4 and {m.status for m in on_break} == {"cancelled"}
+    assert len(on_break) == 4 and {(m.status, m.title) for m in on_break} == {("cancelled", "break: Winter break")}
+    assert "meeting cancel" not in first  # nobody cancels a meeting of the break by hand
     assert any(m.status != "cancelled" for m in meetings)
     # The workbook.
     workbook = Path(re.findall(r"The principal's digest workbook is at: (.*)", first)[0])

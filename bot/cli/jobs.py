@@ -13,6 +13,7 @@ from scheduling import registry as scheduling_registry
 from scheduling import runner
 from storage import jobs
 from storage.models import ScheduledJob, School, Team
+from storage.rules import cycles as cycle_rules
 
 
 def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,6 +32,11 @@ def list_jobs(args: argparse.Namespace) -> int:
     states = ("pending", "running", "done", "skipped", "failed") if args.all else jobs.OPEN_STATES
     with services.db.read() as session:
         rows = jobs.upcoming(session, states=states, limit=500)
+        if not args.all:  # work that will not run when due says so: a meeting a school break skips
+            rows = sorted([*rows, *session.exec(
+                select(ScheduledJob).where(ScheduledJob.state == "skipped",
+                                           col(ScheduledJob.due_at) >= services.clock.now())
+                .order_by(col(ScheduledJob.due_at)).limit(100)).all()], key=lambda r: (r.due_at, r.id or 0))
         team_ids = {r.team_id for r in rows if r.team_id}
         school_ids = {r.school_id for r in rows if r.school_id}
         teams = {t.id: t for t in session.exec(select(Team).where(col(Team.id).in_(team_ids))).all()}
@@ -54,6 +60,9 @@ def _line(row: ScheduledJob, registry: scheduling_registry.Registry, teams: dict
     tz = team.timezone if team else (school.timezone if school else default_tz)
     due = row.due_at.astimezone(ZoneInfo(tz)).strftime("%a %Y-%m-%d %H:%M %Z")
     state = row.state + (f" ({row.last_error})" if row.last_error and row.state != "done" else "")
+    on_break = cycle_rules.break_label(row.last_error) if row.state == "skipped" else None
+    if on_break:
+        state = f"skipped: {on_break}"
     if row.state == "running":
         state += f" ({holder_text(row.claimed_by)})"
     return f"{row.id:>6}  {label:<18} {place[:28]:<28} {due:<24} {state}"

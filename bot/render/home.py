@@ -86,11 +86,14 @@ def pending_blocks(pending: Sequence[PendingCheckin]) -> list[Block]:
 # ---------------------------------------------------------------------------- teams
 def _meeting_lines(t: TeamGlance) -> list[str]:
     m = t.next_meeting
+    skipped = [f":palm_tree: {when_label(at, t.timezone)} · skipped: {escape(clip(why, 60))}"
+               for at, why in t.skipped_meetings[:3]]
     if m is None:
-        return [":calendar: No meeting scheduled."]
+        return [*skipped, ":calendar: No meeting scheduled."]
     title = f" · {escape(clip(m.title, 80))}" if m.title else ""
     posted = f", agenda posted in {channel(t.channel_id)}" if m.agenda_posted else ""
-    lines = [f":calendar: Next meeting *{when_label(m.starts_at, t.timezone)}* ({m.minutes} min){title}{posted}"]
+    lines = [*skipped,
+             f":calendar: Next meeting *{when_label(m.starts_at, t.timezone)}* ({m.minutes} min){title}{posted}"]
     if m.items:
         shown = [f"{i}. {escape(clip(title_, 90))} ({minutes} min)" for i, (title_, minutes) in enumerate(m.items, 1)]
         more = _more(m.items, m.item_count, "items")

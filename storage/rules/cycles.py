@@ -86,7 +86,25 @@ def is_away(away_from: date | None, away_until: date | None, day: date) -> bool:
 
 
 def break_on(breaks: Iterable[Break], day: date) -> Break | None:
+    """The school break `day` falls in, or None: the one rule for check-ins and meetings alike."""
     return next((b for b in breaks if b.covers(day)), None)
+
+
+def break_reason(breaks: Iterable[Break], day: date) -> str | None:
+    """Why nothing is held on `day` ("break: Winter break"), or None when it is a school day.
+
+    Check-in rounds and scheduled meetings store this same reason when a break skips them.
+    """
+    found = break_on(breaks, day)
+    return None if found is None else f"break: {found.label}".strip().rstrip(":")[:40]
+
+
+def break_label(reason: str | None) -> str | None:
+    """The break named in a reason `break_reason` made ("Winter break", or "school break" when it
+    has no label); None for any other reason (paused, cancelled by a person, ...)."""
+    if reason is None or not (reason == "break" or reason.startswith("break:")):
+        return None
+    return reason.removeprefix("break").lstrip(":").strip() or "school break"
 
 
 def is_paused(status: str, paused_until: date | None, day: date) -> bool:
@@ -110,9 +128,9 @@ def recipients(members: Sequence[Member], *, day: date, breaks: Iterable[Break] 
         return Recipients([], [], "paused")
     if status == "ended":
         return Recipients([], [], "ended")
-    found = break_on(breaks, day)
-    if found is not None:
-        return Recipients([], [], f"break: {found.label}".strip().rstrip(":")[:40])
+    reason = break_reason(breaks, day)
+    if reason is not None:
+        return Recipients([], [], reason)
     asked: list[str] = []
     away: list[str] = []
     seen: set[str] = set()
