@@ -30,6 +30,7 @@ from sqlmodel import col, select
 
 from bot.render import workbook as wbk
 from bot.render.digest import digest_message, upload_failed_message
+from scheduling import keys
 from scheduling.delivery import HISTORY_PAGES, PERMANENT_ERRORS, Outcome, deliver, remember_dm_channel
 from storage import digest as data
 from storage import jobs
@@ -251,7 +252,7 @@ def send_digest(services: Services, *, recipients: Sequence[str], key: Callable[
             result.retry.append(uid)
         else:
             result.upload_failed.append(uid)
-            deliver(services, key=f"digest-file-failed:{file_key(uid)}", kind=KIND, recipient=uid,
+            deliver(services, key=keys.digest_file_failed(file_key(uid)), kind=KIND, recipient=uid,
                     text=upload_failed_message(school=school, week=week), job_id=job_id)
     return result
 
@@ -273,10 +274,10 @@ def run(job: ScheduledJob, services: Services) -> str | None:
         write_week_workbook(session, [digest], buffer, min_group_size=minimum)
     text, blocks = digest_message(school=digest.school.name, week=week, teams=digest.teams,
                                   has_data=digest.has_data)
-    prefix = f"{job.school_id}:{week.label}"
+    school_id, label = job.school_id, week.label
     result = send_digest(
-        services, recipients=recipients, key=lambda u: f"digest:{prefix}:{u}",
-        file_key=lambda u: f"digest-file:{prefix}:{u}", text=text, blocks=blocks, content=buffer.getvalue(),
+        services, recipients=recipients, key=lambda u: keys.digest(school_id, label, u),
+        file_key=lambda u: keys.digest_file(school_id, label, u), text=text, blocks=blocks, content=buffer.getvalue(),
         filename=workbook_name(digest.school.name, week), title=f"PLC digest, {digest.school.name}, {week.label}",
         school=digest.school.name, week=week, job_id=job.id,
     )
@@ -311,7 +312,7 @@ def plan(services: Services, now: datetime) -> None:
                                            tz=school.timezone)
                     if due < school.created_at:  # set up after that digest's time: nothing was owed
                         continue
-                    wanted[f"digest:{school.id}:{week.label}"] = (school, week, due)
+                    wanted[keys.digest_job(school.id, week.label)] = (school, week, due)
             except (ValueError, KeyError) as exc:
                 log.error("School %s has a digest time that cannot be planned: %s", school.id, exc)
         if not wanted:

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, col, select
 
 from bot.render import agenda as render
+from scheduling import keys
 from scheduling.delivery import deliver
 from scheduling.hours import SchoolHours, parse_school_hours
 from storage import actions as action_store
@@ -101,7 +102,7 @@ def publish_agenda(services: Services, meeting_id: int, *, job_id: int | None = 
         assert team is not None
         snap = meeting_store.agenda_snapshot(session, meeting_id=meeting_id, now=now)
     text, blocks = render.agenda_message(snap)
-    key = f"agenda:{meeting_id}"
+    key = keys.agenda(meeting_id)
     if meeting.agenda_ts and meeting.agenda_channel_id:
         try:
             services.slack.chat_update(channel=meeting.agenda_channel_id, ts=meeting.agenda_ts, text=text,
@@ -112,7 +113,7 @@ def publish_agenda(services: Services, meeting_id: int, *, job_id: int | None = 
                 raise
         # Someone deleted the posted agenda: forget it and post a fresh one under a new key.
         log.warning("The posted agenda of meeting %s is gone; posting it again", meeting_id)
-        key = f"agenda:{meeting_id}:{meeting.agenda_ts}"
+        key = keys.agenda(meeting_id, gone_ts=meeting.agenda_ts)
         with services.db.session() as session:
             row = session.get(Meeting, meeting_id)
             assert row is not None
@@ -191,7 +192,7 @@ def _plan_meetings(session: Session, services: Services, teams: list[Team], scho
         limit = now + timedelta(days=meeting_store.horizon_days(team) + 1)
         work += [(m, team, hours) for m in rows if m.starts_at <= limit]
     session.flush()
-    keys = [k for m, _, _ in work for k in (f"{AGENDA_POST}:{m.id}", f"{MEETING_START}:{m.id}")]
+    keys = [k for m, _, _ in work for k in (keys.agenda_post_job(m.id), keys.meeting_start_job(m.id))]
     existing = meeting_store.jobs_by_key(session, keys)
     for meeting, team, hours in work:
         _plan_meeting(session, meeting, team, hours, now, existing)
@@ -212,7 +213,7 @@ def _want(session: Session, existing: dict[str, ScheduledJob], *, kind: str, key
 
 def _plan_meeting(session: Session, meeting: Meeting, team: Team, hours: SchoolHours, now: datetime,
                   existing: dict[str, ScheduledJob]) -> None:
-    post_key, start_key = f"{AGENDA_POST}:{meeting.id}", f"{MEETING_START}:{meeting.id}"
+    post_key, start_key = keys.agenda_post_job(meeting.id), keys.meeting_start_job(meeting.id)
     if meeting.status != "scheduled":
         for key in (post_key, start_key):
             job = existing.get(key)
@@ -243,7 +244,7 @@ def _plan_reminders(session: Session, services: Services, schools: dict[int | No
             continue  # no school hour left before it is due
         if when <= item.created_at + timedelta(hours=2):
             continue  # assigned that close to the reminder: the assignment message is reminder enough
-        wanted.append((f"{ACTION_REMINDER}:{item.id}:{item.due_date}", when, team, item.id))
+        wanted.append((keys.action_reminder(item.id, item.due_date), when, team, item.id))
     existing = meeting_store.jobs_by_key(session, [key for key, _, _, _ in wanted])
     for key, when, team, item_id in wanted:
         if meeting_store.needs_schedule(existing.get(key), when):
@@ -293,7 +294,7 @@ def run_action_reminder(job: ScheduledJob, services: Services) -> str | None:
     view = ActionView(ctx.item.id or 0, ctx.owner.slack_user_id, ctx.item.text, ctx.item.due_date, "open",
                       ctx.team.name)
     text, blocks = render.action_reminder_dm(view)
-    state = send_action_dm(services, view, key=f"action_reminder:{view.id}:{ctx.item.due_date}", text=text,
+    state = send_action_dm(services, view, key=keys.action_reminder(view.id, ctx.item.due_date), text=text,
                            blocks=blocks)
     return None if state == "sent" else f"reminder {state}"
 
