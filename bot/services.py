@@ -1,4 +1,5 @@
-"""What handlers and jobs are given: settings, the database, the clock and Slack clients.
+"""What handlers and jobs are given: settings, the database, the clock, Slack clients and the
+delivery ledger's transports (`transports`: Slack's, `bot.slack_transport`, built on the clients).
 
 Two Web API clients, on purpose. `slack` retries rate limits, server errors and dropped
 connections, which is right for reads and idempotent calls. `slack_send` retries only 429s
@@ -21,7 +22,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.settings import Settings
+from bot.slack_transport import SlackTransport
 from scheduling.clock import Clock, SystemClock
+from scheduling.transport import Transports
 from storage.db import Database
 
 log = logging.getLogger("plcbot")
@@ -51,6 +54,11 @@ class Services:
     slack: WebClient
     slack_send: WebClient
     log: logging.Logger = field(default=log)
+    transports: Transports = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Everyone is reached on Slack today; the transport reads the clients above at each call.
+        self.transports = Transports({"slack": SlackTransport(self)}, default="slack")
 
 
 def make_clients(settings: Settings, *, timeout: int = 15) -> tuple[WebClient, WebClient]:

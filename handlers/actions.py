@@ -15,6 +15,7 @@ from handlers.agenda import button_id
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import publish_home
 from handlers.router import CommandRequest
+from scheduling import keys
 from scheduling.meetings import refresh_agenda, send_action_dm
 from storage import actions as store
 from storage import meetings as meeting_store
@@ -39,7 +40,7 @@ def notify_owner(services: Services, action_id: int, *, assigned_by: str) -> Non
     view = ActionView(action_id, ctx.owner.slack_user_id, ctx.item.text, ctx.item.due_date, ctx.item.status,
                       ctx.team.name)
     text, blocks = render.action_assigned_dm(view, assigned_by=assigned_by)
-    send_action_dm(services, view, key=f"action_assigned:{action_id}", text=text, blocks=blocks)
+    send_action_dm(services, view, key=keys.action_assigned(action_id), text=text, blocks=blocks)
 
 
 def refresh_posted_agenda(services: Services, team_id: int) -> None:

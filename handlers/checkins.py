@@ -20,6 +20,7 @@ from bot.render import cycles as render
 from handlers import forms
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import publish_home
+from scheduling import keys
 from scheduling.checkins import CycleContext
 from storage import checkins as store
 from storage.models import Checkin, CheckinRound, Delivery, Person, SupportRequest, Team
@@ -267,7 +268,7 @@ def on_support(ack: Ack, body: dict[str, Any], respond: Any, services: Services)
     _, checkin, card = found
     text, blocks = render.support_message(card)
     with services.db.read() as session:
-        sent = session.exec(select(Delivery).where(col(Delivery.key).startswith(f"support:{request_id}:"),
+        sent = session.exec(select(Delivery).where(col(Delivery.key).startswith(keys.support_prefix(request_id)),
                                                    Delivery.state == "sent")).all()
     targets = {(d.channel_id, d.ts) for d in sent} | {_source(body)}
     for channel, ts in targets:

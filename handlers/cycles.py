@@ -23,7 +23,7 @@ from handlers.errors import OUR_FAULT, UserError
 from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
 from scheduling import checkins as planner
-from scheduling import delivery
+from scheduling import delivery, keys
 from scheduling.meetings import refresh_agenda
 from storage import cycles as store
 from storage import meetings as meeting_store
@@ -150,11 +150,11 @@ def open_form(request: CommandRequest, services: Services, team: Team, *, editin
     request.client.views_open(trigger_id=request.trigger_id, view=view)
 
 
-def _announce(services: Services, channel: str, text: str, *, key: str) -> None:
+def _announce(services: Services, channel: str, text: str, *, change: str, cycle_id: int | None) -> None:
     """Tell the team's channel about a change, through the ledger (a dropped connection never doubles it)."""
     try:
-        delivery.deliver(services, key=f"{key}:{services.clock.now().isoformat()}", kind="cycle_note",
-                         recipient=channel, text=text)
+        delivery.deliver(services, key=keys.cycle_note(change, cycle_id, services.clock.now().isoformat()),
+                         kind="cycle_note", recipient=channel, text=text)
     except Exception:
         log.exception("Failed to tell the channel about a cycle change")
 
@@ -179,7 +179,7 @@ def pause(request: CommandRequest, services: Services, team: Team, rest: str) ->
     how = f"through {until:%a %b %-d}" if until else "until a facilitator runs `/plc cycle resume`"
     request.reply(f":double_vertical_bar: Paused “{escape(cycle.title)}” {how}. No check-ins meanwhile.")
     _announce(services, team.channel_id, f":double_vertical_bar: <@{request.user_id}> paused the learning "
-              f"cycle {how}: no check-ins meanwhile.", key=f"cycle-paused:{cycle.id}")
+              f"cycle {how}: no check-ins meanwhile.", change="paused", cycle_id=cycle.id)
 
 
 def resume(request: CommandRequest, services: Services, team: Team) -> None:
@@ -192,7 +192,7 @@ def resume(request: CommandRequest, services: Services, team: Team) -> None:
     planner.plan_cycle(services, cycle.id or 0)
     request.reply(f":arrow_forward: Resumed “{escape(cycle.title)}”. Check-ins continue on the usual day.")
     _announce(services, team.channel_id, f":arrow_forward: <@{request.user_id}> resumed the learning cycle.",
-              key=f"cycle-resumed:{cycle.id}")
+              change="resumed", cycle_id=cycle.id)
 
 
 def end(request: CommandRequest, services: Services, team: Team) -> None:
@@ -204,7 +204,7 @@ def end(request: CommandRequest, services: Services, team: Team) -> None:
                   "Start the next one with `/plc cycle start`.")
     text, blocks = render.reflection_prompt(cycle_id=cycle.id or 0, title=cycle.title, team_name=team.name,
                                             weeks=cycle.weeks)
-    delivery.deliver(services, key=f"cycle-reflection:{cycle.id}", kind="cycle_reflection",
+    delivery.deliver(services, key=keys.cycle_reflection(cycle.id), kind="cycle_reflection",
                      recipient=team.channel_id, text=text, blocks=blocks)
 
 
@@ -285,10 +285,10 @@ def on_cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], servic
     planner.plan_cycle(services, cycle.id or 0)
     text, blocks = render.cycle_started_text(cycle, by=user_id, edited=editing is not None)
     if editing is None:
-        delivery.deliver(services, key=f"cycle-started:{cycle.id}", kind="cycle_started",
+        delivery.deliver(services, key=keys.cycle_started(cycle.id), kind="cycle_started",
                          recipient=team.channel_id, text=text, blocks=blocks)
     else:
-        _announce(services, team.channel_id, text, key=f"cycle-edited:{cycle.id}")
+        _announce(services, team.channel_id, text, change="edited", cycle_id=cycle.id)
     refresh_team_homes(services, board, team.id or 0, user_id)
 
 
@@ -384,7 +384,7 @@ def on_reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], s
     text, blocks = render.reflection_saved(title=cycle.title, by=user_id, reached=raw["target_reached"],
                                            final=final, unit=cycle.metric_unit, learned=raw["learned"].strip(),
                                            next_steps=raw.get("next_steps", "").strip())
-    delivery.deliver(services, key=f"cycle-closed:{cycle_id}", kind="cycle_closed", recipient=team.channel_id,
+    delivery.deliver(services, key=keys.cycle_closed(cycle_id), kind="cycle_closed", recipient=team.channel_id,
                      text=text, blocks=blocks)
     if was_open:
         refresh_team_homes(services, board, team.id or 0, user_id)

@@ -20,6 +20,7 @@ from bot.render.digest import digest_message
 from bot.render.mrkdwn import escape
 from handlers.errors import UserError
 from handlers.router import CommandRequest
+from scheduling import keys
 from scheduling.digest import send_digest, workbook_name, write_week_workbook
 from storage import digest as data
 from storage.models import Team
@@ -108,13 +109,12 @@ def run_digest(request: CommandRequest, services: Services) -> None:
         text, blocks = digest_message(school=digest.school.name, week=week, teams=digest.teams,
                                       has_data=digest.has_data, so_far=so_far, scope_note=part)
         stamp = services.clock.now().astimezone(digest.school.zone).strftime("%Y-%m-%d %H%M")
-        prefix = f"{school_id}:{week.label}"
 
-        def key(u: str, p: str = prefix) -> str:
-            return f"digest-now:{p}:{u}:{request_id}"
+        def key(u: str, s: int = school_id, w: str = week.label) -> str:
+            return keys.digest_now(s, w, u, request_id)
 
-        def file_key(u: str, p: str = prefix) -> str:
-            return f"digest-file-now:{p}:{u}:{request_id}"
+        def file_key(u: str, s: int = school_id, w: str = week.label) -> str:
+            return keys.digest_file_now(s, w, u, request_id)
 
         result = send_digest(
             services, recipients=[request.user_id], key=key, file_key=file_key, text=text, blocks=blocks,

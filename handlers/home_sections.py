@@ -26,8 +26,8 @@ from handlers.errors import OUR_FAULT, UserError
 from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
 from scheduling import checkins as planner
+from scheduling import keys, runner
 from scheduling import registry as scheduling_registry
-from scheduling import runner
 from storage import checkins as checkin_store
 from storage import cycles as cycle_store
 from storage import home as store
@@ -148,7 +148,7 @@ def send_checkin_now(services: Services, registry: Registry, actor: Actor, team_
             raise UserError(f"Week {week}'s check-in was skipped ({escape(existing.skip_reason or 'paused')}).")
         return _sent_note(services, cycle.id, week, already=True)
     planner.plan_cycle(services, cycle.id, now=now)  # makes sure the week's row exists
-    key = f"checkin_round:{cycle.id}:{week}"
+    key = keys.checkin_round_job(cycle.id, week)
     with services.db.session() as session:
         job = jobs.schedule(session, kind="checkin_round", dedupe_key=key, due_at=now, team_id=team.id,
                             ref_id=cycle.id)

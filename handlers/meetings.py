@@ -17,6 +17,7 @@ from handlers.actions import notify_owner
 from handlers.agenda import button_id, meta_id
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
+from scheduling import keys
 from scheduling.delivery import deliver
 from scheduling.meetings import refresh_agenda
 from storage import jobs
@@ -104,8 +105,8 @@ def on_meeting(request: CommandRequest, services: Services) -> None:
             if cancelled is None:
                 raise UserError("There is no upcoming meeting on that day." if day else "There is no upcoming meeting.")
             store.cancel(session, meeting=cancelled)
-            jobs.cancel(session, dedupe_key=f"agenda_post:{cancelled.id}", reason="meeting cancelled")
-            jobs.cancel(session, dedupe_key=f"meeting_start:{cancelled.id}", reason="meeting cancelled")
+            jobs.cancel(session, dedupe_key=keys.agenda_post_job(cancelled.id), reason="meeting cancelled")
+            jobs.cancel(session, dedupe_key=keys.meeting_start_job(cancelled.id), reason="meeting cancelled")
         assert cancelled.id is not None
         refresh_agenda(services, cancelled.id)
         request.reply(f"Cancelled the meeting on {local_label(cancelled.starts_at, team.timezone)}; "
@@ -284,6 +285,6 @@ def post_log(services: Services, meeting_id: int) -> None:
         assert team is not None
         log_data = store.meeting_log(session, meeting_id=meeting_id)
     text, blocks = render.meeting_log_message(log_data)
-    deliver(services, key=f"meeting_log:{meeting_id}", kind="meeting_log",
+    deliver(services, key=keys.meeting_log(meeting_id), kind="meeting_log",
             recipient=meeting.agenda_channel_id or team.channel_id, text=text, blocks=blocks,
             thread_ts=meeting.agenda_ts, payload={"meeting_id": meeting_id})

@@ -15,6 +15,7 @@ from handlers import forms
 from handlers.agenda import meta_id
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
+from scheduling import keys
 from scheduling.delivery import deliver
 from storage import norms as store
 from storage.models import NormRevision, Person, Team
@@ -136,7 +137,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
             return
         try:
             text, blocks = norms_blocks(services, team, changed_by=user_id)
-            deliver(services, key=f"norms:{team_id}:v{revision.version}", kind="norms", recipient=team.channel_id,
+            deliver(services, key=keys.norms(team_id, revision.version), kind="norms", recipient=team.channel_id,
                     text=text, blocks=blocks)
         except Exception:
             log.exception("Failed to post the changed norms of team %s", team_id)

@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from bot.render.personal_workbook import export_message, workbook_name, write_personal_workbook
 from handlers.errors import UserError
+from scheduling import keys
 from scheduling.delivery import deliver
 from scheduling.digest import upload_once
 from storage import personal_data
@@ -60,14 +61,14 @@ def run_export(request: CommandRequest, services: Services) -> None:
     stamp = now.astimezone(zone).strftime("%Y-%m-%d %H%M")
     request_id = request.trigger_id or now.strftime("%Y%m%d%H%M%S")
     text, blocks = export_message(data)
-    key = f"privacy-export:{uid}:{request_id}"
+    key = keys.privacy_export(uid, request_id)
     claim_request(services, key=key, user_id=uid, now=now)
     out = deliver(services, key=key, kind=KIND, recipient=uid, text=text, blocks=blocks)
     if out.state == "in_flight":  # Slack's retry while the first request is still sending: it reports
         return
     state = "failed" if out.state == "failed" else ("retry" if not out.sent else "")
     if out.sent:
-        state = upload_once(services, key=f"privacy-export-file:{uid}:{request_id}", user_id=uid,
+        state = upload_once(services, key=keys.privacy_export_file(uid, request_id), user_id=uid,
                             channel_id=out.channel_id or dm, content=buffer.getvalue(),
                             filename=workbook_name(name, stamp), title="My PLC data",
                             comment="Everything the PLC bot stores about you.")

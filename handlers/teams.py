@@ -70,6 +70,7 @@ from handlers import forms
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
+from scheduling import keys
 from scheduling.delivery import deliver
 from scheduling.hours import parse_school_hours
 from storage import teams as store
@@ -400,7 +401,7 @@ def _announce_share_names(services: Services, team: Team, *, actor: str, shared:
     text = share_names_notice(actor=actor, team_name=team.name, shared=shared)
     stamp = now.strftime("%Y%m%dT%H%M%S.%f")
     try:
-        deliver(services, key=f"team-share-names:{team.id}:{'on' if shared else 'off'}:{stamp}",
+        deliver(services, key=keys.team_share_names(team.id, shared, stamp),
                 kind="team_share_names", recipient=team.channel_id, text=text)
     except Exception:  # noqa: BLE001 - the setting is saved and audited; the note is best effort
         log.exception("Could not tell team %s that sharing names changed", team.id)
@@ -712,7 +713,7 @@ def on_member_joined(services: Services, event: dict[str, Any]) -> None:
     text, blocks = join_prompt(team, user_id)
     stamp = event.get("event_ts") or ""
     for lead in leads:
-        deliver(services, key=f"team_join:{team.id}:{user_id}:{lead}:{stamp}"[:200], kind="team_join",
+        deliver(services, key=keys.team_join(team.id, user_id, lead, stamp), kind="team_join",
                 recipient=lead, text=text, blocks=blocks)
 
 

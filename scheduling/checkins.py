@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from bot.render import cycles as render
-from scheduling import delivery
+from scheduling import delivery, keys
 from scheduling.hours import SchoolHours, parse_school_hours
 from storage import checkins as store
 from storage import cycles as cycle_store
@@ -139,7 +139,7 @@ def _round_work(cycle: Cycle, team: Team, week: int, tz: ZoneInfo, hours: School
     day = rules.checkin_day(cycle.start_date, week, cycle.checkin_weekday)
     due = local_due(day, cycle.checkin_time, tz, hours)
     stale = school_day_end(due.astimezone(tz).date(), tz, hours)
-    return Work("checkin_round", f"checkin_round:{cycle.id}:{week}", due, team.id or 0, cycle.id or 0,
+    return Work("checkin_round", keys.checkin_round_job(cycle.id, week), due, team.id or 0, cycle.id or 0,
                 {"cycle_id": cycle.id, "week": week, "stale_after": stale.isoformat()})
 
 
@@ -155,9 +155,9 @@ def _followup_work(cycle: Cycle, team: Team, round_: CheckinRound, tz: ZoneInfo,
     base = {"cycle_id": cycle.id, "week": round_.week, "round_id": round_.id}
     out = []
     if remind < closes:
-        out.append(Work("checkin_reminder", f"checkin_reminder:{cycle.id}:{round_.week}", remind, team.id or 0,
+        out.append(Work("checkin_reminder", keys.checkin_reminder_job(cycle.id, round_.week), remind, team.id or 0,
                         cycle.id or 0, {**base, "stale_after": closes.isoformat()}))
-    out.append(Work("checkin_close", f"checkin_close:{cycle.id}:{round_.week}", closes, team.id or 0,
+    out.append(Work("checkin_close", keys.checkin_close_job(cycle.id, round_.week), closes, team.id or 0,
                     cycle.id or 0, base))
     return out
 
@@ -180,13 +180,13 @@ def desired(services: Services, cycle: Cycle, team: Team, school: School | None,
         out.work.extend(_round_work(cycle, team, w, tz, hours) for w in range(first, min(first + 1, cycle.weeks) + 1))
     last_day = rules.checkin_day(cycle.start_date, cycle.weeks, cycle.checkin_weekday)
     reflect_at = hours.next_open(local_due(last_day, cycle.checkin_time, tz, hours) + timedelta(hours=1), tz)
-    out.work.append(Work("cycle_reflection", f"cycle_reflection:{cycle.id}", reflect_at, team.id or 0,
+    out.work.append(Work("cycle_reflection", keys.cycle_reflection_job(cycle.id), reflect_at, team.id or 0,
                          cycle.id or 0, {"cycle_id": cycle.id}))
     for round_ in open_rounds:
         out.work.extend(_followup_work(cycle, team, round_, tz, hours))
         out.closes[round_.id or 0] = _round_closes(cycle, round_, tz, hours)
     # An edit that shortened the cycle: weeks past the end no longer happen.
-    out.cancel = [f"checkin_round:{cycle.id}:{w}" for w in range(cycle.weeks + 1, rules.MAX_WEEKS + 1)]
+    out.cancel = [keys.checkin_round_job(cycle.id, w) for w in range(cycle.weeks + 1, rules.MAX_WEEKS + 1)]
     return out
 
 
@@ -450,7 +450,7 @@ def run_round(job: ScheduledJob, services: Services) -> str | None:
     def send(checkin: Checkin) -> str:
         text, blocks = render.checkin_message(ctx.card(checkin))
         outcome = delivery.deliver(
-            services, key=f"checkin:{cycle_id}:{checkin.user_id}:{week}", kind="checkin",
+            services, key=keys.checkin(cycle_id, checkin.user_id, week), kind="checkin",
             recipient=checkin.user_id, text=text, blocks=blocks, job_id=job.id,
             payload={"checkin_id": checkin.id},
         )
@@ -486,7 +486,7 @@ def _tell_facilitators_of_failures(services: Services, ctx: CycleContext, week: 
     for fac in ctx.facilitators:
         if fac.slack_user_id in {u for u, _ in failed}:
             continue
-        delivery.deliver(services, key=f"checkin-failures:{ctx.cycle.id}:{week}:{fac.slack_user_id}:{len(failed)}",
+        delivery.deliver(services, key=keys.checkin_failures(ctx.cycle.id, week, fac.slack_user_id, len(failed)),
                          kind="checkin_failures", recipient=fac.slack_user_id, text=text, blocks=blocks,
                          job_id=job.id)
 
@@ -517,7 +517,7 @@ def run_reminder(job: ScheduledJob, services: Services) -> str | None:
     def send(checkin: Checkin) -> str:
         text, blocks = render.checkin_message(ctx.card(checkin, reminder=True))
         outcome = delivery.deliver(
-            services, key=f"checkin-reminder:{cycle_id}:{checkin.user_id}:{week}", kind="checkin_reminder",
+            services, key=keys.checkin_reminder(cycle_id, checkin.user_id, week), kind="checkin_reminder",
             recipient=checkin.channel_id or checkin.user_id, text=text, blocks=blocks, job_id=job.id,
             payload={"checkin_id": checkin.id},
         )
@@ -568,7 +568,7 @@ def run_close(job: ScheduledJob, services: Services) -> str | None:
     text, blocks = render.round_summary_message(
         team_name=t.name, title=cyc.title, metric_name=cyc.metric_name, metric_unit=cyc.metric_unit,
         baseline=cyc.baseline, target=cyc.target, summary=summary, weeks=cyc.weeks, support_count=len(requests))
-    outcome = delivery.deliver(services, key=f"checkin-summary:{cycle_id}:{week}", kind="checkin_summary",
+    outcome = delivery.deliver(services, key=keys.checkin_summary(cycle_id, week), kind="checkin_summary",
                                recipient=t.channel_id, text=text, blocks=blocks, job_id=job.id)
     if outcome.state not in ("sent", "failed"):
         left += 1
@@ -590,7 +590,7 @@ def _send_support(services: Services, ctx: CycleContext, request: Any, checkin: 
     left = 0
     targets = [f for f in ctx.facilitators if f.slack_user_id != checkin.user_id] or ctx.facilitators
     for fac in targets:
-        outcome = delivery.deliver(services, key=f"support:{request.id}:{fac.slack_user_id}", kind="support",
+        outcome = delivery.deliver(services, key=keys.support(request.id, fac.slack_user_id), kind="support",
                                    recipient=fac.slack_user_id, text=text, blocks=blocks, job_id=job.id,
                                    payload={"support_id": request.id})
         if outcome.state not in ("sent", "failed"):
@@ -613,7 +613,7 @@ def run_reflection(job: ScheduledJob, services: Services) -> str | None:
         return None
     text, blocks = render.reflection_prompt(cycle_id=cycle_id, title=ctx.cycle.title,
                                             team_name=ctx.team.name, weeks=ctx.cycle.weeks)
-    outcome = delivery.deliver(services, key=f"cycle-reflection:{cycle_id}", kind="cycle_reflection",
+    outcome = delivery.deliver(services, key=keys.cycle_reflection(cycle_id), kind="cycle_reflection",
                                recipient=ctx.team.channel_id, text=text, blocks=blocks, job_id=job.id)
     if outcome.state not in ("sent", "failed"):
         return _release_or_fail(services, job, ctx, 1, "reflection prompt")

@@ -1,12 +1,13 @@
 """The weekly digest as scheduled work: planned per (school, ISO week), sent once to each principal.
 
 For each principal the summary goes through the delivery ledger (`digest:{school}:{week}:{user}`),
-then the workbook is uploaded into the same DM with `files_upload_v2`, which needs the DM's
-`D…` id. An upload is not idempotent either, so it has a ledger row of its own
-(`digest-file:…`, a `Delivery` row of kind `digest-file`): pending → sending → sent. When an
-upload ends in doubt (a dropped connection, a crash) the DM's history is read for the file
-before uploading again. A failed upload is retried a few times, then the principal is told
-and the job is marked failed so `plcbot jobs` shows it: never lost silently.
+then the workbook is uploaded into the same DM through the transport (Slack: `files_upload_v2`,
+which needs the DM's `D…` id). An upload is not idempotent either, so it has a ledger row of
+its own (`digest-file:…`, a `Delivery` row of kind `digest-file`) under the same claim as
+messages: pending → sending → sent. When an upload ends in doubt (a dropped connection, a
+crash) the transport looks for the file in the DM before uploading again. A failed upload is
+retried a few times, then the principal is told and the job is marked failed so `plcbot jobs`
+shows it: never lost silently.
 
 A digest missed while the bot was down is still sent when it comes back within the following
 week; after that week it is stale and skipped.
@@ -25,12 +26,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
 
 from bot.render import workbook as wbk
 from bot.render.digest import digest_message, upload_failed_message
-from scheduling.delivery import HISTORY_PAGES, PERMANENT_ERRORS, Outcome, deliver, remember_dm_channel
+from scheduling import delivery, keys
+from scheduling.delivery import Outcome, deliver
+from scheduling.transport import Transport, TransportError
 from storage import digest as data
 from storage import jobs
 from storage.models import Delivery, ScheduledJob, School
@@ -118,103 +120,52 @@ def _detail_sheets(book: wbk.DigestWorkbook, session: Any, scope: data.Scope, *,
 
 
 # ------------------------------------------------------------------------------- the upload ledger
-def _claim_upload(services: Services, *, key: str, recipient: str, job_id: int | None) -> tuple[str, Delivery]:
-    """'done', 'busy', 'resolve' (in doubt: look before uploading) or 'send'."""
-    now = services.clock.now()
-    with services.db.session() as session:
-        row = session.exec(select(Delivery).where(Delivery.key == key)).first()
-        if row is None:
-            row = Delivery(key=key, kind=FILE_KIND, recipient=recipient, job_id=job_id, created_at=now,
-                           updated_at=now)
-            session.add(row)
-            session.flush()
-        if row.state in ("sent", "failed"):
-            return "done", row
-        if row.state == "sending" and now - row.updated_at < IN_FLIGHT:
-            return "busy", row
-        decision = "resolve" if row.state in ("sending", "unknown") else "send"
-        row.state, row.attempts, row.updated_at = "sending", row.attempts + 1, now
-        session.add(row)
-        return decision, row
-
-
-def _set(services: Services, key: str, **values: Any) -> None:
-    with services.db.session() as session:
-        row = session.exec(select(Delivery).where(Delivery.key == key)).one()
-        for name, value in values.items():
-            setattr(row, name, value)
-        row.updated_at = services.clock.now()
-        session.add(row)
-
-
-def file_in_history(services: Services, channel_id: str, filename: str) -> dict[str, Any] | None:
-    """The file named `filename` among the DM's newest messages, if it was shared there."""
-    cursor: str | None = None
-    for _ in range(HISTORY_PAGES):
-        response = services.slack.conversations_history(channel=channel_id, limit=200, cursor=cursor)
-        messages: list[dict[str, Any]] = response.get("messages", [])
-        for message in messages:
-            for shared in message.get("files") or []:
-                if shared.get("name") == filename or shared.get("title") == filename:
-                    return dict(shared)
-        cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-        if not response.get("has_more") or not cursor:
-            return None
-    return None
-
-
-def _dm(services: Services, user_id: str, known: str | None) -> str:
-    if known and known.startswith("D"):
-        return known
-    channel_id: str = services.slack.conversations_open(users=user_id)["channel"]["id"]
-    remember_dm_channel(services, user_id, channel_id)
-    return channel_id
-
-
 def upload_once(services: Services, *, key: str, user_id: str, channel_id: str | None, content: bytes,
                 filename: str, title: str, comment: str, job_id: int | None = None,
                 max_attempts: int = MAX_UPLOAD_ATTEMPTS) -> str:
-    """Upload the workbook into the DM once: 'sent', 'retry' (try again later) or 'failed'."""
-    decision, row = _claim_upload(services, key=key, recipient=user_id, job_id=job_id)
+    """Upload the workbook into the DM once: 'sent', 'retry' (try again later) or 'failed'.
+
+    The same ledger claim as a message (`delivery.claim`), with a row of kind `digest-file`."""
+    decision, row = delivery.claim(services, key=key, kind=FILE_KIND, recipient=user_id, job_id=job_id,
+                                   in_flight=IN_FLIGHT)
     if decision == "done":
         return row.state
     if decision == "busy":
         return "retry"
+    transport = services.transports.for_recipient(user_id)
     try:
-        dm = _dm(services, user_id, channel_id or row.channel_id)
+        dm = transport.conversation(user_id, channel_id or row.channel_id)
         if decision == "resolve":
-            found = file_in_history(services, dm, filename)
+            found = transport.find_file(user_id, filename, conversation=dm)
             if found is not None:
-                _set(services, key, state="sent", channel_id=dm, ts=str(found.get("id") or ""), error=None)
+                delivery.update(services, key, state="sent", channel_id=found.conversation, ts=found.id,
+                                error=None)
                 log.info("Workbook %s was already in the DM; not uploaded again", key)
                 return "sent"
-        response = services.slack_send.files_upload_v2(
-            channel=dm, file=content, filename=filename, title=title, initial_comment=comment,
-            request_file_info=False,
-        )
+        shared = transport.upload(user_id, content, filename=filename, title=title, comment=comment,
+                                  conversation=dm)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried or reported
-        return _upload_failed(services, key=key, user_id=user_id, row=row, filename=filename, exc=exc,
+        return _upload_failed(services, transport, key=key, user_id=user_id, row=row, filename=filename, exc=exc,
                               channel_id=channel_id or row.channel_id, max_attempts=max_attempts)
-    shared = (response.get("files") or [{}])[0]
-    _set(services, key, state="sent", channel_id=dm, ts=str(shared.get("id") or ""), error=None)
+    delivery.update(services, key, state="sent", channel_id=shared.conversation, ts=shared.id, error=None)
     return "sent"
 
 
-def _upload_failed(services: Services, *, key: str, user_id: str, row: Delivery, filename: str, exc: Exception,
-                   channel_id: str | None, max_attempts: int) -> str:
-    error = str(exc.response.get("error", "unknown_error")) if isinstance(exc, SlackApiError) else type(exc).__name__
+def _upload_failed(services: Services, transport: Transport, *, key: str, user_id: str, row: Delivery,
+                   filename: str, exc: Exception, channel_id: str | None, max_attempts: int) -> str:
+    error = exc.code if isinstance(exc, TransportError) else type(exc).__name__
     try:  # it may have landed before the connection dropped
-        dm = _dm(services, user_id, channel_id)
-        if file_in_history(services, dm, filename) is not None:
-            _set(services, key, state="sent", channel_id=dm, error=None)
+        found = transport.find_file(user_id, filename, conversation=channel_id)
+        if found is not None:
+            delivery.update(services, key, state="sent", channel_id=found.conversation, error=None)
             return "sent"
     except Exception:  # noqa: BLE001 - cannot look: try again later, as in doubt
         log.warning("Could not check the DM for %s", key)
-    if error in PERMANENT_ERRORS or row.attempts >= max_attempts:
-        _set(services, key, state="failed", error=error[:200])
+    if (isinstance(exc, TransportError) and exc.permanent) or row.attempts >= max_attempts:
+        delivery.update(services, key, state="failed", error=error[:200])
         log.error("Workbook %s could not be uploaded after %d tries: %s", key, row.attempts, error)
         return "failed"
-    _set(services, key, state="pending", error=error[:200])
+    delivery.update(services, key, state="pending", error=error[:200])
     log.warning("Workbook %s upload failed (%s); will retry", key, error)
     return "retry"
 
@@ -251,7 +202,7 @@ def send_digest(services: Services, *, recipients: Sequence[str], key: Callable[
             result.retry.append(uid)
         else:
             result.upload_failed.append(uid)
-            deliver(services, key=f"digest-file-failed:{file_key(uid)}", kind=KIND, recipient=uid,
+            deliver(services, key=keys.digest_file_failed(file_key(uid)), kind=KIND, recipient=uid,
                     text=upload_failed_message(school=school, week=week), job_id=job_id)
     return result
 
@@ -273,10 +224,10 @@ def run(job: ScheduledJob, services: Services) -> str | None:
         write_week_workbook(session, [digest], buffer, min_group_size=minimum)
     text, blocks = digest_message(school=digest.school.name, week=week, teams=digest.teams,
                                   has_data=digest.has_data)
-    prefix = f"{job.school_id}:{week.label}"
+    school_id, label = job.school_id, week.label
     result = send_digest(
-        services, recipients=recipients, key=lambda u: f"digest:{prefix}:{u}",
-        file_key=lambda u: f"digest-file:{prefix}:{u}", text=text, blocks=blocks, content=buffer.getvalue(),
+        services, recipients=recipients, key=lambda u: keys.digest(school_id, label, u),
+        file_key=lambda u: keys.digest_file(school_id, label, u), text=text, blocks=blocks, content=buffer.getvalue(),
         filename=workbook_name(digest.school.name, week), title=f"PLC digest, {digest.school.name}, {week.label}",
         school=digest.school.name, week=week, job_id=job.id,
     )
@@ -311,7 +262,7 @@ def plan(services: Services, now: datetime) -> None:
                                            tz=school.timezone)
                     if due < school.created_at:  # set up after that digest's time: nothing was owed
                         continue
-                    wanted[f"digest:{school.id}:{week.label}"] = (school, week, due)
+                    wanted[keys.digest_job(school.id, week.label)] = (school, week, due)
             except (ValueError, KeyError) as exc:
                 log.error("School %s has a digest time that cannot be planned: %s", school.id, exc)
         if not wanted:

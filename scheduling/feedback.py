@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import select
 
 from bot.render import feedback as render
+from scheduling import keys
 from scheduling.delivery import deliver
 from scheduling.hours import SchoolHours, parse_school_hours
 from storage import feedback as store
@@ -60,11 +61,11 @@ def plan(services: Services, now: datetime) -> None:
         meetings = store.meetings_to_prompt(session, since=now - LOOK_BACK, until=now + LOOK_AHEAD)
         closes_at = store.windows_close(session, meetings)
         existing = meeting_store.jobs_by_key(
-            session, [f"{kind}:{m.id}" for m, _ in meetings for kind in (CLOSE, PROMPT)])
+            session, [k for m, _ in meetings for k in (keys.feedback_close_job(m.id), keys.feedback_prompt_job(m.id))])
         for meeting, team in meetings:
             assert meeting.id is not None
             closes = closes_at[meeting.id]
-            key = f"{CLOSE}:{meeting.id}"
+            key = keys.feedback_close_job(meeting.id)
             if meeting_store.needs_schedule(existing.get(key), closes):
                 jobs.schedule(session, kind=CLOSE, dedupe_key=key, due_at=closes,
                               team_id=team.id, school_id=team.school_id, ref_id=meeting.id)
@@ -74,7 +75,7 @@ def plan(services: Services, now: datetime) -> None:
             )
             if due >= closes or due < now - STALE_AFTER:
                 continue  # too late to be useful: the window would be closed or long over
-            key = f"{PROMPT}:{meeting.id}"
+            key = keys.feedback_prompt_job(meeting.id)
             if meeting_store.needs_schedule(existing.get(key), due):
                 jobs.schedule(session, kind=PROMPT, dedupe_key=key, due_at=due,
                               team_id=team.id, school_id=team.school_id, ref_id=meeting.id)
@@ -105,7 +106,7 @@ def run_prompt(job: ScheduledJob, services: Services) -> str | None:
         meeting=render.meeting_label(meeting.title, meeting.starts_at, team.timezone),
         closes=render.day_label(closes, team.timezone),
     )
-    outcome = deliver(services, key=f"{PROMPT}:{meeting.id}", kind=PROMPT, recipient=team.channel_id,
+    outcome = deliver(services, key=keys.feedback_prompt(meeting.id), kind=PROMPT, recipient=team.channel_id,
                       text=text, blocks=blocks, job_id=job.id, payload={"meeting_id": meeting.id})
     if outcome.state in ("pending", "in_flight"):
         jobs.release(services.db, job.id, due_at=now + RETRY_AFTER, error=outcome.error or outcome.state)
@@ -131,7 +132,7 @@ def run_close(job: ScheduledJob, services: Services) -> str | None:
         removed = store.close_windows(session, now=now)
         if reopen is None and not job.dedupe_key.endswith(":again") and meeting is not None:
             # Sweep once more shortly after: catches a submission that raced this close.
-            jobs.schedule(session, kind=CLOSE, dedupe_key=f"{job.dedupe_key}:again",
+            jobs.schedule(session, kind=CLOSE, dedupe_key=keys.sweep_again(job.dedupe_key),
                           due_at=now + RESWEEP_AFTER, team_id=job.team_id, school_id=job.school_id,
                           ref_id=job.ref_id)
     compact(services)

@@ -3,7 +3,7 @@ action-item reminders the school day before they are due.
 
 Agenda posts and reminders go through the delivery ledger, so a restart or a second process
 never posts an agenda twice; the meeting keeps the posted message's channel and ts, and every
-later change updates that message in place.
+later change updates that message in place through the transport.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, col, select
 
 from bot.render import agenda as render
+from scheduling import keys
 from scheduling.delivery import deliver
 from scheduling.hours import SchoolHours, parse_school_hours
+from scheduling.transport import Rendered, TransportError
 from storage import actions as action_store
 from storage import jobs
 from storage import meetings as meeting_store
@@ -37,7 +38,6 @@ AGENDA_POST = "agenda_post"
 MEETING_START = "meeting_start"
 ACTION_REMINDER = "action_reminder"
 REMIND_AT = time(9, 0)  # local; moved into school hours when they open later
-GONE = frozenset({"message_not_found", "cant_update_message"})  # the posted agenda was deleted
 
 
 def school_hours(services: Services, team: Team, school: School | None) -> SchoolHours:
@@ -102,18 +102,18 @@ def publish_agenda(services: Services, meeting_id: int, *, job_id: int | None = 
         assert team is not None
         snap = meeting_store.agenda_snapshot(session, meeting_id=meeting_id, now=now)
     text, blocks = render.agenda_message(snap)
-    key = f"agenda:{meeting_id}"
+    key = keys.agenda(meeting_id)
+    transport = services.transports.for_recipient(team.channel_id)
     if meeting.agenda_ts and meeting.agenda_channel_id:
         try:
-            services.slack.chat_update(channel=meeting.agenda_channel_id, ts=meeting.agenda_ts, text=text,
-                                       blocks=blocks)
+            transport.update(meeting.agenda_channel_id, meeting.agenda_ts, Rendered(text, blocks))
             return Posted(meeting.agenda_channel_id, meeting.agenda_ts, True, "sent")
-        except SlackApiError as exc:
-            if exc.response.get("error") not in GONE:
+        except TransportError as exc:
+            if not exc.gone:
                 raise
         # Someone deleted the posted agenda: forget it and post a fresh one under a new key.
         log.warning("The posted agenda of meeting %s is gone; posting it again", meeting_id)
-        key = f"agenda:{meeting_id}:{meeting.agenda_ts}"
+        key = keys.agenda(meeting_id, gone_ts=meeting.agenda_ts)
         with services.db.session() as session:
             row = session.get(Meeting, meeting_id)
             assert row is not None
@@ -130,10 +130,9 @@ def publish_agenda(services: Services, meeting_id: int, *, job_id: int | None = 
                 session.add(row)
         if outcome.already:  # posted before (another call, a crash): bring it up to date
             try:
-                services.slack.chat_update(channel=outcome.channel_id or team.channel_id, ts=outcome.ts,
-                                           text=text, blocks=blocks)
-            except SlackApiError as exc:
-                log.warning("Could not update agenda %s: %s", meeting_id, exc.response.get("error"))
+                transport.update(outcome.channel_id or team.channel_id, outcome.ts, Rendered(text, blocks))
+            except TransportError as exc:
+                log.warning("Could not update agenda %s: %s", meeting_id, exc.code)
         return Posted(outcome.channel_id or team.channel_id, outcome.ts, outcome.already, "sent")
     return Posted(None, None, False, outcome.state)
 
@@ -146,8 +145,8 @@ def refresh_agenda(services: Services, meeting_id: int) -> None:
         return
     try:
         publish_agenda(services, meeting_id)
-    except SlackApiError as exc:
-        log.warning("Could not refresh agenda %s: %s", meeting_id, exc.response.get("error"))
+    except TransportError as exc:
+        log.warning("Could not refresh agenda %s: %s", meeting_id, exc.code)
 
 
 def send_action_dm(services: Services, view: ActionView, *, key: str, text: str, blocks: list) -> str:
@@ -195,8 +194,8 @@ def _plan_meetings(session: Session, services: Services, teams: list[Team], scho
         limit = now + timedelta(days=meeting_store.horizon_days(team) + 1)
         work += [(m, team, hours) for m in rows if m.starts_at <= limit]
     session.flush()
-    keys = [k for m, _, _ in work for k in (f"{AGENDA_POST}:{m.id}", f"{MEETING_START}:{m.id}")]
-    existing = meeting_store.jobs_by_key(session, keys)
+    job_keys = [k for m, _, _ in work for k in (keys.agenda_post_job(m.id), keys.meeting_start_job(m.id))]
+    existing = meeting_store.jobs_by_key(session, job_keys)
     for meeting, team, hours in work:
         _plan_meeting(session, meeting, team, hours, now, existing)
 
@@ -218,7 +217,7 @@ def _want(session: Session, existing: dict[str, ScheduledJob], *, kind: str, key
 
 def _plan_meeting(session: Session, meeting: Meeting, team: Team, hours: SchoolHours, now: datetime,
                   existing: dict[str, ScheduledJob]) -> None:
-    post_key, start_key = f"{AGENDA_POST}:{meeting.id}", f"{MEETING_START}:{meeting.id}"
+    post_key, start_key = keys.agenda_post_job(meeting.id), keys.meeting_start_job(meeting.id)
     if meeting_store.skipped_for(meeting):
         _skip_for_break(session, meeting, team, hours, now, existing)
         return
@@ -243,7 +242,7 @@ def _skip_for_break(session: Session, meeting: Meeting, team: Team, hours: Schoo
     """A meeting a school break skips: its agenda post is kept as skipped work with the break as
     the reason (so `plcbot jobs` shows it), and nothing of it runs."""
     reason = meeting.title  # "break: Winter break"
-    post_key, start_key = f"{AGENDA_POST}:{meeting.id}", f"{MEETING_START}:{meeting.id}"
+    post_key, start_key = keys.agenda_post_job(meeting.id), keys.meeting_start_job(meeting.id)
     job = existing.get(start_key)
     if job is not None and job.state == "pending":
         jobs.cancel(session, dedupe_key=start_key, reason=reason)
@@ -276,7 +275,7 @@ def _plan_reminders(session: Session, services: Services, schools: dict[int | No
             continue  # no school hour left before it is due
         if when <= item.created_at + timedelta(hours=2):
             continue  # assigned that close to the reminder: the assignment message is reminder enough
-        wanted.append((f"{ACTION_REMINDER}:{item.id}:{item.due_date}", when, team, item.id))
+        wanted.append((keys.action_reminder(item.id, item.due_date), when, team, item.id))
     existing = meeting_store.jobs_by_key(session, [key for key, _, _, _ in wanted])
     for key, when, team, item_id in wanted:
         if meeting_store.needs_schedule(existing.get(key), when):
@@ -326,7 +325,7 @@ def run_action_reminder(job: ScheduledJob, services: Services) -> str | None:
     view = ActionView(ctx.item.id or 0, ctx.owner.slack_user_id, ctx.item.text, ctx.item.due_date, "open",
                       ctx.team.name)
     text, blocks = render.action_reminder_dm(view)
-    state = send_action_dm(services, view, key=f"action_reminder:{view.id}:{ctx.item.due_date}", text=text,
+    state = send_action_dm(services, view, key=keys.action_reminder(view.id, ctx.item.due_date), text=text,
                            blocks=blocks)
     return None if state == "sent" else f"reminder {state}"
 

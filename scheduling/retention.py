@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import SQLModel, select
 
+from scheduling import keys
 from storage import erasure, jobs
 from storage import retention as store
 from storage.feedback import link_key
@@ -102,7 +103,7 @@ def plan(services: Services, now: datetime) -> None:
     """
     tz = services.settings.timezone
     day = now.astimezone(ZoneInfo(tz)).date()
-    key = f"{KIND}:{day.isoformat()}"
+    key = keys.retention_job(day)
     with services.db.read() as session:
         if session.exec(select(ScheduledJob.id).where(ScheduledJob.dedupe_key == key)).first() is not None:
             return

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from scheduling.delivery import EVENT_TYPE, deliver
+from bot.slack_transport import EVENT_TYPE
+from scheduling.delivery import deliver
 from storage.models import Delivery, Person
 
 

@@ -429,21 +429,19 @@ class _Crash(BaseException):
 
 
 def test_a_crash_after_the_upload_landed_does_not_upload_again(bot, monkeypatch):
-    import scheduling.digest as sched
-
     seed_week(bot)
-    real_set = sched._set
+    transport = bot.services.transports["slack"]
+    real_upload = transport.upload
 
-    def crash_before_recording(services, key, **values):  # noqa: ANN001, ANN003, ANN202
-        if values.get("state") == "sent":
-            raise _Crash
-        return real_set(services, key, **values)
+    def crash_before_recording(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        real_upload(*args, **kwargs)
+        raise _Crash
 
-    monkeypatch.setattr(sched, "_set", crash_before_recording)
+    monkeypatch.setattr(transport, "upload", crash_before_recording)
     with pytest.raises(_Crash):
         bot.tick()
     assert len(bot.double.files) == 1  # it landed; the ledger still says "sending"
-    monkeypatch.setattr(sched, "_set", real_set)
+    monkeypatch.setattr(transport, "upload", real_upload)
     bot.clock.advance(timedelta(minutes=11))  # the dead worker's lease runs out
     bot.tick()
     assert len(bot.double.files) == 1 and len(_digest_dms(bot, "UPRIN")) == 1

@@ -1,0 +1,110 @@
+"""How the ledger reaches people: one transport per chat platform, behind one interface.
+
+The delivery ledger (`scheduling.delivery`) decides *whether* a message or file is owed and
+records what happened; a transport only carries it. Each platform implements `Transport`
+(Slack: `bot.slack_transport.SlackTransport`) and the ledger never sees a platform's client,
+its error classes or its message format:
+
+- a message is a `Rendered`: the plain text every platform shows in notifications, and a body
+  only the platform's own transport reads (Slack: Block Kit blocks);
+- a sent message or file is a `Sent`: the conversation it is in and its id there (Slack: the
+  channel or DM id and the message's ts or the file's id; Teams: a conversation id and an
+  activity id);
+- a platform's error becomes a `TransportError` that says what it means for the ledger
+  (permanent, rate limited, gone). Anything else a transport raises means "in doubt": the
+  platform may have acted, and the ledger looks (`find`, `find_file`) before trying again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message ready for one platform: `text` for notifications and fallbacks, `body` for
+    the platform's transport only (Slack: a list of Block Kit blocks). The ledger never looks inside."""
+
+    text: str
+    body: Any = None
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Where a sent message or uploaded file is: its conversation and its id there."""
+
+    conversation: str | None
+    id: str | None
+
+
+class TransportError(Exception):
+    """The platform answered and did not do it.
+
+    `permanent`: it never will for this recipient and message (a deactivated account, a channel
+    the bot left, a message the platform refuses): the ledger marks the row failed.
+    `rate_limited`: not now; `retry_after` seconds when the platform said. `gone`: the message
+    to update no longer exists. Neither permanent nor rate limited: the platform may have acted
+    (a server error), so the ledger treats it as in doubt.
+    """
+
+    def __init__(self, code: str, *, permanent: bool = False, rate_limited: bool = False,
+                 retry_after: float | None = None, gone: bool = False) -> None:
+        super().__init__(code)
+        self.code = code
+        self.permanent = permanent
+        self.rate_limited = rate_limited
+        self.retry_after = retry_after
+        self.gone = gone
+
+
+class Transport(Protocol):
+    """One chat platform, as the ledger uses it. `recipient` is the id the ledger row keeps
+    (a person's or a channel's id on that platform); `conversation`, when given, is where an
+    earlier call found or sent to them, so the transport need not look it up again."""
+
+    platform: str
+
+    def conversation(self, recipient: str, known: str | None = None) -> str:
+        """The conversation that reaches `recipient` (a person's direct messages, or the channel);
+        the transport remembers it where it keeps people's addresses."""
+        ...
+
+    def send(self, recipient: str, message: Rendered, *, key: str, conversation: str | None = None,
+             thread: str | None = None, data: Mapping[str, Any] | None = None) -> Sent:
+        """Post `message` carrying its ledger `key` (and `data`) so that `find` can find it."""
+        ...
+
+    def update(self, conversation: str, message_id: str, message: Rendered) -> None:
+        """Replace a sent message in place; `TransportError(gone=True)` when it no longer exists."""
+        ...
+
+    def find(self, recipient: str, key: str, *, conversation: str | None = None) -> Sent | None:
+        """The message sent under `key`, if the platform holds it; None when it surely does not."""
+        ...
+
+    def upload(self, recipient: str, content: bytes, *, filename: str, title: str, comment: str,
+               conversation: str | None = None) -> Sent:
+        """Share a file with `recipient`; `Sent.id` is the file's id."""
+        ...
+
+    def find_file(self, recipient: str, filename: str, *, conversation: str | None = None) -> Sent | None:
+        """The file named `filename` shared with `recipient`, if the platform holds it."""
+        ...
+
+
+class Transports:
+    """The transports by platform, and which one reaches a recipient.
+
+    Today everyone is on Slack; with platform identities the choice follows the person."""
+
+    def __init__(self, by_platform: Mapping[str, Transport], *, default: str) -> None:
+        self.by_platform = dict(by_platform)
+        self.default = default
+
+    def __getitem__(self, platform: str) -> Transport:
+        return self.by_platform[platform]
+
+    def for_recipient(self, recipient: str) -> Transport:
+        return self.by_platform[self.default]

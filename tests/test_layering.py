@@ -1,0 +1,21 @@
+"""The layering, as import-linter contracts in pyproject.toml: storage imports no chat platform
+and nothing above it; scheduling imports no Slack package. A broken contract fails here with
+import-linter's report (which import, on which line)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+
+
+def test_the_import_contracts_hold():
+    result = subprocess.run([sys.executable, "-c", LINT, "--no-cache"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    report = result.stdout + result.stderr
+    assert "No module named" not in report, "install the test extra: pip install -e '.[test]'\n" + report
+    assert result.returncode == 0, report
+    assert "0 broken" in report, report
