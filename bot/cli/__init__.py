@@ -59,8 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # A command points the root logger at this process's stderr; called in-process (tests, a
     # script), the caller's logging is put back afterwards.
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    root, ours = logging.getLogger(), logging.getLogger("plcbot")
+    handlers, level, our_level = root.handlers[:], root.level, ours.level
     try:
         status = args.func(args)
     except SettingError as exc:
@@ -74,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+        ours.setLevel(our_level)  # `demo` quiets the bot's own lines for its transcript
     return int(status or 0)
 
 
