@@ -398,9 +398,33 @@ def _other_records(session: Session, uid: str, *, tz: str | None) -> list[tuple[
     about = or_(col(AuditEntry.actor) == uid, col(AuditEntry.target).contains(uid),
                 col(AuditEntry.detail).contains(uid))
     whole = id_pattern(uid)
-    for entry in session.exec(select(AuditEntry).where(about).order_by(col(AuditEntry.at))).all():
-        if entry.actor != uid and not whole.search(f"{entry.target} {entry.detail}"):
-            continue  # LIKE matched a longer id (U012AB inside U012ABC)
+    entries = [entry for entry in session.exec(select(AuditEntry).where(about).order_by(col(AuditEntry.at))).all()
+               if entry.actor == uid or whole.search(f"{entry.target} {entry.detail}")]  # LIKE matched U012AB in U012ABC
+    names = _target_names(session, [entry.target for entry in entries])
+    for entry in entries:
         who = "you" if entry.actor == uid else "someone else"
-        out.append((f"audit log: {entry.action} (by {who})", _local(entry.at, tz), entry.target))
+        out.append((f"{AUDIT_PREFIX}{entry.action} (by {who})", _local(entry.at, tz),
+                    names.get(entry.target, entry.target)))
     return out
+
+
+AUDIT_PREFIX = "audit log: "
+
+
+def _target_names(session: Session, targets: list[str]) -> dict[str, str]:
+    """'team:5' -> 'the team Grade 3 Math': an audit entry's target as its owner reads it."""
+    wanted: dict[str, set[int]] = {"team": set(), "school": set()}
+    for target in targets:
+        kind, _, number = target.partition(":")
+        if kind in wanted and number.isdigit():
+            wanted[kind].add(int(number))
+    names: dict[str, str] = {}
+    if wanted["team"]:
+        for team_id, name in session.execute(
+                sa_select(col(Team.id), col(Team.name)).where(col(Team.id).in_(wanted["team"]))).all():
+            names[f"team:{team_id}"] = f"the team {name}"
+    if wanted["school"]:
+        for school_id, name in session.execute(
+                sa_select(col(School.id), col(School.name)).where(col(School.id).in_(wanted["school"]))).all():
+            names[f"school:{school_id}"] = f"the school {name}"
+    return names

@@ -75,7 +75,10 @@ def check_workbook(content: bytes) -> None:
     assert attended[2] == datetime(2026, 12, 3, 15, 30) and attended[4] == "present"
     records = [r[0] for r in _rows(book["Other records"])]
     assert "messages the bot sent you: check-ins" in records
-    assert any(r.startswith("audit log: member.add") for r in records)
+    # Audit entries in words, their target by name: no "member.add", no "team:5".
+    added = [r for r in _rows(book["Other records"]) if r[0].startswith("a change in the audit log: added to a team")]
+    assert added and all(r[2].startswith("the team ") for r in added), added
+    assert not any("." in r.split(": ", 1)[1].split(" (by")[0] for r in records if "audit log" in r), records
 
 
 def test_a_teacher_gets_their_data_by_dm_once_however_often_slack_retries(bot, monkeypatch):

@@ -122,6 +122,45 @@ MESSAGE_KINDS = {
 }
 MESSAGES_PREFIX = "messages the bot sent you: "
 
+# Changes recorded in the audit log (`storage.teams.audit(action=…)` and the CLI's), in words.
+AUDIT_ACTIONS = {
+    "school.create": "school created",
+    "school.update": "school settings changed",
+    "principal.add": "principal named",
+    "principal.remove": "principal removed",
+    "team.create": "team set up",
+    "team.update": "team changed (members, facilitators, schedule or name sharing)",
+    "team.archive": "team archived",
+    "member.add": "added to a team",
+    "member.remove": "removed from a team",
+    "facilitator.add": "made a team's facilitator",
+    "facilitator.remove": "no longer a team's facilitator",
+    "person.activate": "account marked active again",
+    "person.deactivate": "account marked deactivated",
+    "norms.edit": "norms edited",
+    "cycle.start": "learning cycle started",
+    "cycle.edit": "learning cycle changed",
+    "cycle.pause": "learning cycle paused",
+    "cycle.resume": "learning cycle resumed",
+    "cycle.end": "learning cycle ended",
+    "break.add": "school break added",
+    "break.remove": "school break removed",
+    "digest on demand": "digest asked for",
+    "digest export": "digest workbook exported",
+    "roster.import": "roster imported",
+    "roster.export": "roster exported",
+    "privacy.export": "copy of personal data exported",
+    "privacy.forget": "a person's data erased",
+    "privacy.purge": "old records purged",
+    "year.close": "school year closed",
+}
+AUDIT_PREFIX = "audit log: "
+
+
+def audit_action_words(action: str) -> str:
+    """'team set up' for 'team.create'; an action not listed yet still reads as words."""
+    return AUDIT_ACTIONS.get(action) or re.sub(r"[._\-]+", " ", action).strip()
+
 
 def message_kind_words(kind: str) -> str:
     """'action item reminders' for 'action_item'; a kind not listed yet still reads as words."""
@@ -143,6 +182,9 @@ def _in_words(sheet: str, columns: tuple[Column, ...], rows: Iterable[tuple[Any,
             out[i] = words.get(str(out[i]), out[i]) if out[i] else out[i]
         if sheet == "Other records" and isinstance(out[0], str) and out[0].startswith(MESSAGES_PREFIX):
             out[0] = MESSAGES_PREFIX + message_kind_words(out[0][len(MESSAGES_PREFIX):])
+        elif sheet == "Other records" and isinstance(out[0], str) and out[0].startswith(AUDIT_PREFIX):
+            action, _, by = out[0][len(AUDIT_PREFIX):].rpartition(" (by ")
+            out[0] = f"a change in the audit log: {audit_action_words(action)} (by {by}" if by else out[0]
         out_rows.append(tuple(out))
     return out_rows
 
