@@ -398,8 +398,9 @@ def _other_records(session: Session, uid: str, *, tz: str | None) -> list[tuple[
     about = or_(col(AuditEntry.actor) == uid, col(AuditEntry.target).contains(uid),
                 col(AuditEntry.detail).contains(uid))
     whole = id_pattern(uid)
+    # LIKE also matches a longer id (U012AB inside U012ABC): keep whole-id matches only.
     entries = [entry for entry in session.exec(select(AuditEntry).where(about).order_by(col(AuditEntry.at))).all()
-               if entry.actor == uid or whole.search(f"{entry.target} {entry.detail}")]  # LIKE matched U012AB in U012ABC
+               if entry.actor == uid or whole.search(f"{entry.target} {entry.detail}")]
     names = _target_names(session, [entry.target for entry in entries])
     for entry in entries:
         who = "you" if entry.actor == uid else "someone else"
