@@ -10,17 +10,18 @@ from __future__ import annotations
 import logging
 from datetime import date
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App
-from sqlmodel import select
+from sqlmodel import Session
 
 from bot.render import cycles as render
+from handlers import forms
+from handlers.core import checkins as core
 from handlers.errors import UserError
 from handlers.home import publish_home
 from handlers.router import CommandRequest
-from storage import cycles as store
 from storage.models import Person
+from storage.people import load_actor
 from storage.rules import cycles as rules
 from storage.rules.dates import parse_date
 from storage.rules.roles import Actor
@@ -31,27 +32,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("plcbot.away")
 
-NOT_KNOWN = "You're not in a PLC team yet, so there are no check-ins to pause."
-
-
-def person_today(services: Services, person: Person | None, fallback_tz: str | None = None) -> date:
-    tz = (person.tz if person else None) or fallback_tz or services.settings.timezone
-    try:
-        zone = ZoneInfo(tz)
-    except Exception:
-        zone = ZoneInfo(services.settings.timezone)
-    return services.clock.now().astimezone(zone).date()
+NOT_KNOWN = core.NOT_KNOWN
+person_today = core.person_today
 
 
 def _person(services: Services, user_id: str) -> Person | None:
     with services.db.read() as session:
-        return session.exec(select(Person).where(Person.slack_user_id == user_id)).first()
-
-
-def set_away(services: Services, user_id: str, until: date | None, *, today: date) -> None:
-    with services.db.session() as session:
-        if store.set_away(session, user_id=user_id, from_day=today if until else None, until=until) is None:
-            raise UserError(NOT_KNOWN)
+        return core.find_person(session, user_id)
 
 
 def run_away(request: CommandRequest, services: Services) -> None:
@@ -59,7 +46,8 @@ def run_away(request: CommandRequest, services: Services) -> None:
     person = _person(services, request.user_id)
     if person is None:
         raise UserError(NOT_KNOWN)
-    today = person_today(services, person, request.team.timezone if request.team else None)
+    fallback_tz = request.team.timezone if request.team else None
+    today = person_today(services, person, fallback_tz)
     args = request.args.strip()
     if not args:
         if rules.is_away(person.away_from, person.away_until, today) and person.away_until:
@@ -75,20 +63,14 @@ def run_away(request: CommandRequest, services: Services) -> None:
         until = parse_date(rest, today=today)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    problem = rules.validate_away(until, today=today)
-    if problem:
-        raise UserError(problem)
-    set_away(services, request.user_id, until, today=today)
+    core.away(services, request.actor, until=until, fallback_tz=fallback_tz)
     request.reply(f":palm_tree: You're away through *{until:%a %b %-d}*: no check-ins or reminders until then, "
                   "and team summaries count you as away. `/plc back` ends it early.")
 
 
 def run_back(request: CommandRequest, services: Services) -> None:
     """`/plc back`: end an away period now."""
-    person = _person(services, request.user_id)
-    if person is None:
-        raise UserError(NOT_KNOWN)
-    set_away(services, request.user_id, None, today=person_today(services, person))
+    core.back(services, request.actor)
     request.reply(":wave: Welcome back! Your check-ins resume with the next round.")
 
 
@@ -124,12 +106,16 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
     wiring.router.add("back", back_command, summary="end your away time now", usage="/plc back")
     wiring.home.add("away", home_section)
 
+    def actor_of(user_id: str) -> Actor:
+        with services.db.read() as session:
+            return load_actor(session, user_id, admins=services.settings.admins)
+
     def on_back(ack: Ack, body: dict[str, Any]) -> None:
         """Home tab "I'm back"."""
         ack()
         user_id = body["user"]["id"]
         try:
-            set_away(services, user_id, None, today=person_today(services, _person(services, user_id)))
+            core.back(services, actor_of(user_id))
         except UserError:
             return  # not in any team: the button is not shown to them
         except Exception:
@@ -147,22 +133,22 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         """Save the last day away (inline error for a past date; checked read-only, acked, then saved)."""
         user_id = body["user"]["id"]
         raw = (view.get("state") or {}).get("values", {}).get("until", {}).get("until", {})
-        person = _person(services, user_id)
-        today = person_today(services, person)
         try:
             until = date.fromisoformat(raw.get("selected_date") or "")
         except ValueError:
             ack(response_action="errors", errors={"until": "Pick the last day you'll be away."})
             return
-        problem = NOT_KNOWN if person is None else rules.validate_away(until, today=today)
-        if problem:
-            ack(response_action="errors", errors={"until": problem})
-            return
-        ack()  # before the write: SQLite's write lock can be held past Slack's 3 s
-        try:
-            set_away(services, user_id, until, today=today)
-        except Exception:
-            log.exception("Failed to save an away period")
+
+        def check(session: Session) -> core.AwayChecked:
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            return core.check_away(session, services, actor, until=until)
+
+        def failed(checked: core.AwayChecked, exc: Exception) -> None:
+            log.exception("Failed to save an away period", exc_info=exc)
+
+        # Checked read-only, acknowledged, then written: SQLite's write lock can be held past Slack's 3 s.
+        if forms.submit(ack, services, field="until", check=check, write=core.write_away, failed=failed,
+                        unexpected="Failed to check an away period") is None:
             return
         refresh_home(user_id)
 

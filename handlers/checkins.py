@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from bot.render import cycles as render
 from handlers import forms
+from handlers.core import checkins as core
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import publish_home
 from scheduling import keys
@@ -25,9 +26,7 @@ from scheduling.checkins import CycleContext
 from storage import checkins as store
 from storage.models import Checkin, CheckinRound, Delivery, Person, SupportRequest, Team
 from storage.people import load_actor
-from storage.rules import cycles as rules
-from storage.rules import visibility
-from storage.rules.roles import Forbidden
+from storage.rules.roles import Actor, Forbidden
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -102,10 +101,8 @@ def on_answer(ack: Ack, body: dict[str, Any], respond: Any, services: Services) 
     try:
         checkin_id = int(action.get("value") or 0)
         assert match is not None
-        with services.db.session() as session:
-            store.record_answer(session, checkin_id=checkin_id, user_id=body["user"]["id"],
-                                change=store.Change(progress=match[1]), now=services.clock.now())
-    except store.CheckinError as exc:
+        core.answer(services, _actor(services, body), checkin_id=checkin_id, progress=match[1])
+    except UserError as exc:
         _ephemeral(respond, str(exc))
         refresh(services, checkin_id, also=_source(body))
         return False
@@ -115,6 +112,11 @@ def on_answer(ack: Ack, body: dict[str, Any], respond: Any, services: Services) 
         return False
     refresh(services, checkin_id, also=_source(body))
     return True
+
+
+def _actor(services: Services, body: dict[str, Any]) -> Actor:
+    with services.db.read() as session:
+        return load_actor(session, body["user"]["id"], admins=services.settings.admins)
 
 
 def on_change(ack: Ack, body: dict[str, Any], respond: Any, services: Services) -> None:
@@ -163,42 +165,27 @@ def on_details_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], serv
     except (ValueError, KeyError, TypeError):
         ack(response_action="errors", errors={"progress": OUR_FAULT})
         return False
-    errors: dict[str, str] = {}
-    progress = raw.get("progress") or None
-    if progress not in rules.PROGRESS:
-        errors["progress"] = "Pick how it is going."
-    value = None
-    if raw.get("value", "").strip():
-        try:
-            value = rules.parse_number(raw["value"])
-        except ValueError:
-            errors["value"] = "Give the data point as a number, like 12 or 72.5 (or leave it empty)."
-    if errors:
+    details, errors = core.validate_details(progress=raw.get("progress") or None, value=raw.get("value", ""),
+                                            evidence=raw.get("evidence"), support=raw.get("support"))
+    if details is None:
         ack(response_action="errors", errors=errors)
         return False
     user_id = body["user"]["id"]
 
-    def check(session: Session) -> Checkin | None:  # whose it is and whether it is still open
-        row = session.get(Checkin, checkin_id)
-        try:
-            store.check_answerable(session, row, user_id=user_id)
-        except store.CheckinError as exc:
-            raise UserError(str(exc)) from None
-        return row
+    def check(session: Session) -> core.DetailsChecked:  # whose it is and whether it is still open
+        actor = load_actor(session, user_id, admins=services.settings.admins)
+        return core.check_details(session, actor, checkin_id=checkin_id, details=details)
 
-    def write(session: Session, row: Checkin | None) -> None:
-        store.record_answer(session, checkin_id=checkin_id, user_id=user_id,
-                            change=store.Change(progress=progress, value=value, evidence=raw.get("evidence"),
-                                                support=raw.get("support"), details=True),
-                            now=services.clock.now())
+    def write(session: Session, checked: core.DetailsChecked) -> core.CheckinResult:
+        return core.write_details(session, services, checked)
 
-    def failed(row: Checkin | None, exc: Exception) -> None:
-        if isinstance(exc, store.CheckinError):  # closed between the check and the write
-            _tell(services, row, user_id, str(exc))
+    def failed(checked: core.DetailsChecked, exc: Exception) -> None:
+        if isinstance(exc, UserError):  # closed between the check and the write
+            _tell(services, checked.checkin, user_id, str(exc))
         else:
             log.exception("Failed to store check-in details", exc_info=exc)
-            _tell(services, row, user_id, "Something went wrong on our side and your details were not saved. "
-                                          "Please try again.")
+            _tell(services, checked.checkin, user_id, "Something went wrong on our side and your details were "
+                                                      "not saved. Please try again.")
 
     if forms.submit(ack, services, field="progress", check=check, write=write, failed=failed,
                     unexpected="Failed to check check-in details") is None:
@@ -239,23 +226,13 @@ def on_support(ack: Ack, body: dict[str, Any], respond: Any, services: Services)
     ack()
     action = body["actions"][0]
     to = "following_up" if action["action_id"] == render.FOLLOW_UP_ACTION else "resolved"
-    user_id = body["user"]["id"]
     try:
         request_id = int(action.get("value") or 0)
-        with services.db.session() as session:
-            request = session.get(SupportRequest, request_id)
-            if request is None:
-                raise store.CheckinError("That support request no longer exists.")
-            team = session.get(Team, request.team_id)
-            assert team is not None
-            actor = load_actor(session, user_id, admins=services.settings.admins)
-            # The request names the teacher: only those the table lets see it may move it.
-            visibility.SUPPORT_MESSAGE.require(actor, team_id=team.id, school_id=team.school_id)
-            store.move_support(session, request_id=request_id, to=to, user_id=user_id, now=services.clock.now())
+        core.move_support(services, _actor(services, body), request_id=request_id, to=to)
     except Forbidden as exc:
         _ephemeral(respond, f":no_entry: {exc}")
         return False
-    except store.CheckinError as exc:
+    except UserError as exc:
         _ephemeral(respond, str(exc))
         return False
     except Exception:

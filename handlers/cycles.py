@@ -11,7 +11,6 @@ import json
 import logging
 from datetime import date
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App
 from sqlmodel import Session
@@ -19,11 +18,13 @@ from sqlmodel import Session
 from bot.render import cycles as render
 from bot.render.mrkdwn import escape
 from handlers import forms
+from handlers.core import ActionResult
+from handlers.core import cycles as core
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
 from scheduling import checkins as planner
-from scheduling import delivery, keys
+from scheduling import delivery
 from scheduling.meetings import refresh_agenda
 from storage import cycles as store
 from storage import meetings as meeting_store
@@ -32,6 +33,7 @@ from storage.people import load_actor
 from storage.rules import cycles as rules
 from storage.rules.dates import parse_date
 from storage.rules.roles import Action, Forbidden, Role, require
+from storage.views.cycle_actions import CycleNote, CycleStarted, ReflectionPrompt, ReflectionSaved
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -43,29 +45,58 @@ USAGE = ("/plc cycle [start | edit | pause [until DATE] | resume | end]")
 BREAK_USAGE = "/plc break [add YYYY-MM-DD YYYY-MM-DD [label] | remove ID]"
 
 
-def team_today(services: Services, team: Team) -> date:
-    return services.clock.now().astimezone(ZoneInfo(team.timezone)).date()
+team_today = core.team_today
 
 
-REFLECTION_TEXT_MAX = 3000  # CycleReflection.learned / next_steps hold this much (PostgreSQL refuses more)
-HOME_REFRESH_MAX = 60  # a team is a handful of people; a bound keeps one change from fanning out
-
-
-def refresh_team_homes(services: Services, board: HomeBoard | None, team_id: int, actor_id: str) -> None:
-    """The Home tab shows each team's cycle: republish it for whoever acted and the team's members."""
+def refresh_team_homes(services: Services, board: HomeBoard | None, user_ids: tuple[str, ...]) -> None:
+    """The Home tab shows each team's cycle: republish it for those an action names."""
     if board is None:
         return
-    try:
-        with services.db.read() as session:
-            members = [p.slack_user_id for p, m in store.team_members(session, team_id=team_id) if m.active]
-    except Exception:
-        log.exception("Failed to list team %s for a Home refresh", team_id)
-        members = []
-    for uid in list(dict.fromkeys([actor_id, *members]))[:HOME_REFRESH_MAX]:
+    for uid in user_ids:
         try:
             publish_home(services, board, uid)
         except Exception:
             log.exception("Failed to refresh the Home tab of %s after a cycle change", uid)
+
+
+def render_notice(view: object) -> tuple[str, str, list[dict[str, Any]] | None]:
+    """A cycle notice as Slack shows it: (ledger kind, text, blocks)."""
+    if isinstance(view, CycleStarted):
+        text, blocks = render.cycle_started_text(view.cycle, by=view.by, edited=view.edited)
+        return ("cycle_note", text, None) if view.edited else ("cycle_started", text, blocks)
+    if isinstance(view, CycleNote):
+        if view.change == "paused":
+            how = f"through {view.until:%a %b %-d}" if view.until else "until a facilitator runs `/plc cycle resume`"
+            return "cycle_note", (f":double_vertical_bar: <@{view.by}> paused the learning cycle {how}: "
+                                  "no check-ins meanwhile."), None
+        return "cycle_note", f":arrow_forward: <@{view.by}> resumed the learning cycle.", None
+    if isinstance(view, ReflectionPrompt):
+        text, blocks = render.reflection_prompt(cycle_id=view.cycle_id, title=view.title, team_name=view.team_name,
+                                                weeks=view.weeks)
+        return "cycle_reflection", text, blocks
+    if isinstance(view, ReflectionSaved):
+        text, blocks = render.reflection_saved(title=view.title, by=view.by, reached=view.reached, final=view.final,
+                                               unit=view.unit, learned=view.learned, next_steps=view.next_steps)
+        return "cycle_closed", text, blocks
+    raise TypeError(f"no Slack rendering for {type(view).__name__}")
+
+
+def deliver_notices(services: Services, result: ActionResult, team: Team) -> None:
+    """Send what an action owes the team's channel through the ledger (a retry never doubles it).
+
+    A note of a change is best effort (logged when it fails); the rest raise like any delivery.
+    """
+    for notice in result.notices:
+        kind, text, blocks = render_notice(notice.view)
+        assert notice.key is not None
+        recipient = notice.person or team.channel_id
+        if kind != "cycle_note":
+            delivery.deliver(services, key=notice.key, kind=kind, recipient=recipient, text=text, blocks=blocks)
+            continue
+        try:
+            delivery.deliver(services, key=notice.key, kind=kind, recipient=recipient, text=text, blocks=blocks)
+        except Exception:
+            log.exception("Failed to tell the channel about a cycle change")
 
 
 def _school(services: Services, team: Team) -> School | None:
@@ -100,18 +131,21 @@ def _metadata(view: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- /plc cycle
-def run_cycle(request: CommandRequest, services: Services) -> None:
-    """`/plc cycle …`: show the cycle, or change it (facilitators)."""
+def run_cycle(request: CommandRequest, services: Services) -> ActionResult | None:
+    """`/plc cycle …`: show the cycle, or change it (facilitators). Returns what a change did."""
     team = request.require_team()
     word, _, rest = request.args.partition(" ")
     word = word.lower()
     if word in ("", "status", "show"):
-        return show_status(request, services, team)
+        show_status(request, services, team)
+        return None
     require(request.actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
     if word == "start":
-        return open_form(request, services, team, editing=False)
+        open_form(request, services, team, editing=False)
+        return None
     if word == "edit":
-        return open_form(request, services, team, editing=True)
+        open_form(request, services, team, editing=True)
+        return None
     if word == "pause":
         return pause(request, services, team, rest.strip())
     if word == "resume":
@@ -150,69 +184,39 @@ def open_form(request: CommandRequest, services: Services, team: Team, *, editin
     request.client.views_open(trigger_id=request.trigger_id, view=view)
 
 
-def _announce(services: Services, channel: str, text: str, *, change: str, cycle_id: int | None) -> None:
-    """Tell the team's channel about a change, through the ledger (a dropped connection never doubles it)."""
-    try:
-        delivery.deliver(services, key=keys.cycle_note(change, cycle_id, services.clock.now().isoformat()),
-                         kind="cycle_note", recipient=channel, text=text)
-    except Exception:
-        log.exception("Failed to tell the channel about a cycle change")
-
-
-def pause(request: CommandRequest, services: Services, team: Team, rest: str) -> None:
-    today = team_today(services, team)
+def pause(request: CommandRequest, services: Services, team: Team, rest: str) -> ActionResult:
     until: date | None = None
     if rest:
         words = rest.split(" ", 1)
         if words[0].lower() != "until" or len(words) < 2:
             raise UserError("Use `/plc cycle pause` or `/plc cycle pause until DATE` (like `until Jan 4`).")
         try:
-            until = parse_date(words[1], today=today)
+            until = parse_date(words[1], today=team_today(services, team))
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        if until < today:
-            raise UserError("That date has passed; give the last day of the pause.")
-    with services.db.session() as session:
-        cycle = _require_cycle(session, team)
-        store.pause_cycle(session, cycle_id=cycle.id or 0, until=until, actor=request.user_id,
-                          now=services.clock.now())
+    result = core.pause(services, request.actor, team_id=team.id or 0, until=until)
+    assert result.cycle is not None
     how = f"through {until:%a %b %-d}" if until else "until a facilitator runs `/plc cycle resume`"
-    request.reply(f":double_vertical_bar: Paused “{escape(cycle.title)}” {how}. No check-ins meanwhile.")
-    _announce(services, team.channel_id, f":double_vertical_bar: <@{request.user_id}> paused the learning "
-              f"cycle {how}: no check-ins meanwhile.", change="paused", cycle_id=cycle.id)
+    request.reply(f":double_vertical_bar: Paused “{escape(result.cycle.title)}” {how}. No check-ins meanwhile.")
+    deliver_notices(services, result, team)
+    return result
 
 
-def resume(request: CommandRequest, services: Services, team: Team) -> None:
-    with services.db.session() as session:
-        cycle = _require_cycle(session, team)
-        try:
-            store.resume_cycle(session, cycle_id=cycle.id or 0, actor=request.user_id, now=services.clock.now())
-        except store.CycleConflict as exc:
-            raise UserError(str(exc)) from None
-    planner.plan_cycle(services, cycle.id or 0)
-    request.reply(f":arrow_forward: Resumed “{escape(cycle.title)}”. Check-ins continue on the usual day.")
-    _announce(services, team.channel_id, f":arrow_forward: <@{request.user_id}> resumed the learning cycle.",
-              change="resumed", cycle_id=cycle.id)
+def resume(request: CommandRequest, services: Services, team: Team) -> ActionResult:
+    result = core.resume(services, request.actor, team_id=team.id or 0)
+    assert result.cycle is not None
+    request.reply(f":arrow_forward: Resumed “{escape(result.cycle.title)}”. Check-ins continue on the usual day.")
+    deliver_notices(services, result, team)
+    return result
 
 
-def end(request: CommandRequest, services: Services, team: Team) -> None:
-    with services.db.session() as session:
-        cycle = _require_cycle(session, team)
-        store.end_cycle(session, cycle_id=cycle.id or 0, now=services.clock.now(), actor=request.user_id)
-    planner.cancel_cycle_work(services, cycle.id or 0)
-    request.reply(f":checkered_flag: Ended “{escape(cycle.title)}”; its summary is kept. "
+def end(request: CommandRequest, services: Services, team: Team) -> ActionResult:
+    result = core.end(services, request.actor, team_id=team.id or 0)
+    assert result.cycle is not None
+    request.reply(f":checkered_flag: Ended “{escape(result.cycle.title)}”; its summary is kept. "
                   "Start the next one with `/plc cycle start`.")
-    text, blocks = render.reflection_prompt(cycle_id=cycle.id or 0, title=cycle.title, team_name=team.name,
-                                            weeks=cycle.weeks)
-    delivery.deliver(services, key=keys.cycle_reflection(cycle.id), kind="cycle_reflection",
-                     recipient=team.channel_id, text=text, blocks=blocks)
-
-
-def _require_cycle(session: Any, team: Team) -> Cycle:
-    cycle = store.active_cycle(session, team_id=team.id or 0)
-    if cycle is None:
-        raise UserError("This team has no running cycle. Start one with `/plc cycle start`.")
-    return cycle
+    deliver_notices(services, result, team)
+    return result
 
 
 # ---------------------------------------------------------------------------- the cycle modal
@@ -234,41 +238,18 @@ def on_cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], servic
     user_id = body["user"]["id"]
     meta = _metadata(view)
     raw = form_values(view)
+    fields = rules.CycleInput(**{f: raw.get(f, "") for f in rules.CycleInput.__dataclass_fields__})
 
-    def check(session: Session) -> tuple[Team, Cycle | None, rules.CycleValues]:
-        team = session.get(Team, int(meta.get("team_id") or 0))
+    def check(session: Session) -> core.CycleChecked:
         actor = load_actor(session, user_id, admins=services.settings.admins)
-        editing = session.get(Cycle, int(meta["cycle_id"])) if meta.get("cycle_id") else None
-        running = store.active_cycle(session, team_id=team.id or 0) if team is not None else None
-        if team is None or team.archived_at is not None:
-            raise UserError("This team no longer exists.")
-        require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
-        if editing is not None and (editing.team_id != team.id or editing.status not in store.OPEN):
-            raise UserError("That cycle has ended; start a new one with `/plc cycle start`.")
-        if editing is None and running is not None:
-            raise UserError(f"This team already has a running cycle, “{running.title[:80]}”. End it first.")
-        hours = planner.rule_hours(planner.hours_for(services, team, session.get(School, team.school_id)))
-        values, errors = rules.validate_cycle(
-            rules.CycleInput(**{f: raw.get(f, "") for f in rules.CycleInput.__dataclass_fields__}),
-            today=team_today(services, team), hours=hours,
-            editing_start=editing.start_date if editing else None)
-        if errors:
-            raise forms.Invalid(errors)
-        assert values is not None
-        return team, editing, values
+        return core.check_cycle(session, services, actor, team_id=int(meta.get("team_id") or 0),
+                                cycle_id=int(meta["cycle_id"]) if meta.get("cycle_id") else None, raw=fields)
 
-    def write(session: Session, checked: tuple[Team, Cycle | None, rules.CycleValues]) -> Cycle:
-        team, editing, values = checked
-        forms.require_again(session, services, user_id, Action.MANAGE_CYCLE, team_id=team.id,
-                            school_id=team.school_id)
-        if editing is not None:
-            return store.update_cycle(session, cycle_id=editing.id or 0, values=values, actor=user_id,
-                                      now=services.clock.now())
-        return store.start_cycle(session, team_id=team.id or 0, values=values, created_by=user_id,
-                                 now=services.clock.now())
+    def write(session: Session, checked: core.CycleChecked) -> Cycle:
+        return core.write_cycle(session, services, checked)
 
-    def failed(checked: tuple[Team, Cycle | None, rules.CycleValues], exc: Exception) -> None:
-        channel = checked[0].channel_id
+    def failed(checked: core.CycleChecked, exc: Exception) -> None:
+        channel = checked.team.channel_id
         if isinstance(exc, Forbidden):
             _tell(services, channel, user_id, f":no_entry: {exc}")
         elif isinstance(exc, store.CycleConflict):  # another submit (a double click, another facilitator) won
@@ -281,15 +262,10 @@ def on_cycle_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], servic
                          unexpected="Failed to check a cycle form")
     if saved is None:
         return
-    (team, editing, _), cycle = saved
-    planner.plan_cycle(services, cycle.id or 0)
-    text, blocks = render.cycle_started_text(cycle, by=user_id, edited=editing is not None)
-    if editing is None:
-        delivery.deliver(services, key=keys.cycle_started(cycle.id), kind="cycle_started",
-                         recipient=team.channel_id, text=text, blocks=blocks)
-    else:
-        _announce(services, team.channel_id, text, change="edited", cycle_id=cycle.id)
-    refresh_team_homes(services, board, team.id or 0, user_id)
+    checked, cycle = saved
+    result = core.cycle_saved(services, checked, cycle)
+    deliver_notices(services, result, checked.team)
+    refresh_team_homes(services, board, result.refresh_homes)
 
 
 # ---------------------------------------------------------------------------- the reflection
@@ -300,17 +276,10 @@ def on_reflect_open(ack: Ack, body: dict[str, Any], client: Any, respond: Any, s
     try:
         cycle_id = int(body["actions"][0]["value"])
         with services.db.read() as session:
-            cycle = session.get(Cycle, cycle_id)
-            team = session.get(Team, cycle.team_id) if cycle else None
             actor = load_actor(session, user_id, admins=services.settings.admins)
-            summary = store.cycle_summary(session, cycle=cycle) if cycle else None
-        if cycle is None or team is None:
-            raise UserError("That cycle no longer exists.")
-        require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
-        means = [w["mean"] for w in (summary or {}).get("weeks", []) if w["mean"] is not None]
+        form = core.reflection_form(services, actor, cycle_id=cycle_id)
         client.views_open(trigger_id=body["trigger_id"], view=render.reflection_modal(
-            cycle_id=cycle_id, title=cycle.title, metric_name=cycle.metric_name,
-            last_mean=means[-1] if means else None))
+            cycle_id=form.cycle_id, title=form.title, metric_name=form.metric_name, last_mean=form.last_mean))
     except Forbidden as exc:
         respond(text=f":no_entry: {exc}", response_type="ephemeral", replace_original=False)
     except UserError as exc:
@@ -325,69 +294,36 @@ def on_reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], s
     """Store the reflection and close the cycle, keeping its summary."""
     user_id = body["user"]["id"]
     raw = form_values(view)
-    errors: dict[str, str] = {}
-    if raw.get("target_reached") not in ("yes", "partly", "no"):
-        errors["target_reached"] = "Say whether the team reached the target."
-    final = None
-    if raw.get("final_value", "").strip():
-        try:
-            final = rules.parse_number(raw["final_value"])
-        except ValueError:
-            errors["final_value"] = "Give the final data point as a number, like 74."
-    if not raw.get("learned", "").strip():
-        errors["learned"] = "Write a line or two on what the team learned."
-    for key in ("learned", "next_steps"):  # the modal's max_length; only a forged form sends more
-        if len(raw.get(key, "").strip()) > REFLECTION_TEXT_MAX:
-            errors[key] = f"Keep this under {REFLECTION_TEXT_MAX:,} characters."
-    if errors:
+    answers, errors = core.validate_reflection(target_reached=raw.get("target_reached", ""),
+                                               final_value=raw.get("final_value", ""),
+                                               learned=raw.get("learned", ""), next_steps=raw.get("next_steps", ""))
+    if answers is None:
         ack(response_action="errors", errors=errors)
         return
-    now = services.clock.now()
 
-    def check(session: Session) -> tuple[Team, Cycle]:
-        cycle = session.get(Cycle, int(_metadata(view).get("cycle_id") or 0))
-        team = session.get(Team, cycle.team_id) if cycle else None
+    def check(session: Session) -> core.ReflectionChecked:
         actor = load_actor(session, user_id, admins=services.settings.admins)
-        if cycle is None or team is None:
-            raise UserError("That cycle no longer exists.")
-        require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
-        return team, cycle
+        return core.check_reflection(session, actor, cycle_id=int(_metadata(view).get("cycle_id") or 0),
+                                     answers=answers)
 
-    def write(session: Session, checked: tuple[Team, Cycle]) -> bool:
-        team, cycle = checked
-        forms.require_again(session, services, user_id, Action.MANAGE_CYCLE, team_id=team.id,
-                            school_id=team.school_id)
-        store.save_reflection(session, cycle_id=cycle.id or 0, target_reached=raw["target_reached"],
-                              final_value=final, learned=raw["learned"].strip(),
-                              next_steps=raw.get("next_steps", "").strip(), user_id=user_id, now=now)
-        fresh = session.get(Cycle, cycle.id)
-        was_open = fresh is not None and fresh.status in store.OPEN
-        if was_open:
-            store.end_cycle(session, cycle_id=cycle.id or 0, now=now, actor=user_id)
-        return was_open
+    def write(session: Session, checked: core.ReflectionChecked) -> bool:
+        return core.write_reflection(session, services, checked)
 
-    def failed(checked: tuple[Team, Cycle], exc: Exception) -> None:
+    def failed(checked: core.ReflectionChecked, exc: Exception) -> None:
         if isinstance(exc, Forbidden):
-            _tell(services, checked[0].channel_id, user_id, f":no_entry: {exc}")
+            _tell(services, checked.team.channel_id, user_id, f":no_entry: {exc}")
         else:
             log.exception("Failed to save a reflection", exc_info=exc)
-            _tell(services, checked[0].channel_id, user_id, OUR_FAULT)
+            _tell(services, checked.team.channel_id, user_id, OUR_FAULT)
 
     saved = forms.submit(ack, services, field="target_reached", check=check, write=write, failed=failed,
                          unexpected="Failed to check a reflection")
     if saved is None:
         return
-    (team, cycle), was_open = saved
-    cycle_id = cycle.id or 0
-    if was_open:
-        planner.cancel_cycle_work(services, cycle_id)
-    text, blocks = render.reflection_saved(title=cycle.title, by=user_id, reached=raw["target_reached"],
-                                           final=final, unit=cycle.metric_unit, learned=raw["learned"].strip(),
-                                           next_steps=raw.get("next_steps", "").strip())
-    delivery.deliver(services, key=keys.cycle_closed(cycle_id), kind="cycle_closed", recipient=team.channel_id,
-                     text=text, blocks=blocks)
-    if was_open:
-        refresh_team_homes(services, board, team.id or 0, user_id)
+    checked, was_open = saved
+    result = core.reflection_saved(services, checked, was_open)
+    deliver_notices(services, result, checked.team)
+    refresh_team_homes(services, board, result.refresh_homes)
 
 
 # ---------------------------------------------------------------------------- /plc break
@@ -457,9 +393,9 @@ def _refresh_posted(services: Services, meetings: list[Meeting]) -> None:
 
 def register(app: App, services: Services, wiring: Wiring) -> None:
     def cycle_command(request: CommandRequest, services_: Services) -> None:
-        run_cycle(request, services_)
-        if request.team is not None and request.args.split(" ", 1)[0].lower() in ("pause", "resume", "end"):
-            refresh_team_homes(services_, wiring.home, request.team.id or 0, request.user_id)
+        result = run_cycle(request, services_)
+        if result is not None:
+            refresh_team_homes(services_, wiring.home, result.refresh_homes)
 
     wiring.router.add("cycle", cycle_command, summary="the learning cycle: week, phase, goal and data so far",
                       usage="/plc cycle")

@@ -4,9 +4,10 @@ The section reads everything in a fixed number of queries (`storage.home.dashboa
 renders it with `bot.render.home`. The buttons on it do what the `/plc` commands do, through
 the same subcommand functions (found in the router, so each feature keeps its own rules and
 role checks); their answer becomes a note on top of the refreshed tab, since a Home tab has
-no channel to answer in. Two things have no command to reuse and live here:
-"Send this week's check-in now" (runs the week's scheduled round at once) and the check-in
-buttons when clicked on the Home tab (stored by the check-in feature, then the tab refreshed).
+no channel to answer in. Two things have no command to reuse and are wired here:
+"Send this week's check-in now" (the action `handlers.core.checkins.send_now` runs the week's
+scheduled round at once; its note is worded here) and the check-in buttons when clicked on the
+Home tab (stored by the check-in feature, then the tab refreshed).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App
 
@@ -22,20 +22,15 @@ from bot.render import home as render
 from bot.render.cycles import DETAILS_MODAL
 from bot.render.mrkdwn import escape
 from handlers import checkins as checkin_handlers
+from handlers.core import checkins as checkin_actions
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
-from scheduling import checkins as planner
-from scheduling import keys, runner
 from scheduling import registry as scheduling_registry
-from storage import checkins as checkin_store
-from storage import cycles as cycle_store
 from storage import home as store
-from storage import jobs
 from storage.models import Team
 from storage.people import load_actor
-from storage.rules import cycles as rules
-from storage.rules.roles import Action, Actor, Forbidden, require
+from storage.rules.roles import Actor, Forbidden
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -111,72 +106,26 @@ def _team_value(body: dict[str, Any]) -> int:
 
 # ---------------------------------------------------------------------------- send the check-in now
 def send_checkin_now(services: Services, registry: Registry, actor: Actor, team_id: int) -> str:
-    """Run this week's check-in round now (facilitators); the answer shown on the Home tab.
+    """Run this week's check-in round now (`handlers.core.checkins.send_now`); the answer shown on
+    the Home tab."""
+    return sent_note(checkin_actions.send_now(services, registry, actor, team_id=team_id))
 
-    The round is the same scheduled row the planner made for the week, so the usual send path
-    runs (ledger, away teachers skipped, school hours respected) and the round still happens
-    once: its later due time finds it done.
-    """
-    now = services.clock.now()
-    with services.db.read() as session:
-        team = session.get(Team, team_id)
-        if team is None or team.archived_at is not None:
-            raise UserError("That team no longer exists.")
-        require(actor, Action.SEND_CHECKIN, team_id=team.id, school_id=team.school_id)
-        cycle = cycle_store.active_cycle(session, team_id=team_id)
-        breaks = cycle_store.break_rules(cycle_store.breaks(session, school_id=team.school_id))
-    name = escape(team.name)
-    if cycle is None or cycle.id is None:
-        raise UserError(f"*{name}* has no learning cycle running, so there is no check-in to send. "
-                        "Start one with *Start a cycle*.")
-    if cycle.status == "paused":
-        raise UserError(f"*{name}*'s cycle is paused, so no check-in goes out. Resume it with `/plc cycle resume`.")
-    today = now.astimezone(ZoneInfo(team.timezone)).date()
-    week = rules.cycle_week(cycle.start_date, cycle.weeks, today)
-    if week is None:
-        if today < cycle.start_date:
-            raise UserError(f"The cycle starts on {cycle.start_date:%a %b} {cycle.start_date.day}; "
-                            "its first check-in can go out from then.")
-        raise UserError("The cycle has run all its weeks; there is no check-in left to send.")
-    on_break = rules.break_on(breaks, today)
-    if on_break is not None:
-        raise UserError(f"Today is in a school break ({escape(on_break.label) or 'no label'}): no check-ins.")
-    with services.db.read() as session:
-        existing = checkin_store.get_round(session, cycle_id=cycle.id, week=week)
-    if existing is not None:
-        if existing.state == "skipped":
-            raise UserError(f"Week {week}'s check-in was skipped ({escape(existing.skip_reason or 'paused')}).")
-        return _sent_note(services, cycle.id, week, already=True)
-    planner.plan_cycle(services, cycle.id, now=now)  # makes sure the week's row exists
-    key = keys.checkin_round_job(cycle.id, week)
-    with services.db.session() as session:
-        job = jobs.schedule(session, kind="checkin_round", dedupe_key=key, due_at=now, team_id=team.id,
-                            ref_id=cycle.id)
-        job_id = job.id
-    assert job_id is not None
-    state = runner.run_now(services, registry, job_id)
-    if state == "busy-or-finished":
+
+def sent_note(result: checkin_actions.SendNowResult) -> str:
+    """What "send this week's check-in now" did, as the Home tab's note says it."""
+    week, name = result.week, escape(result.team_name)
+    away = f" ({result.away} away, not asked)" if result.away else ""
+    if result.outcome == "sending":
         return f":hourglass_flowing_sand: Week {week}'s check-in for *{name}* is going out right now."
-    if state == "pending":
+    if result.outcome == "held":
         return (f":crescent_moon: School is closed right now, so week {week}'s check-in for *{name}* "
                 "goes out when school opens.")
-    if state != "done":
-        raise RuntimeError(f"check-in round ended {state}")
-    return _sent_note(services, cycle.id, week, already=False)
-
-
-def _sent_note(services: Services, cycle_id: int, week: int, *, already: bool) -> str:
-    with services.db.read() as session:
-        round_ = checkin_store.get_round(session, cycle_id=cycle_id, week=week)
-        checkins = checkin_store.round_checkins(session, round_id=round_.id or 0) if round_ else []
-    summary = cycle_store.summarize(round_, checkins) if round_ else None
-    if summary is None:
-        return f"Week {week}'s check-in is on its way."
-    away = f" ({summary.away} away, not asked)" if summary.away else ""
-    if already:
-        return (f"Week {week}'s check-in went out already: {summary.answered} of {summary.asked} "
+    if result.outcome == "already":
+        return (f"Week {week}'s check-in went out already: {result.answered} of {result.asked} "
                 f"answered so far{away}.")
-    return f":incoming_envelope: Sent week {week}'s check-in to {summary.asked} teacher(s){away}."
+    if result.outcome == "sent":
+        return f":incoming_envelope: Sent week {week}'s check-in to {result.asked} teacher(s){away}."
+    return f"Week {week}'s check-in is on its way."
 
 
 # ---------------------------------------------------------------------------- wiring
