@@ -235,3 +235,32 @@ def test_a_member_cannot_wrap_up(db: Database) -> None:
     with pytest.raises(Forbidden), db.read() as session:
         meeting_actions.check_wrapup(session, actor(db, "UT1"), meeting_id=meeting_id,
                                      form=meeting_actions.WrapupForm([], {}, "", []), now=START)
+
+
+def test_norms_edited_once_and_committed_to_by_members_only(db: Database) -> None:
+    from handlers.core import norms as norm_actions
+
+    school_id = school(db)
+    set_up(db, "UADMIN", setup_form(school_id, facilitators=["UFAC"], members=["UT1"], creating=True))
+    team_id = team_id_of(db)
+    with pytest.raises(Forbidden), db.read() as session:
+        norm_actions.check_norms(session, actor(db, "UT1"), team_id=team_id)
+    results = []
+    for _ in range(2):  # a double submit stores one revision and posts it once
+        with db.read() as session:
+            team = norm_actions.check_norms(session, actor(db, "UFAC"), team_id=team_id)
+        with db.session() as session:
+            results.append(norm_actions.write_norms(session, load_actor(session, "UFAC", admins=ADMINS), team,
+                                                    norms=["Start on time", "Assume good intent"], now=START))
+    assert results[0].version == 1 and [n.key for n in results[0].notices] == [keys.norms(team_id, 1)]
+    assert results[1].version is None and not results[1].notices
+    with db.session() as session:
+        first = norm_actions.commit_norms(session, load_actor(session, "UT1", admins=ADMINS), team_id=team_id,
+                                          version=1, now=START)
+        again = norm_actions.commit_norms(session, load_actor(session, "UT1", admins=ADMINS), team_id=team_id,
+                                          version=1, now=START)
+    assert first.added and not again.added
+    for who, version, why in (("UOUT", 1, "Only members"), ("UT1", 0, "have changed")):
+        with pytest.raises(norm_actions.UserError, match=why), db.session() as session:
+            norm_actions.commit_norms(session, load_actor(session, who, admins=ADMINS), team_id=team_id,
+                                      version=version, now=START)
