@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from bot.render import agenda as render
 from bot.render.mrkdwn import escape
+from bot.slack_text import parse_action
 from handlers.agenda import button_id
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import publish_home
@@ -21,7 +22,7 @@ from storage import actions as store
 from storage import meetings as meeting_store
 from storage.models import Person
 from storage.people import load_actor
-from storage.rules.agenda import ActionView, RuleError, carry_over, day_label, parse_action
+from storage.rules.agenda import ActionView, RuleError, carry_over, day_label
 from storage.rules.roles import Action, Actor, Forbidden, allowed, require
 
 if TYPE_CHECKING:

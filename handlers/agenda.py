@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from bot.render import agenda as render
 from bot.render.mrkdwn import escape
+from bot.slack_text import title_from_message
 from handlers import forms
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
@@ -30,7 +31,6 @@ from storage.rules.agenda import (
     check_item,
     find_template,
     local_label,
-    title_from_message,
 )
 from storage.rules.roles import Action, Actor, Forbidden, Role, allowed, require
 

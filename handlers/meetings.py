@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -15,12 +15,12 @@ from bot.render.mrkdwn import escape
 from handlers import forms
 from handlers.actions import notify_owner
 from handlers.agenda import button_id, meta_id
+from handlers.core import meetings as core
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
 from scheduling import keys
 from scheduling.delivery import deliver
 from scheduling.meetings import refresh_agenda
-from storage import jobs
 from storage import meetings as store
 from storage.models import Meeting, Team
 from storage.people import load_actor
@@ -35,6 +35,7 @@ from storage.rules.agenda import (
 from storage.rules.dates import parse_date
 from storage.rules.roles import Action, Forbidden, require
 from storage.teams import active_members
+from storage.views.meeting_actions import ActionAssigned, MeetingLogDue
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("plcbot.meetings")
 USAGE = (f"{MEETING_USAGE}; `/plc meeting cancel [DATE]` cancels the next meeting (or the one on that date); "
          "`/plc meeting list` shows what is coming.")
-Wrapup = tuple[list[str], dict[int, str], str, list[store.NewAction]]  # present, notes, decisions, actions
 
 
 def on_meeting(request: CommandRequest, services: Services) -> None:
@@ -73,17 +73,14 @@ def on_meeting(request: CommandRequest, services: Services) -> None:
     if word == "add":
         try:
             wanted = parse_meeting_add(rest, today=today)
-            starts_at = datetime.combine(wanted.day, wanted.at, tzinfo=zone).astimezone(ZoneInfo("UTC"))
             with services.db.session() as session:
-                meeting = store.add_one_off(session, team=team, starts_at=starts_at,
-                                            minutes=wanted.minutes or team.meeting_minutes, now=now)
+                added = core.add_meeting(session, request.actor, team_id=team.id, day=wanted.day, at=wanted.at,
+                                         minutes=wanted.minutes, now=now)
         except RuleError as exc:
             raise UserError(escape(str(exc))) from None
-        if meeting.id is not None and meeting.agenda_ts:  # a cancelled meeting came back: its agenda says so
-            refresh_agenda(services, meeting.id)
-        request.reply(f":calendar: Added a {meeting.minutes}-minute meeting on "
-                      f"{local_label(meeting.starts_at, team.timezone)}. Its agenda will be posted "
-                      f"{team.agenda_lead_hours} hours before, within school hours.")
+        if added.refresh_agenda:  # a cancelled meeting came back: its agenda says so
+            refresh_agenda(services, added.meeting_id)
+        request.reply(f":calendar: {added.reply}")
         return
     if word == "cancel":
         day: date | None = None
@@ -92,27 +89,14 @@ def on_meeting(request: CommandRequest, services: Services) -> None:
                 day = parse_date(rest, today=today)
             except ValueError as exc:
                 raise UserError(escape(str(exc))) from None
-        with services.db.session() as session:
-            cancelled = store.find_to_cancel(session, team=team, day=day, now=now)
-            if cancelled is None and day is not None:
-                skipped = next((m for m in store.upcoming(session, team_id=team.id, now=now, limit=50, skipped=True)
-                                if m.starts_at > now and m.starts_at.astimezone(zone).date() == day
-                                and store.skipped_for(m)), None)
-                if skipped is not None:
-                    why = escape(store.skipped_for(skipped) or "")
-                    raise UserError(f"The meeting on {local_label(skipped.starts_at, team.timezone)} is not held "
-                                    f"anyway: it is skipped for the school break ({why}).")
-            if cancelled is None:
-                raise UserError("There is no upcoming meeting on that day." if day else "There is no upcoming meeting.")
-            store.cancel(session, meeting=cancelled)
-            jobs.cancel(session, dedupe_key=keys.agenda_post_job(cancelled.id), reason="meeting cancelled")
-            jobs.cancel(session, dedupe_key=keys.meeting_start_job(cancelled.id), reason="meeting cancelled")
-        assert cancelled.id is not None
-        refresh_agenda(services, cancelled.id)
-        request.reply(f"Cancelled the meeting on {local_label(cancelled.starts_at, team.timezone)}; "
-                      "its agenda will not be posted." if not cancelled.agenda_ts else
-                      f"Cancelled the meeting on {local_label(cancelled.starts_at, team.timezone)}; "
-                      "the posted agenda now says so.")
+        try:
+            with services.db.session() as session:
+                cancelled = core.cancel_meeting(session, request.actor, team_id=team.id, day=day, now=now)
+        except core.SkippedForBreak as exc:
+            raise UserError(f"The meeting on {exc.when} is not held anyway: it is skipped for the school "
+                            f"break ({escape(exc.why)}).") from None
+        refresh_agenda(services, cancelled.meeting_id)
+        request.reply(cancelled.reply)
         return
     raise UserError(f"I don't know `/plc meeting {word[:20]}`. {USAGE}")
 
@@ -131,11 +115,8 @@ def on_wrapup(request: CommandRequest, services: Services) -> None:
     """Open the wrap-up modal for the meeting that has started and is not wrapped up."""
     team = request.require_team()
     assert team.id is not None
-    require(request.actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
     with services.db.read() as session:
-        meeting = store.to_wrap_up(session, team_id=team.id, now=services.clock.now())
-    if meeting is None:
-        raise UserError("No meeting is waiting for a wrap-up: the wrap-up opens once a meeting has started.")
+        meeting = core.meeting_to_wrap_up(session, request.actor, team_id=team.id, now=services.clock.now())
     request.client.views_open(trigger_id=request.trigger_id, view=wrapup_view(services, meeting, team))
 
 
@@ -183,6 +164,15 @@ def read_wrapup(view: dict[str, Any], *, today: date | None = None
     return present, notes, decisions, actions, errors
 
 
+def wrapup_form(view: dict[str, Any]) -> core.WrapupForm:
+    """The wrap-up modal as the core's plain form (a past due date is the core's to refuse)."""
+    present, notes, decisions, actions, errors = read_wrapup(view)
+    return core.WrapupForm(
+        present=present, notes=notes, decisions=decisions, errors=errors,
+        actions=[core.WrapupAction(a.owner, a.text, a.due, field=a.field,
+                                   due_field=a.field.removesuffix("_owner") + "_due") for a in actions])
+
+
 def register(app: App, services: Services, wiring: Wiring) -> None:
     wiring.router.add("meeting", on_meeting, summary="add, cancel or list meetings",
                       usage="/plc meeting add DATE TIME [minutes] | cancel [DATE] | list")
@@ -195,16 +185,8 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         user_id = body["user"]["id"]
         try:
             with services.db.read() as session:
-                meeting = session.get(Meeting, button_id(body))
-                team = session.get(Team, meeting.team_id) if meeting else None
                 actor = load_actor(session, user_id, admins=services.settings.admins)
-            if meeting is None or team is None:
-                raise UserError("That meeting no longer exists.")
-            require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
-            if meeting.status == "held":
-                raise UserError("This meeting has been wrapped up already; its log is in the thread.")
-            if meeting.status != "scheduled" or meeting.starts_at > services.clock.now():
-                raise UserError("The wrap-up opens once the meeting has started.")
+                meeting, team = core.open_wrapup(session, actor, meeting_id=button_id(body), now=services.clock.now())
             client.views_open(trigger_id=body["trigger_id"], view=wrapup_view(services, meeting, team))
         except (UserError, Forbidden) as exc:
             respond(text=str(exc), response_type="ephemeral", replace_original=False)
@@ -218,41 +200,23 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         meeting_id = meta_id(view, "meeting_id")
         now = services.clock.now()
 
-        def check(session: Session) -> tuple[Team, Wrapup]:
-            meeting = session.get(Meeting, meeting_id)
-            team = session.get(Team, meeting.team_id) if meeting else None
-            if meeting is None or team is None:
-                raise UserError("That meeting no longer exists.")
-            assert team.id is not None  # a stored row
+        def check(session: Session) -> core.WrapupChecked:
             actor = load_actor(session, user_id, admins=services.settings.admins)
-            require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
-            present, notes, decisions, new_actions, errors = read_wrapup(
-                view, today=now.astimezone(ZoneInfo(team.timezone)).date())
-            if errors:
-                raise forms.Invalid(errors)
-            if meeting.status == "scheduled" and meeting.starts_at > now:
-                raise RuleError("The wrap-up opens once the meeting has started; nothing was saved.")
-            members = {p.slack_user_id for p in active_members(session, team_id=team.id)}
-            for new in new_actions:
-                if new.owner not in members:
-                    raise RuleError("That person is not a member of this team; action items go to team "
-                                    "members.", field=new.field or None)
-            return team, (present, notes, decisions, new_actions)
+            try:
+                return core.check_wrapup(session, actor, meeting_id=meeting_id, form=wrapup_form(view), now=now)
+            except core.FormErrors as exc:
+                raise forms.Invalid(exc.errors) from None
 
-        def write(session: Session, checked: tuple[Team, Wrapup]) -> list[int | None] | None:
-            team, (present, notes, decisions, new_actions) = checked
-            forms.require_again(session, services, user_id, Action.MANAGE_MEETINGS, team_id=team.id,
-                                school_id=team.school_id)
-            created = store.wrap_up(session, meeting_id=meeting_id, present=present, notes=notes,
-                                    decisions=decisions, actions=new_actions, by=user_id, now=now)
-            return None if created is None else [a.id for a in created]
+        def write(session: Session, checked: core.WrapupChecked) -> core.WrapupResult:
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            return core.write_wrapup(session, actor, checked, now=now)
 
-        def failed(checked: tuple[Team, Wrapup], exc: Exception) -> None:
+        def failed(checked: core.WrapupChecked, exc: Exception) -> None:
             refused = isinstance(exc, (RuleError, Forbidden))
             if not refused:
                 log.exception("Failed to store the wrap-up of meeting %s", meeting_id, exc_info=exc)
             try:
-                services.slack.chat_postEphemeral(channel=checked[0].channel_id, user=user_id,
+                services.slack.chat_postEphemeral(channel=checked.place, user=user_id,
                                                   text=f"The wrap-up was not saved: {exc if refused else OUR_FAULT}")
             except Exception:
                 log.exception("Failed to tell %s the wrap-up was not saved", user_id)
@@ -260,14 +224,15 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         saved = forms.submit(ack, services, field="present", check=check, write=write, failed=failed)
         if saved is None:
             return
-        _, created_ids = saved
-        if created_ids is None:  # wrapped up already (a double submit): one log, nothing more
+        _, result = saved
+        if result.created is None:  # wrapped up already (a double submit): one log, nothing more
             return
         try:
-            post_log(services, meeting_id)
-            for action_id in created_ids:
-                assert action_id is not None  # wrap_up flushed the new items, so each has its id
-                notify_owner(services, action_id, assigned_by=user_id)
+            for notice in result.notices:  # the log first, then each new owner
+                if isinstance(notice.view, MeetingLogDue):
+                    post_log(services, notice.view.meeting_id)
+                elif isinstance(notice.view, ActionAssigned):
+                    notify_owner(services, notice.view.action_id, assigned_by=notice.view.assigned_by)
             refresh_agenda(services, meeting_id)
         except Exception:
             log.exception("Failed to post the log of meeting %s", meeting_id)

@@ -8,17 +8,17 @@ from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk.errors import SlackApiError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.render import agenda as render
 from handlers import forms
 from handlers.agenda import meta_id
+from handlers.core import norms as core
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
-from scheduling import keys
 from scheduling.delivery import deliver
 from storage import norms as store
-from storage.models import NormRevision, Person, Team
+from storage.models import Team
 from storage.people import load_actor
 from storage.rules.agenda import MAX_NORMS, NORM_MAX_LEN, RuleError, clean_norms, day_label
 from storage.rules.roles import Action, Forbidden, Role, require
@@ -108,17 +108,12 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
             return
 
         def check(session: Session) -> Team:
-            team = session.get(Team, team_id)
-            if team is None or team.archived_at is not None:
-                raise UserError("This team no longer exists.")
-            actor = load_actor(session, user_id, admins=services.settings.admins)
-            require(actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
-            return team
+            return core.check_norms(session, load_actor(session, user_id, admins=services.settings.admins),
+                                    team_id=team_id)
 
-        def write(session: Session, team: Team) -> NormRevision | None:
-            forms.require_again(session, services, user_id, Action.EDIT_NORMS, team_id=team.id,
-                                school_id=team.school_id)
-            return store.save_norms(session, team_id=team_id, norms=norms, by=user_id, now=services.clock.now())
+        def write(session: Session, team: Team) -> core.NormsResult:
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            return core.write_norms(session, actor, team, norms=norms, now=services.clock.now())
 
         def failed(team: Team, exc: Exception) -> None:
             log.exception("Failed to save the norms of team %s", team_id, exc_info=exc)
@@ -132,13 +127,12 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         saved = forms.submit(ack, services, field="norms", check=check, write=write, failed=failed)
         if saved is None:
             return
-        team, revision = saved
-        if revision is None:  # nothing changed (a double submit)
-            return
+        team, result = saved
         try:
-            text, blocks = norms_blocks(services, team, changed_by=user_id)
-            deliver(services, key=keys.norms(team_id, revision.version), kind="norms", recipient=team.channel_id,
-                    text=text, blocks=blocks)
+            for notice in result.notices:  # none when nothing changed (a double submit)
+                assert isinstance(notice.view, core.NormsChanged) and notice.key is not None
+                text, blocks = norms_blocks(services, team, changed_by=notice.view.changed_by)
+                deliver(services, key=notice.key, kind="norms", recipient=team.channel_id, text=text, blocks=blocks)
         except Exception:
             log.exception("Failed to post the changed norms of team %s", team_id)
 
@@ -154,24 +148,18 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
                         response_type="ephemeral", replace_original=False)
                 return
             team_id, version = int(parts[0]), int(parts[1])
-            with services.db.session() as session:
-                team = session.get(Team, team_id)
-                actor = load_actor(session, user_id, admins=services.settings.admins)
-                person = session.exec(select(Person).where(Person.slack_user_id == user_id)).first()
-                if team is None or team_id not in actor.member_of or person is None or person.id is None:
-                    respond(text="Only members of this team commit to its norms.", response_type="ephemeral",
-                            replace_original=False)
-                    return
-                current = store.current_version(session, team_id=team_id)
-                if version != current:
-                    respond(text="These norms have changed since this message was posted. "
-                                 "Run `/plc norms` to see the current ones and commit to them.",
-                            response_type="ephemeral", replace_original=False)
-                    return
-                added = store.commit(session, team_id=team_id, person_id=person.id, version=version,
-                                     now=services.clock.now())
-            respond(text=":handshake: Thank you: you have committed to the team's norms." if added
-                    else "You have already committed to these norms.",
+            try:
+                with services.db.session() as session:
+                    actor = load_actor(session, user_id, admins=services.settings.admins)
+                    committed = core.commit_norms(session, actor, team_id=team_id, version=version,
+                                                  now=services.clock.now())
+                    team = session.get(Team, team_id)
+            except UserError as exc:
+                respond(text=str(exc), response_type="ephemeral", replace_original=False)
+                return
+            assert team is not None
+            added = committed.added
+            respond(text=f":handshake: {committed.reply}" if added else committed.reply,
                     response_type="ephemeral", replace_original=False)
             container = body.get("container") or {}
             # Only the norms message in the team's own channel is refreshed: the container comes from

@@ -67,6 +67,7 @@ from bot.render.teams import (  # noqa: F401  (the ids and builders are part of 
 )
 from bot.render.teams import read_school as _read_school
 from handlers import forms
+from handlers.core import teams as core
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
@@ -75,7 +76,8 @@ from scheduling.delivery import deliver
 from scheduling.hours import parse_school_hours
 from storage import teams as store
 from storage.models import Cycle, Person, School, Team
-from storage.people import ensure_people, load_actor, person_by_slack_id, team_for_channel
+from storage.people import load_actor, person_by_slack_id, team_for_channel
+from storage.rules.agenda import RuleError
 from storage.rules.roles import (
     WHO,
     Action,
@@ -83,13 +85,11 @@ from storage.rules.roles import (
     Forbidden,
     Role,
     allowed,
-    keeps_a_facilitator,
-    may_create_team,
-    may_grant,
     require,
     require_grant,
 )
 from storage.rules.roster import check_timezone
+from storage.views.team_actions import MembersChanged, ShareNamesChanged
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -99,9 +99,9 @@ log = logging.getLogger("plcbot.teams")
 
 MAX_CHANNEL_MEMBERS = 200  # the members select starts with at most this many people
 HOME_REFRESH_MAX = 60  # Home tabs refreshed after one change (views.publish is Tier 4)
-LAST_FACILITATOR = "A team needs at least one facilitator; name another one before removing this one."
+LAST_FACILITATOR = core.LAST_FACILITATOR
 
-Profile = tuple[str, str, str | None, str | None]  # (slack id, name, email, tz) for ensure_people
+Profile = core.Profile  # (slack id, name, email, tz) for ensure_people
 
 
 def read_school(values: dict[str, dict[str, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -144,12 +144,7 @@ def lookup_people(services: Services, user_ids: list[str]) -> tuple[list[Profile
 def stored_people(session: Session, user_ids: list[str], fresh: list[Profile], *,
                   now: datetime) -> dict[str, Person]:
     """Person rows for `user_ids` inside the write: the ones looked up are created, the rest read."""
-    people = ensure_people(session, fresh, now=now)
-    rest = [uid for uid in user_ids if uid not in people]
-    if rest:
-        people.update({p.slack_user_id: p for p in session.exec(
-            select(Person).where(col(Person.slack_user_id).in_(rest))).all()})
-    return {uid: people[uid] for uid in user_ids if uid in people}
+    return core.stored_people(session, user_ids, fresh, now=now)
 
 
 def channel_humans(services: Services, channel_id: str) -> list[str]:
@@ -275,20 +270,25 @@ def on_setup_submit(services: Services, ack: Ack, body: dict[str, Any], view: di
         ack(response_action="errors", errors=errors)
         return
     channel_id, opened_to_create = _setup_meta(view)
-    with services.db.read() as session:
-        actor = load_actor(session, user_id, admins=services.settings.admins)
-        team = team_for_channel(session, channel_id) if channel_id else None
-        problem = _check_setup(session, actor, team, form) if channel_id else {
-            B_NAME: "This form is out of date; run `/plc setup` in the team's channel again."}
-    if problem:
-        ack(response_action="errors", errors=problem)
+    if not channel_id:
+        ack(response_action="errors", errors={
+            B_NAME: "This form is out of date; run `/plc setup` in the team's channel again."})
+        return
+    try:
+        with services.db.read() as session:
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            team = team_for_channel(session, channel_id)
+            setup = _setup_input(channel_id, form, creating=team is None or opened_to_create)
+            core.check_setup(session, actor, setup)
+    except RuleError as exc:
+        ack(response_action="errors", errors={SETUP_FIELDS.get(exc.field or "", B_NAME): str(exc)})
         return
     ack()
     changed: list[str] = []
     try:
-        text, changed = _save_setup(services, actor, channel_id, form, creating=team is None or opened_to_create)
-    except (Forbidden, UserError) as exc:
-        text = f":no_entry: {exc}" if isinstance(exc, Forbidden) else str(exc)
+        text, changed = _save_setup(services, actor, setup)
+    except (Forbidden, core.SetupStale, UserError) as exc:
+        text = f":no_entry: {exc}" if isinstance(exc, (Forbidden, core.SetupStale)) else str(exc)
     except IntegrityError:
         text = (f":warning: Another change to this team landed at the same moment, or the name "
                 f"*{escape(form.name)}* was just taken. Nothing was saved; run `/plc setup` again.")
@@ -297,6 +297,17 @@ def on_setup_submit(services: Services, ack: Ack, body: dict[str, Any], view: di
         text = OUR_FAULT
     _tell(services, channel_id, user_id, text)
     refresh_homes(services, board, changed)
+
+
+# The set-up form's fields a refusal is shown on, by the core's names for them.
+SETUP_FIELDS = {core.F_NAME: B_NAME, core.F_SCHOOL: B_SCHOOL, core.F_FACILITATORS: B_FACILITATORS}
+
+
+def _setup_input(channel_id: str, form: SetupForm, *, creating: bool) -> core.TeamSetup:
+    return core.TeamSetup(place=channel_id, name=form.name, school_id=form.school_id, members=list(form.members),
+                          facilitators=list(form.facilitators), weekdays=form.weekdays, time=form.time,
+                          minutes=form.minutes, timezone=form.timezone, share_names=form.share_names,
+                          creating=creating)
 
 
 def _setup_meta(view: dict[str, Any]) -> tuple[str, bool]:
@@ -313,98 +324,47 @@ def _setup_meta(view: dict[str, Any]) -> tuple[str, bool]:
     return channel, meta.get("t") is None
 
 
-def _check_setup(session: Session, actor: Actor, team: Team | None, form: SetupForm) -> dict[str, str]:
-    """Role and name checks, as inline errors (empty: fine)."""
-    if team is not None:
-        assert team.id is not None
-        if not allowed(actor, Action.EDIT_TEAM, team_id=team.id, school_id=team.school_id):
-            return {B_NAME: f"Only {WHO[Role.FACILITATOR]} can change this team."}
-        current = {u for u, r in store.member_roles(session, team_id=team.id).items() if r == "facilitator"}
-        if set(form.facilitators) != current and not may_grant(actor, Role.FACILITATOR, team_id=team.id,
-                                                                 school_id=team.school_id):
-            return {B_FACILITATORS: f"Only {WHO[Role.FACILITATOR]} can change who facilitates."}
-        school_id = team.school_id
-    else:
-        school = store.school_by_id(session, school_id=form.school_id) if form.school_id else None
-        if school is None or school.id is None:
-            return {B_SCHOOL: "Choose the team's school."}
-        school_id = school.id
-        if not may_create_team(actor, school_id=school.id, self_service=school.self_service,
-                               school_has_teams=store.team_count(session, school_id=school.id) > 0):
-            return {B_SCHOOL: f"Only {WHO[Role.PRINCIPAL]} can create a team in {school.name[:60]}."}
-    clash = store.team_by_name(session, school_id=school_id, name=form.name,
-                               exclude_team_id=team.id if team else None)
-    if clash is not None:
-        return {B_NAME: f"{clash.name[:60]} is already a team in this school; choose another name."}
-    return {}
-
-
-def _save_setup(services: Services, actor: Actor, channel_id: str, form: SetupForm, *,
-                creating: bool) -> tuple[str, list[str]]:
-    """Ask Slack what is needed, then write the team and its members in one short transaction.
+def _save_setup(services: Services, actor: Actor, setup: core.TeamSetup) -> tuple[str, list[str]]:
+    """Ask Slack what is needed, then save the set-up (the core action) in one short transaction.
 
     Returns the confirmation and the Slack ids whose membership changed (for their Home tabs).
     """
-    if creating and not bot_in_channel(services, channel_id):
+    if setup.creating and not bot_in_channel(services, setup.place):
         raise UserError(NOT_IN_CHANNEL)  # removed since the modal opened, or a forged channel
-    facilitators = list(form.facilitators)
-    if creating and not allowed(actor, Action.CREATE_TEAM, school_id=form.school_id) \
-            and actor.user_id not in facilitators:
-        facilitators.append(actor.user_id)  # self-service: the creator leads the team
-    everyone = list(dict.fromkeys([*facilitators, *form.members]))
+    _, everyone = core.setup_people(actor, setup)
     fresh, skipped = lookup_people(services, everyone)
     now = services.clock.now()
     with services.db.session() as session:
-        # Again inside the write, on what is stored now: a double submit finds the team it made
-        # and edits it (to the same values), and a role taken meanwhile is refused.
-        team = team_for_channel(session, channel_id)
         actor = load_actor(session, actor.user_id, admins=services.settings.admins)
-        if _check_setup(session, actor, team, form):
-            raise UserError(":no_entry: Nothing was saved: the team or your role changed while the form was "
-                            "open. Run `/plc setup` again.")
-        people = stored_people(session, everyone, fresh, now=now)
-        roles = {uid: ("facilitator" if uid in facilitators else "member") for uid in everyone if uid in people}
-        if not any(r == "facilitator" for r in roles.values()):
-            raise UserError("Nothing was saved: none of the facilitators chosen is a person I can find in Slack.")
-        school_id = team.school_id if team is not None else form.school_id
-        assert school_id is not None
-        team, changed = store.save_team(
-            session, team=team, school_id=school_id, channel_id=channel_id, name=form.name,
-            timezone=form.timezone, schedule=store.Schedule(form.weekdays, form.time, form.minutes),
-            actor=actor.user_id, now=now, share_names=form.share_names)
-        assert team.id is not None
-        changes = store.replace_members(session, team_id=team.id, roles=roles, people=people,
-                                        actor=actor.user_id, now=now)
-        school = store.school_by_id(session, school_id=school_id)
-        shared = bool(team.share_names_with_principal)
-        share_changed = any(c.startswith("share_names_with_principal:") for c in changed) or (
-            changed == ["created"] and shared)
-    if share_changed:
-        _announce_share_names(services, team, actor=actor.user_id, shared=shared, now=now)
-    verb = "is set up" if changed == ["created"] else ("is updated" if changed or changes else "is unchanged")
-    lines = [f":white_check_mark: *{escape(team.name)}* {verb}"
-             + (f" in {escape(school.name)}" if school else "") + ".",
-             "Meets " + schedule_text(team.meeting_weekdays, team.meeting_time, team.meeting_minutes, team.timezone)]
-    if changes.added:
-        lines.append(f"Added: {people_line(changes.added)}")
-    if changes.removed:
-        lines.append(f"No longer in the team: {people_line(changes.removed)} (their history stays)")
-    if skipped:
-        lines.append(f"Left out (bots or accounts I can't see): {people_line(skipped)}")
-    return "\n".join(lines), [*changes.added, *changes.removed, *changes.role_changed]
+        result = core.write_setup(session, actor, setup, fresh=fresh, skipped=skipped, now=now)
+    for notice in result.notices:
+        if isinstance(notice.view, ShareNamesChanged):
+            _announce_share_names(services, notice, setup.place)
+    saved = result.view
+    assert saved is not None
+    lines = [f":white_check_mark: *{escape(saved.team_name)}* {saved.verb}"
+             + (f" in {escape(saved.school_name)}" if saved.school_name is not None else "") + ".",
+             "Meets " + schedule_text(saved.weekdays, saved.time, saved.minutes, saved.timezone)]
+    if saved.added:
+        lines.append(f"Added: {people_line(saved.added)}")
+    if saved.removed:
+        lines.append(f"No longer in the team: {people_line(saved.removed)} (their history stays)")
+    if saved.skipped:
+        lines.append(f"Left out (bots or accounts I can't see): {people_line(saved.skipped)}")
+    return "\n".join(lines), list(result.refresh_homes)
 
 
-def _announce_share_names(services: Services, team: Team, *, actor: str, shared: bool, now: datetime) -> None:
+def _announce_share_names(services: Services, notice: core.Notice, channel_id: str) -> None:
     """One line in the team's channel when "Share names with the school's principals" changes:
     teachers must know who reads their answers by name. Ledgered: the change happens once (a
     double submit finds nothing to change), and the key names it, so it is posted once."""
-    text = share_names_notice(actor=actor, team_name=team.name, shared=shared)
-    stamp = now.strftime("%Y%m%dT%H%M%S.%f")
+    change = notice.view
+    assert isinstance(change, ShareNamesChanged) and notice.key is not None
+    text = share_names_notice(actor=change.actor, team_name=change.team_name, shared=change.shared)
     try:
-        deliver(services, key=keys.team_share_names(team.id, shared, stamp),
-                kind="team_share_names", recipient=team.channel_id, text=text)
+        deliver(services, key=notice.key, kind="team_share_names", recipient=channel_id, text=text)
     except Exception:  # noqa: BLE001 - the setting is saved and audited; the note is best effort
-        log.exception("Could not tell team %s that sharing names changed", team.id)
+        log.exception("Could not tell team %s that sharing names changed", notice.team_id)
 
 
 def _tell(services: Services, channel_id: str, user_id: str, text: str) -> None:
@@ -452,10 +412,7 @@ def run_team(request: CommandRequest, services: Services, board: HomeBoard | Non
     targets = mentions(rest)
     if not targets:
         raise UserError(f"Mention the people to {word}, like `/plc team {word} @name`.")
-    if role == "facilitator":
-        require_grant(request.actor, Role.FACILITATOR, team_id=team.id, school_id=team.school_id)
-    else:
-        require(request.actor, Action.EDIT_TEAM, team_id=team.id, school_id=team.school_id)
+    core.require_change_members(request.actor, team, role)  # before Slack is asked anything
     text, changed = change_members(services, request.actor, team, targets, role, remove=word == "remove")
     request.reply(text)
     refresh_homes(services, board, changed)
@@ -463,48 +420,28 @@ def run_team(request: CommandRequest, services: Services, board: HomeBoard | Non
 
 def change_members(services: Services, actor: Actor, team: Team, targets: list[str], role: str, *,
                    remove: bool) -> tuple[str, list[str]]:
-    """Add or remove members or facilitators; returns the reply and the Slack ids changed.
+    """Add or remove members or facilitators (the core action); returns the reply and the Slack ids changed.
 
-    Adding someone as a member never demotes a facilitator, and no change leaves a team that
-    has a facilitator without one. The role is checked again inside the write.
+    Slack is asked about the people to add first, outside the write; the role is checked again inside it.
     """
     assert team.id is not None
     fresh, skipped = lookup_people(services, [] if remove else targets)
-    now = services.clock.now()
     with services.db.session() as session:
         actor = load_actor(session, actor.user_id, admins=services.settings.admins)
-        if role == "facilitator":
-            require_grant(actor, Role.FACILITATOR, team_id=team.id, school_id=team.school_id)
-        else:
-            require(actor, Action.EDIT_TEAM, team_id=team.id, school_id=team.school_id)
-        current = store.member_roles(session, team_id=team.id)
-        people = stored_people(session, targets, fresh, now=now)
-        wanted: dict[str, str | None] = {}
-        for uid in people:
-            if remove:  # a facilitator stepping down stays a member; a member removed leaves
-                wanted[uid] = "member" if role == "facilitator" and uid in current else None
-            elif role == "member" and current.get(uid) == "facilitator":
-                wanted[uid] = "facilitator"  # already in the team, and leading it
-            else:
-                wanted[uid] = role
-        if not keeps_a_facilitator(current, wanted):
-            raise UserError(LAST_FACILITATOR)
-        done = []
-        for uid, new_role in wanted.items():
-            outcome = store.set_membership(session, team_id=team.id, person=people[uid], role=new_role,
-                                           actor=actor.user_id, now=now)
-            if outcome != "unchanged":
-                done.append(uid)
-    if remove:
-        skipped = [uid for uid in targets if uid not in people]
+        result = core.change_members(session, actor, team_id=team.id, people_ids=targets, role=role, remove=remove,
+                                     fresh=fresh, skipped=skipped, now=services.clock.now())
+    return members_text(result.view), list(result.view.done)
+
+
+def members_text(change: MembersChanged) -> str:
     what = {("member", False): "added to the team", ("member", True): "removed from the team",
             ("facilitator", False): "now facilitating", ("facilitator", True): "no longer facilitating"}
-    text = (f":white_check_mark: {people_line(done)} {what[(role, remove)]}." if done
+    text = (f":white_check_mark: {people_line(change.done)} {what[(change.role, change.remove)]}." if change.done
             else "Nothing to change: they already were.")
-    if skipped:
-        text += (f"\nNot in the team: {people_line(skipped)}" if remove
-                 else f"\nLeft out (bots or accounts I can't see): {people_line(skipped)}")
-    return text, done
+    if change.skipped:
+        text += (f"\nNot in the team: {people_line(change.skipped)}" if change.remove
+                 else f"\nLeft out (bots or accounts I can't see): {people_line(change.skipped)}")
+    return text
 
 
 def _team_view(services: Services, team: Team) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from bot import slack_text
 from bot.render import agenda as render
 from bot.slack_double import limits
 from scheduling.hours import parse_school_hours
@@ -66,16 +67,16 @@ def test_carry_over_puts_overdue_first():
 
 
 def test_parse_action_reads_owner_text_and_date():
-    got = rules.parse_action("<@UT2|dana> share the exit tickets by Friday", today=MON)
+    got = slack_text.parse_action("<@UT2|dana> share the exit tickets by Friday", today=MON)
     assert got == rules.ActionRequest("UT2", "share the exit tickets", date(2026, 12, 4))
-    assert rules.parse_action("<@UT2> read chapter 3", today=MON).due is None
-    assert rules.parse_action("<@UT2> plan BY 2026-12-03", today=MON).due == date(2026, 12, 3)
-    assert rules.parse_action("<@UT2> plan by tomorrow", today=MON).due == date(2026, 12, 1)
+    assert slack_text.parse_action("<@UT2> read chapter 3", today=MON).due is None
+    assert slack_text.parse_action("<@UT2> plan BY 2026-12-03", today=MON).due == date(2026, 12, 3)
+    assert slack_text.parse_action("<@UT2> plan by tomorrow", today=MON).due == date(2026, 12, 1)
     for text, why in (("share it", "owner's @mention"), ("@dana share", "couldn't tell who"),
                       ("<@UT2> by friday", "what needs doing"), ("<@UT2> x by 2026-11-02", "has passed"),
                       ("<@UT2> x by soon", "couldn't read")):
         with pytest.raises(RuleError, match=why):
-            rules.parse_action(text, today=MON)
+            slack_text.parse_action(text, today=MON)
 
 
 def test_parse_meeting_add_forms():
@@ -111,9 +112,9 @@ def test_clean_norms_and_their_change_summary():
 
 def test_title_from_message_flattens_markup():
     text = "<!channel> see <@U1> &amp; <https://x.example|the doc> in <#C1|plc> &lt;3"
-    assert rules.title_from_message(text, {"U1": "Dana"}) == "@channel see @Dana & the doc in #plc <3"
-    assert rules.title_from_message("", {}) == "A message from the channel"
-    assert len(rules.title_from_message("word " * 100)) == rules.ITEM_TITLE_MAX
+    assert slack_text.title_from_message(text, {"U1": "Dana"}) == "@channel see @Dana & the doc in #plc <3"
+    assert slack_text.title_from_message("", {}) == "A message from the channel"
+    assert len(slack_text.title_from_message("word " * 100)) == rules.ITEM_TITLE_MAX
 
 
 def test_reminder_day_and_away():
@@ -195,3 +196,12 @@ def test_modals_fit_slack():
                  render.add_item_modal(meeting_id=1, when="x", owner="U1"),
                  render.norms_edit_modal(team_id=1, norms=["a"] * 12, max_norms=12, max_len=240)):
         assert limits.view_problems(view) == [], view["callback_id"]
+
+
+def test_rules_take_person_ids_and_words_never_mentions():
+    """The Slack front reads its `<@U…>` mentions (bot.slack_text); the rule gets a person id."""
+    assert rules.action_request("42", "share it by Friday", today=MON) == rules.ActionRequest(
+        "42", "share it", date(2026, 12, 4))
+    assert rules.item_title("  two   words ") == "two words"
+    assert rules.item_title("") == "A message from the channel"
+    assert not hasattr(rules, "parse_action") and not hasattr(rules, "title_from_message")

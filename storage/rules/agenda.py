@@ -197,30 +197,21 @@ def check_item(title: str, minutes: int | None, link: str | None = None,
 
 # --------------------------------------------------------------------------------- action items
 ACTION_MAX = 300
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>\s*")
 ACTION_USAGE = ("`/plc action @owner what needs doing by DATE` "
                 "(for example `/plc action @dana share the exit tickets by friday`)")
 
 
 @dataclass(frozen=True)
 class ActionRequest:
-    owner: str  # Slack user id
+    owner: str  # a person id (today the Slack user id)
     text: str
     due: date | None
 
 
-def parse_action(text: str, *, today: date) -> ActionRequest:
-    """Read `<@U123|name> what by DATE`; the date is optional, the owner is not."""
-    raw = (text or "").strip()
-    m = _MENTION.match(raw)
-    if not m:
-        if raw.startswith("@"):
-            raise RuleError(
-                f"I couldn't tell who {raw.split()[0][:40]!r} is. Pick the person from Slack's @ list so "
-                f"the name turns into a mention. Usage: {ACTION_USAGE}."
-            )
-        raise RuleError(f"Start with the owner's @mention. Usage: {ACTION_USAGE}.")
-    owner, rest = m[1], raw[m.end():].strip()
+def action_request(owner: str, words: str, *, today: date) -> ActionRequest:
+    """An action item for `owner` (a person id, read by the front from its own mention) from the
+    words after it: `what needs doing [by DATE]`; the date is optional."""
+    rest = (words or "").strip()
     due: date | None = None
     found = list(re.finditer(r"(?:^|\s)by\s+", rest, re.IGNORECASE))
     if found:
@@ -442,29 +433,9 @@ def carry_over(actions: list[ActionView], *, today: date | None = None,
     return sorted(marked, key=lambda a: (not a.overdue, a.due or date.max, a.id))
 
 
-_SLACK_MARKUP = re.compile(r"<([^<>]+)>")
-
-
-def title_from_message(text: str, names: dict[str, str] | None = None) -> str:
-    """An agenda title from a Slack message: mentions and links flattened to words, then shortened.
-
-    Slack sends message text escaped (`&lt;`); it is unescaped here and escaped again on render,
-    so a message reading `<!channel>` becomes the harmless words "@channel".
-    """
-    names = names or {}
-
-    def flatten(m: re.Match[str]) -> str:
-        target, _, label = m[1].partition("|")
-        if target.startswith("@"):
-            return "@" + (label or names.get(target[1:], "someone"))
-        if target.startswith("#"):
-            return "#" + (label or "channel")
-        if target.startswith("!"):
-            return "@" + (label or target[1:].split("^")[0])
-        return label or target
-
-    flat = " ".join(_SLACK_MARKUP.sub(flatten, text or "").split())
-    flat = flat.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+def item_title(words: str) -> str:
+    """An agenda title from words a front took out of a message (its markup already flattened)."""
+    flat = " ".join((words or "").split())
     if not flat:
         return "A message from the channel"
     return flat if len(flat) <= ITEM_TITLE_MAX else flat[: ITEM_TITLE_MAX - 1].rstrip() + "…"

@@ -1,0 +1,217 @@
+"""Meeting actions: add a one-off meeting, cancel one, and the wrap-up (open, check, write).
+
+Each takes who (an `Actor`, loaded inside the caller's transaction), where (a team or a meeting)
+and plain data (dates already read from the person's words by the front), checks the role,
+writes and returns what changed. The wrap-up backs a form, so it comes in halves the front wraps
+in `handlers.forms.submit`: `check_wrapup` (read-only) and `write_wrapup` (one transaction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from handlers.core import ActionResult, Notice
+from handlers.errors import UserError
+from scheduling import keys
+from storage import jobs
+from storage import meetings as store
+from storage.models import Meeting, Team
+from storage.rules.agenda import RuleError, local_label
+from storage.rules.roles import Action, Actor, require
+from storage.teams import active_members
+from storage.views.meeting_actions import ActionAssigned, MeetingLogDue
+
+NOT_STARTED = "The wrap-up opens once the meeting has started; nothing was saved."
+
+
+@dataclass(frozen=True)
+class MeetingResult(ActionResult):
+    meeting_id: int = 0
+    when: str = ""  # the meeting's local date and time, in words
+    refresh_agenda: bool = False  # its agenda was posted: the front updates it
+    agenda_posted: bool = False
+
+
+class SkippedForBreak(UserError):
+    """The meeting asked to be cancelled is not held anyway: a school break skips it."""
+
+    def __init__(self, when: str, why: str) -> None:
+        super().__init__(f"The meeting on {when} is not held anyway: it is skipped for the school break ({why}).")
+        self.when, self.why = when, why
+
+
+class FormErrors(Exception):
+    """Inline errors for several fields of a form at once, `{field: message}` (the front shows them)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _team(session: Session, team_id: int) -> Team:
+    team = session.get(Team, team_id)
+    if team is None or team.id is None:
+        raise UserError("That team no longer exists.")
+    return team
+
+
+def add_meeting(session: Session, actor: Actor, *, team_id: int, day: date, at: time, minutes: int | None,
+                now: datetime) -> MeetingResult:
+    """Add a one-off meeting on `day` at `at` (the team's local time); a cancelled one comes back.
+
+    Raises `RuleError` for a time passed, too far ahead, or taken.
+    """
+    team = _team(session, team_id)
+    require(actor, Action.MANAGE_MEETINGS, team_id=team_id, school_id=team.school_id)
+    starts_at = datetime.combine(day, at, tzinfo=ZoneInfo(team.timezone)).astimezone(ZoneInfo("UTC"))
+    meeting = store.add_one_off(session, team=team, starts_at=starts_at, minutes=minutes or team.meeting_minutes,
+                                now=now)
+    assert meeting.id is not None
+    when = local_label(meeting.starts_at, team.timezone)
+    return MeetingResult(
+        reply=f"Added a {meeting.minutes}-minute meeting on {when}. Its agenda will be posted "
+              f"{team.agenda_lead_hours} hours before, within school hours.",
+        changed=(f"meeting:{meeting.id} added",), meeting_id=meeting.id, when=when,
+        refresh_agenda=bool(meeting.agenda_ts), agenda_posted=bool(meeting.agenda_ts))
+
+
+def cancel_meeting(session: Session, actor: Actor, *, team_id: int, day: date | None,
+                   now: datetime) -> MeetingResult:
+    """Cancel the next meeting (or the one on `day`): its agenda post and start jobs are skipped.
+
+    Raises `SkippedForBreak` when that day's meeting is skipped anyway, `UserError` when there is none.
+    """
+    team = _team(session, team_id)
+    require(actor, Action.MANAGE_MEETINGS, team_id=team_id, school_id=team.school_id)
+    zone = ZoneInfo(team.timezone)
+    cancelled = store.find_to_cancel(session, team=team, day=day, now=now)
+    if cancelled is None and day is not None:
+        skipped = next((m for m in store.upcoming(session, team_id=team_id, now=now, limit=50, skipped=True)
+                        if m.starts_at > now and m.starts_at.astimezone(zone).date() == day
+                        and store.skipped_for(m)), None)
+        if skipped is not None:
+            raise SkippedForBreak(local_label(skipped.starts_at, team.timezone), store.skipped_for(skipped) or "")
+    if cancelled is None:
+        raise UserError("There is no upcoming meeting on that day." if day else "There is no upcoming meeting.")
+    store.cancel(session, meeting=cancelled)
+    assert cancelled.id is not None
+    jobs.cancel(session, dedupe_key=keys.agenda_post_job(cancelled.id), reason="meeting cancelled")
+    jobs.cancel(session, dedupe_key=keys.meeting_start_job(cancelled.id), reason="meeting cancelled")
+    when = local_label(cancelled.starts_at, team.timezone)
+    posted = bool(cancelled.agenda_ts)
+    return MeetingResult(
+        reply=f"Cancelled the meeting on {when}; " + (
+            "the posted agenda now says so." if posted else "its agenda will not be posted."),
+        changed=(f"meeting:{cancelled.id} cancelled",), meeting_id=cancelled.id, when=when,
+        refresh_agenda=True, agenda_posted=posted)
+
+
+# ---------------------------------------------------------------------- wrap-up
+
+
+def meeting_to_wrap_up(session: Session, actor: Actor, *, team_id: int, now: datetime) -> Meeting:
+    """The team's meeting waiting for a wrap-up (`/plc wrapup`)."""
+    team = _team(session, team_id)
+    require(actor, Action.MANAGE_MEETINGS, team_id=team_id, school_id=team.school_id)
+    meeting = store.to_wrap_up(session, team_id=team_id, now=now)
+    if meeting is None:
+        raise UserError("No meeting is waiting for a wrap-up: the wrap-up opens once a meeting has started.")
+    return meeting
+
+
+def open_wrapup(session: Session, actor: Actor, *, meeting_id: int | None, now: datetime) -> tuple[Meeting, Team]:
+    """May `actor` open this meeting's wrap-up now (the agenda's "Wrap up" button)?"""
+    meeting = session.get(Meeting, meeting_id) if meeting_id else None
+    team = session.get(Team, meeting.team_id) if meeting else None
+    if meeting is None or team is None:
+        raise UserError("That meeting no longer exists.")
+    require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
+    if meeting.status == "held":
+        raise UserError("This meeting has been wrapped up already; its log is in the thread.")
+    if meeting.status != "scheduled" or meeting.starts_at > now:
+        raise UserError("The wrap-up opens once the meeting has started.")
+    return meeting, team
+
+
+@dataclass(frozen=True)
+class WrapupAction:
+    owner: str  # a person id
+    text: str
+    due: date | None
+    field: str = ""  # the form field a refusal of the owner is shown on
+    due_field: str = ""  # and of the due date
+
+
+@dataclass(frozen=True)
+class WrapupForm:
+    """The wrap-up form as plain data. `errors`: fields the front could not read, `{field: message}`."""
+
+    present: list[str]
+    notes: dict[int, str]
+    decisions: str
+    actions: list[WrapupAction]
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WrapupChecked:
+    meeting_id: int
+    team_id: int
+    school_id: int
+    place: str  # the team's chat place (today its Slack channel)
+    form: WrapupForm
+
+
+@dataclass(frozen=True)
+class WrapupResult(ActionResult):
+    created: tuple[int, ...] | None = None  # the new action items; None: wrapped up already (a double submit)
+
+
+def check_wrapup(session: Session, actor: Actor, *, meeting_id: int | None, form: WrapupForm,
+                 now: datetime) -> WrapupChecked:
+    """Read-only. Raises `UserError`, `Forbidden`, `FormErrors` (several fields) or `RuleError` (one)."""
+    meeting = session.get(Meeting, meeting_id) if meeting_id else None
+    team = session.get(Team, meeting.team_id) if meeting else None
+    if meeting is None or team is None:
+        raise UserError("That meeting no longer exists.")
+    assert meeting.id is not None and team.id is not None
+    require(actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
+    errors = dict(form.errors)
+    today = now.astimezone(ZoneInfo(team.timezone)).date()
+    for new in form.actions:  # a due date before the team's today is refused, as `/plc action` does
+        if new.due is not None and new.due < today:
+            errors[new.due_field] = "That date has passed; give a due date from today on."
+    if errors:
+        raise FormErrors(errors)
+    if meeting.status == "scheduled" and meeting.starts_at > now:
+        raise RuleError(NOT_STARTED)
+    members = {p.slack_user_id for p in active_members(session, team_id=team.id)}
+    for new in form.actions:
+        if new.owner not in members:
+            raise RuleError("That person is not a member of this team; action items go to team members.",
+                            field=new.field or None)
+    return WrapupChecked(meeting_id=meeting.id, team_id=team.id, school_id=team.school_id, place=team.channel_id,
+                         form=form)
+
+
+def write_wrapup(session: Session, actor: Actor, checked: WrapupChecked, *, now: datetime) -> WrapupResult:
+    """Record the meeting as held, once: a second submit finds it held and changes nothing."""
+    require(actor, Action.MANAGE_MEETINGS, team_id=checked.team_id, school_id=checked.school_id)
+    form = checked.form
+    created = store.wrap_up(session, meeting_id=checked.meeting_id, present=form.present, notes=form.notes,
+                            decisions=form.decisions,
+                            actions=[store.NewAction(a.owner, a.text, a.due, field=a.field) for a in form.actions],
+                            by=actor.user_id, now=now)
+    if created is None:
+        return WrapupResult(reply="This meeting has been wrapped up already.", created=None)
+    ids = tuple(a.id for a in created if a.id is not None)
+    notices = (Notice(view=MeetingLogDue(checked.meeting_id), team_id=checked.team_id,
+                      key=keys.meeting_log(checked.meeting_id)),
+               *(Notice(view=ActionAssigned(action_id, actor.user_id), key=keys.action_assigned(action_id))
+                 for action_id in ids))
+    return WrapupResult(reply="The wrap-up is saved.", changed=(f"meeting:{checked.meeting_id} held",),
+                        notices=notices, created=ids)

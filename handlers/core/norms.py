@@ -1,0 +1,79 @@
+"""Norms actions: edit the team's norms (a form: check, then write) and commit to them.
+
+Each takes who (an `Actor`, loaded inside the caller's transaction), the team and plain data
+(the norms already cleaned by `storage.rules.agenda.clean_norms`), checks the role, writes and
+returns what changed, with the notice the team's place is owed (ledger key `scheduling.keys.norms`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from handlers.core import ActionResult, Notice
+from handlers.errors import UserError
+from scheduling import keys
+from storage import norms as store
+from storage.models import Person, Team
+from storage.rules.roles import Action, Actor, require
+
+NOT_A_MEMBER = "Only members of this team commit to its norms."
+STALE = ("These norms have changed since this message was posted. "
+         "Run `/plc norms` to see the current ones and commit to them.")
+
+
+@dataclass(frozen=True)
+class NormsChanged:
+    """For the team's place: a new version of its norms, for everyone to commit to again."""
+
+    team_id: int
+    version: int
+    changed_by: str
+
+
+@dataclass(frozen=True)
+class NormsResult(ActionResult):
+    version: int | None = None  # the new version; None: nothing changed (a double submit)
+
+
+@dataclass(frozen=True)
+class CommitResult(ActionResult):
+    added: bool = False  # False: already committed (a double click)
+
+
+def check_norms(session: Session, actor: Actor, *, team_id: int | None) -> Team:
+    """Read-only: may `actor` edit this team's norms? Returns the team."""
+    team = session.get(Team, team_id) if team_id else None
+    if team is None or team.archived_at is not None:
+        raise UserError("This team no longer exists.")
+    require(actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
+    return team
+
+
+def write_norms(session: Session, actor: Actor, team: Team, *, norms: list[str], now: datetime) -> NormsResult:
+    """Save the norms as a new revision (none when unchanged); everyone is asked to commit again."""
+    assert team.id is not None
+    require(actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
+    revision = store.save_norms(session, team_id=team.id, norms=norms, by=actor.user_id, now=now)
+    if revision is None:
+        return NormsResult(reply="The norms are unchanged.")
+    return NormsResult(reply=f"The norms are saved (version {revision.version}).",
+                       changed=(f"norms v{revision.version}",), version=revision.version,
+                       notices=(Notice(view=NormsChanged(team.id, revision.version, actor.user_id), team_id=team.id,
+                                       key=keys.norms(team.id, revision.version)),))
+
+
+def commit_norms(session: Session, actor: Actor, *, team_id: int, version: int, now: datetime) -> CommitResult:
+    """Record "I commit to these norms" for `version`; refused (`UserError`) to non-members and old versions."""
+    team = session.get(Team, team_id)
+    person = session.exec(select(Person).where(Person.slack_user_id == actor.user_id)).first()
+    if team is None or team_id not in actor.member_of or person is None or person.id is None:
+        raise UserError(NOT_A_MEMBER)
+    if version != store.current_version(session, team_id=team_id):
+        raise UserError(STALE)
+    added = store.commit(session, team_id=team_id, person_id=person.id, version=version, now=now)
+    return CommitResult(reply="Thank you: you have committed to the team's norms." if added
+                        else "You have already committed to these norms.",
+                        changed=(f"committed to v{version}",) if added else (), added=added)
