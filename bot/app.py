@@ -15,7 +15,7 @@ from slack_bolt.listener_matcher.builtins import BuiltinListenerMatcher
 from slack_bolt.listener_matcher.listener_matcher import ListenerMatcher
 
 from bot.services import Services
-from handlers import Wiring, register_all
+from handlers.wiring import Wiring, register_all
 
 log = logging.getLogger("plcbot.requests")
 

@@ -1,53 +1,24 @@
-"""What users can do: one module per feature, each with a `register(app, services, wiring)`.
+"""What users can do: one module per feature.
 
-Add a feature by writing its module and listing it in `FEATURES`; it adds its `/plc`
-subcommands to `wiring.router`, its Home tab sections to `wiring.home`, and its buttons,
-modals and events to the Bolt app directly.
+`handlers.core` holds the actions themselves, plain functions every chat front calls; the other
+modules are Slack's listeners for them, registered on the Bolt app by `handlers.wiring`. This
+package's own import loads nothing of Slack, so a front other than Slack can use the core.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-from slack_bolt import App
-
-from handlers import router as router_module
-from handlers.home import HomeBoard
-from handlers.router import Router
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from handlers.wiring import FEATURES, Wiring, register_all
 
-FEATURES: list[str] = [
-    "handlers.help",
-    "handlers.home",
-    "handlers.home_sections",
-    "handlers.teams",
-    "handlers.feedback",
-    "handlers.norms",
-    "handlers.agenda",
-    "handlers.meetings",
-    "handlers.actions",
-    "handlers.cycles",
-    "handlers.checkins",
-    "handlers.away",
-    "handlers.digest",
-    "handlers.privacy",
-    "handlers.audit",
-]
+__all__ = ["FEATURES", "Wiring", "register_all"]
 
 
-@dataclass
-class Wiring:
-    router: Router = field(default_factory=Router)
-    home: HomeBoard = field(default_factory=HomeBoard)
+def __getattr__(name: str) -> Any:
+    """`from handlers import Wiring, register_all` still works; Bolt is loaded only then."""
+    if name in __all__:
+        from handlers import wiring
 
-
-def register_all(app: App, services: Services, features: list[str] | None = None) -> Wiring:
-    wiring = Wiring()
-    for name in features if features is not None else FEATURES:
-        importlib.import_module(name).register(app, services, wiring)
-    router_module.register(app, services, wiring.router)
-    return wiring
+        return getattr(wiring, name)
+    raise AttributeError(f"module 'handlers' has no attribute {name!r}")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 from slack_bolt import Ack
 from sqlmodel import Session
 
-from handlers.errors import OUR_FAULT, UserError
+from handlers.errors import OUR_FAULT, Invalid, UserError
 from storage.people import load_actor
 from storage.rules.agenda import RuleError
 from storage.rules.roles import Action, Actor, Forbidden, require
@@ -39,14 +39,6 @@ log = logging.getLogger("plcbot.forms")
 
 C = TypeVar("C")
 W = TypeVar("W")
-
-
-class Invalid(Exception):
-    """Raised by a check: inline errors for several fields at once, `{block_id: message}`."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(errors)
-        self.errors = errors
 
 
 def submit(ack: Ack, services: Services, *, field: str, check: Callable[[Session], C],

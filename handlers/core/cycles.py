@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers.core import ActionResult, Notice
-from handlers.errors import UserError
+from handlers.errors import Invalid, UserError
 from scheduling import checkins as planner
 from scheduling import keys
 from storage import cycles as store
@@ -139,8 +139,7 @@ class CycleChecked:
 def check_cycle(session: Session, services: Services, actor: Actor, *, team_id: int, cycle_id: int | None,
                 raw: rules.CycleInput) -> CycleChecked:
     """Start (`cycle_id` None) or edit a cycle: read-only; raises UserError, Forbidden or
-    `handlers.forms.Invalid` (the form's fields)."""
-    from handlers.forms import Invalid
+    `handlers.errors.Invalid` (the form's fields)."""
 
     team = session.get(Team, team_id)
     editing = session.get(Cycle, cycle_id) if cycle_id else None
