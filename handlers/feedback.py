@@ -10,34 +10,25 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App
-from sqlmodel import select
 
 from bot.render import feedback as render
+from handlers.core import feedback as core
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
 from storage import feedback as store
-from storage.models import Meeting, Person, Team
 from storage.people import load_actor
 from storage.rules import feedback as rules
-from storage.rules import visibility
-from storage.rules.dates import parse_date
-from storage.rules.roles import Actor, Role
+from storage.rules.roles import Role
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
-
     from bot.services import Services
     from handlers import Wiring
 
 log = logging.getLogger("plcbot.feedback")
 
-NOT_A_MEMBER = "Only members of this team can give feedback on its meetings."
 SAVE_FAILED = "Something went wrong on our side and your answer was not saved. Please send it again."
 USAGE = "Use `/plc feedback` to give feedback, or `/plc feedback results [date]` (facilitators)."
 
@@ -52,80 +43,16 @@ def link_key(services: Services) -> bytes:
     return store.link_key(s.secret_key, s.signing_secret, s.bot_token)
 
 
-@dataclass(frozen=True)
-class Form:
-    """Everything needed to show or accept one person's feedback on one meeting."""
-
-    meeting: Meeting
-    team: Team
-    person_id: int
-    link: str
-    closes_at: datetime
-
-    @property
-    def meeting_label(self) -> str:
-        return render.meeting_label(self.meeting.title, self.meeting.starts_at, self.team.timezone)
-
-    @property
-    def closes_label(self) -> str:
-        return render.day_label(self.closes_at, self.team.timezone)
-
-
-def load_form(session: Session, services: Services, *, user_id: str, actor: Actor, meeting: Meeting | None,
-              now: datetime) -> Form:
-    """Check the person may answer now; raise UserError saying why not."""
-    if meeting is None:
-        raise UserError("No meeting of this team has started yet, so there is nothing to give feedback on.")
-    team = session.get(Team, meeting.team_id)
-    if team is None or team.archived_at is not None:
-        raise UserError("This team is archived; its meetings no longer take feedback.")
-    if team.id not in actor.member_of:
-        raise UserError(NOT_A_MEMBER)
-    label = render.meeting_label(meeting.title, meeting.starts_at, team.timezone)
-    if meeting.status == "cancelled":
-        raise UserError(f"The meeting of {label} was cancelled, so it takes no feedback.")
-    if now < meeting.starts_at:
-        raise UserError(f"Feedback on the meeting of {label} opens when it starts.")
-    closes = store.window_closes(session, meeting, team)
-    if now >= closes:
-        raise UserError(
-            f"The feedback window for the meeting of {label} closed on "
-            f"{render.day_label(closes, team.timezone)}."
-        )
-    person = session.exec(select(Person).where(Person.slack_user_id == user_id)).first()
-    if person is None or person.id is None:
-        raise UserError(NOT_A_MEMBER)
-    assert meeting.id is not None
-    link = store.anonymous_link(link_key(services), meeting_id=meeting.id, user_id=user_id)
-    return Form(meeting, team, person.id, link, closes)
-
-
-def previous_values(answer: Any) -> dict[str, Any] | None:
-    if answer is None:
-        return None
-    values: dict[str, Any] = {q.key: getattr(answer, q.key) for q in rules.QUESTIONS}
-    values["anonymous"] = answer.anonymous
-    return values
-
-
 def build_modal(services: Services, *, user_id: str, meeting_id: int | None = None,
                 team_id: int | None = None) -> dict[str, Any]:
     """The filled-in modal for this person, or UserError saying why they cannot answer."""
     now = services.clock.now()
     with services.db.read() as session:
         actor = load_actor(session, user_id, admins=services.settings.admins)
-        if meeting_id is not None:
-            meeting = session.get(Meeting, meeting_id)
-            if meeting is None:
-                raise UserError("That meeting no longer exists.")
-        else:
-            assert team_id is not None
-            meeting = store.latest_started_meeting(session, team_id=team_id, now=now)
-        form = load_form(session, services, user_id=user_id, actor=actor, meeting=meeting, now=now)
-        assert form.meeting.id is not None
-        previous = store.own_answer(session, meeting_id=form.meeting.id, person_id=form.person_id, link=form.link)
-        return render.feedback_modal(meeting_id=form.meeting.id, meeting=form.meeting_label,
-                                     closes=form.closes_label, previous=previous_values(previous))
+        form = core.feedback_form(session, actor=actor, key=link_key(services), now=now, meeting_id=meeting_id,
+                                  team_id=team_id)
+    return render.feedback_modal(meeting_id=form.meeting_id, meeting=form.meeting, closes=form.closes,
+                                 previous=form.previous)
 
 
 # ---------------------------------------------------------------------------------- the form
@@ -147,23 +74,18 @@ def form_values(state: dict[str, Any]) -> tuple[dict[str, str | None], bool]:
     return raw, anonymous
 
 
-def _local_today(now: datetime, tz: str) -> Any:
-    return now.astimezone(ZoneInfo(tz)).date()
-
-
 def submit(services: Services, *, user_id: str, meeting_id: int, answer: rules.Answer) -> dict[str, Any]:
     """Store the answer (window and membership re-checked in the same transaction); the view to show."""
     now = services.clock.now()
     with services.db.session() as session:
-        meeting = session.get(Meeting, meeting_id)
         actor = load_actor(session, user_id, admins=services.settings.admins)
         try:
-            form = load_form(session, services, user_id=user_id, actor=actor, meeting=meeting, now=now)
+            checked = core.check_feedback(session, actor=actor, meeting_id=meeting_id, answer=answer,
+                                          key=link_key(services), now=now)
         except UserError as exc:
-            return render.notice_modal(f"{exc} Your answer was not saved.")
-        store.save_answer(session, meeting=form.meeting, person_id=form.person_id, link=form.link,
-                          answer=answer, today=_local_today(now, form.team.timezone))
-        return render.thanks_modal(anonymous=answer.anonymous, closes=form.closes_label)
+            return render.notice_modal(str(exc))
+        core.write_feedback(session, checked)
+        return render.thanks_modal(anonymous=checked.saved.anonymous, closes=checked.saved.closes)
 
 
 # ---------------------------------------------------------------------------------- results
@@ -172,38 +94,10 @@ def submit(services: Services, *, user_id: str, meeting_id: int, answer: rules.A
 def results(services: Services, request: CommandRequest, args: str) -> None:
     """`/plc feedback results [date]`: facilitators (and principals) only, ephemeral."""
     team = request.require_team()
-    assert team.id is not None
-    visibility.FEEDBACK_RESULTS.require(request.actor, team_id=team.id, school_id=team.school_id)
-    now = services.clock.now()
-    zone = ZoneInfo(team.timezone)
     with services.db.read() as session:
-        if args:
-            try:
-                day = parse_date(args, today=now.astimezone(zone).date())
-            except ValueError as exc:
-                raise UserError(f"{exc} For example `/plc feedback results 2026-12-03`.") from None
-            start = datetime.combine(day, time.min, tzinfo=zone)
-            meeting = store.meeting_on(session, team_id=team.id, start=start, end=start + timedelta(days=1), now=now)
-            if meeting is None:
-                raise UserError(f"No meeting of this team took place on {day:%a %b} {day.day}.")
-        else:
-            meeting = store.latest_started_meeting(session, team_id=team.id, now=now)
-            if meeting is None:
-                raise UserError("No meeting of this team has started yet, so there is no feedback to show.")
-        assert meeting.id is not None
-        rows = store.answers_for(session, meeting_id=meeting.id)
-    # Names beside answers are for the team's own facilitators; leaders see them only if the team
-    # opted in (storage/rules/visibility.py, the table `/plc privacy` and README show).
-    summary = rules.summarize(
-        store.to_stored(rows),
-        min_group_size=services.settings.min_group_size,
-        seed=f"meeting:{meeting.id}",
-        show_names=visibility.shows_name(visibility.NAMED_FEEDBACK, visibility.FEEDBACK_RESULTS, request.actor,
-                                         team_id=team.id, shares_names=team.share_names_with_principal),
-    )
-    text, blocks = render.results_blocks(
-        meeting=render.meeting_label(meeting.title, meeting.starts_at, team.timezone), summary=summary
-    )
+        shown = core.feedback_results(session, actor=request.actor, team=team, day=args, now=services.clock.now(),
+                                      min_group_size=services.settings.min_group_size)
+    text, blocks = render.results_blocks(meeting=shown.meeting, summary=shown.summary)
     request.reply(text, blocks=blocks)
 
 
