@@ -28,7 +28,6 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-from bot.render import workbook as wbk
 from bot.render.digest import digest_message, upload_failed_message
 from scheduling import delivery, keys
 from scheduling.delivery import Outcome, deliver
@@ -39,6 +38,7 @@ from storage.models import Delivery, ScheduledJob, School
 from storage.rules import digest as rules
 from storage.rules.digest import IsoWeek
 from storage.teams import principals
+from storage.workbooks import digest as wbk
 
 if TYPE_CHECKING:
     from bot.services import Services
