@@ -45,8 +45,8 @@ from storage.rules import cycles as rules
 from storage.views import cycles as views
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from scheduling.registry import Registry
+    from scheduling.services import Services
 
 log = logging.getLogger("plcbot.checkins")
 

@@ -26,7 +26,7 @@ from scheduling.transport import Rendered, Transport, TransportError
 from storage.models import Delivery
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from scheduling.services import Services
 
 log = logging.getLogger("plcbot.delivery")
 

@@ -41,8 +41,8 @@ from storage.views.digest import DigestSummary, UploadFailed
 from storage.workbooks import digest as wbk
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from scheduling.registry import Registry
+    from scheduling.services import Services
 
 log = logging.getLogger("plcbot.digest")
 

@@ -25,8 +25,8 @@ from storage.rules import feedback as rules
 from storage.views.feedback import FeedbackPrompt
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from scheduling.registry import Registry
+    from scheduling.services import Services
     from storage.models import ScheduledJob
 
 log = logging.getLogger("plcbot.feedback")

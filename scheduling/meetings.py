@@ -29,8 +29,8 @@ from storage.rules.agenda import ActionView, is_away, reminder_day
 from storage.views.agenda import ActionReminder, AgendaPost
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from scheduling.registry import Registry
+    from scheduling.services import Services
 
 log = logging.getLogger("plcbot.meetings")
 
