@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 from sqlmodel import select
 
+from bot import slack_views
 from scheduling.transport import Rendered, Sent, TransportError
 from storage.models import Person
 
@@ -81,6 +82,10 @@ class SlackTransport:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+
+    def render(self, view: object) -> Rendered:
+        """A view model as Block Kit (`bot.slack_views`)."""
+        return slack_views.render(view)
 
     # ------------------------------------------------------------------ conversations
     def conversation(self, recipient: str, known: str | None = None) -> str:

@@ -35,7 +35,6 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from bot.render import cycles as render
 from scheduling import delivery, keys
 from scheduling.hours import SchoolHours, parse_school_hours
 from storage import checkins as store
@@ -43,10 +42,11 @@ from storage import cycles as cycle_store
 from storage import jobs
 from storage.models import Checkin, CheckinRound, Cycle, Person, ScheduledJob, School, Team
 from storage.rules import cycles as rules
+from storage.views import cycles as views
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from scheduling.registry import Registry
+    from scheduling.services import Services
 
 log = logging.getLogger("plcbot.checkins")
 
@@ -355,10 +355,10 @@ class CycleContext:
         return now.astimezone(self.tz).date()
 
     def card(self, checkin: Checkin, *, support_state: str | None = None, closed: bool = False,
-             reminder: bool = False) -> render.CheckinCard:
+             reminder: bool = False) -> views.CheckinCard:
         c, t = self.cycle, self.team
         assert c is not None and t is not None
-        return render.CheckinCard(
+        return views.CheckinCard(
             checkin_id=checkin.id or 0, team_name=t.name, title=c.title, goal=c.goal, strategy=c.strategy,
             metric_name=c.metric_name, metric_unit=c.metric_unit, week=checkin.week, weeks=c.weeks,
             progress=checkin.progress, value=checkin.value, evidence=checkin.evidence, support=checkin.support,
@@ -448,10 +448,9 @@ def run_round(job: ScheduledJob, services: Services) -> str | None:
     todo = [c for c in checkins if c.status == "pending"]
 
     def send(checkin: Checkin) -> str:
-        text, blocks = render.checkin_message(ctx.card(checkin))
         outcome = delivery.deliver(
             services, key=keys.checkin(cycle_id, checkin.user_id, week), kind="checkin",
-            recipient=checkin.user_id, text=text, blocks=blocks, job_id=job.id,
+            recipient=checkin.user_id, view=ctx.card(checkin), job_id=job.id,
             payload={"checkin_id": checkin.id},
         )
         if outcome.state in ("sent", "failed"):
@@ -482,12 +481,12 @@ def run_round(job: ScheduledJob, services: Services) -> str | None:
 def _tell_facilitators_of_failures(services: Services, ctx: CycleContext, week: int,
                                    failed: list[tuple[str, str]], job: ScheduledJob) -> None:
     assert ctx.team is not None and ctx.cycle is not None
-    text, blocks = render.failures_message(team_name=ctx.team.name, week=week, failed=failed)
+    view = views.DeliveryFailures(team_name=ctx.team.name, week=week, failed=tuple(failed))
     for fac in ctx.facilitators:
         if fac.slack_user_id in {u for u, _ in failed}:
             continue
         delivery.deliver(services, key=keys.checkin_failures(ctx.cycle.id, week, fac.slack_user_id, len(failed)),
-                         kind="checkin_failures", recipient=fac.slack_user_id, text=text, blocks=blocks,
+                         kind="checkin_failures", recipient=fac.slack_user_id, view=view,
                          job_id=job.id)
 
 
@@ -515,10 +514,9 @@ def run_reminder(job: ScheduledJob, services: Services) -> str | None:
     todo = [c for c in waiting if c.person_id not in away and c.reminded_at is None]
 
     def send(checkin: Checkin) -> str:
-        text, blocks = render.checkin_message(ctx.card(checkin, reminder=True))
         outcome = delivery.deliver(
             services, key=keys.checkin_reminder(cycle_id, checkin.user_id, week), kind="checkin_reminder",
-            recipient=checkin.channel_id or checkin.user_id, text=text, blocks=blocks, job_id=job.id,
+            recipient=checkin.channel_id or checkin.user_id, view=ctx.card(checkin, reminder=True), job_id=job.id,
             payload={"checkin_id": checkin.id},
         )
         if outcome.state in ("sent", "failed"):
@@ -565,11 +563,11 @@ def run_close(job: ScheduledJob, services: Services) -> str | None:
     for request, checkin in requests:
         left += _send_support(services, ctx, request, checkin, persons.get(checkin.person_id), job)
     cyc, t = ctx.cycle, ctx.team
-    text, blocks = render.round_summary_message(
+    summary_view = views.RoundSummary(
         team_name=t.name, title=cyc.title, metric_name=cyc.metric_name, metric_unit=cyc.metric_unit,
         baseline=cyc.baseline, target=cyc.target, summary=summary, weeks=cyc.weeks, support_count=len(requests))
     outcome = delivery.deliver(services, key=keys.checkin_summary(cycle_id, week), kind="checkin_summary",
-                               recipient=t.channel_id, text=text, blocks=blocks, job_id=job.id)
+                               recipient=t.channel_id, view=summary_view, job_id=job.id)
     if outcome.state not in ("sent", "failed"):
         left += 1
     if left:
@@ -581,17 +579,16 @@ def _send_support(services: Services, ctx: CycleContext, request: Any, checkin: 
                   person: Person | None, job: ScheduledJob) -> int:
     """DM each facilitator the request with the teacher's name; returns how many are in doubt."""
     assert ctx.team is not None
-    card = render.SupportCard(
+    card = views.SupportCard(
         request_id=request.id, teacher_id=checkin.user_id,
         teacher_name=(person.name if person and person.name else checkin.user_id),
         team_name=ctx.team.name, week=checkin.week, progress=checkin.progress, evidence=checkin.evidence,
         support=checkin.support, state=request.state, follower=request.follower)
-    text, blocks = render.support_message(card)
     left = 0
     targets = [f for f in ctx.facilitators if f.slack_user_id != checkin.user_id] or ctx.facilitators
     for fac in targets:
         outcome = delivery.deliver(services, key=keys.support(request.id, fac.slack_user_id), kind="support",
-                                   recipient=fac.slack_user_id, text=text, blocks=blocks, job_id=job.id,
+                                   recipient=fac.slack_user_id, view=card, job_id=job.id,
                                    payload={"support_id": request.id})
         if outcome.state not in ("sent", "failed"):
             left += 1
@@ -611,10 +608,10 @@ def run_reflection(job: ScheduledJob, services: Services) -> str | None:
     now = services.clock.now()
     if _hold_for_hours(services, job, ctx, now):
         return None
-    text, blocks = render.reflection_prompt(cycle_id=cycle_id, title=ctx.cycle.title,
-                                            team_name=ctx.team.name, weeks=ctx.cycle.weeks)
+    prompt = views.ReflectionPrompt(cycle_id=cycle_id, title=ctx.cycle.title, team_name=ctx.team.name,
+                                    weeks=ctx.cycle.weeks)
     outcome = delivery.deliver(services, key=keys.cycle_reflection(cycle_id), kind="cycle_reflection",
-                               recipient=ctx.team.channel_id, text=text, blocks=blocks, job_id=job.id)
+                               recipient=ctx.team.channel_id, view=prompt, job_id=job.id)
     if outcome.state not in ("sent", "failed"):
         return _release_or_fail(services, job, ctx, 1, "reflection prompt")
     return f"reflection prompt {outcome.state}"

@@ -26,7 +26,7 @@ from scheduling.transport import Rendered, Transport, TransportError
 from storage.models import Delivery
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from scheduling.services import Services
 
 log = logging.getLogger("plcbot.delivery")
 
@@ -94,7 +94,8 @@ def deliver(
     key: str,
     kind: str,
     recipient: str,
-    text: str,
+    view: object | None = None,
+    text: str = "",
     blocks: list[dict[str, Any]] | None = None,
     thread_ts: str | None = None,
     job_id: int | None = None,
@@ -102,19 +103,21 @@ def deliver(
 ) -> Outcome:
     """Send the message owed under `key` unless it was already sent; safe to call again.
 
-    `text` and `blocks` are the message as Slack's renderer made it; they travel as one
-    `Rendered` that only the transport reads."""
+    The message is `view`, a view model (`storage.views`) that the recipient's transport
+    renders for its platform; or, from code that still builds Slack's Block Kit itself, `text`
+    and `blocks`. Either travels as one `Rendered` that only the transport reads."""
+    transport = services.transports.for_recipient(recipient)
+    message = transport.render(view) if view is not None else Rendered(text, blocks)
     decision, row = claim(services, key=key, kind=kind, recipient=recipient, job_id=job_id)
     if decision == "done":
         return Outcome(key, row.state, row.ts, row.channel_id, row.error, already=row.state == "sent")
     if decision == "busy":
         return Outcome(key, "in_flight")
-    transport = services.transports.for_recipient(recipient)
     if decision == "resolve":
         found = _resolve(services, transport, row)
         if found is not None:
             return found
-    return _post(services, transport, row, Rendered(text, blocks), thread_ts=thread_ts, payload=payload)
+    return _post(services, transport, row, message, thread_ts=thread_ts, payload=payload)
 
 
 def _resolve(services: Services, transport: Transport, row: Delivery) -> Outcome | None:

@@ -28,8 +28,6 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-from bot.render import workbook as wbk
-from bot.render.digest import digest_message, upload_failed_message
 from scheduling import delivery, keys
 from scheduling.delivery import Outcome, deliver
 from scheduling.transport import Transport, TransportError
@@ -39,10 +37,12 @@ from storage.models import Delivery, ScheduledJob, School
 from storage.rules import digest as rules
 from storage.rules.digest import IsoWeek
 from storage.teams import principals
+from storage.views.digest import DigestSummary, UploadFailed
+from storage.workbooks import digest as wbk
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from scheduling.registry import Registry
+    from scheduling.services import Services
 
 log = logging.getLogger("plcbot.digest")
 
@@ -180,13 +180,15 @@ class SendResult:
 
 
 def send_digest(services: Services, *, recipients: Sequence[str], key: Callable[[str], str],
-                file_key: Callable[[str], str], text: str, blocks: list[dict[str, Any]], content: bytes,
-                filename: str, title: str, school: str, week: IsoWeek, job_id: int | None = None) -> SendResult:
-    """The summary, then the workbook, to each recipient; each step once, whatever happens."""
+                file_key: Callable[[str], str], content: bytes, filename: str, title: str, school: str,
+                week: IsoWeek, view: DigestSummary | None = None, text: str = "",
+                blocks: list[dict[str, Any]] | None = None, job_id: int | None = None) -> SendResult:
+    """The summary (`view`, or Block Kit as `text` and `blocks` from a handler that still builds
+    it), then the workbook, to each recipient; each step once, whatever happens."""
     result = SendResult([], [], [], [])
     for uid in recipients:
-        out: Outcome = deliver(services, key=key(uid), kind=KIND, recipient=uid, text=text, blocks=blocks,
-                               job_id=job_id)
+        out: Outcome = deliver(services, key=key(uid), kind=KIND, recipient=uid, view=view, text=text,
+                               blocks=blocks, job_id=job_id)
         if out.state == "failed":
             result.unreachable.append(uid)
             continue
@@ -203,7 +205,7 @@ def send_digest(services: Services, *, recipients: Sequence[str], key: Callable[
         else:
             result.upload_failed.append(uid)
             deliver(services, key=keys.digest_file_failed(file_key(uid)), kind=KIND, recipient=uid,
-                    text=upload_failed_message(school=school, week=week), job_id=job_id)
+                    view=UploadFailed(school=school, week=week), job_id=job_id)
     return result
 
 
@@ -222,12 +224,12 @@ def run(job: ScheduledJob, services: Services) -> str | None:
             return "no principal to send to"
         buffer = io.BytesIO()
         write_week_workbook(session, [digest], buffer, min_group_size=minimum)
-    text, blocks = digest_message(school=digest.school.name, week=week, teams=digest.teams,
-                                  has_data=digest.has_data)
+    summary = DigestSummary(school=digest.school.name, week=week, teams=tuple(digest.teams),
+                            has_data=digest.has_data)
     school_id, label = job.school_id, week.label
     result = send_digest(
         services, recipients=recipients, key=lambda u: keys.digest(school_id, label, u),
-        file_key=lambda u: keys.digest_file(school_id, label, u), text=text, blocks=blocks, content=buffer.getvalue(),
+        file_key=lambda u: keys.digest_file(school_id, label, u), view=summary, content=buffer.getvalue(),
         filename=workbook_name(digest.school.name, week), title=f"PLC digest, {digest.school.name}, {week.label}",
         school=digest.school.name, week=week, job_id=job.id,
     )

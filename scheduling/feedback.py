@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
-from bot.render import feedback as render
 from scheduling import keys
 from scheduling.delivery import deliver
 from scheduling.hours import SchoolHours, parse_school_hours
@@ -23,10 +22,11 @@ from storage import jobs
 from storage import meetings as meeting_store
 from storage.models import Meeting, School, Team
 from storage.rules import feedback as rules
+from storage.views.feedback import FeedbackPrompt
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from scheduling.registry import Registry
+    from scheduling.services import Services
     from storage.models import ScheduledJob
 
 log = logging.getLogger("plcbot.feedback")
@@ -101,13 +101,10 @@ def run_prompt(job: ScheduledJob, services: Services) -> str | None:
     if now >= closes:
         return "window already closed"
     assert meeting.id is not None and job.id is not None
-    text, blocks = render.prompt_message(
-        meeting_id=meeting.id,
-        meeting=render.meeting_label(meeting.title, meeting.starts_at, team.timezone),
-        closes=render.day_label(closes, team.timezone),
-    )
+    prompt = FeedbackPrompt(meeting_id=meeting.id, title=meeting.title, starts_at=meeting.starts_at, closes_at=closes,
+                            timezone=team.timezone)
     outcome = deliver(services, key=keys.feedback_prompt(meeting.id), kind=PROMPT, recipient=team.channel_id,
-                      text=text, blocks=blocks, job_id=job.id, payload={"meeting_id": meeting.id})
+                      view=prompt, job_id=job.id, payload={"meeting_id": meeting.id})
     if outcome.state in ("pending", "in_flight"):
         jobs.release(services.db, job.id, due_at=now + RETRY_AFTER, error=outcome.error or outcome.state)
         return None

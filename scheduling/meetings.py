@@ -16,21 +16,21 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from bot.render import agenda as render
 from scheduling import keys
 from scheduling.delivery import deliver
 from scheduling.hours import SchoolHours, parse_school_hours
-from scheduling.transport import Rendered, TransportError
+from scheduling.transport import TransportError
 from storage import actions as action_store
 from storage import jobs
 from storage import meetings as meeting_store
 from storage.models import Meeting, ScheduledJob, School, Team
 from storage.rules import cycles as cycle_rules
 from storage.rules.agenda import ActionView, is_away, reminder_day
+from storage.views.agenda import ActionReminder, AgendaPost
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from scheduling.registry import Registry
+    from scheduling.services import Services
 
 log = logging.getLogger("plcbot.meetings")
 
@@ -101,12 +101,12 @@ def publish_agenda(services: Services, meeting_id: int, *, job_id: int | None = 
         team = session.get(Team, meeting.team_id)
         assert team is not None
         snap = meeting_store.agenda_snapshot(session, meeting_id=meeting_id, now=now)
-    text, blocks = render.agenda_message(snap)
+    view = AgendaPost(snap)
     key = keys.agenda(meeting_id)
     transport = services.transports.for_recipient(team.channel_id)
     if meeting.agenda_ts and meeting.agenda_channel_id:
         try:
-            transport.update(meeting.agenda_channel_id, meeting.agenda_ts, Rendered(text, blocks))
+            transport.update(meeting.agenda_channel_id, meeting.agenda_ts, transport.render(view))
             return Posted(meeting.agenda_channel_id, meeting.agenda_ts, True, "sent")
         except TransportError as exc:
             if not exc.gone:
@@ -119,8 +119,8 @@ def publish_agenda(services: Services, meeting_id: int, *, job_id: int | None = 
             assert row is not None
             row.agenda_channel_id = row.agenda_ts = None
             session.add(row)
-    outcome = deliver(services, key=key, kind="agenda", recipient=team.channel_id, text=text,
-                      blocks=blocks, job_id=job_id, payload={"meeting_id": meeting_id})
+    outcome = deliver(services, key=key, kind="agenda", recipient=team.channel_id, view=view, job_id=job_id,
+                      payload={"meeting_id": meeting_id})
     if outcome.sent and outcome.ts:
         with services.db.session() as session:
             row = session.get(Meeting, meeting_id)
@@ -130,7 +130,7 @@ def publish_agenda(services: Services, meeting_id: int, *, job_id: int | None = 
                 session.add(row)
         if outcome.already:  # posted before (another call, a crash): bring it up to date
             try:
-                transport.update(outcome.channel_id or team.channel_id, outcome.ts, Rendered(text, blocks))
+                transport.update(outcome.channel_id or team.channel_id, outcome.ts, transport.render(view))
             except TransportError as exc:
                 log.warning("Could not update agenda %s: %s", meeting_id, exc.code)
         return Posted(outcome.channel_id or team.channel_id, outcome.ts, outcome.already, "sent")
@@ -149,9 +149,12 @@ def refresh_agenda(services: Services, meeting_id: int) -> None:
         log.warning("Could not refresh agenda %s: %s", meeting_id, exc.code)
 
 
-def send_action_dm(services: Services, view: ActionView, *, key: str, text: str, blocks: list) -> str:
-    outcome = deliver(services, key=key, kind="action_item", recipient=view.owner, text=text, blocks=blocks,
-                      payload={"action_id": view.id})
+def send_action_dm(services: Services, view: ActionView, *, key: str, message: object | None = None,
+                   text: str = "", blocks: list | None = None) -> str:
+    """DM an action item's owner: `message` is a view model (`storage.views.agenda`), or Block Kit as
+    `text` and `blocks` from a handler that still builds it."""
+    outcome = deliver(services, key=key, kind="action_item", recipient=view.owner, view=message, text=text,
+                      blocks=blocks, payload={"action_id": view.id})
     return outcome.state
 
 
@@ -324,9 +327,8 @@ def run_action_reminder(job: ScheduledJob, services: Services) -> str | None:
         return "owner away"
     view = ActionView(ctx.item.id or 0, ctx.owner.slack_user_id, ctx.item.text, ctx.item.due_date, "open",
                       ctx.team.name)
-    text, blocks = render.action_reminder_dm(view)
-    state = send_action_dm(services, view, key=keys.action_reminder(view.id, ctx.item.due_date), text=text,
-                           blocks=blocks)
+    state = send_action_dm(services, view, key=keys.action_reminder(view.id, ctx.item.due_date),
+                           message=ActionReminder(view))
     return None if state == "sent" else f"reminder {state}"
 
 

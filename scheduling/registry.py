@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from scheduling.services import Services
     from storage.models import ScheduledJob
 
 FEATURE_MODULES: list[str] = [

@@ -29,8 +29,8 @@ from storage.models import ScheduledJob
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from bot.services import Services
     from scheduling.registry import Registry
+    from scheduling.services import Services
 
 log = logging.getLogger("plcbot.retention")
 

@@ -22,7 +22,7 @@ from scheduling.registry import Registry
 from storage import jobs
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from scheduling.services import Services
     from storage.models import ScheduledJob
 
 log = logging.getLogger("plcbot.scheduler")

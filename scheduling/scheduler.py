@@ -20,7 +20,7 @@ from scheduling.leader import Leadership
 from scheduling.registry import Registry
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from scheduling.services import Services
 
 log = logging.getLogger("plcbot.scheduler")
 TICK_JOB_ID = "plcbot-tick"

@@ -5,8 +5,9 @@ records what happened; a transport only carries it. Each platform implements `Tr
 (Slack: `bot.slack_transport.SlackTransport`) and the ledger never sees a platform's client,
 its error classes or its message format:
 
-- a message is a `Rendered`: the plain text every platform shows in notifications, and a body
-  only the platform's own transport reads (Slack: Block Kit blocks);
+- a message is a view model (`storage.views`) that the transport renders natively (`render`),
+  or an already `Rendered` one: the plain text every platform shows in notifications, and a
+  body only the platform's own transport reads (Slack: Block Kit blocks);
 - a sent message or file is a `Sent`: the conversation it is in and its id there (Slack: the
   channel or DM id and the message's ts or the file's id; Teams: a conversation id and an
   activity id);
@@ -65,6 +66,11 @@ class Transport(Protocol):
     earlier call found or sent to them, so the transport need not look it up again."""
 
     platform: str
+
+    def render(self, view: object) -> Rendered:
+        """`view` (a `storage.views` view model) as this platform shows it; TypeError for a view
+        the platform has no renderer for."""
+        ...
 
     def conversation(self, recipient: str, known: str | None = None) -> str:
         """The conversation that reaches `recipient` (a person's direct messages, or the channel);

@@ -26,6 +26,7 @@ from scheduling.transport import Rendered, Sent, TransportError, Transports
 from storage import migrate
 from storage.db import Database
 from storage.models import Delivery
+from storage.views.feedback import FeedbackPrompt
 
 NOW = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
 TEACHER = "29:1teacher-aad-object"
@@ -57,6 +58,11 @@ class MemoryTransport:
     def _fault(self, method: str) -> str | None:
         waiting = self.faults.get(method) or []
         return waiting.pop(0) if waiting else None
+
+    def render(self, view: object) -> Rendered:
+        """Its own "card": the view model itself as the body, its type's name as the text."""
+        self.calls.append("render")
+        return Rendered(type(view).__name__, view)
 
     def conversation(self, recipient: str, known: str | None = None) -> str:
         self.calls.append("conversation")
@@ -152,6 +158,16 @@ def test_the_same_key_twice_sends_once_and_the_message_is_updated_by_its_id(team
     # What the ledger kept is enough to update the message in place.
     transport.update(row.channel_id, row.ts, Rendered("Answered", None))
     assert activity.text == "Answered"
+
+
+def test_a_view_model_is_rendered_by_the_recipients_transport(teams):
+    services, transport = teams
+    prompt = FeedbackPrompt(meeting_id=9, title="Data day", starts_at=NOW, closes_at=NOW + timedelta(days=5),
+                            timezone="America/New_York")
+    outcome = deliver(services, key="feedback:9", kind="feedback_prompt", recipient=TEACHER, view=prompt)
+    assert outcome.sent
+    [activity] = transport.sent("feedback:9")
+    assert activity.text == "FeedbackPrompt" and activity.body is prompt  # no Slack renderer involved
 
 
 def test_a_send_in_doubt_is_settled_by_find_and_not_sent_twice(teams):

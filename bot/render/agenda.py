@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from bot.render import blocks as bk
 from bot.render.mrkdwn import clip, escape, link, user
+from storage.views import agenda as views
+from storage.views.agenda import ActionReminder, AgendaPost
 
 if TYPE_CHECKING:
     from storage.rules.agenda import ActionView, AgendaSnapshot, CycleView, ItemView, MeetingLog
@@ -95,17 +97,23 @@ def action_line(action: ActionView, *, with_team: bool = False) -> str:
     return f"• {user(action.owner)} {done}{escape(action.text)}{done}{due}{team}"
 
 
+# What each offer of an agenda (`storage.views.agenda`) is in Slack: the button's words and action id.
+AGENDA_BUTTONS = {
+    views.ADD_ITEM: ("Add an item", "agenda_add_item"),
+    views.EDIT: ("Edit agenda", "agenda_edit"),
+    views.GIVE_FEEDBACK: ("Give feedback", "feedback_open"),
+    views.WRAP_UP: ("Wrap up", "agenda_wrapup"),
+}
+
+
 def agenda_buttons(snap: AgendaSnapshot) -> Block | None:
-    value = str(snap.meeting_id)
-    buttons = []
-    if snap.status == "scheduled":
-        buttons.append(bk.button("Add an item", "agenda_add_item", value=value))
-        buttons.append(bk.button("Edit agenda", "agenda_edit", value=value))
-    if snap.started and snap.status != "cancelled":
-        buttons.append(bk.button("Give feedback", "feedback_open", value=value, style="primary"))
-    if snap.started and snap.status == "scheduled":
-        buttons.append(bk.button("Wrap up", "agenda_wrapup", value=value))
+    buttons = [bk.button(*AGENDA_BUTTONS[o.name], value=o.value, style="primary" if o.primary else None)
+               for o in views.agenda_offers(snap)]
     return bk.actions(*buttons, block_id=f"agenda_{snap.meeting_id}") if buttons else None
+
+
+def agenda_post(view: AgendaPost) -> tuple[str, list[Block]]:
+    return agenda_message(view.agenda)
 
 
 def agenda_message(snap: AgendaSnapshot) -> tuple[str, list[Block]]:
@@ -350,6 +358,10 @@ def action_assigned_dm(action: ActionView, *, assigned_by: str) -> tuple[str, li
             f">{escape(action.text)}{due}")
     return (f"New action item: {escape(clip(action.text, 100))}",
             [bk.section(body, accessory=_done_button(action.id))])
+
+
+def action_reminder(view: ActionReminder) -> tuple[str, list[Block]]:
+    return action_reminder_dm(view.action)
 
 
 def action_reminder_dm(action: ActionView) -> tuple[str, list[Block]]:

@@ -7,13 +7,17 @@ Action ids name what a click does; button values carry only ids, never words.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, time
 from typing import Any, Protocol
 
 from bot.render import blocks as bk
 from bot.render.mrkdwn import FORGOTTEN_PREFIX, clip, escape, user
 from storage.rules import cycles as rules
+from storage.views import Offer
+from storage.views import cycles as views
+from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt, RoundSummary, SupportCard
+
+# CheckinCard and SupportCard moved to storage.views.cycles; imported here, they stay importable from here.
 
 Blocks = list[dict[str, Any]]
 
@@ -33,6 +37,23 @@ AWAY_ACTION = "away_open"
 EMOJI = {"on_track": ":large_green_circle:", "some_progress": ":large_yellow_circle:", "stuck": ":sos:"}
 SUPPORT_LABELS = {"open": "open: a facilitator will pick it up",
                   "following_up": "a facilitator is following up", "resolved": "resolved"}
+# What each offer of a view (`storage.views.cycles`) is in Slack: the button's words and action id.
+BUTTONS = {
+    views.answer_offer("on_track"): ("On track", ANSWER_ACTIONS["on_track"]),
+    views.answer_offer("some_progress"): ("Some progress", ANSWER_ACTIONS["some_progress"]),
+    views.answer_offer("stuck"): ("Stuck, I'd like support", ANSWER_ACTIONS["stuck"]),
+    views.DETAILS: ("Add details", DETAILS_ACTION),
+    views.CHANGE: ("Change", CHANGE_ACTION),
+    views.FOLLOW_UP: ("I'll follow up", FOLLOW_UP_ACTION),
+    views.RESOLVE: ("Resolved", RESOLVE_ACTION),
+    views.REFLECT: ("Fill in the reflection", REFLECT_ACTION),
+}
+
+
+def buttons(offers: tuple[Offer, ...], *, block_id: str) -> dict[str, Any]:
+    """An actions block with one button per offer, the primary one styled so."""
+    return bk.actions(*(bk.button(BUTTONS[o.name][0], BUTTONS[o.name][1], value=o.value,
+                                  style="primary" if o.primary else None) for o in offers), block_id=block_id)
 
 
 class CycleLike(Protocol):
@@ -214,29 +235,6 @@ def status_blocks(*, team_name: str, cycle: CycleLike | None, week: int | None, 
 
 
 # ---------------------------------------------------------------------------- the check-in DM
-@dataclass(frozen=True)
-class CheckinCard:
-    """What one teacher's check-in message shows."""
-
-    checkin_id: int
-    team_name: str
-    title: str
-    goal: str
-    strategy: str
-    metric_name: str
-    metric_unit: str
-    week: int
-    weeks: int
-    progress: str | None = None
-    value: float | None = None
-    evidence: str | None = None
-    support: str | None = None
-    support_state: str | None = None  # open | following_up | resolved, once requested
-    facilitators: tuple[str, ...] = ()  # names of who will see a support request
-    closed: bool = False
-    reminder: bool = False
-
-
 def reminder_text(card: CheckinCard) -> str:
     """What a reminder says first (and in the notification): that the check-in is still open."""
     return f"Reminder: your week {card.week} check-in for {card.title} is still open"
@@ -257,17 +255,10 @@ def checkin_message(card: CheckinCard, *, changing: bool = False) -> tuple[str, 
     """The check-in DM: the question with four buttons, or the answer given with a way to change it."""
     value = str(card.checkin_id)
     out = _intro(card)
-    answered = card.progress is not None and not changing
-    if not answered:
+    if not card.answered(changing=changing):
         out.append(bk.section("How is the focus strategy going this week? One click is enough; "
                               "add a data point or notes if you like."))
-        out.append(bk.actions(
-            bk.button("On track", ANSWER_ACTIONS["on_track"], value=value, style="primary"),
-            bk.button("Some progress", ANSWER_ACTIONS["some_progress"], value=value),
-            bk.button("Stuck, I'd like support", ANSWER_ACTIONS["stuck"], value=value),
-            bk.button("Add details", DETAILS_ACTION, value=value),
-            block_id=f"checkin_{value}",
-        ))
+        out.append(buttons(card.offered(changing=changing), block_id=f"checkin_{value}"))
         out.append(bk.context("Your team sees only its figures, never your answer by name. The digest for "
                               "your facilitators and principal names you only if your team chose to share "
                               "names; a support request always carries your name. `/plc privacy` says more."))
@@ -275,12 +266,9 @@ def checkin_message(card: CheckinCard, *, changing: bool = False) -> tuple[str, 
                 else f"Week {card.week} check-in for {card.title}: how is it going?")
         return clip(text, 3000), out
     out.extend(answer_blocks(card))
-    if not card.closed:
-        out.append(bk.actions(
-            bk.button("Change", CHANGE_ACTION, value=value),
-            bk.button("Add details", DETAILS_ACTION, value=value),
-            block_id=f"checkin_{value}",
-        ))
+    offers = card.offered(changing=changing)
+    if offers:
+        out.append(buttons(offers, block_id=f"checkin_{value}"))
     text = f"Week {card.week} check-in: {rules.PROGRESS_LABELS.get(card.progress or '', 'answered')}"
     return clip(text, 3000), out
 
@@ -330,8 +318,16 @@ def details_modal(card: CheckinCard) -> dict[str, Any]:
 def round_summary_message(*, team_name: str, title: str, metric_name: str, metric_unit: str,
                           baseline: float, target: float, summary: rules.RoundSummary,
                           weeks: int, support_count: int) -> tuple[str, Blocks]:
+    return round_summary(RoundSummary(team_name=team_name, title=title, metric_name=metric_name,
+                                      metric_unit=metric_unit, baseline=baseline, target=target, summary=summary,
+                                      weeks=weeks, support_count=support_count))
+
+
+def round_summary(view: RoundSummary) -> tuple[str, Blocks]:
     """The channel's summary when the window closes: rate, spread, data point; never a name."""
-    s = summary
+    s = view.summary
+    team_name, title, metric_name, metric_unit = view.team_name, view.title, view.metric_name, view.metric_unit
+    baseline, target, weeks, support_count = view.baseline, view.target, view.weeks, view.support_count
     counts = " · ".join(f"{EMOJI[p]} {rules.PROGRESS_LABELS[p].split(',')[0]}: {s.counts.get(p, 0)}"
                         for p in rules.PROGRESS)
     lines = [f"*Response rate:* {pct(s.rate)} ({s.answered} of {s.asked} answered)"
@@ -356,20 +352,6 @@ def round_summary_message(*, team_name: str, title: str, metric_name: str, metri
 
 
 # ---------------------------------------------------------------------------- support requests
-@dataclass(frozen=True)
-class SupportCard:
-    request_id: int
-    teacher_id: str
-    teacher_name: str
-    team_name: str
-    week: int
-    progress: str | None
-    evidence: str | None
-    support: str | None
-    state: str
-    follower: str | None = None
-
-
 def support_message(card: SupportCard) -> tuple[str, Blocks]:
     """The facilitator's DM: who asked, what would help, and the state buttons.
 
@@ -386,15 +368,12 @@ def support_message(card: SupportCard) -> tuple[str, Blocks]:
     if card.evidence:
         lines.append(f"*Notes:* {escape(clip(card.evidence, 1000))}")
     out: Blocks = [bk.section("\n".join(lines))]
-    value = str(card.request_id)
+    block_id = f"support_{card.request_id}"
     if card.state == "open":
-        out.append(bk.actions(bk.button("I'll follow up", FOLLOW_UP_ACTION, value=value, style="primary"),
-                              bk.button("Resolved", RESOLVE_ACTION, value=value),
-                              block_id=f"support_{value}"))
+        out.append(buttons(card.offered(), block_id=block_id))
     elif card.state == "following_up":
         out.append(bk.context(f":hourglass_flowing_sand: {user(card.follower or '')} is following up."))
-        out.append(bk.actions(bk.button("Resolved", RESOLVE_ACTION, value=value, style="primary"),
-                              block_id=f"support_{value}"))
+        out.append(buttons(card.offered(), block_id=block_id))
     else:
         out.append(bk.context(":white_check_mark: Resolved"
                               + (f" by {user(card.follower)}." if card.follower else ".")))
@@ -404,7 +383,12 @@ def support_message(card: SupportCard) -> tuple[str, Blocks]:
 
 
 def failures_message(*, team_name: str, week: int, failed: list[tuple[str, str]]) -> tuple[str, Blocks]:
+    return delivery_failures(DeliveryFailures(team_name=team_name, week=week, failed=tuple(failed)))
+
+
+def delivery_failures(view: DeliveryFailures) -> tuple[str, Blocks]:
     """Tell facilitators whose check-in could not be delivered, and why."""
+    team_name, week, failed = view.team_name, view.week, view.failed
     why = {"account_inactive": "account deactivated", "user_not_found": "not found in Slack",
            "user_disabled": "account disabled", "cannot_dm_bot": "a bot"}
     rows = [f"• {user(uid)}: {escape(why.get(err, err))}" for uid, err in failed[:40]]
@@ -418,13 +402,17 @@ def failures_message(*, team_name: str, week: int, failed: list[tuple[str, str]]
 
 # ---------------------------------------------------------------------------- end of cycle
 def reflection_prompt(*, cycle_id: int, title: str, team_name: str, weeks: int) -> tuple[str, Blocks]:
-    text = (f":mirror: *{escape(team_name)}*: this is the last week of *{escape(title)}* ({weeks} weeks). "
+    return reflection_message(ReflectionPrompt(cycle_id=cycle_id, title=title, team_name=team_name, weeks=weeks))
+
+
+def reflection_message(view: ReflectionPrompt) -> tuple[str, Blocks]:
+    text = (f":mirror: *{escape(view.team_name)}*: this is the last week of *{escape(view.title)}* "
+            f"({view.weeks} weeks). "
             "Time to reflect together: did we reach the target, what is the final data point, "
             "what did we learn, what next? A facilitator records the team's answers here.")
-    return (f"Time to reflect on {title}", [
+    return (f"Time to reflect on {view.title}", [
         bk.section(text),
-        bk.actions(bk.button("Fill in the reflection", REFLECT_ACTION, value=str(cycle_id), style="primary"),
-                   block_id=f"reflect_{cycle_id}"),
+        buttons(view.offered(), block_id=f"reflect_{view.cycle_id}"),
     ])
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from bot.render import blocks as bk
 from bot.render.mrkdwn import clip, escape, user
 from storage.rules.digest import RATING_KEYS, RATING_LABELS, IsoWeek, TeamFigures
+from storage.views.digest import DigestSummary, UploadFailed
 
 MAX_TEAMS = 40  # one section each; header, call to action and footer take the rest of 50
 MAX_NAMES = 5
@@ -143,6 +144,11 @@ def call_to_action(teams: Sequence[TeamFigures]) -> str:
     return "\n".join(lines + tail)
 
 
+def digest_summary(view: DigestSummary) -> tuple[str, list[dict[str, Any]]]:
+    return digest_message(school=view.school, week=view.week, teams=view.teams, has_data=view.has_data,
+                          so_far=view.so_far, workbook_follows=view.workbook_follows)
+
+
 def digest_message(
     *, school: str, week: IsoWeek, teams: Sequence[TeamFigures], has_data: bool, so_far: bool = False,
     scope_note: str = "", workbook_follows: bool = True,
@@ -186,3 +192,8 @@ def upload_failed_message(*, school: str, week: IsoWeek) -> str:
     return (f":warning: I couldn't attach the workbook for {escape(school)}, week {week.label}, after several "
             "tries. The summary above is complete; type `/plc digest " + week.label + "` to try again, or ask "
             "your plcbot admin to run `plcbot digest export`.")
+
+
+def upload_failed(view: UploadFailed) -> tuple[str, None]:
+    """A message of text only: no blocks."""
+    return upload_failed_message(school=view.school, week=view.week), None

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.render import blocks as bk
 from bot.render.mrkdwn import clip, escape, user
 from storage.rules import feedback as rules
+from storage.views.feedback import FeedbackPrompt
 
 CALLBACK_SUBMIT = "feedback_submit"  # the request log omits the user for callbacks named feedback*
 ACTION_OPEN = "feedback_open"
@@ -100,6 +101,12 @@ def notice_modal(text: str) -> dict[str, Any]:
     """A modal that only says something (the window closed while the form was open)."""
     return bk.modal(title="Meeting feedback", blocks=[bk.section(text)], callback_id="feedback_notice",
                     submit=None, close="Close")
+
+
+def feedback_prompt(view: FeedbackPrompt) -> tuple[str, list[dict[str, Any]]]:
+    """The prompt, its times shown in the team's zone."""
+    return prompt_message(meeting_id=view.meeting_id, meeting=meeting_label(view.title, view.starts_at, view.timezone),
+                          closes=day_label(view.closes_at, view.timezone))
 
 
 def prompt_message(*, meeting_id: int, meeting: str, closes: str) -> tuple[str, list[dict[str, Any]]]:
