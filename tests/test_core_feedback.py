@@ -228,11 +228,14 @@ def test_a_facilitator_gets_figures_and_no_name_beside_an_anonymous_answer(world
     assert shown.meeting == "Tue Dec 1, 3:30 PM"
 
 
-def test_the_labels_are_the_slack_renderers_words():
-    for when in (MEETING_AT, MEETING_AT + timedelta(hours=17, minutes=5)):
-        assert meeting_label("PLC", when, "America/New_York") == slack_feedback.meeting_label(
-            "PLC", when, "America/New_York")
-        assert day_label(when, "Europe/Berlin") == slack_feedback.day_label(when, "Europe/Berlin")
+def test_the_labels_read_in_the_teams_own_time_zone():
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 12, 1, 20, 30, tzinfo=UTC)
+    assert meeting_label("PLC", at, "America/New_York") == "PLC (Tue Dec 1, 3:30 PM)"
+    assert meeting_label("", at, "America/New_York") == "Tue Dec 1, 3:30 PM"
+    assert day_label(at, "Europe/Berlin") == "Tue Dec 1, 9:30 PM"
+    assert slack_feedback.meeting_label is meeting_label  # one copy, which Slack's renderer uses
 
 
 def plain_message(part: DigestPart) -> tuple[str, list[dict[str, Any]]]:

@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.render import blocks as bk
 from bot.render.mrkdwn import clip, escape, user
 from storage.rules import feedback as rules
 from storage.views.feedback import FeedbackPrompt
+from storage.views.feedback_actions import day_label, meeting_label
 
 CALLBACK_SUBMIT = "feedback_submit"  # the request log omits the user for callbacks named feedback*
 ACTION_OPEN = "feedback_open"
 VALUE = "value"  # the action id inside every input block; the block id is the question key
 ANONYMOUS_BLOCK = "anonymous"
 PROMPT_TEXT = "How was today's meeting?"
-
-
-def meeting_label(title: str, starts_at: datetime, tz: str) -> str:
-    """`Thu Dec 3, 3:30 PM` in the team's zone, with the meeting's title when it has one."""
-    local = starts_at.astimezone(ZoneInfo(tz))
-    when = f"{local:%a %b} {local.day}, {local:%I:%M %p}".replace(" 0", " ")
-    return f"{title} ({when})" if title else when
-
-
-def day_label(when: datetime, tz: str) -> str:
-    local = when.astimezone(ZoneInfo(tz))
-    return f"{local:%a %b} {local.day}, {local:%I:%M %p}".replace(" 0", " ")
 
 
 def _rating_options(q: rules.Question) -> list[dict[str, Any]]:

@@ -18,14 +18,14 @@ from storage.rules import feedback as rules
 def meeting_label(title: str, starts_at: datetime, tz: str) -> str:
     """`Thu Dec 3, 3:30 PM` in the team's zone, with the meeting's title when it has one.
 
-    The same words as `bot.render.feedback.meeting_label` (a test keeps them equal)."""
+    Words every front shows the same way, so they are built here once (Slack's renderer too)."""
     local = starts_at.astimezone(ZoneInfo(tz))
     when = f"{local:%a %b} {local.day}, {local:%I:%M %p}".replace(" 0", " ")
     return f"{title} ({when})" if title else when
 
 
 def day_label(when: datetime, tz: str) -> str:
-    """A moment in the team's zone, `Thu Dec 3, 3:30 PM` (as `bot.render.feedback.day_label`)."""
+    """A moment in the team's zone, `Thu Dec 3, 3:30 PM`."""
     local = when.astimezone(ZoneInfo(tz))
     return f"{local:%a %b} {local.day}, {local:%I:%M %p}".replace(" 0", " ")
 
