@@ -13,6 +13,7 @@ from bot.render import agenda as render
 from bot.render.mrkdwn import escape
 from bot.slack_text import parse_action
 from handlers.agenda import button_id
+from handlers.core import action_items as core
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import publish_home
 from handlers.router import CommandRequest
@@ -23,7 +24,8 @@ from storage import meetings as meeting_store
 from storage.models import Person
 from storage.people import load_actor
 from storage.rules.agenda import ActionView, RuleError, carry_over, day_label
-from storage.rules.roles import Action, Actor, Forbidden, allowed, require
+from storage.rules.roles import Action, Actor, Forbidden, require
+from storage.views.meeting_actions import ActionAssigned
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -44,12 +46,10 @@ def notify_owner(services: Services, action_id: int, *, assigned_by: str) -> Non
     send_action_dm(services, view, key=keys.action_assigned(action_id), text=text, blocks=blocks)
 
 
-def refresh_posted_agenda(services: Services, team_id: int) -> None:
+def refresh_posted_agenda(services: Services, meeting_id: int | None) -> None:
     """Open action items carry over onto the next agenda: keep a posted one current."""
-    with services.db.read() as session:
-        upcoming = meeting_store.upcoming(session, team_id=team_id, now=services.clock.now(), limit=1)
-    if upcoming and upcoming[0].id is not None:
-        refresh_agenda(services, upcoming[0].id)
+    if meeting_id is not None:
+        refresh_agenda(services, meeting_id)
 
 
 def on_action(request: CommandRequest, services: Services) -> None:
@@ -62,17 +62,17 @@ def on_action(request: CommandRequest, services: Services) -> None:
     try:
         wanted = parse_action(request.args, today=today)
         with services.db.session() as session:
-            item = store.add_action(session, team_id=team.id, owner=wanted.owner, text=wanted.text, due=wanted.due,
-                                    created_by=request.user_id, now=now)
-            action_id = item.id
+            added = core.add_action_item(session, request.actor, team_id=team.id, owner=wanted.owner,
+                                         text=wanted.text, due=wanted.due, now=now)
     except RuleError as exc:
         raise UserError(escape(str(exc))) from None
-    assert action_id is not None
-    due = f", due {day_label(wanted.due)}" if wanted.due else ""
-    request.reply(f":pushpin: Action item for <@{wanted.owner}>{due}: {escape(wanted.text)}. "
+    due = f", due {day_label(added.due)}" if added.due else ""
+    request.reply(f":pushpin: Action item for <@{added.owner}>{due}: {escape(added.text)}. "
                   "I've sent them a direct message.")
-    notify_owner(services, action_id, assigned_by=request.user_id)
-    refresh_posted_agenda(services, team.id)
+    for notice in added.notices:
+        if isinstance(notice.view, ActionAssigned):
+            notify_owner(services, notice.view.action_id, assigned_by=notice.view.assigned_by)
+    refresh_posted_agenda(services, added.agenda_meeting_id)
 
 
 def on_actions(request: CommandRequest, services: Services) -> None:
@@ -93,10 +93,6 @@ def on_actions(request: CommandRequest, services: Services) -> None:
         views = meeting_store.action_views(session, team_id=team.id)
     text, blocks = render.actions_list(carry_over(views, today=today), team_name=team.name)
     request.reply(text, blocks=blocks)
-
-
-def may_close(actor: Actor, owner: str, team_id: int, school_id: int) -> bool:
-    return actor.user_id == owner or allowed(actor, Action.EDIT_AGENDA, team_id=team_id, school_id=school_id)
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:
@@ -120,29 +116,22 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
             action_id = button_id(body)
             now = services.clock.now()
             with services.db.session() as session:
-                ctx = store.load(session, action_id=action_id)
-                if ctx is None:
-                    raise UserError("That action item no longer exists.")
-                actor = load_actor(session, user_id, admins=services.settings.admins)
-                assert ctx.team.id is not None
-                if not may_close(actor, ctx.owner.slack_user_id, ctx.team.id, ctx.team.school_id):
-                    raise UserError("Only the owner of this action item or a facilitator can close it.")
-                closed = store.mark_done(session, action_id=action_id, by=user_id, now=now)
-            view = ActionView(action_id, ctx.owner.slack_user_id, ctx.item.text, ctx.item.due_date, "done",
-                              ctx.team.name)
+                done = core.mark_done(session, load_actor(session, user_id, admins=services.settings.admins),
+                                      action_id=action_id, now=now)
+            view = ActionView(action_id, done.owner, done.text, done.due, "done", done.team_name)
             container = body.get("container") or {}
             if container.get("type") == "view":  # the Home tab
                 publish_home(services, wiring.home, user_id)
             elif container.get("is_ephemeral"):  # a `/plc actions` list: show what is left
                 with services.db.read() as session:
-                    left = meeting_store.action_views(session, team_id=ctx.team.id)
-                text, blocks = render.actions_list(carry_over(left, now=now), team_name=ctx.team.name)
+                    left = meeting_store.action_views(session, team_id=done.team_id)
+                text, blocks = render.actions_list(carry_over(left, now=now), team_name=done.team_name)
                 respond(text=text, blocks=blocks, replace_original=True)
             else:
                 text, blocks = render.action_done_blocks(view, by=user_id)
                 respond(text=text, blocks=blocks, replace_original=True)
-            if closed:
-                refresh_posted_agenda(services, ctx.team.id)
+            if done.closed:
+                refresh_posted_agenda(services, done.agenda_meeting_id)
         except UserError as exc:
             respond(text=str(exc), response_type="ephemeral", replace_original=False)
         except Forbidden as exc:

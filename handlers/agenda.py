@@ -3,7 +3,6 @@ items, and the "Add to PLC agenda" message shortcut."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -18,21 +17,16 @@ from bot.render import agenda as render
 from bot.render.mrkdwn import escape
 from bot.slack_text import title_from_message
 from handlers import forms
+from handlers.core import agenda as core
+from handlers.core.meetings import FormErrors
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
 from scheduling.meetings import Posted, publish_agenda, refresh_agenda
 from storage import meetings as store
-from storage.models import Meeting, Person, Team
+from storage.models import Person
 from storage.people import load_actor, team_for_channel
-from storage.rules.agenda import (
-    TEMPLATE_CHOICES,
-    ItemView,
-    RuleError,
-    check_item,
-    find_template,
-    local_label,
-)
-from storage.rules.roles import Action, Actor, Forbidden, Role, allowed, require
+from storage.rules.agenda import TEMPLATE_CHOICES, RuleError, check_item
+from storage.rules.roles import Action, Actor, Forbidden, Role, require
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -40,8 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("plcbot.agenda")
 USAGE = f"`/plc agenda` posts the next meeting's agenda; `/plc agenda template NAME` fills it ({TEMPLATE_CHOICES})."
-NO_MEETING = ("This team has no upcoming meeting. Add one with `/plc meeting add DATE TIME [minutes]`, "
-              "or set the team's meeting days and time.")
 
 
 def button_id(body: dict[str, Any]) -> int:
@@ -103,56 +95,32 @@ def on_agenda(request: CommandRequest, services: Services) -> None:
     words = request.args.split()
     now = services.clock.now()
     if words and words[0].lower() == "template":
-        require(request.actor, Action.EDIT_AGENDA, team_id=team.id, school_id=team.school_id)
-        name = " ".join(words[1:])
         try:
-            template = find_template(name) if name else None
             with services.db.session() as session:
-                meeting = store.next_meeting(session, team=team, now=now)
-                if meeting is None:
-                    raise UserError(NO_MEETING)
-                template = template or store.template_for(session, team=team, now=now)
-                store.apply_template(session, meeting=meeting, template=template, by=request.user_id, now=now)
+                filled = core.fill_from_template(session, request.actor, team_id=team.id, name=" ".join(words[1:]),
+                                                 now=now)
         except RuleError as exc:
             raise UserError(escape(str(exc))) from None
-        assert meeting.id is not None
-        when = local_label(meeting.starts_at, team.timezone)
-        request.reply(f"Filled the agenda for {when} from the *{template.label}* template.")
-        post_for_request(request, services, meeting.id, when)
+        request.reply(f"Filled the agenda for {filled.when} from the *{filled.template_label}* template.")
+        post_for_request(request, services, filled.meeting_id, filled.when)
         return
     if words:
         raise UserError(f"I don't know `/plc agenda {escape(words[0][:30])}`. {USAGE}")
-    may_post = allowed(request.actor, Action.POST_AGENDA, team_id=team.id, school_id=team.school_id)
-    if not may_post and request.actor.role_in(team_id=team.id, school_id=team.school_id) is None:
-        raise Forbidden(Action.ADD_AGENDA_ITEM, Role.MEMBER)
     with services.db.session() as session:
-        meeting = store.next_meeting(session, team=team, now=now)
-        if meeting is None:
-            raise UserError(NO_MEETING)
-    assert meeting.id is not None
-    when = local_label(meeting.starts_at, team.timezone)
-    if may_post:
-        post_for_request(request, services, meeting.id, when)
+        shown = core.post_agenda(session, request.actor, team_id=team.id, now=now)
+    if shown.post:
+        post_for_request(request, services, shown.meeting_id, shown.when)
         return
     # Members see where the agenda is, or a preview; posting it stays with the facilitators.
-    if meeting.agenda_ts:
-        url = permalink(services, meeting.agenda_channel_id, meeting.agenda_ts)
-        request.reply(f"The agenda for {when} is posted: " + (f"<{url}|see it here>." if url else "see the channel."))
+    if shown.posted_message:
+        url = permalink(services, shown.posted_place, shown.posted_message)
+        request.reply(f"The agenda for {shown.when} is posted: "
+                      + (f"<{url}|see it here>." if url else "see the channel."))
         return
     with services.db.read() as session:
-        snap = store.agenda_snapshot(session, meeting_id=meeting.id, now=now)
+        snap = store.agenda_snapshot(session, meeting_id=shown.meeting_id, now=now)
     text, blocks = render.agenda_message(snap)
     request.reply(text, blocks=[render.bk.context("A preview: your facilitator posts the agenda.")] + blocks[:49])
-
-
-def _meeting_and_actor(services: Services, meeting_id: int, user_id: str) -> tuple[Meeting, Team, Actor]:
-    with services.db.read() as session:
-        meeting = session.get(Meeting, meeting_id)
-        team = session.get(Team, meeting.team_id) if meeting else None
-        actor = load_actor(session, user_id, admins=services.settings.admins)
-    if meeting is None or team is None:
-        raise UserError("That meeting no longer exists.")
-    return meeting, team, actor
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:
@@ -161,18 +129,19 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
                          "fill it from a template: kickoff, data, student work, co-planning, reflection",
                          needs=Role.FACILITATOR)
 
+    def actor_of(session: Session, user_id: str) -> Actor:
+        return load_actor(session, user_id, admins=services.settings.admins)
+
     def on_add_click(ack: Ack, body: dict[str, Any], respond: Respond, client: Any) -> None:
         """Open the "Add an item" modal for the meeting on the button."""
         ack()
         user_id = body["user"]["id"]
         try:
-            meeting, team, actor = _meeting_and_actor(services, button_id(body), user_id)
-            require(actor, Action.ADD_AGENDA_ITEM, team_id=team.id, school_id=team.school_id)
-            if meeting.status != "scheduled":
-                raise UserError(f"That meeting is {meeting.status}; add items to the next one with `/plc agenda`.")
-            assert meeting.id is not None
+            meeting_id = button_id(body)
+            with services.db.read() as session:
+                opened = core.open_add_item(session, actor_of(session, user_id), meeting_id=meeting_id)
             client.views_open(trigger_id=body["trigger_id"], view=render.add_item_modal(
-                meeting_id=meeting.id, when=local_label(meeting.starts_at, team.timezone), owner=user_id))
+                meeting_id=opened.meeting_id, when=opened.when, owner=opened.owner))
         except (UserError, Forbidden) as exc:
             respond(text=str(exc), response_type="ephemeral", replace_original=False)
         except Exception:
@@ -189,27 +158,24 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         except ValueError:
             ack(response_action="errors", errors={"minutes": "Give a whole number of minutes."})
             return
-        try:
-            title, minutes, link, outcome = check_item(value(view, "title") or "", minutes, value(view, "link"),
-                                                       value(view, "outcome") or "")
+        item = core.NewItem(title=value(view, "title") or "", minutes=minutes,
+                            owner=value(view, "owner", "selected_user"), link=value(view, "link"),
+                            outcome=value(view, "outcome") or "")
+        try:  # the form's own mistakes go back inline before any database work
+            check_item(item.title, item.minutes, item.link, item.outcome)
         except RuleError as exc:
             ack(response_action="errors", errors={exc.field or "title": str(exc)})
             return
 
-        def check(session: Session) -> Team:
-            return _checked_meeting(session, services, meeting_id, user_id, Action.ADD_AGENDA_ITEM)[1]
+        def check(session: Session) -> core.CheckedItem:
+            return core.check_add_item(session, actor_of(session, user_id), meeting_id=meeting_id, item=item)
 
-        def write(session: Session, team: Team) -> None:
-            meeting, _ = _checked_meeting(session, services, meeting_id, user_id, Action.ADD_AGENDA_ITEM)
+        def write(session: Session, checked: core.CheckedItem) -> core.ItemAdded:
             # A double submit or a Slack retry sends the same modal with the same answers: it adds
             # one item. (Slack closes a modal once it is accepted, so a real second item comes
             # from a second modal.)
-            owner = value(view, "owner", "selected_user")
-            view_id = str(view.get("id") or "")[:40]
-            digest = hashlib.sha256(json.dumps([title, minutes, owner, link, outcome]).encode()).hexdigest()[:32]
-            store.add_item(session, meeting=meeting, title=title, minutes=minutes, owner=owner, link=link,
-                           outcome=outcome, source="member", added_by=user_id, now=services.clock.now(),
-                           source_key=f"view:{view_id}:{digest}" if view_id else None)
+            return core.write_add_item(session, actor_of(session, user_id), checked,
+                                       form_id=str(view.get("id") or "") or None, now=services.clock.now())
 
         failed = _after_ack_failure(services, user_id, "Your agenda item was not added",
                                     f"Failed to add an agenda item to meeting {meeting_id}")
@@ -221,18 +187,12 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         ack()
         user_id = body["user"]["id"]
         try:
-            meeting, team, actor = _meeting_and_actor(services, button_id(body), user_id)
-            require(actor, Action.EDIT_AGENDA, team_id=team.id, school_id=team.school_id)
-            if meeting.status != "scheduled":
-                raise UserError(f"That meeting is {meeting.status}; its agenda can no longer change.")
-            assert meeting.id is not None
+            meeting_id = button_id(body)
             with services.db.read() as session:
-                rows = store.items(session, meeting_id=meeting.id)
-                record = store.roles_of(session, meeting_id=meeting.id)
-            items = [ItemView(i.id or 0, i.title, i.minutes, i.owner, i.link, i.outcome) for i in rows]
+                editor = core.open_agenda_editor(session, actor_of(session, user_id), meeting_id=meeting_id)
             client.views_open(trigger_id=body["trigger_id"], view=render.edit_agenda_modal(
-                meeting_id=meeting.id, when=local_label(meeting.starts_at, team.timezone), items=items,
-                timekeeper=record[0], notetaker=record[1]))
+                meeting_id=editor.meeting_id, when=editor.when, items=editor.items,
+                timekeeper=editor.timekeeper, notetaker=editor.notetaker))
         except (UserError, Forbidden) as exc:
             respond(text=str(exc), response_type="ephemeral", replace_original=False)
         except Exception:
@@ -243,41 +203,16 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         """Save titles, minutes, owners and roles; an emptied title removes the item."""
         user_id = body["user"]["id"]
         meeting_id = meta_id(view, "meeting_id")
-        try:
-            listed = json.loads(view.get("private_metadata") or "{}").get("items", [])
-        except (ValueError, AttributeError):
-            listed = []
-        edits, errors = [], {}
-        for item_id in [i for i in listed if isinstance(i, int)] if isinstance(listed, list) else []:
-            title = " ".join((value(view, f"t{item_id}") or "").split())
-            raw = value(view, f"m{item_id}")
-            owner = value(view, f"o{item_id}", "selected_user")
-            if not title:
-                edits.append(store.ItemEdit(item_id, "", 0, None))
-                continue
-            try:
-                minutes = int(raw) if raw not in (None, "") else None
-            except ValueError:
-                errors[f"m{item_id}"] = "Give a whole number of minutes."
-                continue
-            try:
-                title, minutes, _, _ = check_item(title, minutes)
-            except RuleError as exc:
-                errors[f"m{item_id}" if exc.field == "minutes" else f"t{item_id}"] = str(exc)
-                continue
-            edits.append(store.ItemEdit(item_id, title, minutes, owner))
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
+        edit = edit_form(view)
 
-        def check(session: Session) -> Team:
-            return _checked_meeting(session, services, meeting_id, user_id, Action.EDIT_AGENDA)[1]
+        def check(session: Session) -> core.CheckedEdit:
+            try:
+                return core.check_agenda_edit(session, actor_of(session, user_id), meeting_id=meeting_id, edit=edit)
+            except FormErrors as exc:
+                raise forms.Invalid(exc.errors) from None
 
-        def write(session: Session, team: Team) -> None:
-            meeting, _ = _checked_meeting(session, services, meeting_id, user_id, Action.EDIT_AGENDA)
-            store.edit_agenda(session, meeting=meeting, edits=edits,
-                              timekeeper=value(view, "timekeeper", "selected_user"),
-                              notetaker=value(view, "notetaker", "selected_user"))
+        def write(session: Session, checked: core.CheckedEdit) -> core.AgendaResult:
+            return core.write_agenda_edit(session, actor_of(session, user_id), checked)
 
         failed = _after_ack_failure(services, user_id, "The agenda was not changed",
                                     f"Failed to edit the agenda of meeting {meeting_id}")
@@ -295,29 +230,24 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
             now = services.clock.now()
             with services.db.read() as session:
                 team = team_for_channel(session, channel)
-                actor = load_actor(session, user_id, admins=services.settings.admins)
+                actor = actor_of(session, user_id)
                 names = {p.slack_user_id: p.name for p in session.exec(select(Person).where(
                     col(Person.slack_user_id).in_(_mentioned(message.get("text") or ""))))}
-            if team is None:
+            if team is None or team.id is None:
                 raise UserError("Use “Add to PLC agenda” on a message in your PLC team's channel.")
+            # Refused before asking Slack for the link; the action checks again when it writes.
             require(actor, Action.ADD_AGENDA_ITEM, team_id=team.id, school_id=team.school_id)
             link = permalink(services, channel, ts)
             title = title_from_message(message.get("text") or "", names)
             with services.db.session() as session:
-                meeting = store.next_meeting(session, team=team, now=now)
-                if meeting is None:
-                    raise UserError(NO_MEETING)
-                added = store.add_item(session, meeting=meeting, title=title, minutes=5, owner=user_id, link=link,
-                                       outcome="", source="shortcut", added_by=user_id, now=now,
-                                       source_key=f"msg:{channel}:{ts}")
-            when = local_label(meeting.starts_at, team.timezone)
+                added = core.add_linked_item(session, actor_of(session, user_id), team_id=team.id, title=title,
+                                             link=link, source_key=f"msg:{channel}:{ts}", now=now)
             if added.created:
-                respond(text=f":spiral_note_pad: Added “{escape(title)}” to the agenda for {when} (5 minutes, "
+                respond(text=f":spiral_note_pad: Added “{escape(title)}” to the agenda for {added.when} (5 minutes, "
                              "led by you; change it with *Edit agenda*).", response_type="ephemeral")
-                assert meeting.id is not None
-                refresh_agenda(services, meeting.id)
+                refresh_agenda(services, added.meeting_id)
             else:
-                respond(text=f"That message is already on the agenda for {when}.", response_type="ephemeral")
+                respond(text=f"That message is already on the agenda for {added.when}.", response_type="ephemeral")
         except RuleError as exc:
             respond(text=escape(str(exc)), response_type="ephemeral")
         except (UserError, Forbidden) as exc:
@@ -333,6 +263,26 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
     app.shortcut("add_to_agenda")(on_shortcut)
 
 
+def edit_form(view: dict[str, Any]) -> core.AgendaEdit:
+    """The agenda editor's values as the core's plain form: the items listed when it opened."""
+    try:
+        listed = json.loads(view.get("private_metadata") or "{}").get("items", [])
+    except (ValueError, AttributeError):
+        listed = []
+    changes = []
+    for item_id in [i for i in listed if isinstance(i, int)] if isinstance(listed, list) else []:
+        raw = value(view, core.minutes_field(item_id))
+        unreadable = ""
+        try:
+            minutes = int(raw) if raw not in (None, "") else None
+        except ValueError:
+            minutes, unreadable = None, "Give a whole number of minutes."
+        changes.append(core.ItemChange(item_id, value(view, core.title_field(item_id)) or "", minutes,
+                                       value(view, f"o{item_id}", "selected_user"), unreadable=unreadable))
+    return core.AgendaEdit(changes, timekeeper=value(view, "timekeeper", "selected_user"),
+                           notetaker=value(view, "notetaker", "selected_user"))
+
+
 def _mentioned(text: str) -> list[str]:
     return re.findall(r"<@([UW][A-Z0-9]+)", text)
 
@@ -346,29 +296,13 @@ def _tell_after_ack(services: Services, channel_id: str, user_id: str, text: str
 
 
 def _after_ack_failure(services: Services, user_id: str, refused: str,
-                       problem: str) -> Callable[[Team, Exception], None]:
+                       problem: str) -> Callable[[core.CheckedItem | core.CheckedEdit, Exception], None]:
     """What an agenda form tells its author when the write fails after the modal has closed:
     a refusal (the role or the meeting changed) in their words, anything else logged and apologised for."""
-    def failed(team: Team, exc: Exception) -> None:
+    def failed(checked: core.CheckedItem | core.CheckedEdit, exc: Exception) -> None:
         if isinstance(exc, (RuleError, Forbidden)):
-            _tell_after_ack(services, team.channel_id, user_id, f"{refused}: {exc}")
+            _tell_after_ack(services, checked.target.place, user_id, f"{refused}: {exc}")
         else:
             log.exception(problem, exc_info=exc)
-            _tell_after_ack(services, team.channel_id, user_id, OUR_FAULT)
+            _tell_after_ack(services, checked.target.place, user_id, OUR_FAULT)
     return failed
-
-
-def _checked_meeting(session: Any, services: Services, meeting_id: int | None, user_id: str,
-                     action: Action) -> tuple[Meeting, Team]:
-    """The meeting and its team, once `user_id` may take `action` on it (raises otherwise).
-
-    Called twice by each agenda form: read-only before the acknowledgement, and again inside
-    the write, because the role or the meeting may change in between.
-    """
-    meeting = session.get(Meeting, meeting_id) if meeting_id is not None else None
-    team = session.get(Team, meeting.team_id) if meeting else None
-    if meeting is None or team is None:
-        raise RuleError("That meeting no longer exists.")
-    actor = load_actor(session, user_id, admins=services.settings.admins)
-    require(actor, action, team_id=team.id, school_id=team.school_id)
-    return meeting, team

@@ -354,6 +354,15 @@ def edit_agenda(session: Session, *, meeting: Meeting, edits: list[ItemEdit], ti
     session.add(record)
 
 
+def edit_item(session: Session, *, meeting: Meeting, item: AgendaItem, title: str, minutes: int, owner: str | None,
+              link: str | None, outcome: str) -> None:
+    """Change one item of a meeting not yet held or cancelled (values already checked)."""
+    if meeting.status != OPEN:
+        raise RuleError(f"That meeting is {meeting.status}; its agenda can no longer change.")
+    item.title, item.minutes, item.owner, item.link, item.outcome = title, minutes, owner, link, outcome
+    session.add(item)
+
+
 def roles_of(session: Session, *, meeting_id: int) -> tuple[str | None, str | None]:
     """(timekeeper, note-taker) of a meeting, without creating its record."""
     record = session.exec(select(MeetingRecord).where(MeetingRecord.meeting_id == meeting_id)).first()
