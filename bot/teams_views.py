@@ -21,7 +21,7 @@ from typing import Any
 from bot.teams import cards
 from bot.teams.card_kit import Names, plain_names
 from storage.rules.agenda import MeetingLog
-from storage.views import View, cycle_actions
+from storage.views import cycle_actions
 from storage.views.agenda import ActionReminder, AgendaPost
 from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt, RoundSummary, SupportCard
 from storage.views.digest import DigestSummary, UploadFailed
@@ -79,4 +79,4 @@ def render(view: object, *, names: Names = plain_names) -> tuple[str, Card]:
     return renderer(view, names)
 
 
-__all__ = ["LOADED", "RENDERERS", "View", "render"]
+__all__ = ["LOADED", "RENDERERS", "render"]
