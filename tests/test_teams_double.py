@@ -443,3 +443,34 @@ def test_user_driver_clicks_cards_and_answers_file_consent(double: TeamsDouble, 
     assert consent[0]["name"] == "fileConsent/invoke" and consent[0]["replyToId"] == offer["activityId"]
     assert consent[0]["value"]["uploadInfo"]["uploadUrl"] == f"{double.base}/upload/{offer['uniqueId']}"
     assert unsigned[1] == ""
+
+
+def test_the_sdks_own_api_client_round_trips_through_the_double(double: TeamsDouble) -> None:
+    from microsoft_teams.api.activities.message.message import MessageActivityInput
+    from microsoft_teams.api.clients.api_client import ApiClient
+    from microsoft_teams.api.clients.conversation.params import CreateConversationParams
+    from microsoft_teams.api.models import Account
+    from microsoft_teams.common import ClientOptions
+
+    ann = double.add_user("Ann", email="ann@school.org")
+    team = double.add_team("Math PLC", [ann["id"]])
+    token = bearer(double)
+
+    async def run() -> tuple[str, Any, Any]:
+        api = ApiClient(double.service_url, ClientOptions(token=token))
+        conversations = api.conversations
+        chat = await conversations.create(CreateConversationParams(
+            members=[Account(id=ann["id"], name="Ann")], tenant_id=double.tenant_id,
+            channel_data={"tenant": {"id": double.tenant_id}}))
+        sent = await conversations.create_activity(chat.id, MessageActivityInput(text="hello"))
+        await conversations.update_activity(chat.id, sent.id, MessageActivityInput(text="edited"))
+        await conversations.reply_to_activity(chat.id, sent.id, MessageActivityInput(text="reply"))
+        page = await conversations.get_paged_members(team["id"], page_size=1)
+        member = await conversations.get_member_by_id(team["id"], ann["id"])
+        return chat.id, page, member
+
+    cid, page, member = asyncio.run(run())
+    assert cid == double.personal_conversation(ann["id"])
+    assert [(a["text"], len(a["versions"])) for a in double.seen_by(ann["id"])] == [("edited", 1), ("reply", 0)]
+    assert page.members[0].email == "ann@school.org" and member.aad_object_id == ann["aadObjectId"]
+    assert all(c.status in (200, 201) for c in double.calls)
