@@ -22,6 +22,7 @@ MODULES = [
     "bot.cli.run",
     "bot.cli.db",
     "bot.cli.manifest",
+    "bot.cli.teams",
     "bot.cli.jobs",
     "bot.cli.roster",
     "bot.cli.calendar",
