@@ -59,17 +59,19 @@ def place_of(session: Session, team_id: int, platform: str | None = None) -> Tea
 
 
 # Built once: the ledger asks it for every message it sends. A recipient is a person's id on
-# their platform or a team's place there; ids of different platforms never look alike, so the
-# first row answers.
+# their platform, the conversation the bot has with them there (a reminder goes to the DM of
+# the check-in it follows), or a team's place; ids of different platforms never look alike,
+# so the first row answers.
 _PLATFORM_OF: CompoundSelect[Any] = union_all(
     sa_select(col(PersonIdentity.platform)).where(col(PersonIdentity.external_id) == bindparam("recipient")),
+    sa_select(col(PersonIdentity.platform)).where(col(PersonIdentity.conversation_id) == bindparam("recipient")),
     sa_select(col(TeamPlace.platform)).where(col(TeamPlace.place_id) == bindparam("recipient")),
 )
 
 
 def platform_of(session: Session, recipient: str) -> str | None:
-    """The platform on which `recipient` (a person's external id or a place id) is known, in one
-    query; None when no identity or place holds it."""
+    """The platform on which `recipient` (a person's external id or conversation, or a place id)
+    is known, in one query; None when no identity or place holds it."""
     row = session.connection().execute(_PLATFORM_OF, {"recipient": recipient}).first()
     return str(row[0]) if row is not None else None
 

@@ -44,7 +44,8 @@ class PersonIdentity(SQLModel, table=True):
     workspace: str = Field(default="", max_length=64)
     # Indexed on its own too: the ledger knows a recipient only by this id (one lookup per send).
     external_id: str = Field(max_length=255, index=True)
-    conversation_id: str | None = Field(default=None, max_length=255)
+    # Indexed: a reminder's ledger row names the conversation, not the person.
+    conversation_id: str | None = Field(default=None, max_length=255, index=True)
     service_url: str | None = Field(default=None, max_length=500)
     created_at: datetime = stamp_field()
 

@@ -49,6 +49,7 @@ def upgrade() -> None:
     with op.batch_alter_table("personidentity", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_personidentity_person_id"), ["person_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_personidentity_external_id"), ["external_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_personidentity_conversation_id"), ["conversation_id"], unique=False)
     op.create_table(
         "teamplace",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -105,6 +106,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_teamplace_team_id"))
     op.drop_table("teamplace")
     with op.batch_alter_table("personidentity", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_personidentity_conversation_id"))
         batch_op.drop_index(batch_op.f("ix_personidentity_external_id"))
         batch_op.drop_index(batch_op.f("ix_personidentity_person_id"))
     op.drop_table("personidentity")
