@@ -161,6 +161,11 @@ class Unreachable:
     def _refuse(self) -> TransportError:
         return TransportError(f"no_transport_for_{self.platform}", permanent=True)
 
+    def render(self, view: object) -> Rendered:
+        """Nothing to render with; the ledger still claims the row, so the refused send marks it
+        failed (and the others in a round go on) instead of an error before any row exists."""
+        return Rendered(text=f"(no {self.platform} front in this process)")
+
     def conversation(self, recipient: str, known: str | None = None) -> str:
         raise self._refuse()
 
