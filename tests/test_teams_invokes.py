@@ -34,6 +34,7 @@ from storage import migrate
 from storage.db import Database
 from storage.models import (
     ActionItem,
+    AgendaItem,
     Checkin,
     Cycle,
     CycleReflection,
@@ -364,6 +365,28 @@ def test_reflection_dialog_is_for_facilitators_and_closes_the_cycle(world):
         assert session.get(Cycle, world.cycle_id).status == "ended"
 
 
+def test_add_an_agenda_item_bad_minutes_then_good_and_a_resent_form_adds_one_item(world):
+    fetch = {"dialog_id": "agenda_add_item", "action": "add_item", "meeting_id": world.meeting_id}
+    assert "Add an agenda item" in card_text(handle(world, world.users["UT2"].task_fetch(fetch)))
+    form = {"action": dialogs.ADD_ITEM_SUBMIT, "meeting_id": world.meeting_id, "title": "Exit ticket data",
+            "minutes": "ten", "link": "", "outcome": ""}
+    again = handle(world, world.users["UT2"].task_submit(form, reply_to="card-1"))
+    assert "whole number" in card_text(again) and "Exit ticket data" in card_text(again)
+    again = handle(world, world.users["UT2"].task_submit({**form, "minutes": "500"}, reply_to="card-1"))
+    assert "Give between 1 and" in card_text(again)
+    again = handle(world, world.users["UT2"].task_submit({**form, "minutes": "10", "link": "javascript:x"},
+                                                         reply_to="card-1"))
+    assert "web address" in card_text(again)
+    with world.services.db.read() as session:
+        assert session.exec(select(AgendaItem)).all() == []
+    good = world.users["UT2"].task_submit({**form, "minutes": "10"}, reply_to="card-1")
+    assert "Added" in card_text(handle(world, good))
+    assert "already" in card_text(handle(world, good))  # Teams retried it
+    with world.services.db.read() as session:
+        assert [(i.title, i.minutes) for i in session.exec(select(AgendaItem)).all()] == [("Exit ticket data", 10)]
+    assert "I don't know you" in message(handle(world, world.stranger().task_fetch(fetch)))
+
+
 # ------------------------------------------------------------------------------ file consent
 def _offer_consent(world: World, uid: str, key: str) -> dict[str, Any]:
     """The transport's part, done by hand: a consent card in the person's chat, its context the contract's."""
@@ -479,6 +502,7 @@ def snapshot(world: World) -> tuple:
             [(a.status,) for a in session.exec(select(ActionItem)).all()],
             [(c.status,) for c in session.exec(select(Cycle)).all()],
             len(session.exec(select(CycleReflection)).all()),
+            len(session.exec(select(AgendaItem)).all()),
             [(d.state, d.error) for d in session.exec(select(Delivery)).all()],
         )
 

@@ -14,6 +14,7 @@ from typing import Any
 from bot.teams.card_kit import Element, card, clip, container, heading, md, submit, subtle, text
 
 REFLECTION_SUBMIT = "cycle_reflection_submit"
+ADD_ITEM_SUBMIT = "agenda_add_item_submit"
 REACHED_CHOICES = (("yes", "Yes, we reached it"), ("partly", "Partly"), ("no", "Not yet"))
 
 
@@ -90,3 +91,23 @@ def reflection_form(form: Any) -> tuple[str, Element]:
     ]
     return (f"Reflection: {clip(form.title, 40)}",
             card(body, [submit("Save and close the cycle", REFLECTION_SUBMIT, cycle_id=form.cycle_id)]))
+
+
+def add_item_form(form: Any) -> tuple[str, Element]:
+    """"Add an item" (`handlers.core.agenda.ItemAddForm`): title, minutes, a link, the expected outcome.
+    The person who adds it leads it."""
+    from storage.rules.agenda import ITEM_MINUTES_MAX, ITEM_OUTCOME_MAX, ITEM_TITLE_MAX
+
+    body: list[Element] = [
+        heading("Add an agenda item"),
+        subtle(f"For the meeting of {md(clip(form.when, 100))}. You lead the item."),
+        {"type": "Input.Text", "id": "title", "label": "Item", "isRequired": True, "maxLength": ITEM_TITLE_MAX,
+         "errorMessage": f"Give the item a title (under {ITEM_TITLE_MAX} characters)."},
+        {"type": "Input.Number", "id": "minutes", "label": "Minutes", "min": 1, "max": ITEM_MINUTES_MAX, "value": 5,
+         "errorMessage": f"Give between 1 and {ITEM_MINUTES_MAX} minutes."},
+        {"type": "Input.Text", "id": "link", "label": "Link (optional)", "style": "Url", "maxLength": 500,
+         "errorMessage": "A web address starting with https://"},
+        {"type": "Input.Text", "id": "outcome", "label": "Expected outcome (optional)", "isMultiline": True,
+         "maxLength": ITEM_OUTCOME_MAX, "errorMessage": f"Keep it under {ITEM_OUTCOME_MAX} characters."},
+    ]
+    return "Add an agenda item", card(body, [submit("Add", ADD_ITEM_SUBMIT, meeting_id=form.meeting_id)])

@@ -45,6 +45,7 @@ data for that school and week, PUT to the upload URL, and the ledger row marked 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
@@ -61,6 +62,7 @@ from bot.teams import cards, dialogs
 from bot.teams.card_kit import ADAPTIVE, card, clip, container, md, text
 from handlers.core import Notice
 from handlers.core import action_items as core_actions
+from handlers.core import agenda as core_agenda
 from handlers.core import checkins as core_checkins
 from handlers.core import cycles as core_cycles
 from handlers.core import feedback as core_feedback
@@ -317,7 +319,7 @@ class Dialog:
 
     id_key: str
     fetch: Callable[[Services, Actor, int], Answer]
-    submit: Callable[[Services, Actor, int, Mapping[str, Any]], Answer]
+    submit: Callable[[Services, Actor, int, Mapping[str, Any], Mapping[str, Any]], Answer]
 
 
 def on_fetch(services: Services, activity: dict[str, Any], value: dict[str, Any]) -> Answer:
@@ -345,7 +347,7 @@ def on_submit(services: Services, activity: dict[str, Any], value: dict[str, Any
     if actor is None:
         return dialog_message(NOT_KNOWN)
     try:
-        return dialog.submit(services, actor, record, data)
+        return dialog.submit(services, actor, record, data, activity)
     except (UserError, Forbidden) as exc:
         return dialog_message(str(exc))
 
@@ -369,7 +371,8 @@ def details_fetch(services: Services, actor: Actor, checkin_id: int) -> Answer:
     return dialog_answer(title, content)
 
 
-def details_submit(services: Services, actor: Actor, checkin_id: int, data: Mapping[str, Any]) -> Answer:
+def details_submit(services: Services, actor: Actor, checkin_id: int, data: Mapping[str, Any],
+                   activity: Mapping[str, Any]) -> Answer:
     typed = {"progress": field(data, "progress", MAX_WORD), "value": field(data, "value", 100),
              "evidence": field(data, "evidence"), "support": field(data, "support")}
     details, errors = core_checkins.validate_details(progress=typed["progress"] or None, value=typed["value"],
@@ -417,7 +420,8 @@ def feedback_fetch(services: Services, actor: Actor, meeting_id: int) -> Answer:
     return dialog_answer(title, content)
 
 
-def feedback_submit(services: Services, actor: Actor, meeting_id: int, data: Mapping[str, Any]) -> Answer:
+def feedback_submit(services: Services, actor: Actor, meeting_id: int, data: Mapping[str, Any],
+                    activity: Mapping[str, Any]) -> Answer:
     typed: dict[str, str] = {}
     for q in feedback_rules.QUESTIONS:
         typed[q.key] = field(data, q.key, MAX_TEXT if q.kind != "rating" else MAX_WORD)
@@ -454,7 +458,8 @@ def reflection_fetch(services: Services, actor: Actor, cycle_id: int) -> Answer:
     return dialog_answer(title, content)
 
 
-def reflection_submit(services: Services, actor: Actor, cycle_id: int, data: Mapping[str, Any]) -> Answer:
+def reflection_submit(services: Services, actor: Actor, cycle_id: int, data: Mapping[str, Any],
+                      activity: Mapping[str, Any]) -> Answer:
     typed = {"target_reached": field(data, "target_reached", MAX_WORD), "final_value": field(data, "final_value", 100),
              "learned": field(data, "learned"), "next_steps": field(data, "next_steps")}
     answers, errors = core_cycles.validate_reflection(**typed)
@@ -479,15 +484,65 @@ def reflection_submit(services: Services, actor: Actor, cycle_id: int, data: Map
     return out
 
 
+# an agenda item ------------------------------------------------------------------
+def add_item_fetch(services: Services, actor: Actor, meeting_id: int) -> Answer:
+    with services.db.read() as session:
+        form = core_agenda.open_add_item(session, actor, meeting_id=meeting_id)
+    title, content = dialogs.add_item_form(form)
+    return dialog_answer(title, content, height="medium")
+
+
+def add_item_submit(services: Services, actor: Actor, meeting_id: int, data: Mapping[str, Any],
+                    activity: Mapping[str, Any]) -> Answer:
+    typed = {"title": field(data, "title", 1000), "minutes": field(data, "minutes", 20),
+             "link": field(data, "link", 1000), "outcome": field(data, "outcome", 1000)}
+
+    def again(problems: dict[str, str]) -> Answer:
+        with services.db.read() as session:
+            form = core_agenda.open_add_item(session, actor, meeting_id=meeting_id)
+        title, content = dialogs.add_item_form(form)
+        return dialog_answer(title, dialogs.with_errors(content, problems, typed), height="medium")
+
+    minutes: int | None = None
+    raw = typed["minutes"].strip()
+    if raw:
+        try:
+            number = float(raw)
+        except ValueError:
+            return again({"minutes": "Give the minutes as a whole number, like 10."})
+        if not number.is_integer():
+            return again({"minutes": "Give the minutes as a whole number, like 10."})
+        minutes = int(number) if abs(number) < 10_000 else 10_000
+    item = core_agenda.NewItem(typed["title"], minutes, actor.user_id, typed["link"] or None, typed["outcome"])
+    # The same answers sent again from the same card (a retry, a double click) add one item.
+    reply_to = activity.get("replyToId")
+    source = f"{meeting_id}:{actor.user_id}:{reply_to if isinstance(reply_to, str) else ''}"
+    form_id = "teams:" + hashlib.sha256(source.encode()).hexdigest()[:32]
+    try:
+        with services.db.read() as session:
+            checked = core_agenda.check_add_item(session, actor, meeting_id=meeting_id, item=item)
+        with services.db.session() as session:
+            added = core_agenda.write_add_item(session, actor, checked, form_id=form_id, now=services.clock.now())
+    except RuleError as exc:
+        return again({exc.field or "": str(exc)})
+    except UserError as exc:
+        return again({"": str(exc)})
+    words = (f"Added “{added.title}” to the agenda." if added.created
+             else f"“{added.title}” was on the agenda already.")
+    return dialog_answer("Agenda", notice_card(words, "good"), height="small")
+
+
 DIALOGS: dict[str, Dialog] = {
     "checkin_details": Dialog("checkin_id", details_fetch, details_submit),
     "meeting_feedback": Dialog("meeting_id", feedback_fetch, feedback_submit),
     "cycle_reflection": Dialog("cycle_id", reflection_fetch, reflection_submit),
+    "agenda_add_item": Dialog("meeting_id", add_item_fetch, add_item_submit),
 }
 SUBMITS: dict[str, Dialog] = {
     cards.DETAILS_SUBMIT: DIALOGS["checkin_details"],
     cards.FEEDBACK_SUBMIT: DIALOGS["meeting_feedback"],
     dialogs.REFLECTION_SUBMIT: DIALOGS["cycle_reflection"],
+    dialogs.ADD_ITEM_SUBMIT: DIALOGS["agenda_add_item"],
 }
 
 
