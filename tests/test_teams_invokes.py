@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from bot.settings import from_env
 from bot.teams import cards, dialogs, invokes
 from bot.teams.card_kit import ADAPTIVE
 from bot.teams_double import TeamsDouble
-from bot.teams_double.user import TeamsUser
+from bot.teams_double.user import INVOKE_DEADLINE, TeamsUser
 from scheduling import keys
 from scheduling.clock import FakeClock
 from storage import actions as action_store
@@ -156,7 +157,10 @@ def valid(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 def handle(world: World, activity: dict[str, Any]) -> dict[str, Any]:
-    return valid(invokes.handle(world.services, activity))
+    started = time.monotonic()
+    answer = invokes.handle(world.services, activity)
+    assert time.monotonic() - started < INVOKE_DEADLINE  # Teams retries an invoke unanswered in 5 s
+    return valid(answer)
 
 
 def card_text(answer: dict[str, Any]) -> str:
