@@ -453,6 +453,10 @@ def test_declining_says_how_to_ask_again_and_another_persons_key_uploads_nothing
     stolen = handle(world, world.users["UT1"].file_consent(other, "accept"))
     assert stolen == {"status": 200, "body": None}
     assert world.double.uploaded(other["uniqueId"]) is None and world.double.calls_to("upload") == []
+    # their own key, but a teacher is not the school's principal: the school-wide workbook is not theirs
+    own = _offer_consent(world, "UT1", keys.digest_file_now(world.school_id, "2026-W49", "UT1", "r1"))
+    assert handle(world, world.users["UT1"].file_consent(own, "accept")) == {"status": 200, "body": None}
+    assert world.double.calls_to("upload") == []
 
 
 # ------------------------------------------------------------------------------ fuzz

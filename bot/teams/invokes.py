@@ -583,6 +583,11 @@ def on_file_consent(services: Services, activity: dict[str, Any], value: dict[st
     if actor is None or not own_key(offer, actor):
         log.warning("A file consent answer for a workbook that is not the sender's was refused")
         return {"status": 200, "body": None}
+    if choice == "accept" and not (actor.is_admin or offer.school_id in actor.principal_of):
+        # The regenerated workbook is the whole school's: a facilitator's scoped on-demand workbook
+        # is not rebuilt here (the transport must upload those bytes itself).
+        log.warning("A file consent for a school-wide workbook from someone not its principal was refused")
+        return {"status": 200, "body": None}
     reply_to = activity.get("replyToId") if isinstance(activity.get("replyToId"), str) else None
     if choice == "decline":
         return declined(services, offer, reply_to)
