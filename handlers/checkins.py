@@ -19,12 +19,11 @@ from sqlmodel import Session, col, select
 from bot.render import cycles as render
 from handlers import forms
 from handlers.core import checkins as core
+from handlers.core.checkins import card_for, support_card
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import publish_home
 from scheduling import keys
-from scheduling.checkins import CycleContext
-from storage import checkins as store
-from storage.models import Checkin, CheckinRound, Delivery, Person, SupportRequest, Team
+from storage.models import Checkin, Delivery
 from storage.people import load_actor
 from storage.rules.roles import Actor, Forbidden
 
@@ -35,20 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("plcbot.checkins")
 
 ANSWER_PATTERN = re.compile(r"^checkin_(on_track|some_progress|stuck)$")
-
-
-def card_for(services: Services, checkin_id: int) -> tuple[Checkin, render.CheckinCard] | None:
-    """The check-in and what its message should show now."""
-    with services.db.read() as session:
-        checkin = session.get(Checkin, checkin_id)
-        if checkin is None:
-            return None
-        round_ = session.get(CheckinRound, checkin.round_id)
-        request = store.support_for(session, checkin_id=checkin_id)
-    ctx = CycleContext(services, checkin.cycle_id)
-    closed = (round_ is not None and round_.state == "closed") or (
-        ctx.cycle is not None and ctx.cycle.status == "ended")
-    return checkin, ctx.card(checkin, support_state=request.state if request else None, closed=closed)
 
 
 def _update(services: Services, channel: str | None, ts: str | None, card: render.CheckinCard,
@@ -204,23 +189,6 @@ def _tell(services: Services, checkin: Checkin | None, user_id: str, text: str) 
 
 
 # ---------------------------------------------------------------------------- support requests
-def support_card(services: Services, request_id: int) -> tuple[SupportRequest, Checkin, render.SupportCard] | None:
-    with services.db.read() as session:
-        request = session.get(SupportRequest, request_id)
-        if request is None:
-            return None
-        checkin = session.get(Checkin, request.checkin_id)
-        person = session.get(Person, request.person_id)
-        team = session.get(Team, request.team_id)
-    assert checkin is not None and team is not None
-    card = render.SupportCard(
-        request_id=request_id, teacher_id=checkin.user_id,
-        teacher_name=person.name if person and person.name else checkin.user_id, team_name=team.name,
-        week=checkin.week, progress=checkin.progress, evidence=checkin.evidence, support=checkin.support,
-        state=request.state, follower=request.follower)
-    return request, checkin, card
-
-
 def on_support(ack: Ack, body: dict[str, Any], respond: Any, services: Services) -> bool:
     """"I'll follow up" / "Resolved": facilitators (or the school's principals) only. True when moved."""
     ack()

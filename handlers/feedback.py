@@ -16,9 +16,9 @@ from slack_bolt import Ack, App
 
 from bot.render import feedback as render
 from handlers.core import feedback as core
+from handlers.core.feedback import link_key
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
-from storage import feedback as store
 from storage.people import load_actor
 from storage.rules import feedback as rules
 from storage.rules.roles import Role
@@ -36,11 +36,6 @@ USAGE = "Use `/plc feedback` to give feedback, or `/plc feedback results [date]`
 def _log_failure(what: str, exc: BaseException) -> None:
     """Log a failure without the exception's message (it may hold SQL parameters)."""
     log.error("Failed to %s (%s)\n%s", what, type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-
-
-def link_key(services: Services) -> bytes:
-    s = services.settings
-    return store.link_key(s.secret_key, s.signing_secret, s.bot_token)
 
 
 def build_modal(services: Services, *, user_id: str, meeting_id: int | None = None,

@@ -256,7 +256,7 @@ class Act:
 
 
 def checkin_card(services: Services, checkin_id: int, *, changing: bool = False) -> Answer:
-    from handlers.checkins import card_for  # the Slack front's loader of the same view model
+    from handlers.core.checkins import card_for
 
     found = card_for(services, checkin_id)
     if found is None:
@@ -283,7 +283,7 @@ def _change(services: Services, actor: Actor, checkin_id: int) -> Answer:
 
 def _support(to: str) -> Act:
     def run(services: Services, actor: Actor, request_id: int) -> Answer:
-        from handlers.checkins import support_card
+        from handlers.core.checkins import support_card
 
         core_checkins.move_support(services, actor, request_id=request_id, to=to)
         found = support_card(services, request_id)
@@ -354,7 +354,7 @@ def on_submit(services: Services, activity: dict[str, Any], value: dict[str, Any
 
 # check-in details ---------------------------------------------------------------
 def _details_view(services: Services, actor: Actor, checkin_id: int) -> Any:
-    from handlers.checkins import card_for
+    from handlers.core.checkins import card_for
 
     found = card_for(services, checkin_id)
     if found is None or found[0].user_id != actor.user_id:
@@ -407,9 +407,9 @@ def details_submit(services: Services, actor: Actor, checkin_id: int, data: Mapp
 
 # meeting feedback ---------------------------------------------------------------
 def link_key(services: Services) -> bytes:
-    from handlers.feedback import link_key as slack_link_key  # one key for both fronts' anonymous links
+    from handlers.core.feedback import link_key as core_link_key  # one key for both fronts' anonymous links
 
-    return slack_link_key(services)
+    return core_link_key(services)
 
 
 def feedback_fetch(services: Services, actor: Actor, meeting_id: int) -> Answer:

@@ -25,10 +25,11 @@ from storage import checkins as store
 from storage import cycles as cycle_store
 from storage import jobs
 from storage.cycles import escape
-from storage.models import Checkin, Person, SupportRequest, Team
+from storage.models import Checkin, CheckinRound, Person, SupportRequest, Team
 from storage.rules import cycles as rules
 from storage.rules import visibility
 from storage.rules.roles import Action, Actor, require
+from storage.views.cycles import CheckinCard, SupportCard
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -322,3 +323,34 @@ def follow_up(services: Services, actor: Actor, *, request_id: int) -> CheckinRe
 
 def resolve(services: Services, actor: Actor, *, request_id: int) -> CheckinResult:
     return move_support(services, actor, request_id=request_id, to="resolved")
+
+
+def card_for(services: Services, checkin_id: int) -> tuple[Checkin, CheckinCard] | None:
+    """The check-in and what its card should show now, on any front."""
+    with services.db.read() as session:
+        checkin = session.get(Checkin, checkin_id)
+        if checkin is None:
+            return None
+        round_ = session.get(CheckinRound, checkin.round_id)
+        request = store.support_for(session, checkin_id=checkin_id)
+    ctx = planner.CycleContext(services, checkin.cycle_id)
+    closed = (round_ is not None and round_.state == "closed") or (
+        ctx.cycle is not None and ctx.cycle.status == "ended")
+    return checkin, ctx.card(checkin, support_state=request.state if request else None, closed=closed)
+
+
+def support_card(services: Services, request_id: int) -> tuple[SupportRequest, Checkin, SupportCard] | None:
+    with services.db.read() as session:
+        request = session.get(SupportRequest, request_id)
+        if request is None:
+            return None
+        checkin = session.get(Checkin, request.checkin_id)
+        person = session.get(Person, request.person_id)
+        team = session.get(Team, request.team_id)
+    assert checkin is not None and team is not None
+    card = SupportCard(
+        request_id=request_id, teacher_id=checkin.user_id,
+        teacher_name=person.name if person and person.name else checkin.user_id, team_name=team.name,
+        week=checkin.week, progress=checkin.progress, evidence=checkin.evidence, support=checkin.support,
+        state=request.state, follower=request.follower)
+    return request, checkin, card

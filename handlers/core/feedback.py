@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
@@ -38,6 +38,9 @@ from storage.views.feedback_actions import (
     day_label,
     meeting_label,
 )
+
+if TYPE_CHECKING:
+    from scheduling.services import Services
 
 NOT_A_MEMBER = "Only members of this team can give feedback on its meetings."
 NOT_SAVED = " Your answer was not saved."
@@ -198,3 +201,10 @@ def feedback_results(session: Session, *, actor: Actor, team: Team, day: str, no
     )
     return FeedbackResults(meeting_id=meeting.id,
                            meeting=meeting_label(meeting.title, meeting.starts_at, team.timezone), summary=summary)
+
+
+def link_key(services: Services) -> bytes:
+    """The key that links an anonymous answer to its author while its window is open: one key for
+    every front, so a teacher can change their anonymous answer from Slack or Teams alike."""
+    s = services.settings
+    return store.link_key(s.secret_key, s.signing_secret, s.bot_token)
