@@ -23,6 +23,7 @@ from bot.teams.card_kit import Names, plain_names
 from storage.rules.agenda import MeetingLog
 from storage.views import cycle_actions
 from storage.views.agenda import ActionReminder, AgendaPost
+from storage.views.agenda_actions import AgendaDue
 from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt, RoundSummary, SupportCard
 from storage.views.digest import DigestSummary, UploadFailed
 from storage.views.digest_actions import DigestOutcome, DigestPart
@@ -68,6 +69,7 @@ RENDERERS: dict[type, Renderer] = {
 LOADED: dict[type, str] = {
     MeetingLogDue: "cards.meeting_log(MeetingLog)",
     ActionAssigned: "cards.action_assigned(ActionView, assigned_by=...)",
+    AgendaDue: "cards.agenda(AgendaPost of the meeting's snapshot)",
 }
 
 
