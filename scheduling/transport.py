@@ -161,6 +161,10 @@ class Unreachable:
     def _refuse(self) -> TransportError:
         return TransportError(f"no_transport_for_{self.platform}", permanent=True)
 
+    def render(self, view: object) -> Rendered:
+        """Nothing to render with: the send that follows is refused, so the row is failed."""
+        return Rendered("")
+
     def conversation(self, recipient: str, known: str | None = None) -> str:
         raise self._refuse()
 
