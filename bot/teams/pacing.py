@@ -8,9 +8,9 @@ scheduler's round threads share one budget. A request with no conversation (crea
 counts against the app only.
 
 Sliding windows, not token buckets: they are what Teams counts, so a request the pacer lets
-through is one Teams would accept. `margin` widens every window a little (1.05: 50 a second
-becomes 50 in 1.05 s, about 47.6/s) so that requests bunched by network jitter on their way to
-Teams still fit its windows.
+through is one Teams would accept. `margin` widens every window a little (1.02: 50 a second
+becomes 50 in 1.02 s, about 49/s) so that requests bunched by network jitter on their way to
+Teams mostly still fit its windows (the few that do not get a 429 and wait its `Retry-After`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 # (window in seconds, most requests allowed in it)
 CONVERSATION_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
 APP_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 50),)
-MARGIN = 1.05
+MARGIN = 1.02
 APP = "\0app"  # the app-wide key; conversation ids never start with NUL
 
 
