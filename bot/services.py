@@ -57,8 +57,9 @@ class Services:
     transports: Transports = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Everyone is reached on Slack today; the transport reads the clients above at each call.
-        self.transports = Transports({"slack": SlackTransport(self)}, default="slack")
+        # Each recipient is reached on the platform of their identity (`storage.identities`),
+        # Slack when none says otherwise; the transport reads the clients above at each call.
+        self.transports = Transports({"slack": SlackTransport(self)}, default="slack", db=self.db)
 
 
 def make_clients(settings: Settings, *, timeout: int = 15) -> tuple[WebClient, WebClient]:

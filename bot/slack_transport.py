@@ -2,7 +2,8 @@
 upload make, and what Slack's errors mean for them.
 
 - A person is reached in their DM. `chat.postMessage(channel=USER_ID)` delivers there and
-  answers with the DM's `D…` id, which is kept on the person (`Person.dm_channel_id`);
+  answers with the DM's `D…` id, which is kept on the person (`Person.dm_channel_id`) and their
+  Slack identity (`PersonIdentity.conversation_id`);
   `conversations.open` finds it when a method needs the DM itself (history, files).
 - The ledger key rides in the message's metadata (`EVENT_TYPE`); a message in doubt is found
   by reading the conversation's newest messages with their metadata (`conversations.history`,
@@ -23,6 +24,7 @@ from sqlmodel import select
 
 from bot import slack_views
 from scheduling.transport import Rendered, Sent, TransportError
+from storage.identities import set_slack_conversation
 from storage.models import Person
 
 if TYPE_CHECKING:
@@ -115,6 +117,8 @@ class SlackTransport:
             if person is not None and person.dm_channel_id != channel_id:
                 person.dm_channel_id = channel_id
                 session.add(person)
+                # The person's Slack identity holds the same DM (how the bot reaches them there).
+                set_slack_conversation(session, person, now=self.services.clock.now())
 
     # ------------------------------------------------------------------ messages
     def send(self, recipient: str, message: Rendered, *, key: str, conversation: str | None = None,

@@ -18,9 +18,13 @@ its error classes or its message format:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from storage.db import Database
+from storage.identities import platform_of
 
 
 @dataclass(frozen=True)
@@ -103,14 +107,76 @@ class Transport(Protocol):
 class Transports:
     """The transports by platform, and which one reaches a recipient.
 
-    Today everyone is on Slack; with platform identities the choice follows the person."""
+    A recipient is the id the ledger keeps: a person's id on their platform (their identity's
+    `external_id`) or a team's place there. `for_recipient` looks it up (`storage.identities.
+    platform_of`, one indexed query) and hands back that platform's transport; an id no identity
+    or place holds goes to `default` (Slack, where everyone known before identities is). Which
+    platform an id belongs to never changes (a Slack user id is never a Teams one), so found
+    answers are kept: a round to thousands asks once per person, and a process once in all.
+    A platform with no transport here (Teams people while only Slack runs) gets `Unreachable`,
+    whose every call fails permanently: the ledger records the row failed, the others go on.
+    """
 
-    def __init__(self, by_platform: Mapping[str, Transport], *, default: str) -> None:
+    CACHE_LIMIT = 100_000
+
+    def __init__(self, by_platform: Mapping[str, Transport], *, default: str, db: Database | None = None) -> None:
         self.by_platform = dict(by_platform)
         self.default = default
+        self.db = db
+        self._platforms: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def __getitem__(self, platform: str) -> Transport:
         return self.by_platform[platform]
 
+    def platform_of(self, recipient: str) -> str:
+        """The platform `recipient` is known on, or the default."""
+        found = self._platforms.get(recipient)
+        if found is not None:
+            return found
+        if self.db is None:
+            return self.default
+        with self.db.read() as session:
+            found = platform_of(session, recipient)
+        if found is None:  # not kept: an identity or place for it may be added later
+            return self.default
+        with self._lock:
+            if len(self._platforms) >= self.CACHE_LIMIT:
+                self._platforms.clear()
+            self._platforms[recipient] = found
+        return found
+
     def for_recipient(self, recipient: str) -> Transport:
-        return self.by_platform[self.default]
+        platform = self.platform_of(recipient)
+        transport = self.by_platform.get(platform)
+        return transport if transport is not None else Unreachable(platform)
+
+
+class Unreachable:
+    """The transport of a platform this process does not serve: every call is refused for good."""
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+
+    def _refuse(self) -> TransportError:
+        return TransportError(f"no_transport_for_{self.platform}", permanent=True)
+
+    def conversation(self, recipient: str, known: str | None = None) -> str:
+        raise self._refuse()
+
+    def send(self, recipient: str, message: Rendered, *, key: str, conversation: str | None = None,
+             thread: str | None = None, data: Mapping[str, Any] | None = None) -> Sent:
+        raise self._refuse()
+
+    def update(self, conversation: str, message_id: str, message: Rendered) -> None:
+        raise self._refuse()
+
+    def find(self, recipient: str, key: str, *, conversation: str | None = None) -> Sent | None:
+        raise self._refuse()
+
+    def upload(self, recipient: str, content: bytes, *, filename: str, title: str, comment: str,
+               conversation: str | None = None) -> Sent:
+        raise self._refuse()
+
+    def find_file(self, recipient: str, filename: str, *, conversation: str | None = None) -> Sent | None:
+        raise self._refuse()

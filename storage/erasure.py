@@ -7,7 +7,8 @@ knowing about erasure; its Slack id is replaced by a random `forgotten-…` toke
 rates and averages. What happens to each table
 is listed, and explained, in `storage.personal_data`. Every step is one set-based statement;
 a last sweep over every string column of every table replaces any remaining occurrence of
-their Slack id or DM channel id (ledger keys, audit details, mentions in text), so afterwards
+their Slack id or DM channel id, or their ids on other platforms from their identities (which
+are deleted), in ledger keys, audit details and mentions in text, so afterwards
 their id is found in exactly one row: the audit entry "privacy.forget" recording that an
 erasure happened (its detail holds counts only, never the token, so nothing ties the
 tombstone back to the id).
@@ -50,6 +51,7 @@ from storage.models import (
     Delivery,
     Feedback,
     Person,
+    PersonIdentity,
     ScheduledJob,
 )
 from storage.models.meetings import ActionItem
@@ -153,6 +155,12 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
     run = session.exec  # for UPDATE/DELETE: the same call as execute, typed as the CursorResult (rowcount) it is
 
     tables = {t.name: t for t in SQLModel.metadata.sorted_tables}
+    # Their ids on other platforms (a Teams user id, its 1:1 conversation) name them too: read
+    # before the identities are deleted, then treated as their Slack id and DM are below.
+    known_ids = {str(i) for row in session.execute(
+        select(col(PersonIdentity.external_id), col(PersonIdentity.conversation_id))
+        .where(col(PersonIdentity.person_id) == pid)).all() for i in row if i}
+    other_ids = sorted(known_ids - {uid, dm or uid})
 
     # Not yet sent, never to be: prompts and reminders of open rounds (before their ids go).
     open_rounds = select(col(CheckinRound.id)).where(col(CheckinRound.state) == "open")
@@ -197,7 +205,7 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
                                        col(ScheduledJob.state) == "pending", col(ScheduledJob.ref_id).in_(owned))
             .values(state="skipped", last_error="the owner was forgotten", finished_at=now))
     report.add("scheduledjob", "reminders cancelled", r.rowcount)
-    recipients = [uid] + ([dm] if dm else [])
+    recipients = [uid] + ([dm] if dm else []) + other_ids
     r = run(update(Delivery).where(col(Delivery.recipient).in_(recipients),
                                    col(Delivery.state).in_(["pending", "sending", "unknown"]))
             .values(state="failed", error="forgotten", updated_at=now))
@@ -223,6 +231,7 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
     # The safety net: their id or DM channel anywhere else, inside longer text, and their stored
     # name where the bot wrote it as a mention ("@Maria Lopez", an agenda item from a message).
     needles = [(uid, inv.id_pattern(uid), token)] + ([(dm, inv.id_pattern(dm), token)] if dm else [])
+    needles += [(other, inv.id_pattern(other), token) for other in other_ids]
     if stored_name and stored_name != inv.FORMER_MEMBER:
         needles.append(("@" + stored_name, inv.name_pattern(stored_name), "@" + inv.FORMER_MEMBER))
     for table_name, count in _sweep(session, needles).items():

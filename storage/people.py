@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import CompoundSelect, bindparam, literal, union_all
 from sqlmodel import Session, col, select
 
+from storage.identities import add_slack_identities
 from storage.models import Membership, Person, SchoolLeader, Team
 from storage.rules.roles import Actor
 
@@ -20,6 +21,8 @@ def get_or_create_person(session: Session, slack_user_id: str, *, now: datetime,
         person = Person(slack_user_id=slack_user_id, name=name, email=email, tz=tz, created_at=now)
         session.add(person)
         session.flush()
+        assert person.id is not None
+        add_slack_identities(session, [(person.id, slack_user_id, None)], now=now)
     return person
 
 
@@ -61,6 +64,7 @@ def ensure_people(
 
     Known people get a changed name, e-mail or time zone refreshed (Slack is the truth for
     those); nobody is re-activated here, because only Slack's `user_change` says an account is back.
+    New people get their Slack identity (`storage.identities`) in one more insert.
     """
     wanted = {uid: (name, email, tz) for uid, name, email, tz in users}
     if not wanted:
@@ -71,11 +75,13 @@ def ensure_people(
         chunk = ids[start : start + 500]
         for person in session.exec(select(Person).where(col(Person.slack_user_id).in_(chunk))).all():
             found[person.slack_user_id] = person
+    new: list[Person] = []
     for uid, (name, email, tz) in wanted.items():
         known = found.get(uid)
         if known is None:
             found[uid] = Person(slack_user_id=uid, name=name, email=email, tz=tz, created_at=now)
             session.add(found[uid])
+            new.append(found[uid])
             continue
         person = known
         if name and person.name != name:
@@ -85,6 +91,7 @@ def ensure_people(
         if tz and person.tz != tz:
             person.tz = tz
     session.flush()
+    add_slack_identities(session, [(p.id, p.slack_user_id, None) for p in new if p.id is not None], now=now)
     return found
 
 

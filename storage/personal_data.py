@@ -55,6 +55,7 @@ from storage.models import (
     Membership,
     NormCommitment,
     Person,
+    PersonIdentity,
     School,
     SchoolLeader,
     SupportRequest,
@@ -108,6 +109,10 @@ PERSON_KEYS: tuple[PersonKey, ...] = (
     PersonKey("actionitem", "owner_id", "keep", "action item owned", "Action items"),
     PersonKey("normcommitment", "person_id", "keep", "norms commitment", "Norm commitments"),
     PersonKey("attendance", "person_id", "keep", "meeting attendance", "Meetings attended"),
+    # Who they are on Slack or Teams and how the bot reaches them (DM channel, conversation
+    # reference): nothing to count for a team, and a way to reach them, so it goes.
+    PersonKey("personidentity", "person_id", "delete", "chat account (Slack or Teams) and how the bot reaches you",
+              "Other records"),
 )
 
 SLACK_ID_COLUMNS: tuple[SlackIdColumn, ...] = (
@@ -371,8 +376,29 @@ def collect(session: Session, person: Person, *, now: datetime) -> PersonalData:
         ).all()
     ]
 
-    sheets["Other records"] = _other_records(session, uid, tz=person.tz)
+    sheets["Other records"] = _identities(session, pid, tz=person.tz) + _other_records(session, uid, tz=person.tz)
     return PersonalData(profile, sheets, team_names)
+
+
+PLATFORM_NAMES = {"slack": "Slack", "teams": "Microsoft Teams"}
+
+
+def _identities(session: Session, pid: int, *, tz: str | None) -> list[tuple[object, ...]]:
+    """Their chat accounts (`personidentity`): the id each platform knows them by, and where the
+    bot writes to them."""
+    out: list[tuple[object, ...]] = []
+    for ident in session.exec(select(PersonIdentity).where(PersonIdentity.person_id == pid)
+                              .order_by(col(PersonIdentity.id))).all():
+        platform = PLATFORM_NAMES.get(ident.platform, ident.platform)
+        detail = [f"user id {ident.external_id}"]
+        if ident.workspace:
+            detail.append(f"{'tenant' if ident.platform == 'teams' else 'workspace'} {ident.workspace}")
+        if ident.conversation_id:
+            detail.append(f"the bot's chat with you: {ident.conversation_id}")
+        if ident.service_url:
+            detail.append(f"via {ident.service_url}")
+        out.append((f"your chat account on {platform}", _local(ident.created_at, tz), "; ".join(detail)))
+    return out
 
 
 def _other_records(session: Session, uid: str, *, tz: str | None) -> list[tuple[object, ...]]:

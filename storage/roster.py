@@ -22,6 +22,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from storage import teams as team_store
+from storage.identities import add_slack_identities
 from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team
 from storage.rules.roster import (
     HEADERS,
@@ -249,7 +250,8 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
 
 
 def _people_ids(session: Session, people: list[SlackPerson], *, now: datetime) -> dict[str, int]:
-    """Person ids for these Slack users: new people inserted in one statement, known people's
+    """Person ids for these Slack users: new people inserted in one statement (and their Slack
+    identities in one more), known people's
     name, e-mail and time zone refreshed (Slack is the truth for those). Nobody is re-activated
     here: only Slack's `user_change` says an account is back."""
     wanted = {p.id: p for p in people}
@@ -278,10 +280,13 @@ def _people_ids(session: Session, people: list[SlackPerson], *, now: datetime) -
     if new:
         session.execute(insert(Person), new)
         fresh = [row["slack_user_id"] for row in new]
+        made: list[tuple[int, str, str | None]] = []
         for start in range(0, len(fresh), 500):
             for pid, uid in session.exec(select(col(Person.id), col(Person.slack_user_id))
                                          .where(col(Person.slack_user_id).in_(fresh[start:start + 500]))).all():
                 found[uid] = (int(pid or 0), "", None, None)
+                made.append((int(pid or 0), uid, None))
+        add_slack_identities(session, made, now=now)  # in the same transaction: all or nothing
     return {uid: row[0] for uid, row in found.items()}
 
 

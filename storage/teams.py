@@ -15,6 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from storage.clock import session_now
+from storage.identities import set_slack_place
 from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team
 from storage.rules.roles import Actor, may_create_team
 
@@ -273,6 +274,7 @@ def save_team(session: Session, *, team: Team | None, school_id: int, channel_id
         team = Team(school_id=school_id, **wanted, created_at=now)
         session.add(team)
         session.flush()
+        set_slack_place(session, team, now=now)
         audit(session, actor=actor, action="team.create", target=f"team:{team.id}",
               detail=f"{team.name} in school:{school_id}, channel {channel_id}", at=now)
         return team, ["created"]
@@ -284,6 +286,7 @@ def save_team(session: Session, *, team: Team | None, school_id: int, channel_id
     if changed:
         session.add(team)
         session.flush()
+        set_slack_place(session, team, now=now)
         audit(session, actor=actor, action="team.update", target=f"team:{team.id}", detail="; ".join(changed),
               at=now)
     return team, changed

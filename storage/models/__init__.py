@@ -7,6 +7,7 @@ from storage.models.base import UTCDateTime
 from storage.models.checkins import Checkin, CheckinRound, CycleReflection, SchoolBreak, SupportRequest
 from storage.models.core import AuditEntry, Membership, Person, School, SchoolLeader, SchoolYear, Team
 from storage.models.feedback import Feedback
+from storage.models.identities import PersonIdentity, TeamPlace
 from storage.models.meetings import (
     ActionItem,
     AgendaItem,
@@ -40,10 +41,12 @@ __all__ = [
     "Meeting",
     "Membership",
     "Person",
+    "PersonIdentity",
     "ScheduledJob",
     "School",
     "SchoolLeader",
     "SchoolYear",
     "Team",
+    "TeamPlace",
     "UTCDateTime",
 ]

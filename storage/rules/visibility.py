@@ -198,7 +198,8 @@ SUPPORT_CARRIES_ANSWER = ("A week you ask for support, your team's facilitators 
 
 PROFILE = Kind(
     "profile", "Profile",
-    "name, email, Slack id and time zone, away dates, whether the Slack account is active",
+    "name, email, Slack id and time zone, away dates, whether the Slack account is active, and each chat "
+    "account (Slack or Teams) with the chat the bot reaches you in",
     (_s(MINE, Names.SHOWN), _s(SERVER, Names.SHOWN)),
     Retention.WHILE_KEPT,
 )
