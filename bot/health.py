@@ -1,4 +1,4 @@
-"""`GET /healthz`: is the database reachable, is Slack connected, when did the scheduler last run."""
+"""`GET /healthz`: is the database reachable, are Slack and Teams up, when did the scheduler last run."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from bot.services import Services
 from storage import jobs
 
 
-def report(services: Services, slack_state: Callable[[], str]) -> tuple[int, dict[str, Any]]:
+def report(services: Services, slack_state: Callable[[], str] | None,
+           teams_state: Callable[[], str] | None = None) -> tuple[int, dict[str, Any]]:
+    """The health body: database, each front that runs (Slack: "ok"/"http"; Teams: "ok" when the app
+    started and its token endpoint answers), the scheduler's last tick. 503 when anything is wrong."""
     body: dict[str, Any] = {"status": "ok"}
     try:
         services.db.ping()
@@ -18,9 +21,14 @@ def report(services: Services, slack_state: Callable[[], str]) -> tuple[int, dic
     except Exception as exc:
         body["database"] = f"error: {type(exc).__name__}"
         body["status"] = "error"
-    body["slack"] = slack_state()
-    if body["slack"] not in ("ok", "http"):
-        body["status"] = "error"
+    if slack_state is not None:
+        body["slack"] = slack_state()
+        if body["slack"] not in ("ok", "http"):
+            body["status"] = "error"
+    if teams_state is not None:
+        body["teams"] = teams_state()
+        if body["teams"] != "ok":
+            body["status"] = "error"
     try:
         beat = jobs.last_beat(services.db)
         body["scheduler_last_run"] = beat.at.isoformat() if beat else None
@@ -29,9 +37,10 @@ def report(services: Services, slack_state: Callable[[], str]) -> tuple[int, dic
     return (200 if body["status"] == "ok" else 503), body
 
 
-def wsgi_health(services: Services, slack_state: Callable[[], str]) -> Callable[..., Any]:
+def wsgi_health(services: Services, slack_state: Callable[[], str] | None,
+                teams_state: Callable[[], str] | None = None) -> Callable[..., Any]:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        status, body = report(services, slack_state)
+        status, body = report(services, slack_state, teams_state)
         data = json.dumps(body).encode()
         start_response(
             f"{status} {'OK' if status == 200 else 'Service Unavailable'}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -26,6 +27,13 @@ class RedactSecrets(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, ()
         return True
+
+
+def secrets_of(settings: Any) -> list[str | None]:
+    """Every secret setting, for `configure`'s scrubbing: Slack's tokens and signing secret, the
+    bot's own key, and Teams' client secret."""
+    return [settings.bot_token, settings.signing_secret, settings.app_token, settings.secret_key,
+            settings.teams_client_secret]
 
 
 def configure(level: str, secrets: Iterable[str | None] = ()) -> None:

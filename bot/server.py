@@ -48,8 +48,7 @@ class _Server(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        logs.configure(self.settings.log_level, [self.settings.bot_token, self.settings.signing_secret,
-                                                 self.settings.app_token, self.settings.secret_key])
+        logs.configure(self.settings.log_level, logs.secrets_of(self.settings))
         self.runtime = Runtime(self.settings)
         if self.with_scheduler:
             self.runtime.start_scheduler()

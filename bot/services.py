@@ -59,7 +59,12 @@ class Services:
     def __post_init__(self) -> None:
         # Each recipient is reached on the platform of their identity (`storage.identities`),
         # Slack when none says otherwise; the transport reads the clients above at each call.
-        self.transports = Transports({"slack": SlackTransport(self)}, default="slack", db=self.db)
+        by_platform: dict[str, Any] = {"slack": SlackTransport(self)}
+        if self.settings.teams_enabled:  # a district on Teams: its people are reached there
+            from bot.teams.transport import TeamsTransport
+
+            by_platform["teams"] = TeamsTransport.from_settings(self.settings, self.db)
+        self.transports = Transports(by_platform, default="slack", db=self.db)
 
 
 def make_clients(settings: Settings, *, timeout: int = 15) -> tuple[WebClient, WebClient]:

@@ -35,7 +35,7 @@ class CliError(Exception):
 def settings_from(args: argparse.Namespace) -> Settings:
     settings = load(getattr(args, "env_file", ".env"))
     logs.configure(settings.log_level if settings.log_level != "INFO" else "WARNING",
-                   [settings.bot_token, settings.signing_secret, settings.app_token, settings.secret_key])
+                   logs.secrets_of(settings))
     return settings
 
 

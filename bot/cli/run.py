@@ -6,7 +6,9 @@ import argparse
 import logging
 import signal
 import threading
+from pathlib import Path
 
+from dotenv import dotenv_values
 from slack_sdk.errors import SlackApiError
 
 from bot import logs
@@ -20,7 +22,8 @@ log = logging.getLogger("plcbot")
 
 
 def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
+    p = sub.add_parser("run", help="run the bot: Slack (Socket Mode if SLACK_APP_TOKEN is set, else HTTP) "
+                       "and/or Teams (when TEAMS_CLIENT_ID is set)")
     p.add_argument("--no-scheduler", action="store_true",
                    help="serve Slack only; run `plcbot scheduler` in one other process")
     p.set_defaults(func=run)
@@ -30,10 +33,19 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _startup(args: argparse.Namespace) -> Settings:
     settings = load(args.env_file)
-    settings.require_slack()
-    logs.configure(settings.log_level, [settings.bot_token, settings.signing_secret,
-                                        settings.app_token, settings.secret_key])
+    settings.require_fronts()
+    if settings.teams_enabled:
+        # Imported after the settings were read (the SDK's import copies .env into os.environ).
+        from bot.teams.app import refuse_unauthenticated_switch
+
+        env_file = Path(args.env_file) if args.env_file else None
+        refuse_unauthenticated_switch(dotenv_values(env_file) if env_file and env_file.is_file() else {})
+    logs.configure(settings.log_level, logs.secrets_of(settings))
     db = open_database(settings)
+    if not settings.slack_enabled:
+        db.dispose()
+        log.info("Slack is off (no SLACK_BOT_TOKEN); serving Microsoft Teams only")
+        return settings
     services = build_services(settings, db=db)
     try:
         who = services.slack.auth_test()
@@ -52,6 +64,15 @@ def _startup(args: argparse.Namespace) -> Settings:
 
 def run(args: argparse.Namespace) -> int:
     settings = _startup(args)
+    if not settings.slack_enabled:
+        from bot.teams.server import serve_teams
+
+        serve_teams(settings, with_scheduler=not args.no_scheduler)
+        return 0
+    if settings.teams_enabled:  # beside Slack, in a thread of this process
+        from bot.teams.server import TeamsServer
+
+        TeamsServer(settings).start_thread()
     if settings.socket_mode:
         from bot.socket_runner import serve_socket
 

@@ -1,0 +1,374 @@
+"""The Teams front: Microsoft's Teams SDK app (`microsoft-teams-apps` 2.x), built from settings.
+
+Everything the SDK could read from the environment (CLIENT_ID, CLIENT_SECRET, TENANT_ID, CLOUD,
+SERVICE_URL, PORT, DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS) is passed explicitly from the
+`Settings` object instead; importing the SDK also copies the working folder's `.env` into the
+environment (FIELD-NOTES), which is why `bot.settings.load` runs before this module is imported.
+
+Security: every request to `POST /api/messages` goes through the SDK's `HttpServer`, which
+validates the Bearer JWT (signature from the keys named by TEAMS_OPENID_METADATA_URL, issuer,
+audience = TEAMS_CLIENT_ID, expiry, and the `serviceurl` claim equal to the activity's
+`serviceUrl`) before it parses the activity, and answers 401 otherwise. No setting turns that
+off: this module passes `dangerously_allow_unauthenticated_requests=False` explicitly (so the
+SDK's environment variable of that name is ignored) and `refuse_unauthenticated_switch` makes
+`plcbot run` exit 2 if that variable is set at all. A `serviceUrl` the bot replies to or
+stores therefore always comes from a validated request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import FastAPI
+from microsoft_teams.api import InvokeResponse
+from microsoft_teams.api.activities.message.message import MessageActivityInput
+from microsoft_teams.api.auth.cloud_environment import PUBLIC
+from microsoft_teams.api.auth.credentials import TokenCredentials
+from microsoft_teams.api.models import Attachment
+from microsoft_teams.apps import App
+from microsoft_teams.apps.http.fastapi_adapter import FastAPIAdapter
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from bot.services import Services
+from bot.settings import SettingError, Settings
+from bot.teams import card_kit as ck
+from bot.teams.auth import BotTokenProvider
+from storage.identities import person_for_identity, team_for_place
+from storage.models import Person, PersonIdentity, TeamPlace
+from storage.models.identities import TEAMS
+from storage.models.work import Delivery
+
+log = logging.getLogger("plcbot.teams")
+
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+MESSAGING_ENDPOINT = "/api/messages"
+# The SDK's default for proactive sends with no conversation reference; never used for a reply
+# (replies go to the validated activity's serviceUrl), passed so SERVICE_URL is never read.
+DEFAULT_SERVICE_URL = "https://smba.trafficmanager.net/teams"
+UNAUTHENTICATED_SWITCH = "DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS"
+T = TypeVar("T")
+
+
+def refuse_unauthenticated_switch(*envs: Mapping[str, str | None]) -> None:
+    """`plcbot run` never starts with the SDK's switch that accepts unsigned requests, whatever its value."""
+    for env in (os.environ, *envs):
+        if (env.get(UNAUTHENTICATED_SWITCH) or "").strip():
+            raise SettingError(UNAUTHENTICATED_SWITCH, "is set. It would let anyone post unsigned activities to "
+                               "the bot; plcbot always checks Teams' signature. Remove it from the environment "
+                               "and from .env.")
+
+
+def cloud_for(settings: Settings) -> Any:
+    """Microsoft's public cloud with the two endpoints the settings name (sovereign clouds, tests)."""
+    return dataclasses.replace(PUBLIC, openid_metadata_url=settings.teams_openid_metadata_url,
+                               login_endpoint=settings.teams_login_url)
+
+
+class _PlcApp(App):
+    """The SDK app, its credentials always the token provider: the SDK would otherwise prefer an
+    environment CLIENT_SECRET (its MSAL path) over `token=`, and cannot reach a non-public login URL."""
+
+    def _init_credentials(self) -> TokenCredentials | None:  # type: ignore[override]
+        options = self.options
+        assert options.client_id and options.token is not None
+        return TokenCredentials(client_id=options.client_id, tenant_id=options.tenant_id, token=options.token)
+
+
+def card_message(text: str, card: dict[str, Any]) -> MessageActivityInput:
+    """A message carrying one Adaptive Card, with `text` as its notification summary."""
+    return MessageActivityInput(text=text, attachments=[Attachment(content_type=ADAPTIVE_CARD, content=card)])
+
+
+def raw(activity: Any) -> dict[str, Any]:
+    """The activity as Teams sent it (camelCase keys)."""
+    return activity.model_dump(mode="json", by_alias=True, exclude_none=True)  # type: ignore[no-any-return]
+
+
+def welcome_card(scope: str) -> tuple[str, dict[str, Any]]:
+    where = {"personal": "here in our chat", "groupChat": "in this chat"}.get(scope, "in a team channel")
+    body = [
+        ck.heading("👋 Hi, I'm plcbot"),
+        ck.text("I run your PLC: the agenda with norms and the cycle goal, weekly check-ins, meeting "
+                "feedback and the principal's digest, all from the same rules as on Slack."),
+        ck.text("**To start:** a facilitator types **@plcbot setup** in the team's channel to set the team up "
+                "(name, school, members, facilitators, schedule)."),
+        ck.subtle(f"Type **help** {where} (or **@plcbot help** in a channel) to see every command."),
+    ]
+    return "Hi, I'm plcbot. To start, type @plcbot setup in your team's channel.", ck.card(body)
+
+
+def welcome_key(conversation_id: str) -> str:
+    """The ledger key of the welcome in one conversation (hashed: Teams ids are long)."""
+    return "teams_welcome:" + hashlib.sha256(conversation_id.encode()).hexdigest()[:40]
+
+
+@dataclasses.dataclass(frozen=True)
+class Who:
+    """The sender of a validated activity, and where it came from."""
+
+    user_id: str  # 29:…
+    aad_object_id: str | None
+    name: str
+    tenant: str
+    service_url: str
+    conversation_id: str  # without ;messageid=
+    conversation_type: str  # personal | channel | groupChat
+    team_id: str | None
+    tz: str | None
+
+    @classmethod
+    def of(cls, activity: dict[str, Any], default_tenant: str) -> Who:
+        sender = activity.get("from") or {}
+        conversation = activity.get("conversation") or {}
+        channel_data = activity.get("channelData") or {}
+        tenant = (conversation.get("tenantId") or (channel_data.get("tenant") or {}).get("id") or default_tenant)
+        return cls(
+            user_id=str(sender.get("id") or ""),
+            aad_object_id=sender.get("aadObjectId"),
+            name=str(sender.get("name") or "")[:200],
+            tenant=str(tenant).lower(),
+            service_url=str(activity.get("serviceUrl") or ""),
+            conversation_id=str(conversation.get("id") or "").split(";messageid=", 1)[0],
+            conversation_type=str(conversation.get("conversationType") or "personal"),
+            team_id=(channel_data.get("team") or {}).get("id"),
+            tz=activity.get("localTimezone"),
+        )
+
+
+def remember_person(services: Services, who: Who) -> Person:
+    """The person behind a Teams user: found by their Teams identity, or made with one. A 1:1 chat
+    and the service URL (from this validated request) are kept as their conversation reference."""
+    now = services.clock.now()
+    with services.db.session() as session:
+        person = person_for_identity(session, TEAMS, who.tenant, who.user_id)
+        if person is None:
+            person = session.exec(select(Person).where(Person.slack_user_id == who.user_id)).first()
+            if person is None:
+                # The core names people by `person.slack_user_id`; a Teams person is named by their
+                # Teams id there, as `storage.identities` does for delivery (issue 24).
+                person = Person(slack_user_id=who.user_id, name=who.name or "Teams user", tz=who.tz, created_at=now)
+                session.add(person)
+                session.flush()
+            assert person.id is not None
+            identity = PersonIdentity(person_id=person.id, platform=TEAMS, workspace=who.tenant,
+                                      external_id=who.user_id, created_at=now)
+        else:
+            assert person.id is not None
+            identity = session.exec(select(PersonIdentity).where(
+                PersonIdentity.person_id == person.id, PersonIdentity.platform == TEAMS,
+                PersonIdentity.workspace == who.tenant, PersonIdentity.external_id == who.user_id)).one()
+        if who.conversation_type == "personal":
+            identity.conversation_id = who.conversation_id
+        identity.service_url = who.service_url
+        session.add(identity)
+        session.flush()
+        session.expunge(person)
+    return person
+
+
+def place_of_team(services: Services, team_id: int) -> str | None:
+    """The chat place a team's notices go to: its Teams place when it has one, else its channel."""
+    from storage.identities import place_of
+    from storage.models import Team
+
+    with services.db.read() as session:
+        found = place_of(session, team_id)
+        if found is not None:
+            return str(found.place_id)
+        team = session.get(Team, team_id)
+        return team.channel_id if team is not None else None
+
+
+def remember_place(services: Services, who: Who) -> None:
+    """A PLC team already set up in this channel or chat gets the service URL of this validated request."""
+    with services.db.session() as session:
+        team = team_for_place(session, TEAMS, who.tenant, who.conversation_id)
+        if team is None or team.id is None:
+            return
+        place = session.exec(select(TeamPlace).where(
+            TeamPlace.team_id == team.id, TeamPlace.platform == TEAMS, TeamPlace.workspace == who.tenant,
+            TeamPlace.place_id == who.conversation_id)).one()
+        if place.service_url != who.service_url:
+            place.service_url = who.service_url
+            session.add(place)
+
+
+class TeamsFront:
+    """The SDK app, its FastAPI server (`POST /api/messages`, `GET /healthz`), and the thread pool
+    the core's synchronous actions run in."""
+
+    def __init__(self, settings: Settings, services: Services, *,
+                 health: Callable[[], tuple[int, dict[str, Any]]] | None = None) -> None:
+        settings.require_teams()
+        refuse_unauthenticated_switch()
+        assert settings.teams_client_id and settings.teams_client_secret and settings.teams_tenant_id
+        self.settings, self.services = settings, services
+        self.token = BotTokenProvider(login_url=settings.teams_login_url, tenant_id=settings.teams_tenant_id,
+                                      client_id=settings.teams_client_id, client_secret=settings.teams_client_secret)
+        # The core is synchronous (SQLModel sessions) and the SDK asyncio: each action runs in a
+        # worker thread. The pool is Slack's listener pool size (PLCBOT_LISTENER_THREADS, 32 by
+        # default), the concurrency the core and its database pool are sized and benchmarked for;
+        # one slow query holds one thread, never the event loop.
+        self.limiter = anyio.CapacityLimiter(settings.listener_threads)
+        self.fastapi = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        self.started = False
+        self._health = health
+        self.app = _PlcApp(
+            client_id=settings.teams_client_id,
+            tenant_id=settings.teams_tenant_id,
+            token=self.token,
+            cloud=cloud_for(settings),
+            service_url=DEFAULT_SERVICE_URL,
+            http_server_adapter=FastAPIAdapter(app=self.fastapi),
+            messaging_endpoint=MESSAGING_ENDPOINT,
+            dangerously_allow_unauthenticated_requests=False,
+            state=False,
+            fetch_user_token=False,
+        )
+        assert self.app.options.dangerously_allow_unauthenticated_requests is False
+        self.fastapi.get("/healthz")(self._healthz)
+        self._register()
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one of the core's synchronous functions in the pool."""
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self.limiter)
+
+    async def initialize(self) -> None:
+        """Register `POST /api/messages` with its JWT validation (before the server accepts requests)."""
+        await self.app.initialize()
+        self.started = True
+
+    # ------------------------------------------------------------------ health
+    def teams_state(self) -> str:
+        if not self.started:
+            return "starting"
+        try:
+            self.token.token()
+        except Exception as exc:
+            return f"error: token endpoint unreachable ({type(exc).__name__})"
+        return "ok"
+
+    async def _healthz(self) -> Any:
+        from fastapi.responses import JSONResponse
+
+        from bot import health
+
+        if self._health is not None:
+            status, body = await self.run_sync(self._health)
+        else:
+            status, body = await self.run_sync(health.report, self.services, None, self.teams_state)
+        return JSONResponse(body, status_code=status)
+
+    # ------------------------------------------------------------------ activities
+    def _register(self) -> None:
+        from bot.teams import commands
+
+        app = self.app
+
+        @app.on_conversation_update
+        async def on_conversation_update(ctx: Any) -> None:
+            await self.on_install(ctx)
+
+        @app.on_message
+        async def on_message(ctx: Any) -> None:
+            await commands.handle(self, ctx)
+
+        @app.on_invoke
+        async def on_invoke(ctx: Any) -> Any:
+            return await self.on_invoke(ctx)
+
+    async def on_install(self, ctx: Any) -> None:
+        activity = raw(ctx.activity)
+        added = [m.get("id") for m in activity.get("membersAdded") or []]
+        bot_id = (activity.get("recipient") or {}).get("id")
+        if not bot_id or bot_id not in added:
+            return
+        who = Who.of(activity, self.settings.teams_tenant_id or "")
+        if who.user_id and who.conversation_type == "personal":
+            await self.run_sync(remember_person, self.services, who)
+        await self.run_sync(remember_place, self.services, who)
+        key = welcome_key(who.conversation_id)
+        claimed = await self.run_sync(self._claim, key)
+        if not claimed:
+            log.info("Teams install in a %s again: already welcomed", who.conversation_type)
+            return
+        text, card = welcome_card(who.conversation_type)
+        try:
+            sent = await ctx.send(card_message(text, card))
+        except Exception:
+            log.exception("Could not post the Teams welcome")
+            await self.run_sync(self._settle, key, None)
+            return
+        await self.run_sync(self._settle, key, getattr(sent, "id", None) or "sent")
+
+    def _claim(self, key: str) -> bool:
+        """Take the welcome's ledger row; False when this conversation was welcomed (or is being)."""
+        try:
+            with self.services.db.session() as session:
+                session.add(Delivery(key=key, kind="teams_welcome", recipient=key[-32:], state="sending"))
+        except IntegrityError:
+            return False
+        return True
+
+    def _settle(self, key: str, activity_id: str | None) -> None:
+        """Sent: mark the row. Failed before Teams took it: drop the row so a reinstall welcomes again."""
+        with self.services.db.session() as session:
+            row = session.exec(select(Delivery).where(Delivery.key == key)).one()
+            if activity_id is None:
+                session.delete(row)
+            else:
+                row.state, row.ts = "sent", activity_id[:32]
+                session.add(row)
+
+    async def on_invoke(self, ctx: Any) -> Any:
+        """Card actions, dialogs and file consent: `bot.teams.invokes.handle` answers in a worker
+        thread, well inside Teams' 5 seconds; what it owes afterwards (a file card to post, a card to
+        update, notices for others through the ledger) follows once the answer is decided."""
+        from bot.teams import invokes
+
+        activity = raw(ctx.activity)
+        answer = await self.run_sync(invokes.handle, self.services, activity)
+        conversation = str((activity.get("conversation") or {}).get("id") or "")
+        for message in answer.get("send") or ():
+            try:
+                await ctx.send(MessageActivityInput.model_validate(message))
+            except Exception:
+                log.exception("Failed to post what a Teams invoke owed in its conversation")
+        for change in answer.get("update") or ():
+            try:
+                await ctx.api.conversations.activities(change.get("conversation_id") or conversation).update(
+                    change["activity_id"], MessageActivityInput.model_validate(change["activity"]))
+            except Exception:
+                log.exception("Failed to update a card after a Teams invoke")
+        notices = list(answer.get("notices") or ())
+        if notices:
+            await self.run_sync(self._deliver_notices, notices)
+        return InvokeResponse(status=int(answer.get("status") or 200), body=answer.get("body"))
+
+    def _deliver_notices(self, notices: list[Any]) -> None:
+        """Each notice once, through the ledger and the transport of its recipient's platform."""
+        from scheduling import delivery
+
+        for notice in notices:
+            if notice.key is None:
+                continue
+            recipient = notice.person
+            if recipient is None and notice.team_id is not None:
+                place = place_of_team(self.services, notice.team_id)
+                recipient = place
+            if recipient is None:
+                continue
+            try:
+                delivery.deliver(self.services, key=notice.key, kind=type(notice.view).__name__.lower(),
+                                 recipient=recipient, view=notice.view)
+            except Exception:
+                log.exception("Failed to deliver a notice after a Teams invoke (%s)", notice.key)
