@@ -60,6 +60,7 @@ from sqlmodel import Session, select
 
 from bot.teams import cards, dialogs
 from bot.teams.card_kit import ADAPTIVE, card, clip, container, md, text
+from bot.teams.transport import consent_pending
 from handlers.core import Notice
 from handlers.core import action_items as core_actions
 from handlers.core import agenda as core_agenda
@@ -554,11 +555,21 @@ class Offer:
     week: str
 
 
+FILE_KEY_PREFIXES = ("digest-file", "digest-file-now")
+
+
 def consent_offer(context: Any) -> Offer:
     data = _dict(context, "value.context")
     key = data.get("key")
     if not isinstance(key, str) or not 0 < len(key) <= 255:
         raise BadRequest("context.key must be the ledger key")
+    if "school_id" not in data and "week" not in data:
+        # The transport's offer (`TeamsTransport.upload`) names only the ledger key:
+        # "digest-file[-now]:{school}:{week}:{user}[:…]". `own_key` checks it against the sender.
+        parts = key.split(":", 3)
+        if len(parts) < 4 or parts[0] not in FILE_KEY_PREFIXES:
+            raise BadRequest("context.key must be a workbook's ledger key")
+        data = {"school_id": parts[1], "week": parts[2]}
     week = word(data, "week")
     assert week is not None
     if not WEEK.match(week):
@@ -659,8 +670,8 @@ def claim_upload(services: Services, key: str) -> bool:
         row = _row(session, key)
         if row is None:
             return True  # a consent offered without a ledger row: upload, and note nothing
-        if row.state == "sent":
-            return False
+        if row.state == "sent" and not consent_pending(row.ts):
+            return False  # uploaded (a row whose id is the consent card's is only offered)
         if row.state == "sending" and row.error == UPLOADING and (now - row.updated_at).total_seconds() < 30:
             return False
         row.state, row.error, row.updated_at = "sending", UPLOADING, now
