@@ -162,7 +162,7 @@ class SlackTransport:
 
     # ------------------------------------------------------------------ files
     def upload(self, recipient: str, content: bytes, *, filename: str, title: str, comment: str,
-               conversation: str | None = None) -> Sent:
+               conversation: str | None = None, key: str | None = None) -> Sent:
         dm = self.conversation(recipient, conversation)
         try:
             response = self.services.slack_send.files_upload_v2(

@@ -15,7 +15,6 @@ week; after that week it is stale and skipped.
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
 import logging
@@ -145,9 +144,8 @@ def upload_once(services: Services, *, key: str, user_id: str, channel_id: str |
                 return "sent"
         # A transport that offers the file for the person to accept (Teams' file consent card)
         # names this ledger row in the offer, so the acceptance can find and settle it.
-        offer = {"key": key} if "key" in inspect.signature(transport.upload).parameters else {}
         shared = transport.upload(user_id, content, filename=filename, title=title, comment=comment,
-                                  conversation=dm, **offer)
+                                  conversation=dm, key=key)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried or reported
         return _upload_failed(services, transport, key=key, user_id=user_id, row=row, filename=filename, exc=exc,
                               channel_id=channel_id or row.channel_id, max_attempts=max_attempts)

@@ -95,8 +95,9 @@ class Transport(Protocol):
         ...
 
     def upload(self, recipient: str, content: bytes, *, filename: str, title: str, comment: str,
-               conversation: str | None = None) -> Sent:
-        """Share a file with `recipient`; `Sent.id` is the file's id."""
+               conversation: str | None = None, key: str | None = None) -> Sent:
+        """Share a file with `recipient`; `Sent.id` is the file's id. `key` is the upload's ledger
+        key, for a platform that completes the upload later (Teams' file consent carries it)."""
         ...
 
     def find_file(self, recipient: str, filename: str, *, conversation: str | None = None) -> Sent | None:
@@ -180,7 +181,7 @@ class Unreachable:
         raise self._refuse()
 
     def upload(self, recipient: str, content: bytes, *, filename: str, title: str, comment: str,
-               conversation: str | None = None) -> Sent:
+               conversation: str | None = None, key: str | None = None) -> Sent:
         raise self._refuse()
 
     def find_file(self, recipient: str, filename: str, *, conversation: str | None = None) -> Sent | None:

@@ -191,7 +191,7 @@ class TeamsTransport:
         return next((Sent(chat, a.id) for a in self.chats.get(chat, []) if a.key == key), None)
 
     def upload(self, recipient: str, content: bytes, *, filename: str, title: str, comment: str,
-               conversation: str | None = None) -> Sent:
+               conversation: str | None = None, key: str | None = None) -> Sent:
         """A file to a personal chat (Teams: a FileConsentCard, then the file; here at once)."""
         self.calls.append("upload")
         chat = self.conversation(recipient, conversation)

@@ -65,7 +65,7 @@ class MemoryTransport:
         return next((Sent(chat, "m") for k, _ in self.chats.get(chat, []) if k == key), None)
 
     def upload(self, recipient: str, content: bytes, *, filename: str, title: str, comment: str,
-               conversation: str | None = None) -> Sent:
+               conversation: str | None = None, key: str | None = None) -> Sent:
         chat = self.conversation(recipient, conversation)
         self.files.setdefault(chat, []).append((filename, content))
         return Sent(chat, f"f{next(self.ids)}")

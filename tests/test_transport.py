@@ -97,7 +97,7 @@ class MemoryTransport:
         return next((Sent(chat, a.id) for a in self.chats.get(chat, []) if a.key == key), None)
 
     def upload(self, recipient: str, content: bytes, *, filename: str, title: str, comment: str,
-               conversation: str | None = None) -> Sent:
+               conversation: str | None = None, key: str | None = None) -> Sent:
         self.calls.append("upload")
         fault = self._fault("upload")
         if fault == "refused":
