@@ -15,6 +15,7 @@ week; after that week it is stale and skipped.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import logging
@@ -142,8 +143,11 @@ def upload_once(services: Services, *, key: str, user_id: str, channel_id: str |
                                 error=None)
                 log.info("Workbook %s was already in the DM; not uploaded again", key)
                 return "sent"
+        # Teams offers the file with a consent card whose answer must name this ledger row (and the
+        # school and week it regenerates the workbook from): its transport takes the key.
+        extra = {"key": key} if "key" in inspect.signature(transport.upload).parameters else {}
         shared = transport.upload(user_id, content, filename=filename, title=title, comment=comment,
-                                  conversation=dm)
+                                  conversation=dm, **extra)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried or reported
         return _upload_failed(services, transport, key=key, user_id=user_id, row=row, filename=filename, exc=exc,
                               channel_id=channel_id or row.channel_id, max_attempts=max_attempts)

@@ -654,12 +654,16 @@ UPLOADING = "uploading on consent"
 def claim_upload(services: Services, key: str) -> bool:
     """Take the upload row for this attempt; False when it is sent or another attempt (a retried
     invoke) is uploading it now."""
+    from bot.teams.transport import consent_pending
+
     now = services.clock.now()
     with services.db.session() as session:
         row = _row(session, key)
         if row is None:
             return True  # a consent offered without a ledger row: upload, and note nothing
-        if row.state == "sent":
+        # "sent" with a consent id is the offer delivered (`bot.teams.transport.consent_pending`),
+        # not the file: the upload is still to do.
+        if row.state == "sent" and not consent_pending(row.ts):
             return False
         if row.state == "sending" and row.error == UPLOADING and (now - row.updated_at).total_seconds() < 30:
             return False
