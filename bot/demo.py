@@ -219,9 +219,9 @@ class DemoFiles:
 
     HEADER = "# plcbot demo wrote these files; the next `plcbot demo --out` into this folder replaces them."
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, manifest: str = MANIFEST) -> None:
         self.folder = folder
-        self.path = folder / MANIFEST
+        self.path = folder / manifest
         self.listed: dict[str, str] = {}
 
     def _read(self) -> dict[str, str]:
@@ -254,7 +254,7 @@ class DemoFiles:
         for name in names:
             path = self.folder / name
             if (path.exists() or path.is_symlink()) and name not in previous:
-                raise DemoFolderError(f"{path} exists and is not listed as the demo's own in {MANIFEST}; "
+                raise DemoFolderError(f"{path} exists and is not listed as the demo's own in {self.path.name}; "
                                       "move it or choose another --out folder")
         removed = []
         for name in previous:

@@ -20,6 +20,8 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", type=_path, metavar="DIR",
                    help="folder for the database, the roster file and the workbook (default: a new temp folder); "
                         "run again, it replaces the files its earlier run wrote there")
+    p.add_argument("--teams", action="store_true",
+                   help="play the same cycle on a pretend Microsoft Teams (the Teams front) instead of Slack")
     p.add_argument("--verbose", "-v", action="store_true", help="also show the bot's own log lines")
     p.set_defaults(func=demo)
 
@@ -34,7 +36,12 @@ def demo(args: argparse.Namespace) -> int:
     if not args.verbose:
         logging.getLogger("plcbot").setLevel(logging.ERROR)
     try:
-        result = run_demo(out=sys.stdout, workdir=args.out, db_path=args.db)
+        if getattr(args, "teams", False):
+            from bot.demo_teams import run_demo_teams
+
+            result = run_demo_teams(out=sys.stdout, workdir=args.out, db_path=args.db)
+        else:
+            result = run_demo(out=sys.stdout, workdir=args.out, db_path=args.db)
     except DemoFolderError as exc:  # a file there is not the demo's own: nothing was changed
         raise CliError(f"--out {args.out}: {exc}") from None
     return 1 if result.skipped or result.workbook is None else 0

@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -94,6 +95,9 @@ class Reference:
     service_url: str | None
     tenant_id: str
     user_id: str | None
+
+
+_DIGEST_FILE_KEY = re.compile(r"^digest-file(?:-now)?:(\d+):(\d{4}-W\d{2}):")
 
 
 def consent_pending(sent_id: str | None) -> bool:
@@ -307,8 +311,13 @@ class TeamsTransport:
         cid = self.conversation(recipient, conversation)
         if cid.startswith("19:"):
             raise TransportError("files_only_in_personal_chat", permanent=True)
-        context = {"plcbot": "file", "key": key, "recipient": recipient, "filename": filename,
-                   "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+        context: dict[str, Any] = {"plcbot": "file", "key": key, "recipient": recipient, "filename": filename,
+                                   "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+        # The fileConsent/invoke handler (`bot.teams.invokes.consent_offer`) needs the digest's school
+        # and week beside its ledger key; both are in a digest file key (`scheduling.keys.digest_file`).
+        digest = _DIGEST_FILE_KEY.match(key or "")
+        if digest is not None:
+            context.update(school_id=int(digest[1]), week=digest[2])
         activity: dict[str, Any] = {
             "type": "message",
             "summary": title,
