@@ -218,6 +218,32 @@ def test_setup_from_the_roster_then_cycle_norms_meetings_actions_and_home(bot: B
     text, card = replies.next(ana_user.personal_conversation)
     assert card is not None and "fractions rubric" in words(card)
 
+    # ---- privacy: her own page, in our chat
+    assert ana_user.say("privacy").status == 200
+    text, card = replies.next(ana_user.personal_conversation)
+    assert card is not None and "Grade 3 Math" in words(card)
+
+    # ---- feedback results: none started yet, said as a short text; a member may not see results
+    assert fay_user.say_in_channel("feedback results", channel).status == 200
+    text, card = replies.next(channel)
+    assert card is None and "No meeting of this team has started yet" in text
+    assert ana_user.say_in_channel("feedback results", channel).status == 200
+    text, card = replies.next(channel)
+    assert card is None and text.startswith("⛔")
+
+    # ---- digest on demand: the facilitator's team part, in her chat with the bot, its workbook by file consent
+    fay_chat = fay_user.personal_conversation
+    replies.skip(fay_chat)
+    assert fay_user.say_in_channel("digest", channel).status == 200
+    text, card = replies.next(channel)
+    assert "Sent to our chat" in text, text
+    double.wait_for(lambda: double.file_consents(fay["id"]) or None, timeout=10)
+    text, card = replies.next(fay_chat)
+    assert card is not None and "Lincoln Elementary" in words(card)
+    assert ana_user.say_in_channel("digest", channel).status == 200  # a member is told who can
+    text, card = replies.next(channel)
+    assert card is None and "facilitator" in text.lower()
+
 
 def test_setup_outside_a_team_channel_and_without_a_school(bot: Bot, double: TeamsDouble) -> None:
     replies = Replies(double)

@@ -40,7 +40,7 @@ log = logging.getLogger("plcbot.teams")
 
 # In the order the Teams front gained them; the rest of Slack's `/plc` is "coming to Teams soon".
 ON_TEAMS = ("help", "agenda", "away", "back", "setup", "cycle", "norms", "meeting", "action", "actions", "team",
-            "home")
+            "feedback", "digest", "privacy", "home")
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -742,7 +742,79 @@ def dashboard_card(board: Any) -> Reply:
     return "Your plcbot home", ck.card(body)
 
 
+# ------------------------------------------------------------------------------ feedback, digest, privacy
+FEEDBACK_USAGE = "@plcbot feedback (the form for the latest meeting) · @plcbot feedback results [DATE]"
+
+
+def feedback_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`feedback`: a button opening the feedback dialog for the team's latest meeting; `feedback results
+    [DATE]` for the team's facilitators (and principals), through the core's visibility rules."""
+    from handlers.core import feedback as core_feedback
+
+    team = request.require_team()
+    assert team.id is not None
+    word, _, rest = request.args.partition(" ")
+    now = services.clock.now()
+    if word.lower() == "results":
+        with services.db.read() as session:
+            shown = core_feedback.feedback_results(session, actor=request.actor, team=team, day=rest.strip(), now=now,
+                                                   min_group_size=services.settings.min_group_size)
+            names = _names(session)
+        return cards.feedback_results(shown, names)
+    if word:
+        raise UserError(FEEDBACK_USAGE)
+    with services.db.read() as session:
+        form = core_feedback.feedback_form(session, actor=request.actor, key=core_feedback.link_key(services), now=now,
+                                           team_id=team.id)
+    button = {"type": "Action.Submit", "title": "Give feedback", "style": "positive",
+              "data": {"msteams": {"type": "task/fetch"}, "dialog_id": "meeting_feedback",
+                       "meeting_id": form.meeting_id}}
+    body = [ck.heading("Meeting feedback"), ck.text(f"For {ck.md(ck.clip(form.meeting, 200))}; open until "
+                                                    f"{ck.md(ck.clip(form.closes, 100))}.")]
+    return f"Feedback for {form.meeting}", ck.card(body, [button])
+
+
+def digest_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`digest [last | 2026-W47]`: the digest now in our chat, with its workbook offered by file consent
+    (principals: their schools'; facilitators: their team's part), sent through the ledger and the
+    Teams transport (`handlers.core.digest.digest_now`); each request sends once (its activity id)."""
+    from handlers.core import digest as core_digest
+
+    team_id = request.team.id if request.team is not None else None
+    request_id = str(activity.get("id") or services.clock.now().strftime("%Y%m%d%H%M%S"))[:64]
+    done = core_digest.digest_now(services, actor=request.actor, team_id=team_id, week_text=request.args,
+                                  request_id=request_id, render=_digest_render)
+    words = done.result.reply.replace("your direct messages", "our chat").replace("direct messages", "our chat")
+    return words, ck.card([ck.text("📨 " + ck.md(words))])
+
+
+def _digest_render(part: Any) -> Any:
+    """The part as (text, card): the core's `Render` is typed for Slack's block list, but the ledger
+    hands whatever it gets to the recipient's transport, and the Teams transport sends a card."""
+    return cards.digest_part(part)
+
+
+def privacy_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`privacy`: what plcbot keeps about you and who sees it (`handlers.core.privacy.privacy_page`)."""
+    from handlers.core import privacy as core_privacy
+
+    word = request.args.strip().lower()
+    if word == "export":
+        return ("privacy export is coming to Teams soon: use /plc privacy export in Slack, or ask a plcbot admin "
+                "for plcbot privacy export."), None
+    if word:
+        raise UserError("Use @plcbot privacy (what is kept about you and who sees it).")
+    settings = services.settings
+    with services.db.read() as session:
+        page = core_privacy.privacy_page(session, actor=request.actor, retention_years=settings.retention_years,
+                                         forget_days=settings.forget_deactivated_days,
+                                         min_group_size=settings.min_group_size)
+        names = _names(session)
+    return cards.privacy_page(page, names)
+
+
 MORE: dict[str, Any] = {
+    "feedback": feedback_reply, "digest": digest_reply, "privacy": privacy_reply,
     "setup": setup_reply, "cycle": cycle_reply, "norms": norms_reply, "meeting": meeting_reply,
     "action": action_reply, "actions": actions_reply, "team": team_reply, "home": home_reply,
 }
