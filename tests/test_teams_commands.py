@@ -9,17 +9,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
 
 from bot.teams import setup as team_setup
 from bot.teams_double import TeamsDouble, TeamsUser
-from storage.models import ActionItem, Membership, Person, PersonIdentity, School, Team, TeamPlace
+from storage.models import ActionItem, Cycle, Membership, Person, PersonIdentity, School, Team, TeamPlace
 from tests.test_teams_cards import problems, wrapped_size
 from tests.test_teams_front import CARD, Bot, sent
 
@@ -170,7 +168,29 @@ def test_setup_from_the_roster_then_cycle_norms_meetings_actions_and_home(bot: B
     assert ana_user.say_in_channel("cycle", channel).status == 200
     text, card = replies.next(channel)
     assert "no learning cycle" in text
-    _start_cycle(bot, fay["id"], t.id)
+    # a facilitator starts one in the cycle dialog: a bad value first (back on the form, nothing stored)
+    assert ana_user.say_in_channel("cycle start", channel).status == 200  # a member may not
+    text, card = replies.next(channel)
+    assert text.startswith("⛔") and card is None
+    assert fay_user.say_in_channel("cycle start", channel).status == 200
+    text, card = replies.next(channel)
+    assert card is not None
+    [button] = card["actions"]
+    form = dialog_card(fay_user.task_fetch({k: v for k, v in button["data"].items() if k != "msteams"},
+                                           team_id=channel))
+    fields = inputs(form)
+    answers = {key: str(element.get("value") or "") for key, element in fields.items()}
+    answers.update(title="Fractions on a number line", goal="80% place fractions correctly",
+                   metric_name="Exit ticket 3+", metric_unit="%", baseline="55", target="80")
+    submit = {"action": "cycle_form_submit", "team_id": t.id, **answers}
+    again = dialog_card(fay_user.task_submit({**submit, "baseline": "lots"}, team_id=channel))
+    assert "Nothing was saved" in words(again) and inputs(again)["title"]["value"] == "Fractions on a number line"
+    with bot.services.db.read() as session:
+        assert session.exec(select(Cycle)).all() == []
+    done = dialog_card(fay_user.task_submit(submit, team_id=channel))
+    assert "Started" in words(done)
+    double.wait_for(lambda: [c for c in double.cards(channel) if "Fractions" in words(c)] or None, timeout=10)
+    replies.skip(channel)  # the team is told in its channel (through the ledger)
     assert ana_user.say_in_channel("cycle", channel).status == 200
     text, card = replies.next(channel)
     assert card is not None and "Fractions" in words(card) and "week 1 of 6" in words(card)
@@ -261,22 +281,6 @@ def test_setup_outside_a_team_channel_and_without_a_school(bot: Bot, double: Tea
     assert reply.status == 200 and reply.json["task"]["type"] == "message"
     with bot.services.db.read() as session:
         assert session.exec(select(Team)).all() == []
-
-
-def _start_cycle(bot: Bot, facilitator: str, team_id: int | None) -> None:
-    from handlers.core import cycles as core_cycles
-    from storage.people import load_actor
-    from storage.rules.cycles import CycleInput
-
-    assert team_id is not None
-    today = datetime.now(ZoneInfo(ZONE)).date()
-    with bot.services.db.read() as session:
-        actor = load_actor(session, facilitator, admins=())
-    raw = CycleInput(title="Fractions on a number line", goal="80% place fractions correctly",
-                     strategy="Daily warm-ups", metric_name="Exit ticket 3+", metric_unit="%", baseline="55",
-                     target="80", start_date=today.isoformat(), weeks="6", checkin_weekday="0",
-                     checkin_time="10:00", reminder_hours="24")
-    core_cycles.start(bot.services, actor, team_id=team_id, raw=raw)
 
 
 def _write_norms(bot: Bot, facilitator: str, team_id: int | None) -> None:

@@ -309,8 +309,7 @@ def cycle_reply(services: Services, request: Request, activity: dict[str, Any]) 
         return cycle_status(services, request, team)
     require(request.actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
     if word in ("start", "edit"):
-        return (f"Starting or changing a cycle (its form) is coming to Teams soon: use /plc cycle {word} in Slack "
-                f"for now. On Teams: {CYCLE_USAGE}."), None
+        return cycle_form_card(services, team, editing=word == "edit")
     if word == "pause":
         until = None
         if rest.strip():
@@ -401,6 +400,125 @@ def cycle_status(services: Services, request: Request, team: Team) -> Reply:
     body.append(ck.subtle(f"Check-ins {cycle_rules.WEEKDAYS[cycle.checkin_weekday]}s at {cycle.checkin_time}; "
                           "facilitators: **cycle pause [until DATE]**, **cycle resume**, **cycle end**."))
     return f"{cycle.title}: week {week or '-'} of {cycle.weeks}", ck.card(body)
+
+
+# the cycle form: a dialog (bot.teams.invokes routes CYCLE_DIALOG / CYCLE_SUBMIT here) --------------
+CYCLE_DIALOG = "cycle_form"
+CYCLE_SUBMIT = "cycle_form_submit"
+CYCLE_FIELDS = ("title", "goal", "strategy", "metric_name", "metric_unit", "baseline", "target", "start_date",
+                "weeks", "checkin_weekday", "checkin_time", "reminder_hours")
+
+
+def cycle_form_card(services: Services, team: Team, *, editing: bool) -> Reply:
+    """`cycle start | edit`: refused now when there is nothing to edit (or one runs already), else the
+    card whose button opens the cycle dialog."""
+    from storage import cycles as cycle_store
+
+    assert team.id is not None
+    with services.db.read() as session:
+        cycle = cycle_store.active_cycle(session, team_id=team.id)
+    if editing and cycle is None:
+        raise UserError("There is no running cycle to edit. Start one with @plcbot cycle start.")
+    if not editing and cycle is not None:
+        raise UserError(f"This team already has a running cycle, “{cycle.title}”. Change it with @plcbot cycle "
+                        "edit, or end it with @plcbot cycle end first.")
+    verb = "Edit the cycle" if editing else "Start a cycle"
+    button = {"type": "Action.Submit", "title": verb, "style": "positive",
+              "data": {"msteams": {"type": "task/fetch"}, "dialog_id": CYCLE_DIALOG, "team_id": team.id}}
+    body = [ck.heading(verb), ck.text(f"Team **{ck.md(ck.clip(team.name, 100))}**: the goal, the metric, "
+                                      "its baseline and target, and when the weekly check-in goes out.")]
+    return f"{verb}: click the button to open the form.", ck.card(body, [button])
+
+
+def cycle_form(services: Services, actor: Actor, team_id: int) -> tuple[str, dict[str, Any]]:
+    """The cycle dialog, prefilled when a cycle runs (then it edits it); refused as `check_cycle` would."""
+    from scheduling import checkins as planner
+    from storage import cycles as cycle_store
+    from storage.models import School
+    from storage.rules import cycles as cycle_rules
+
+    with services.db.read() as session:
+        team = session.get(Team, team_id)
+        if team is None or team.archived_at is not None:
+            raise UserError("This team no longer exists.")
+        require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
+        c = cycle_store.active_cycle(session, team_id=team_id)
+        hours = planner.rule_hours(planner.hours_for(services, team, session.get(School, team.school_id)))
+        session.expunge(team)
+        if c is not None:
+            session.expunge(c)
+    from datetime import time as clock_time
+
+    from handlers.core import cycles as core_cycles
+
+    today = core_cycles.team_today(services, team)
+    at = c.checkin_time if c else max(hours.opens, min(clock_time(14, 0), hours.closes)).strftime("%H:%M")
+
+    def line(key: str, label: str, value: str | None, *, limit: int, required: bool = True,
+             multiline: bool = False, placeholder: str = "") -> dict[str, Any]:
+        element: dict[str, Any] = {"type": "Input.Text", "id": key, "label": label, "maxLength": limit,
+                                   "isRequired": required, "errorMessage": f"{label} (under {limit} characters)."}
+        if value:
+            element["value"] = value
+        if multiline:
+            element["isMultiline"] = True
+        if placeholder:
+            element["placeholder"] = placeholder
+        return element
+
+    days = [{"title": cycle_rules.WEEKDAYS[d], "value": str(d)} for d in sorted(hours.weekdays)]
+    body: list[dict[str, Any]] = [
+        ck.heading("Edit the cycle" if c else "Start a cycle"),
+        ck.subtle(f"Team **{ck.md(ck.clip(team.name, 100))}**. A cycle runs {cycle_rules.MIN_WEEKS}-"
+                  f"{cycle_rules.MAX_WEEKS} weeks toward one measurable student learning goal; everyone gets a "
+                  "one-click check-in weekly. Please don't name students."),
+        line("title", "Title", c.title if c else None, limit=150, placeholder="Fractions on a number line"),
+        line("goal", "Student learning goal", c.goal if c else None, limit=1000, multiline=True),
+        line("strategy", "Focus strategy", c.strategy if c else None, limit=1000, required=False, multiline=True),
+        line("metric_name", "Metric", c.metric_name if c else None, limit=100, placeholder="Exit ticket score 3+"),
+        line("metric_unit", "Unit", c.metric_unit if c else None, limit=30, required=False, placeholder="%"),
+        line("baseline", "Baseline", cards.number(c.baseline) if c else None, limit=20),
+        line("target", "Target", cards.number(c.target) if c else None, limit=20),
+        {"type": "Input.Date", "id": "start_date", "label": "Start date", "isRequired": True,
+         "value": (c.start_date if c else today).isoformat(), "errorMessage": "Pick the start date."},
+        line("weeks", f"Length in weeks ({cycle_rules.MIN_WEEKS}-{cycle_rules.MAX_WEEKS})",
+             str(c.weeks if c else 6), limit=3),
+        {"type": "Input.ChoiceSet", "id": "checkin_weekday", "label": "Check-in day", "isRequired": True,
+         "choices": days, "value": str(c.checkin_weekday) if c else str(min(3, max(hours.weekdays))),
+         "errorMessage": "Choose the check-in day."},
+        {"type": "Input.Time", "id": "checkin_time", "label": f"Check-in time (school hours {hours.opens:%H:%M}-"
+                                                              f"{hours.closes:%H:%M})",
+         "isRequired": True, "value": at, "errorMessage": "Pick the check-in time."},
+        line("reminder_hours", "Remind non-responders after (hours)", str(c.reminder_hours if c else 24), limit=3),
+    ]
+    data: dict[str, Any] = {"team_id": team_id}
+    if c is not None:
+        data["cycle_id"] = c.id
+    title = "Edit the cycle" if c else "Start a cycle"
+    return title, ck.card(body, [ck.submit("Save" if c else "Start", CYCLE_SUBMIT, **data)])
+
+
+def cycle_submit(services: Services, actor: Actor, team_id: int, cycle_id: int | None,
+                 typed: dict[str, str]) -> tuple[str, dict[str, Any], tuple[Any, ...]]:
+    """Check the typed form (`handlers.core.cycles.check_cycle`), then write it. Raises
+    `handlers.errors.Invalid` (field → message) with nothing stored; returns the confirmation card
+    and the notices the change owes the team."""
+    from handlers.core import cycles as core_cycles
+    from storage import cycles as cycle_store
+    from storage.rules.cycles import CycleInput
+
+    raw = CycleInput(**{k: typed.get(k, "") for k in CYCLE_FIELDS})
+    with services.db.read() as session:
+        checked = core_cycles.check_cycle(session, services, actor, team_id=team_id, cycle_id=cycle_id, raw=raw)
+    with services.db.session() as session:
+        try:
+            cycle = core_cycles.write_cycle(session, services, checked)
+        except cycle_store.CycleConflict as exc:
+            raise UserError(str(exc)) from None
+    result = core_cycles.cycle_saved(services, checked, cycle)
+    words = result.reply
+    return words, ck.card([ck.container([ck.text("✅ " + ck.md(words))], style="good"),
+                           ck.subtle("Type **@plcbot cycle** to see its status.")]), tuple(result.notices)
 
 
 # ------------------------------------------------------------------------------ norms

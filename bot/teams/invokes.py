@@ -327,6 +327,8 @@ def on_fetch(services: Services, activity: dict[str, Any], value: dict[str, Any]
     data = _dict(value.get("data"), "value.data")
     if data.get("dialog_id") == team_setup.DIALOG:
         return setup_fetch(services, activity)
+    if data.get("dialog_id") == "cycle_form":
+        return cycle_fetch(services, activity, data)
     dialog = DIALOGS.get(word(data, "dialog_id") or "")
     if dialog is None:
         raise BadRequest("unknown dialog")
@@ -344,6 +346,8 @@ def on_submit(services: Services, activity: dict[str, Any], value: dict[str, Any
     data = _dict(value.get("data"), "value.data")
     if data.get("action") == team_setup.SUBMIT:
         return setup_submit(services, activity, data)
+    if data.get("action") == "cycle_form_submit":
+        return cycle_submit(services, activity, data)
     dialog = SUBMITS.get(word(data, "action") or "")
     if dialog is None:
         raise BadRequest("unknown form")
@@ -389,6 +393,47 @@ def setup_submit(services: Services, activity: dict[str, Any], data: Mapping[str
     out["send"] = [{"type": "message", "text": saved.text,
                     "attachments": [{"contentType": ADAPTIVE, "content": saved.card}]}]
     out["notices"] = list(saved.notices)
+    return out
+
+
+# the cycle form (bot.teams.commands: `cycle start | edit`) ---------------------------
+def cycle_fetch(services: Services, activity: dict[str, Any], data: Mapping[str, Any]) -> Answer:
+    from bot.teams import commands
+
+    team_id = ident(data, "team_id")
+    actor = actor_for(services, activity)
+    if actor is None:
+        return dialog_message(NOT_KNOWN)
+    try:
+        title, content = commands.cycle_form(services, actor, team_id)
+    except (UserError, Forbidden) as exc:
+        return dialog_message(str(exc))
+    return dialog_answer(title, content)
+
+
+def cycle_submit(services: Services, activity: dict[str, Any], data: Mapping[str, Any]) -> Answer:
+    """The cycle dialog's Start/Save: refused values back on the form, nothing stored."""
+    from bot.teams import commands
+    from handlers.errors import Invalid
+
+    team_id = ident(data, "team_id")
+    cycle_id = ident(data, "cycle_id") if data.get("cycle_id") is not None else None
+    typed = {key: field(data, key, 1000 if key in ("goal", "strategy") else 200) for key in commands.CYCLE_FIELDS}
+    actor = actor_for(services, activity)
+    if actor is None:
+        return dialog_message(NOT_KNOWN)
+    try:
+        words, content, notices = commands.cycle_submit(services, actor, team_id, cycle_id, typed)
+    except Invalid as exc:
+        try:
+            title, form = commands.cycle_form(services, actor, team_id)
+        except (UserError, Forbidden) as again:
+            return dialog_message(str(again))
+        return dialog_answer(title, dialogs.with_errors(form, exc.errors, typed))
+    except (UserError, Forbidden, RuleError) as exc:
+        return dialog_message(str(exc))
+    out = dialog_answer("Cycle", content, height="small")
+    out["notices"] = list(notices)
     return out
 
 
