@@ -99,7 +99,9 @@ def mention_in_channel(user: TeamsUser, double: TeamsDouble, team_id: str, comma
     return user.send(activity)
 
 
-def test_setup_from_the_roster_then_cycle_norms_meetings_actions_and_home(bot: Bot, double: TeamsDouble) -> None:
+def test_setup_from_the_roster_then_cycle_norms_meetings_actions_and_home(bot: Bot, double: TeamsDouble,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(team_setup, "ROSTER_PAGE", 2)  # three people: the roster comes in two pages
     replies = Replies(double)
     fay = double.add_user("Fay Facilitator")
     ana = double.add_user("Ana Teacher")
@@ -119,7 +121,9 @@ def test_setup_from_the_roster_then_cycle_norms_meetings_actions_and_home(bot: B
     pages_before = len(double.calls_to("members"))
     form = dialog_card(fay_user.task_fetch({k: v for k, v in button["data"].items() if k != "msteams"},
                                            team_id=channel))
-    assert len(double.calls_to("members")) > pages_before  # read with the paged members API
+    pages = double.calls_to("members")[pages_before:]
+    assert [c.query.get("continuationToken") is not None for c in pages] == [False, True]  # page by page
+    assert all(c.path.endswith("/pagedmembers") and c.status == 200 for c in pages)
     fields = inputs(form)
     roster = {c["title"]: c["value"] for c in fields["members"]["choices"]}
     assert roster == {"Fay Facilitator": fay["id"], "Ana Teacher": ana["id"], "Ben Teacher": ben["id"]}
@@ -292,3 +296,15 @@ def _write_norms(bot: Bot, facilitator: str, team_id: int | None) -> None:
         team = core_norms.check_norms(session, actor, team_id=team_id)
         core_norms.write_norms(session, actor, team, norms=["Start on time", "Assume good intent"],
                                now=bot.services.clock.now())
+
+
+def test_setup_dialog_for_a_large_team_fits_teams_limit() -> None:
+    """A team of 400: the dialog offers as many people as fit Teams' 28 KB (at most MAX_ROSTER) and says so."""
+    roster = [team_setup.Member(id=f"29:1{i:032x}", aad_object_id=None, name=f"Teacher With A Long Name {i:03d}",
+                                email=None) for i in range(400)]
+    d = team_setup.Defaults(name="x" * 120, schools=tuple((i, f"School {i} " + "y" * 60) for i in range(1, 40)),
+                            school_id=1, members=tuple(m.id for m in roster), facilitators=(roster[0].id,))
+    content = checked(team_setup.form(d, roster))
+    offered = len(inputs(content)["members"]["choices"])
+    assert 50 <= offered <= team_setup.MAX_ROSTER
+    assert f"The first {offered} of this team's 400 people" in words(content)

@@ -162,8 +162,8 @@ def _allowed_schools(services: Services, actor: Actor, where: Where) -> tuple[An
         any_school = bool(schools) or bool(store.all_schools(session))
     if not schools:
         if not any_school:
-            raise UserError("No school is set up yet. A plcbot admin creates one first with "
-                            "/plc school create School Name America/Chicago.")
+            raise UserError("No school is set up yet. A plcbot admin creates one first (/plc school create in "
+                            "Slack, or plcbot roster import).")
         raise UserError(f"⛔ Only {WHO[Role.PRINCIPAL]} can create a team here. Ask your principal, or ask them "
                         "to turn on self-service for your school.")
     return None, schools
@@ -185,13 +185,18 @@ class Defaults:
     editing: bool = False
 
 
-def _choices(roster: list[Member]) -> list[dict[str, str]]:
-    return [{"title": ck.clip(m.name, 60), "value": m.id} for m in roster[:MAX_ROSTER]]
-
-
 def form(d: Defaults, roster: list[Member]) -> dict[str, Any]:
-    """The set-up dialog's card."""
-    people = _choices(roster)
+    """The set-up dialog's card: as many of the roster's people (up to MAX_ROSTER) as fit Teams' limit."""
+    shown = min(len(roster), MAX_ROSTER)
+    while True:
+        content = _form(d, roster, shown)
+        if ck.size(ck.activity(content)) <= ck.MESSAGE_LIMIT - 1000 or shown <= 10:
+            return content
+        shown = shown * 9 // 10
+
+
+def _form(d: Defaults, roster: list[Member], shown: int) -> dict[str, Any]:
+    people = [{"title": ck.clip(m.name, 60), "value": m.id} for m in roster[:shown]]
     body: list[dict[str, Any]] = [
         ck.heading("Change this PLC team" if d.editing else "Set up this PLC team"),
         {"type": "Input.Text", "id": "name", "label": "Team name", "isRequired": True, "maxLength": TEAM_NAME_MAX,
@@ -215,9 +220,9 @@ def form(d: Defaults, roster: list[Member]) -> dict[str, Any]:
         if picked:
             element["value"] = ",".join(picked)
         body.append(element)
-    if len(roster) > MAX_ROSTER:
-        body.append(ck.subtle(f"The first {MAX_ROSTER} of this team's {len(roster)} people are shown; add the "
-                              "others later with @plcbot team add."))
+    if len(roster) > shown:
+        body.append(ck.subtle(f"The first {shown} of this team's {len(roster)} people are shown (a dialog holds "
+                              "no more); add the others with /plc team add in Slack for now."))
     days: dict[str, Any] = {"type": "Input.ChoiceSet", "id": "days", "label": "Meeting days", "isMultiSelect": True,
                             "choices": [{"title": n, "value": w} for w, n in zip(WEEKDAYS, DAY_NAMES, strict=True)]}
     if d.weekdays:
