@@ -355,20 +355,24 @@ class TeamsFront:
         return InvokeResponse(status=int(answer.get("status") or 200), body=answer.get("body"))
 
     def _deliver_notices(self, notices: list[Any]) -> None:
-        """Each notice once, through the ledger and the transport of its recipient's platform."""
-        from scheduling import delivery
+        deliver_notices(self.services, notices)
 
-        for notice in notices:
-            if notice.key is None:
-                continue
-            recipient = notice.person
-            if recipient is None and notice.team_id is not None:
-                place = place_of_team(self.services, notice.team_id)
-                recipient = place
-            if recipient is None:
-                continue
-            try:
-                delivery.deliver(self.services, key=notice.key, kind=type(notice.view).__name__.lower(),
-                                 recipient=recipient, view=notice.view)
-            except Exception:
-                log.exception("Failed to deliver a notice after a Teams invoke (%s)", notice.key)
+
+def deliver_notices(services: Services, notices: list[Any]) -> None:
+    """Each notice once, through the ledger and the transport of its recipient's platform (after an
+    invoke, or a typed command, has answered)."""
+    from scheduling import delivery
+
+    for notice in notices:
+        if notice.key is None:
+            continue
+        recipient = notice.person
+        if recipient is None and notice.team_id is not None:
+            recipient = place_of_team(services, notice.team_id)
+        if recipient is None:
+            continue
+        try:
+            delivery.deliver(services, key=notice.key, kind=type(notice.view).__name__.lower(),
+                             recipient=recipient, view=notice.view)
+        except Exception:
+            log.exception("Failed to deliver a notice after a Teams action (%s)", notice.key)

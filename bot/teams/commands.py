@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from bot.teams import card_kit as ck
 from bot.teams import cards
-from bot.teams.app import Who, card_message, raw, remember_person, remember_place
+from bot.teams.app import Who, card_message, deliver_notices, raw, remember_person, remember_place
 from handlers.core import agenda as core_agenda
 from handlers.core import checkins as core_checkins
 from handlers.errors import OUR_FAULT, UserError
 from storage import meetings as meeting_store
-from storage.identities import team_for_place
+from storage.identities import person_for_identity, team_for_place
 from storage.models import Person, Team
 from storage.models.identities import TEAMS
 from storage.people import load_actor, team_for_channel
 from storage.rules.agenda import RuleError
 from storage.rules.dates import parse_date
-from storage.rules.roles import Actor, Forbidden, Role
+from storage.rules.roles import Action, Actor, Forbidden, Role, require
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("plcbot.teams")
 
 # In the order the Teams front gained them; the rest of Slack's `/plc` is "coming to Teams soon".
-ON_TEAMS = ("help", "agenda", "away", "back")
+ON_TEAMS = ("help", "agenda", "away", "back", "setup", "cycle", "norms", "meeting", "action", "actions", "team",
+            "feedback", "digest", "privacy", "home")
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -232,12 +233,15 @@ def back_reply(services: Services, request: Request) -> Reply:
     return "👋 Welcome back! Your check-ins resume with the next round.", None
 
 
-def run_command(services: Services, who: Who, text: str) -> Reply:
-    """Synchronous (in the front's thread pool): the answer to one typed command."""
+def run_command(services: Services, who: Who, text: str, activity: dict[str, Any] | None = None) -> Reply:
+    """Synchronous (in the front's thread pool): the answer to one typed command. `activity` (the
+    validated message) gives the set-up its team and `action` its @mentioned owner."""
     router = slack_router()
     word, args = split_command(text)
     try:
         request = load_request(services, who, word, args)
+        if word == "home":  # Slack's Home tab, which is no `/plc` subcommand there
+            return home_reply(services, request, activity or {})
         sub = router.find(word)
         if sub is None:
             return help_reply(request, router, unknown=word)
@@ -250,10 +254,15 @@ def run_command(services: Services, who: Who, text: str) -> Reply:
             return away_reply(services, request)
         if name == "back":
             return back_reply(services, request)
+        more = MORE.get(name)
+        if more is not None:
+            return more(services, request, activity or {})
         return (f"**{name}** is coming to Teams soon: use /plc {name} in Slack for now. On Teams today: "
                 + ", ".join(ON_TEAMS) + "."), None
     except Forbidden as exc:
         return teams_words(f"⛔ {exc}"), None
+    except RuleError as exc:
+        return teams_words(str(exc)), None
     except UserError as exc:
         return teams_words(str(exc)), None
     except Exception:
@@ -269,5 +278,661 @@ async def handle(front: TeamsFront, ctx: Any) -> None:
     who = Who.of(activity, front.settings.teams_tenant_id or "")
     if not who.user_id:
         return
-    text, card = await front.run_sync(run_command, front.services, who, command_text(activity))
+    text, card = await front.run_sync(run_command, front.services, who, command_text(activity), activity)
     await ctx.send(card_message(text, card) if card is not None else text)
+
+
+# ------------------------------------------------------------------------------ set-up
+def setup_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`@plcbot setup` in a team channel: a card whose button opens the set-up dialog (a message
+    cannot open a dialog; the button's task/fetch can)."""
+    from bot.teams import setup
+
+    if request.who.conversation_type != "channel":
+        raise UserError("Run @plcbot setup in your team's channel, not in a chat.")
+    return setup.command_card(services, request.actor, activity)
+
+
+# ------------------------------------------------------------------------------ cycle
+CYCLE_USAGE = "@plcbot cycle · @plcbot cycle pause [until DATE] · @plcbot cycle resume · @plcbot cycle end"
+
+
+def cycle_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`cycle`: the learning cycle's status; facilitators pause, resume or end it (the core's actions)."""
+    from handlers.core import cycles as core_cycles
+
+    team = request.require_team()
+    assert team.id is not None
+    word, _, rest = request.args.partition(" ")
+    word = word.lower()
+    if word in ("", "status", "show"):
+        return cycle_status(services, request, team)
+    require(request.actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
+    if word in ("start", "edit"):
+        return cycle_form_card(services, team, editing=word == "edit")
+    if word == "pause":
+        until = None
+        if rest.strip():
+            words = rest.strip().split(" ", 1)
+            if words[0].lower() != "until" or len(words) < 2:
+                raise UserError("Use @plcbot cycle pause or @plcbot cycle pause until DATE (like until Jan 4).")
+            try:
+                until = parse_date(words[1], today=core_cycles.team_today(services, team))
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+        result = core_cycles.pause(services, request.actor, team_id=team.id, until=until)
+        assert result.cycle is not None
+        how = f"through {until:%a %b %-d}" if until else "until a facilitator types @plcbot cycle resume"
+        words_said = f"⏸️ Paused “{result.cycle.title}” {how}. No check-ins meanwhile."
+    elif word == "resume":
+        result = core_cycles.resume(services, request.actor, team_id=team.id)
+        assert result.cycle is not None
+        words_said = f"▶️ Resumed “{result.cycle.title}”. Check-ins continue on the usual day."
+    elif word == "end":
+        result = core_cycles.end(services, request.actor, team_id=team.id)
+        assert result.cycle is not None
+        words_said = f"🏁 Ended “{result.cycle.title}”; its summary is kept."
+    else:
+        raise UserError(f"I don't know cycle {word[:30]}. Use {CYCLE_USAGE}.")
+    deliver_notices(services, list(result.notices))
+    return words_said, ck.card([ck.container([ck.text(ck.md(words_said))], style="good")])
+
+
+def cycle_status(services: Services, request: Request, team: Team) -> Reply:
+    """Week N of M, the phase, the goal, the data points against baseline and target, the response rate."""
+    from handlers.core import cycles as core_cycles
+    from storage import cycles as cycle_store
+    from storage.rules import cycles as cycle_rules
+
+    if request.role is None:
+        raise UserError("Only members of this team can see its learning cycle.")
+    assert team.id is not None
+    today = core_cycles.team_today(services, team)
+    with services.db.read() as session:
+        cycle = cycle_store.active_cycle(session, team_id=team.id)
+        summary = cycle_store.cycle_summary(session, cycle=cycle) if cycle else None
+        breaks = cycle_store.break_rules(cycle_store.breaks(session, school_id=team.school_id))
+    if cycle is None:
+        words = f"{team.name} has no learning cycle running."
+        return words, ck.card([ck.text(f"**{ck.md(ck.clip(team.name, 100))}** has no learning cycle running."),
+                               ck.subtle("A facilitator starts one (the cycle form is in Slack for now).")])
+    week = cycle_rules.cycle_week(cycle.start_date, cycle.weeks, today)
+    if week is None:
+        when = f"starts {cycle.start_date:%a %b %-d}" if today < cycle.start_date else "has run all its weeks"
+        head = f"{cycle.title}: {when}"
+    else:
+        head = f"{cycle.title}: week {week} of {cycle.weeks} · {cycle_rules.phase(week, cycle.weeks)}"
+    body: list[dict[str, Any]] = [ck.heading(ck.md(ck.clip(head, 200))),
+                                  ck.text("**Goal:** " + ck.md(ck.clip(cycle.goal, 1000)))]
+    if cycle.strategy:
+        body.append(ck.text("**Focus strategy:** " + ck.md(ck.clip(cycle.strategy, 1000))))
+    if cycle.status == "paused":
+        body.append(ck.container([ck.text("⏸️ **Paused**" + (f" through {cycle.paused_until:%a %b %-d}"
+                                                                if cycle.paused_until else " until resumed"))],
+                                 style="warning"))
+    unit = cycle.metric_unit
+    rows = [(ck.md(ck.clip(cycle.metric_name, 80)),
+             f"baseline {cards.number(cycle.baseline, unit)} → target {cards.number(cycle.target, unit)}")]
+    this_week = None
+    for w in (summary or {}).get("weeks", []):
+        if w["state"] == "skipped":
+            rows.append((f"Week {w['week']}", "skipped (" + ck.md(w["skip_reason"] or "paused") + ")"))
+            continue
+        point = (f"{cards.number(w['mean'], unit)} ({w['reported']} reported)" if w["mean"] is not None
+                 else "no data point")
+        progress = cycle_rules.trend(cycle.baseline, cycle.target, w["mean"])
+        toward = f", {progress * 100:.0f}% of the way to target" if progress is not None else ""
+        rows.append((f"Week {w['week']}", f"{point}{toward} · {w['answered']}/{w['asked']} answered"))
+        if w["week"] == week:
+            this_week = w
+    body += ck.facts_fit(rows, ck.CARD_BUDGET // 2, "weeks")
+    if not (summary or {}).get("weeks"):
+        body.append(ck.subtle("No check-ins yet."))
+    if this_week is not None:
+        rate = cycle_rules.response_rate(this_week["answered"], this_week["asked"])
+        away = f", {this_week['away']} away" if this_week["away"] else ""
+        body.append(ck.subtle(f"This week's response rate: {cards.pct(rate)} "
+                              f"({this_week['answered']} of {this_week['asked']}{away})."))
+    upcoming = [b for b in breaks if b.ends_on >= today][:3]
+    if upcoming:
+        body.append(ck.subtle("School breaks (no check-ins): " + "; ".join(
+            f"{b.starts_on:%b %-d}-{b.ends_on:%b %-d} {ck.md(b.label)}".strip() for b in upcoming)))
+    body.append(ck.subtle(f"Check-ins {cycle_rules.WEEKDAYS[cycle.checkin_weekday]}s at {cycle.checkin_time}; "
+                          "facilitators: **cycle pause [until DATE]**, **cycle resume**, **cycle end**."))
+    return f"{cycle.title}: week {week or '-'} of {cycle.weeks}", ck.card(body)
+
+
+# the cycle form: a dialog (bot.teams.invokes routes CYCLE_DIALOG / CYCLE_SUBMIT here) --------------
+CYCLE_DIALOG = "cycle_form"
+CYCLE_SUBMIT = "cycle_form_submit"
+CYCLE_FIELDS = ("title", "goal", "strategy", "metric_name", "metric_unit", "baseline", "target", "start_date",
+                "weeks", "checkin_weekday", "checkin_time", "reminder_hours")
+
+
+def cycle_form_card(services: Services, team: Team, *, editing: bool) -> Reply:
+    """`cycle start | edit`: refused now when there is nothing to edit (or one runs already), else the
+    card whose button opens the cycle dialog."""
+    from storage import cycles as cycle_store
+
+    assert team.id is not None
+    with services.db.read() as session:
+        cycle = cycle_store.active_cycle(session, team_id=team.id)
+    if editing and cycle is None:
+        raise UserError("There is no running cycle to edit. Start one with @plcbot cycle start.")
+    if not editing and cycle is not None:
+        raise UserError(f"This team already has a running cycle, “{cycle.title}”. Change it with @plcbot cycle "
+                        "edit, or end it with @plcbot cycle end first.")
+    verb = "Edit the cycle" if editing else "Start a cycle"
+    button = {"type": "Action.Submit", "title": verb, "style": "positive",
+              "data": {"msteams": {"type": "task/fetch"}, "dialog_id": CYCLE_DIALOG, "team_id": team.id}}
+    body = [ck.heading(verb), ck.text(f"Team **{ck.md(ck.clip(team.name, 100))}**: the goal, the metric, "
+                                      "its baseline and target, and when the weekly check-in goes out.")]
+    return f"{verb}: click the button to open the form.", ck.card(body, [button])
+
+
+def cycle_form(services: Services, actor: Actor, team_id: int) -> tuple[str, dict[str, Any]]:
+    """The cycle dialog, prefilled when a cycle runs (then it edits it); refused as `check_cycle` would."""
+    from scheduling import checkins as planner
+    from storage import cycles as cycle_store
+    from storage.models import School
+    from storage.rules import cycles as cycle_rules
+
+    with services.db.read() as session:
+        team = session.get(Team, team_id)
+        if team is None or team.archived_at is not None:
+            raise UserError("This team no longer exists.")
+        require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
+        c = cycle_store.active_cycle(session, team_id=team_id)
+        hours = planner.rule_hours(planner.hours_for(services, team, session.get(School, team.school_id)))
+        session.expunge(team)
+        if c is not None:
+            session.expunge(c)
+    from datetime import time as clock_time
+
+    from handlers.core import cycles as core_cycles
+
+    today = core_cycles.team_today(services, team)
+    at = c.checkin_time if c else max(hours.opens, min(clock_time(14, 0), hours.closes)).strftime("%H:%M")
+
+    def line(key: str, label: str, value: str | None, *, limit: int, required: bool = True,
+             multiline: bool = False, placeholder: str = "") -> dict[str, Any]:
+        element: dict[str, Any] = {"type": "Input.Text", "id": key, "label": label, "maxLength": limit,
+                                   "isRequired": required, "errorMessage": f"{label} (under {limit} characters)."}
+        if value:
+            element["value"] = value
+        if multiline:
+            element["isMultiline"] = True
+        if placeholder:
+            element["placeholder"] = placeholder
+        return element
+
+    days = [{"title": cycle_rules.WEEKDAYS[d], "value": str(d)} for d in sorted(hours.weekdays)]
+    body: list[dict[str, Any]] = [
+        ck.heading("Edit the cycle" if c else "Start a cycle"),
+        ck.subtle(f"Team **{ck.md(ck.clip(team.name, 100))}**. A cycle runs {cycle_rules.MIN_WEEKS}-"
+                  f"{cycle_rules.MAX_WEEKS} weeks toward one measurable student learning goal; everyone gets a "
+                  "one-click check-in weekly. Please don't name students."),
+        line("title", "Title", c.title if c else None, limit=150, placeholder="Fractions on a number line"),
+        line("goal", "Student learning goal", c.goal if c else None, limit=1000, multiline=True),
+        line("strategy", "Focus strategy", c.strategy if c else None, limit=1000, required=False, multiline=True),
+        line("metric_name", "Metric", c.metric_name if c else None, limit=100, placeholder="Exit ticket score 3+"),
+        line("metric_unit", "Unit", c.metric_unit if c else None, limit=30, required=False, placeholder="%"),
+        line("baseline", "Baseline", cards.number(c.baseline) if c else None, limit=20),
+        line("target", "Target", cards.number(c.target) if c else None, limit=20),
+        {"type": "Input.Date", "id": "start_date", "label": "Start date", "isRequired": True,
+         "value": (c.start_date if c else today).isoformat(), "errorMessage": "Pick the start date."},
+        line("weeks", f"Length in weeks ({cycle_rules.MIN_WEEKS}-{cycle_rules.MAX_WEEKS})",
+             str(c.weeks if c else 6), limit=3),
+        {"type": "Input.ChoiceSet", "id": "checkin_weekday", "label": "Check-in day", "isRequired": True,
+         "choices": days, "value": str(c.checkin_weekday) if c else str(min(3, max(hours.weekdays))),
+         "errorMessage": "Choose the check-in day."},
+        {"type": "Input.Time", "id": "checkin_time", "label": f"Check-in time (school hours {hours.opens:%H:%M}-"
+                                                              f"{hours.closes:%H:%M})",
+         "isRequired": True, "value": at, "errorMessage": "Pick the check-in time."},
+        line("reminder_hours", "Remind non-responders after (hours)", str(c.reminder_hours if c else 24), limit=3),
+    ]
+    data: dict[str, Any] = {"team_id": team_id}
+    if c is not None:
+        data["cycle_id"] = c.id
+    title = "Edit the cycle" if c else "Start a cycle"
+    return title, ck.card(body, [ck.submit("Save" if c else "Start", CYCLE_SUBMIT, **data)])
+
+
+def cycle_submit(services: Services, actor: Actor, team_id: int, cycle_id: int | None,
+                 typed: dict[str, str]) -> tuple[str, dict[str, Any], tuple[Any, ...]]:
+    """Check the typed form (`handlers.core.cycles.check_cycle`), then write it. Raises
+    `handlers.errors.Invalid` (field → message) with nothing stored; returns the confirmation card
+    and the notices the change owes the team."""
+    from handlers.core import cycles as core_cycles
+    from storage import cycles as cycle_store
+    from storage.rules.cycles import CycleInput
+
+    raw = CycleInput(**{k: typed.get(k, "") for k in CYCLE_FIELDS})
+    with services.db.read() as session:
+        checked = core_cycles.check_cycle(session, services, actor, team_id=team_id, cycle_id=cycle_id, raw=raw)
+    with services.db.session() as session:
+        try:
+            cycle = core_cycles.write_cycle(session, services, checked)
+        except cycle_store.CycleConflict as exc:
+            raise UserError(str(exc)) from None
+    result = core_cycles.cycle_saved(services, checked, cycle)
+    words = result.reply
+    return words, ck.card([ck.container([ck.text("✅ " + ck.md(words))], style="good"),
+                           ck.subtle("Type **@plcbot cycle** to see its status.")]), tuple(result.notices)
+
+
+# ------------------------------------------------------------------------------ norms
+NORMS_USAGE = "@plcbot norms shows them · @plcbot norms commit · @plcbot norms who"
+
+
+def norms_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`norms`: the team's norms with a commit button; `norms commit [VERSION]`; `norms who` (facilitators)."""
+    from handlers.core import norms as core_norms
+    from storage import norms as norm_store
+
+    team = request.require_team()
+    assert team.id is not None
+    words = request.args.split()
+    word = words[0].lower() if words else ""
+    if word == "commit":
+        with services.db.read() as session:
+            current = norm_store.current_version(session, team_id=team.id)
+        version = current
+        if len(words) > 1:
+            if not words[1].isdigit() or len(words[1]) > 6:
+                raise UserError("Use @plcbot norms commit.")
+            version = int(words[1])
+        if current == 0:
+            raise UserError("This team has no norms yet.")
+        with services.db.session() as session:
+            done = core_norms.commit_norms(session, request.actor, team_id=team.id, version=version,
+                                           now=services.clock.now())
+        return done.reply, ck.card([ck.container([ck.text("🤝 " + ck.md(done.reply))], style="good")])
+    if word in ("who", "commitments"):
+        require(request.actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
+        with services.db.read() as session:
+            version = norm_store.current_version(session, team_id=team.id)
+            done_ids, pending = norm_store.commitment_status(session, team_id=team.id, version=version)
+            names = _names(session)
+        if version == 0:
+            return "This team has no norms yet.", None
+        body = [ck.heading(f"Commitments to version {version}"),
+                ck.facts([("Committed", ck.people(done_ids, names, limit=30) if done_ids else "nobody yet"),
+                          ("Not yet", ck.people(pending, names, limit=30) if pending else "nobody")])]
+        return f"{len(pending)} not yet committed", ck.card(body)
+    if word in ("edit", "history"):
+        return (f"norms {word} is coming to Teams soon: use /plc norms {word} in Slack for now. "
+                f"On Teams: {NORMS_USAGE}."), None
+    if word:
+        raise UserError(f"I don't know norms {word[:30]}. {NORMS_USAGE}")
+    if request.actor.role_in(team_id=team.id, school_id=team.school_id) is None:
+        raise UserError("Only members of this team (and its school's leaders) can see its norms here.")
+    with services.db.read() as session:
+        norms = norm_store.current_norms(session, team_id=team.id)
+        version = norm_store.current_version(session, team_id=team.id)
+        done_ids, pending = norm_store.commitment_status(session, team_id=team.id, version=version)
+    return norms_card(team.name, norms, version, len(done_ids), len(done_ids) + len(pending))
+
+
+def norms_card(team_name: str, norms: list[str], version: int, committed: int, members: int) -> Reply:
+    body: list[dict[str, Any]] = [ck.heading(f"Norms of {ck.md(ck.clip(team_name, 100))}")]
+    if not norms:
+        body.append(ck.text("This team has no norms yet. A facilitator writes them (in Slack for now: "
+                            "/plc norms edit)."))
+        return f"{team_name} has no norms yet", ck.card(body)
+    lines = [f"{i}. {ck.md(ck.clip(n, 500))}" for i, n in enumerate(norms, 1)]
+    body.append(ck.text(ck.lines_fit(lines, ck.CARD_BUDGET // 2, "norms")))
+    body.append(ck.subtle(f"Version {version} · {committed} of {members} committed."))
+    # A messageBack: the click comes back as the typed command "norms commit N" (this version).
+    button = {"type": "Action.Submit", "title": "I commit to these norms", "style": "positive",
+              "data": {"msteams": {"type": "messageBack", "text": f"norms commit {version}",
+                                   "displayText": "I commit to these norms"}}}
+    return f"Norms of {team_name}", ck.card(body, [button])
+
+
+# ------------------------------------------------------------------------------ meetings
+MEETING_USAGE = ("@plcbot meeting list · @plcbot meeting add DATE TIME [MINUTES] · "
+                 "@plcbot meeting cancel [DATE]")
+
+
+def meeting_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`meeting list | add DATE TIME [MINUTES] | cancel [DATE]`, with Slack's parsing and the core's actions."""
+    from zoneinfo import ZoneInfo
+
+    from handlers.core import meetings as core_meetings
+    from storage.rules.agenda import local_label, parse_meeting_add
+
+    team = request.require_team()
+    assert team.id is not None
+    word, _, rest = request.args.partition(" ")
+    word = word.lower()
+    now = services.clock.now()
+    today = now.astimezone(ZoneInfo(team.timezone)).date()
+    if word in ("", "list"):
+        with services.db.session() as session:
+            meeting_store.ensure_upcoming(session, team=team, now=now)
+            rows = meeting_store.upcoming(session, team_id=team.id, now=now, limit=10, skipped=True)
+            pairs = [(ck.md(local_label(m.starts_at, team.timezone)),
+                      f"skipped: {ck.md(skip)}" if (skip := meeting_store.skipped_for(m)) else
+                      f"{m.minutes} min" + (" · one-off" if m.source == "one_off" else "")) for m in rows]
+        if not pairs:
+            return f"No meetings are planned. {MEETING_USAGE}", None
+        body = [ck.heading(f"Upcoming meetings of {ck.md(ck.clip(team.name, 100))}"), ck.facts(pairs)]
+        return "Upcoming meetings: " + "; ".join(f"{a} · {b}" for a, b in pairs)[:500], ck.card(body)
+    require(request.actor, Action.MANAGE_MEETINGS, team_id=team.id, school_id=team.school_id)
+    if word == "add":
+        wanted = parse_meeting_add(rest, today=today)
+        with services.db.session() as session:
+            added = core_meetings.add_meeting(session, request.actor, team_id=team.id, day=wanted.day,
+                                              at=wanted.at, minutes=wanted.minutes, now=now)
+        if added.refresh_agenda:
+            _refresh_agenda(services, added.meeting_id)
+        return f"📅 {added.reply}", None
+    if word == "cancel":
+        day = None
+        if rest.strip():
+            try:
+                day = parse_date(rest, today=today)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+        try:
+            with services.db.session() as session:
+                cancelled = core_meetings.cancel_meeting(session, request.actor, team_id=team.id, day=day, now=now)
+        except core_meetings.SkippedForBreak as exc:
+            raise UserError(f"The meeting on {exc.when} is not held anyway: it is skipped for the school "
+                            f"break ({exc.why}).") from None
+        _refresh_agenda(services, cancelled.meeting_id)
+        return cancelled.reply, None
+    raise UserError(f"I don't know meeting {word[:20]}. {MEETING_USAGE}")
+
+
+def _refresh_agenda(services: Services, meeting_id: int | None) -> None:
+    """A posted agenda follows the change (through the ledger and its platform's transport)."""
+    if meeting_id is None:
+        return
+    from scheduling.meetings import refresh_agenda
+
+    try:
+        refresh_agenda(services, meeting_id)
+    except Exception:
+        log.exception("Failed to refresh a posted agenda after a Teams command")
+
+
+# ------------------------------------------------------------------------------ action items
+ACTION_USAGE = "@plcbot action @person what needs doing [by DATE]"
+
+
+def mentioned_owner(activity: dict[str, Any], tenant: str) -> tuple[str, str] | None:
+    """The first person @mentioned after the bot: (their Teams id, the rest of the text after the mention)."""
+    text = str(activity.get("text") or "")
+    bot_id = (activity.get("recipient") or {}).get("id")
+    for entity in activity.get("entities") or []:
+        if entity.get("type") != "mention":
+            continue
+        mentioned = entity.get("mentioned") or {}
+        target, label = mentioned.get("id"), str(entity.get("text") or "")
+        if not isinstance(target, str) or target == bot_id or not label or label not in text:
+            continue
+        rest = text.split(label, 1)[1]
+        rest = html.unescape(re.sub(r"<[^>]+>", " ", _MENTION.sub(" ", rest)))
+        return target[:255], " ".join(rest.split())
+    return None
+
+
+def action_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`action @person what [by DATE]`: the owner is the @mentioned person (their Teams id → person),
+    the rest parsed as Slack's `/plc action` (`storage.rules.agenda.action_request`)."""
+    from zoneinfo import ZoneInfo
+
+    from handlers.core import action_items as core_actions
+    from storage.rules.agenda import action_request, day_label
+
+    team = request.require_team()
+    assert team.id is not None
+    require(request.actor, Action.ASSIGN_ACTION, team_id=team.id, school_id=team.school_id)
+    found = mentioned_owner(activity, request.who.tenant)
+    if found is None:
+        raise UserError(f"Start with the owner's @mention (pick them from Teams' @ list). Usage: {ACTION_USAGE}.")
+    target, rest = found
+    with services.db.read() as session:
+        owner = person_for_identity(session, TEAMS, request.who.tenant, target)
+    if owner is None:
+        raise UserError("That person is not in a PLC team here yet: a facilitator adds them with @plcbot setup.")
+    now = services.clock.now()
+    today = now.astimezone(ZoneInfo(team.timezone)).date()
+    wanted = action_request(owner.slack_user_id, rest, today=today)
+    with services.db.session() as session:
+        added = core_actions.add_action_item(session, request.actor, team_id=team.id, owner=wanted.owner,
+                                             text=wanted.text, due=wanted.due, now=now)
+    due = f", due {day_label(added.due)}" if added.due else ""
+    words = f"📌 Action item for {owner.name or 'them'}{due}: {added.text}. I've sent them a message."
+    notify_owner(services, added.action_id, assigned_by=request.actor.user_id)
+    _refresh_agenda(services, added.agenda_meeting_id)
+    return words, ck.card([ck.container([ck.text(ck.md(words))], style="good")])
+
+
+def notify_owner(services: Services, action_id: int | None, *, assigned_by: str) -> None:
+    """The owner is told once (the ledger key is the item): a card on Teams, Slack's DM on Slack."""
+    from scheduling import keys
+    from scheduling.delivery import deliver
+    from storage import actions as action_store
+    from storage.rules.agenda import ActionView
+
+    if action_id is None:
+        return
+    with services.db.read() as session:
+        ctx = action_store.load(session, action_id=action_id)
+        names = _names(session)
+    if ctx is None:
+        return
+    owner = ctx.owner.slack_user_id
+    try:
+        if services.transports.platform_of(owner) != TEAMS:
+            from handlers.actions import notify_owner as slack_notify
+
+            slack_notify(services, action_id, assigned_by=assigned_by)
+            return
+        view = ActionView(action_id, owner, ctx.item.text, ctx.item.due_date, ctx.item.status, ctx.team.name)
+        text, card = cards.action_assigned(view, assigned_by=assigned_by, names=names)
+        deliver(services, key=keys.action_assigned(action_id), kind="action_item", recipient=owner, text=text,
+                blocks=card, payload={"action_id": action_id})  # type: ignore[arg-type]
+    except Exception:
+        log.exception("Failed to tell an action item's owner")
+
+
+def actions_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`actions`: the team's open action items in its channel, or your own in our chat."""
+    from storage.rules.agenda import carry_over
+
+    now = services.clock.now()
+    with services.db.read() as session:
+        names = _names(session)
+        if request.team is None:
+            person = request.person
+            views = carry_over(meeting_store.action_views(session, owner_id=person.id) if person.id else [], now=now)
+            title, with_team = "Your open action items", True
+        else:
+            team = request.team
+            assert team.id is not None
+            if request.actor.role_in(team_id=team.id, school_id=team.school_id) is None:
+                raise UserError("Only members of this team (and its school's leaders) can see its action items.")
+            from zoneinfo import ZoneInfo
+
+            today = now.astimezone(ZoneInfo(team.timezone)).date()
+            views = carry_over(meeting_store.action_views(session, team_id=team.id), today=today)
+            title, with_team = f"Open action items of {team.name}", False
+    if not views:
+        return f"{title}: none.", ck.card([ck.heading(ck.md(ck.clip(title, 150))), ck.text("Nothing open. 🎉")])
+    lines = [cards._action_line(v, names, with_team=with_team) for v in views]
+    body = [ck.heading(ck.md(ck.clip(title, 150))), ck.text(ck.lines_fit(lines, ck.CARD_BUDGET, "action items"))]
+    return f"{title}: {len(views)}", ck.card(body)
+
+
+# ------------------------------------------------------------------------------ team
+def team_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`team`: who is in the team and when it meets (changes: the set-up dialog, or Slack for now)."""
+    from storage import teams as team_store
+
+    team = request.require_team()
+    assert team.id is not None
+    if request.args.strip():
+        return ("Changing members by command is coming to Teams soon: a facilitator changes them in the "
+                "set-up (@plcbot setup), or with /plc team add|remove in Slack."), None
+    with services.db.read() as session:
+        roles = team_store.member_roles(session, team_id=team.id)
+        school = team_store.school_by_id(session, school_id=team.school_id)
+        names = _names(session)
+    leads = [u for u, r in roles.items() if r == "facilitator"]
+    members = [u for u, r in roles.items() if r != "facilitator"]
+    rows = [("School", ck.md(ck.clip(school.name, 100)) if school else "?"),
+            ("Meets", cards._schedule(team.meeting_weekdays, team.meeting_time, team.meeting_minutes, team.timezone)),
+            ("Facilitators", ck.people(leads, names, limit=30) if leads else "none"),
+            (f"Members ({len(members)})", ck.people(members, names, limit=60) if members else "none")]
+    return f"{team.name}: {len(roles)} people", ck.card([ck.heading(ck.md(ck.clip(team.name, 100))), ck.facts(rows)])
+
+
+# ------------------------------------------------------------------------------ home
+def home_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`home` in our chat: the per-role dashboard (`storage.home.dashboard`, what Slack's Home tab shows)."""
+    from storage import home as home_store
+
+    if request.who.conversation_type != "personal":
+        return "Your dashboard is in our chat: open a chat with plcbot and type home.", None
+    now = services.clock.now()
+    with services.db.read() as session:
+        board = home_store.dashboard(session, actor=request.actor, now=now,
+                                     min_group_size=services.settings.min_group_size)
+    return dashboard_card(board)
+
+
+def _team_glance(glance: Any) -> list[dict[str, Any]]:
+    from storage.rules.agenda import local_label
+
+    rows: list[tuple[str, str]] = []
+    role = {"facilitator": "You facilitate", "member": "You're a member"}.get(glance.role or "", "Your school's team")
+    rows.append(("Role", role + f" · {glance.members} people"))
+    if glance.next_meeting is not None:
+        m = glance.next_meeting
+        rows.append(("Next meeting", ck.md(local_label(m.starts_at, glance.timezone))
+                     + f" · {m.minutes} min" + (f" · {m.item_count} items" if m.item_count else "")))
+    if glance.cycle is not None:
+        c = glance.cycle
+        week = f"week {c.week} of {c.weeks}" if c.week else ("not started" if not c.started else "done")
+        rows.append(("Cycle", f"{ck.md(ck.clip(c.title, 100))} · {week}" + (" · paused" if c.status == "paused"
+                                                                            else "")))
+    if glance.round is not None:
+        r = glance.round
+        rows.append(("Check-ins" + (" this week" if r.this_week else f" (week {r.week})"),
+                     f"{r.answered} of {r.asked} answered" + (f", {r.away} away" if r.away else "")))
+    if glance.facilitates and glance.support_open:
+        rows.append(("Support requests", f"{glance.support_open} open"))
+    if glance.feedback is not None:
+        f = glance.feedback
+        rows.append(("Last meeting's feedback", f"{f.count} answers" if f.shown
+                     else f"withheld until {f.threshold} answer"))
+    return [ck.text(f"**{ck.md(ck.clip(glance.name, 100))}** · {ck.md(ck.clip(glance.school_name, 100))}",
+                    spacing="Medium"), ck.facts(rows)]
+
+
+def dashboard_card(board: Any) -> Reply:
+    """The dashboard as one card: pending check-ins, your teams, and a principal's schools."""
+    body: list[dict[str, Any]] = [ck.heading("🏠 Your plcbot home")]
+    if board.empty:
+        body.append(ck.text("You're not in a PLC team yet. A facilitator adds you with **@plcbot setup** in the "
+                            "team's channel."))
+        return "Your plcbot home", ck.card(body)
+    if board.pending:
+        body.append(ck.container([ck.text(f"✍️ **{len(board.pending)} check-in(s) waiting for you**: "
+                                          + "; ".join(f"{ck.md(ck.clip(p.cycle_title, 60))} week {p.week}"
+                                                      for p in board.pending[:5]))], style="attention"))
+    sections: list[dict[str, Any]] = []
+    if board.my_teams:
+        sections.append(ck.text("**Your teams**", size="Medium"))
+        for glance in board.my_teams:
+            sections += _team_glance(glance)
+    for school in board.schools:
+        sections.append(ck.text(f"**{ck.md(ck.clip(school.name, 100))}** ({len(school.teams)} teams)",
+                                size="Medium"))
+        for glance in school.teams:
+            sections += _team_glance(glance)
+    body += ck.fit(sections, ck.CARD_BUDGET, "teams")
+    body.append(ck.subtle("Type **help** to see every command."))
+    return "Your plcbot home", ck.card(body)
+
+
+# ------------------------------------------------------------------------------ feedback, digest, privacy
+FEEDBACK_USAGE = "@plcbot feedback (the form for the latest meeting) · @plcbot feedback results [DATE]"
+
+
+def feedback_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`feedback`: a button opening the feedback dialog for the team's latest meeting; `feedback results
+    [DATE]` for the team's facilitators (and principals), through the core's visibility rules."""
+    from handlers.core import feedback as core_feedback
+
+    team = request.require_team()
+    assert team.id is not None
+    word, _, rest = request.args.partition(" ")
+    now = services.clock.now()
+    if word.lower() == "results":
+        with services.db.read() as session:
+            shown = core_feedback.feedback_results(session, actor=request.actor, team=team, day=rest.strip(), now=now,
+                                                   min_group_size=services.settings.min_group_size)
+            names = _names(session)
+        return cards.feedback_results(shown, names)
+    if word:
+        raise UserError(FEEDBACK_USAGE)
+    with services.db.read() as session:
+        form = core_feedback.feedback_form(session, actor=request.actor, key=core_feedback.link_key(services), now=now,
+                                           team_id=team.id)
+    button = {"type": "Action.Submit", "title": "Give feedback", "style": "positive",
+              "data": {"msteams": {"type": "task/fetch"}, "dialog_id": "meeting_feedback",
+                       "meeting_id": form.meeting_id}}
+    body = [ck.heading("Meeting feedback"), ck.text(f"For {ck.md(ck.clip(form.meeting, 200))}; open until "
+                                                    f"{ck.md(ck.clip(form.closes, 100))}.")]
+    return f"Feedback for {form.meeting}", ck.card(body, [button])
+
+
+def digest_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`digest [last | 2026-W47]`: the digest now in our chat, with its workbook offered by file consent
+    (principals: their schools'; facilitators: their team's part), sent through the ledger and the
+    Teams transport (`handlers.core.digest.digest_now`); each request sends once (its activity id)."""
+    from handlers.core import digest as core_digest
+
+    team_id = request.team.id if request.team is not None else None
+    request_id = str(activity.get("id") or services.clock.now().strftime("%Y%m%d%H%M%S"))[:64]
+    done = core_digest.digest_now(services, actor=request.actor, team_id=team_id, week_text=request.args,
+                                  request_id=request_id, render=_digest_render)
+    words = done.result.reply.replace("your direct messages", "our chat").replace("direct messages", "our chat")
+    return words, ck.card([ck.text("📨 " + ck.md(words))])
+
+
+def _digest_render(part: Any) -> Any:
+    """The part as (text, card): the core's `Render` is typed for Slack's block list, but the ledger
+    hands whatever it gets to the recipient's transport, and the Teams transport sends a card."""
+    return cards.digest_part(part)
+
+
+def privacy_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`privacy`: what plcbot keeps about you and who sees it (`handlers.core.privacy.privacy_page`)."""
+    from handlers.core import privacy as core_privacy
+
+    word = request.args.strip().lower()
+    if word == "export":
+        return ("privacy export is coming to Teams soon: use /plc privacy export in Slack, or ask a plcbot admin "
+                "for plcbot privacy export."), None
+    if word:
+        raise UserError("Use @plcbot privacy (what is kept about you and who sees it).")
+    settings = services.settings
+    with services.db.read() as session:
+        page = core_privacy.privacy_page(session, actor=request.actor, retention_years=settings.retention_years,
+                                         forget_days=settings.forget_deactivated_days,
+                                         min_group_size=settings.min_group_size)
+        names = _names(session)
+    return cards.privacy_page(page, names)
+
+
+MORE: dict[str, Any] = {
+    "feedback": feedback_reply, "digest": digest_reply, "privacy": privacy_reply,
+    "setup": setup_reply, "cycle": cycle_reply, "norms": norms_reply, "meeting": meeting_reply,
+    "action": action_reply, "actions": actions_reply, "team": team_reply, "home": home_reply,
+}

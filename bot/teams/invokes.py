@@ -59,6 +59,7 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, select
 
 from bot.teams import cards, dialogs
+from bot.teams import setup as team_setup
 from bot.teams.card_kit import ADAPTIVE, card, clip, container, md, text
 from bot.teams.transport import consent_pending
 from handlers.core import Notice
@@ -325,6 +326,10 @@ class Dialog:
 
 def on_fetch(services: Services, activity: dict[str, Any], value: dict[str, Any]) -> Answer:
     data = _dict(value.get("data"), "value.data")
+    if data.get("dialog_id") == team_setup.DIALOG:
+        return setup_fetch(services, activity)
+    if data.get("dialog_id") == "cycle_form":
+        return cycle_fetch(services, activity, data)
     dialog = DIALOGS.get(word(data, "dialog_id") or "")
     if dialog is None:
         raise BadRequest("unknown dialog")
@@ -340,6 +345,10 @@ def on_fetch(services: Services, activity: dict[str, Any], value: dict[str, Any]
 
 def on_submit(services: Services, activity: dict[str, Any], value: dict[str, Any]) -> Answer:
     data = _dict(value.get("data"), "value.data")
+    if data.get("action") == team_setup.SUBMIT:
+        return setup_submit(services, activity, data)
+    if data.get("action") == "cycle_form_submit":
+        return cycle_submit(services, activity, data)
     dialog = SUBMITS.get(word(data, "action") or "")
     if dialog is None:
         raise BadRequest("unknown form")
@@ -351,6 +360,82 @@ def on_submit(services: Services, activity: dict[str, Any], value: dict[str, Any
         return dialog.submit(services, actor, record, data, activity)
     except (UserError, Forbidden) as exc:
         return dialog_message(str(exc))
+
+
+# team set-up (bot.teams.setup) ---------------------------------------------------
+def setup_fetch(services: Services, activity: dict[str, Any]) -> Answer:
+    """"Set up this team": the set-up dialog with the team's roster (no record id: the channel is the key)."""
+    actor = actor_for(services, activity)
+    try:
+        title, content = team_setup.fetch(services, activity, actor)
+    except (UserError, Forbidden) as exc:
+        return dialog_message(team_setup.refusal(exc))
+    return dialog_answer(title, content)
+
+
+def setup_submit(services: Services, activity: dict[str, Any], data: Mapping[str, Any]) -> Answer:
+    """The set-up dialog's Save: checked by the core, a bad value back on the form with nothing
+    stored; saved, a confirmation in the dialog and the same card posted in the channel."""
+    typed = team_setup.typed_of(data, field)
+    actor = actor_for(services, activity)
+    if actor is None:
+        return dialog_message(NOT_KNOWN)
+    try:
+        saved = team_setup.save(services, activity, actor, typed)
+    except team_setup.FormError as exc:
+        try:
+            title, content = team_setup.form_again(services, activity, actor, typed, exc.errors)
+        except (UserError, Forbidden) as again:
+            return dialog_message(team_setup.refusal(again))
+        return dialog_answer(title, content)
+    except (UserError, Forbidden) as exc:
+        return dialog_message(team_setup.refusal(exc))
+    out = dialog_answer("PLC team set-up", saved.card, height="small")
+    out["send"] = [{"type": "message", "text": saved.text,
+                    "attachments": [{"contentType": ADAPTIVE, "content": saved.card}]}]
+    out["notices"] = list(saved.notices)
+    return out
+
+
+# the cycle form (bot.teams.commands: `cycle start | edit`) ---------------------------
+def cycle_fetch(services: Services, activity: dict[str, Any], data: Mapping[str, Any]) -> Answer:
+    from bot.teams import commands
+
+    team_id = ident(data, "team_id")
+    actor = actor_for(services, activity)
+    if actor is None:
+        return dialog_message(NOT_KNOWN)
+    try:
+        title, content = commands.cycle_form(services, actor, team_id)
+    except (UserError, Forbidden) as exc:
+        return dialog_message(str(exc))
+    return dialog_answer(title, content)
+
+
+def cycle_submit(services: Services, activity: dict[str, Any], data: Mapping[str, Any]) -> Answer:
+    """The cycle dialog's Start/Save: refused values back on the form, nothing stored."""
+    from bot.teams import commands
+    from handlers.errors import Invalid
+
+    team_id = ident(data, "team_id")
+    cycle_id = ident(data, "cycle_id") if data.get("cycle_id") is not None else None
+    typed = {key: field(data, key, 1000 if key in ("goal", "strategy") else 200) for key in commands.CYCLE_FIELDS}
+    actor = actor_for(services, activity)
+    if actor is None:
+        return dialog_message(NOT_KNOWN)
+    try:
+        words, content, notices = commands.cycle_submit(services, actor, team_id, cycle_id, typed)
+    except Invalid as exc:
+        try:
+            title, form = commands.cycle_form(services, actor, team_id)
+        except (UserError, Forbidden) as again:
+            return dialog_message(str(again))
+        return dialog_answer(title, dialogs.with_errors(form, exc.errors, typed))
+    except (UserError, Forbidden, RuleError) as exc:
+        return dialog_message(str(exc))
+    out = dialog_answer("Cycle", content, height="small")
+    out["notices"] = list(notices)
+    return out
 
 
 # check-in details ---------------------------------------------------------------
