@@ -251,7 +251,9 @@ def test_two_erasures_of_one_person_at_once_make_one(any_db_url):
         release.set()
         one.join(10)
         two.join(40)
-        assert outcomes[0] == "first done" and outcomes[1].startswith("second refused"), outcomes
+        # The second waited for the first's commit and was refused; which thread appended its line
+        # first after that commit is the scheduler's choice, so the order is not asserted.
+        assert sorted(outcomes)[0] == "first done" and sorted(outcomes)[1].startswith("second refused"), outcomes
         with bot.db.read() as session:
             entries = session.execute(select(AuditEntry).where(AuditEntry.action == "privacy.forget")).scalars().all()
         assert [(e.actor, e.target) for e in entries] == [("cli:first", "UT1")]
