@@ -632,13 +632,16 @@ class TeamsDemo:
         self.t.write(f"     The tenant's teams: {G3_NAME} (Ms. Rivera and four teachers) and {G4_NAME} "
                      "(Mr. Kim and three teachers); Dr. Okafor is in both.")
 
+    def _welcomed(self, team: str) -> object:
+        return self.stage.double.activities(team) or None
+
     def install(self) -> None:
         for person, team in ((RIVERA, G3_TEAM), (KIM, G4_TEAM)):
             with self.act(person, f"added plcbot to the team {self.t.places[team].split(' › ')[0]}"):
                 reply = self.stage.user(person).install_in_team(team)
                 if reply.status != 200:
                     raise StepSkipped(f"the bot answered HTTP {reply.status} to the install")
-                self.stage.double.wait_for(lambda t=team: self.stage.double.activities(t) or None, timeout=10)
+                self.stage.double.wait_for(functools.partial(self._welcomed, team), timeout=10)
         with self.act(NEWCOMER, "added plcbot for herself, in a chat with it"):
             self.stage.user(NEWCOMER).install_personal()
             self.stage.double.wait_for(lambda: self.t.chats() or None, timeout=10)
@@ -689,6 +692,7 @@ class TeamsDemo:
         actor = self.actor(RIVERA)
         with services.db.session() as session:
             team = session.get(Team, self.team_ids[G3_TEAM])
+            assert team is not None
             result = core_norms.write_norms(session, actor, team, norms=[
                 "Start and end on time", "Assume good intent", "Bring student work, not opinions",
                 "Every voice is heard"], now=self.stage.clock.now())
