@@ -25,7 +25,7 @@ from scheduling import keys
 from scheduling.checkins import CycleContext
 from storage import checkins as store
 from storage.models import Checkin, CheckinRound, Delivery, Person, SupportRequest, Team
-from storage.people import load_actor
+from storage.people import load_actor, slack_id
 from storage.rules.roles import Actor, Forbidden
 
 if TYPE_CHECKING:
@@ -212,12 +212,13 @@ def support_card(services: Services, request_id: int) -> tuple[SupportRequest, C
         checkin = session.get(Checkin, request.checkin_id)
         person = session.get(Person, request.person_id)
         team = session.get(Team, request.team_id)
+        follower = slack_id(session, request.follower_id)
     assert checkin is not None and team is not None
     card = render.SupportCard(
         request_id=request_id, teacher_id=checkin.user_id,
         teacher_name=person.name if person and person.name else checkin.user_id, team_name=team.name,
         week=checkin.week, progress=checkin.progress, evidence=checkin.evidence, support=checkin.support,
-        state=request.state, follower=request.follower)
+        state=request.state, follower=follower)
     return request, checkin, card
 
 
