@@ -161,6 +161,11 @@ class Unreachable:
     def _refuse(self) -> TransportError:
         return TransportError(f"no_transport_for_{self.platform}", permanent=True)
 
+    def render(self, view: object) -> Rendered:
+        """Nothing to render for a platform not served: the send that follows is refused and the
+        ledger records why, for that row only."""
+        return Rendered("")
+
     def conversation(self, recipient: str, known: str | None = None) -> str:
         raise self._refuse()
 
