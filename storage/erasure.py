@@ -24,8 +24,8 @@ a moment before), committing while the erasure runs but after its sweep has read
 keeps the raw id. (Who owns or did something is a reference to their row, and waits.) After
 the commit, a colleague who names them anew stores new data: an action item is refused (they
 are in no team) but an agenda item's owner or a meeting role may be anyone in the workspace,
-and naming them makes a new, bare person row for their Slack id. `scrub_after` removes the old row versions once the erasure
-has committed (SQLite's WAL, PostgreSQL's dead tuples).
+and naming them makes a new, bare person row for their Slack id. `scrub_after` removes the
+old row versions once the erasure has committed (SQLite's WAL, PostgreSQL's dead tuples).
 """
 
 from __future__ import annotations

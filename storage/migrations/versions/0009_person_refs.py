@@ -48,18 +48,19 @@ CONVERTED: dict[str, list[tuple[str, str, bool, int]]] = {
 
 
 def upgrade() -> None:
+    # Adding a nullable column and its index needs no table copy on SQLite either: plain ALTERs.
+    # The foreign keys and the dropped columns then take one batch (one copy on SQLite) per table.
     for table, columns in CONVERTED.items():
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            for _, new, _, _ in columns:
-                batch_op.add_column(sa.Column(new, sa.Integer(), nullable=True))
-                batch_op.create_index(batch_op.f(f"ix_{table}_{new}"), [new], unique=False)
-                batch_op.create_foreign_key(batch_op.f(f"fk_{table}_{new}_person"), "person", [new], ["id"])
+        for _, new, _, _ in columns:
+            op.add_column(table, sa.Column(new, sa.Integer(), nullable=True))
+            op.create_index(op.f(f"ix_{table}_{new}"), table, [new], unique=False)
     unknown = _backfill()
     for (table, old), count in sorted(unknown.items()):
         log.warning("0009: %s.%s: %d value(s) named no person and became NULL", table, old, count)
     for table, columns in CONVERTED.items():
         with op.batch_alter_table(table, schema=None) as batch_op:
-            for old, _, _, _ in columns:
+            for old, new, _, _ in columns:
+                batch_op.create_foreign_key(batch_op.f(f"fk_{table}_{new}_person"), "person", [new], ["id"])
                 batch_op.drop_column(old)
 
 
