@@ -21,9 +21,10 @@ What the erasure does with each kind (`treatment`), and why:
 Free text the person wrote about themselves (check-in evidence and support text, named
 feedback) is deleted: ratings, progress and data points stay for the figures. Records they
 wrote for the team (agenda items, action items, norms, decisions, reflections) stay with the
-team, with their id replaced. Anything else holding their id inside longer text (ledger keys,
-job payloads, audit details, mentions in free text) is caught by a sweep of every string
-column of every table (`text_columns`, `replace_id`).
+team: who added, owns or did them (`agendaitem.owner_id`, `normrevision.changed_by_id`, …) is a
+``keep`` person key, so it names the tombstone, that is nobody. Anything else holding their id
+inside longer text (ledger keys, job payloads, audit details, mentions in free text) is caught
+by a sweep of every string column of every table (`text_columns`, `replace_id`).
 """
 
 from __future__ import annotations
