@@ -80,7 +80,7 @@ def build(db_url: str, *, schools: int, teams: int, teachers: int, weeks: int) -
             for year in YEARS:
                 start = date(year, 9, 1)
                 cycle_id = add(Cycle, team_id=team_id, title="Cycle", goal="Goal", metric_name="m", baseline=1,
-                               target=2, start_date=start, weeks=12, status="ended", created_by="UFAC",
+                               target=2, start_date=start, weeks=12, status="ended", created_by_id=None,
                                created_at=made)
                 for w in range(weeks):
                     day = start + timedelta(weeks=w)

@@ -19,7 +19,7 @@ from handlers.router import CommandRequest
 from scheduling.delivery import deliver
 from storage import norms as store
 from storage.models import Team
-from storage.people import load_actor
+from storage.people import load_actor, slack_ids
 from storage.rules.agenda import MAX_NORMS, NORM_MAX_LEN, RuleError, clean_norms, day_label
 from storage.rules.roles import Action, Forbidden, Role, require
 
@@ -73,8 +73,10 @@ def on_norms(request: CommandRequest, services: Services) -> None:
         _require_member(request, team)
         zone = ZoneInfo(team.timezone)
         with services.db.read() as session:
-            rows = [(r.version, day_label(r.changed_at.astimezone(zone).date()), r.changed_by, r.summary)
-                    for r in store.history(session, team_id=team.id)]
+            revisions = store.history(session, team_id=team.id)
+            who = slack_ids(session, [r.changed_by_id for r in revisions])
+            rows = [(r.version, day_label(r.changed_at.astimezone(zone).date()), who.get(r.changed_by_id or 0, ""),
+                     r.summary) for r in revisions]
         request.reply("Changes to the norms", blocks=render.norms_history_blocks(rows))
         return
     if word:

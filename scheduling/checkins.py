@@ -41,6 +41,7 @@ from storage import checkins as store
 from storage import cycles as cycle_store
 from storage import jobs
 from storage.models import Checkin, CheckinRound, Cycle, Person, ScheduledJob, School, Team
+from storage.people import slack_ids
 from storage.rules import cycles as rules
 from storage.views import cycles as views
 
@@ -559,9 +560,11 @@ def run_close(job: ScheduledJob, services: Services) -> str | None:
                 session.add(c)
         summary = cycle_store.summarize(round_, checkins)
         requests = store.unsent_support(session, cycle_id=cycle_id, week=week)
+        followers = slack_ids(session, [r.follower_id for r, _ in requests])
     left = 0
     for request, checkin in requests:
-        left += _send_support(services, ctx, request, checkin, persons.get(checkin.person_id), job)
+        left += _send_support(services, ctx, request, checkin, persons.get(checkin.person_id), job,
+                              follower=followers.get(request.follower_id or 0))
     cyc, t = ctx.cycle, ctx.team
     summary_view = views.RoundSummary(
         team_name=t.name, title=cyc.title, metric_name=cyc.metric_name, metric_unit=cyc.metric_unit,
@@ -576,14 +579,14 @@ def run_close(job: ScheduledJob, services: Services) -> str | None:
 
 
 def _send_support(services: Services, ctx: CycleContext, request: Any, checkin: Checkin,
-                  person: Person | None, job: ScheduledJob) -> int:
+                  person: Person | None, job: ScheduledJob, *, follower: str | None) -> int:
     """DM each facilitator the request with the teacher's name; returns how many are in doubt."""
     assert ctx.team is not None
     card = views.SupportCard(
         request_id=request.id, teacher_id=checkin.user_id,
         teacher_name=(person.name if person and person.name else checkin.user_id),
         team_name=ctx.team.name, week=checkin.week, progress=checkin.progress, evidence=checkin.evidence,
-        support=checkin.support, state=request.state, follower=request.follower)
+        support=checkin.support, state=request.state, follower=follower)
     left = 0
     targets = [f for f in ctx.facilitators if f.slack_user_id != checkin.user_id] or ctx.facilitators
     for fac in targets:

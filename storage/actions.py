@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from storage.models import ActionItem, Membership, Person, Team
+from storage.people import person_ref
 from storage.rules.agenda import RuleError
 
 
@@ -29,7 +30,7 @@ def add_action(session: Session, *, team_id: int, owner: str, text: str, due: da
     if not person.active:
         raise RuleError("That person's Slack account is deactivated; choose someone else.")
     item = ActionItem(team_id=team_id, meeting_id=meeting_id, owner_id=person.id, text=text, due_date=due,
-                      created_by=created_by, created_at=now)
+                      created_by_id=person_ref(session, created_by, now=now), created_at=now)
     session.add(item)
     session.flush()
     return item
@@ -57,10 +58,11 @@ def load(session: Session, *, action_id: int) -> ActionContext | None:
 
 def mark_done(session: Session, *, action_id: int, by: str, now: datetime) -> bool:
     """Close an open item; False when it was closed already (a double click changes nothing)."""
+    by_id = person_ref(session, by, now=now)
     result = session.exec(  # type: ignore[call-overload]
         update(ActionItem)
         .where(col(ActionItem.id) == action_id, col(ActionItem.status) == "open")
-        .values(status="done", done_at=now, done_by=by)
+        .values(status="done", done_at=now, done_by_id=by_id)
     )
     return bool(result.rowcount)
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import Checkin, CheckinRound, Cycle, Person, SupportRequest
+from storage.people import person_ref
 from storage.rules import cycles as rules
 
 T = TypeVar("T", bound=SQLModel)
@@ -212,11 +213,11 @@ def move_support(session: Session, *, request_id: int, to: str, user_id: str, no
         raise CheckinError("That support request no longer exists (the teacher changed their answer).")
     if SUPPORT_STATES.index(to) < SUPPORT_STATES.index(row.state):
         return row  # a late click on an older message: keep the further state
-    if to == "following_up" and row.follower is None:
-        row.follower = user_id
+    if to == "following_up" and row.follower_id is None:
+        row.follower_id = person_ref(session, user_id, now=now)
     if to == "resolved" and row.resolved_at is None:
         row.resolved_at = now
-        row.follower = row.follower or user_id
+        row.follower_id = row.follower_id or person_ref(session, user_id, now=now)
     row.state, row.updated_at = to, now
     session.add(row)
     return row

@@ -20,6 +20,7 @@ from storage.models import (
     SchoolBreak,
     Team,
 )
+from storage.people import person_ref
 from storage.rules import cycles as rules
 from storage.teams import audit
 
@@ -82,7 +83,8 @@ def start_cycle(session: Session, *, team_id: int, values: rules.CycleValues, cr
             f"This team already has a running cycle, “{escape(existing.title)}”. "
             "End it with `/plc cycle end` before starting another, or change it with `/plc cycle edit`."
         )
-    cycle = Cycle(team_id=team_id, created_by=created_by, created_at=now, status="active",
+    cycle = Cycle(team_id=team_id, created_by_id=person_ref(session, created_by, now=now), created_at=now,
+                  status="active",
                   title=values.title, goal=values.goal, metric_name=values.metric_name,
                   baseline=values.baseline, target=values.target, start_date=values.start_date,
                   weeks=values.weeks)
@@ -168,7 +170,7 @@ def save_reflection(session: Session, *, cycle_id: int, target_reached: str, fin
     row = reflection_row(session, cycle_id=cycle_id, now=now)
     row.target_reached, row.final_value = target_reached, final_value
     row.learned, row.next_steps = learned or None, next_steps or None
-    row.submitted_by, row.submitted_at = user_id, now
+    row.submitted_by_id, row.submitted_at = person_ref(session, user_id, now=now), now
     session.add(row)
     return row
 
@@ -279,7 +281,7 @@ def add_break(session: Session, *, school_id: int, starts_on: date, ends_on: dat
     if existing is not None:
         return existing, False
     row = SchoolBreak(school_id=school_id, starts_on=starts_on, ends_on=ends_on, label=label.strip()[:80],
-                      created_by=created_by, created_at=now)
+                      created_by_id=person_ref(session, created_by, now=now), created_at=now)
     try:
         with session.begin_nested():
             session.add(row)

@@ -386,12 +386,12 @@ def support_rows(session: Session, scope: Scope) -> Iterator[tuple[Any, ...]]:
     query = (
         sa_select(col(School.name), col(Team.name), col(Person.name), col(Checkin.week),
                   col(SupportRequest.created_at), col(SupportRequest.state), follower.c.name,
-                  col(SupportRequest.follower), col(Checkin.support), col(Checkin.progress), col(School.id))
+                  follower.c.slack_user_id, col(Checkin.support), col(Checkin.progress), col(School.id))
         .join(Checkin, col(Checkin.id) == SupportRequest.checkin_id)
         .join(Person, col(Person.id) == SupportRequest.person_id)
         .join(Team, col(Team.id) == SupportRequest.team_id)
         .join(School, col(School.id) == Team.school_id)
-        .outerjoin(follower, follower.c.slack_user_id == SupportRequest.follower)
+        .outerjoin(follower, follower.c.id == SupportRequest.follower_id)
         .where(or_(
             and_(_in_scope(scope), col(SupportRequest.state) != "resolved",
                  col(SupportRequest.created_at) < scope.latest,

@@ -19,12 +19,13 @@ back: what it reports is what `apply=True` would do.
 Concurrency: the erasure locks the person's row first, so writes that reference it (answers,
 feedback, attendance) finish before it or wait for it, and a second erasure of the same
 person waits and is refused. One gap is left on PostgreSQL: a colleague's write that names
-them only by Slack id, with no reference to their row (an agenda item's owner picked a
-moment before), committing while the erasure runs but after its sweep has read that table,
-keeps the raw id. After the commit, a colleague who names them anew stores new data: an
-action item is refused (they are in no team) but an agenda item's owner or a meeting role
-may be anyone in the workspace. `scrub_after` removes the old row versions once the erasure
-has committed (SQLite's WAL, PostgreSQL's dead tuples).
+them only by Slack id, with no reference to their row (a mention typed into an agenda item
+a moment before), committing while the erasure runs but after its sweep has read that table,
+keeps the raw id. (Who owns or did something is a reference to their row, and waits.) After
+the commit, a colleague who names them anew stores new data: an action item is refused (they
+are in no team) but an agenda item's owner or a meeting role may be anyone in the workspace,
+and naming them makes a new, bare person row for their Slack id. `scrub_after` removes the
+old row versions once the erasure has committed (SQLite's WAL, PostgreSQL's dead tuples).
 """
 
 from __future__ import annotations

@@ -109,11 +109,12 @@ def set_slack_conversation(session: Session, person: Person, *, now: datetime) -
         session.add(identity)
 
 
-def set_slack_place(session: Session, team: Team, *, now: datetime) -> None:
-    """The team's Slack place follows `team.channel_id` (made if missing)."""
+def set_slack_place(session: Session, team: Team, *, now: datetime, new: bool = False) -> None:
+    """The team's Slack place follows `team.channel_id` (made if missing; `new`: the team was just
+    made, so it has none yet and nothing is looked up: a roster import makes hundreds)."""
     assert team.id is not None
-    place = session.exec(select(TeamPlace).where(TeamPlace.team_id == team.id, TeamPlace.platform == SLACK,
-                                                 TeamPlace.workspace == SLACK_WORKSPACE)).first()
+    place = None if new else session.exec(select(TeamPlace).where(
+        TeamPlace.team_id == team.id, TeamPlace.platform == SLACK, TeamPlace.workspace == SLACK_WORKSPACE)).first()
     if place is None:
         session.add(TeamPlace(team_id=team.id, platform=SLACK, workspace=SLACK_WORKSPACE, place_id=team.channel_id,
                               kind="channel", created_at=now))

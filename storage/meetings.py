@@ -25,6 +25,7 @@ from storage.models import (
     SchoolBreak,
     Team,
 )
+from storage.people import person_ref, slack_id, slack_ids
 from storage.rules import cycles as cycle_rules
 from storage.rules.agenda import (
     MAX_ITEMS,
@@ -271,8 +272,9 @@ def add_item(session: Session, *, meeting: Meeting, title: str, minutes: int, ow
     if len(current) >= MAX_ITEMS:
         raise RuleError(f"This agenda has {MAX_ITEMS} items already; that is more than one meeting can hold.")
     item = AgendaItem(meeting_id=meeting.id, position=(current[-1].position + 1) if current else 1, title=title,
-                      minutes=minutes, owner=owner, link=link, outcome=outcome, source=source,
-                      source_key=source_key, added_by=added_by, created_at=now)
+                      minutes=minutes, owner_id=person_ref(session, owner, now=now), link=link, outcome=outcome,
+                      source=source, source_key=source_key, added_by_id=person_ref(session, added_by, now=now),
+                      created_at=now)
     try:
         with session.begin_nested():
             session.add(item)
@@ -296,9 +298,10 @@ def apply_template(session: Session, *, meeting: Meeting, template: Template, by
             kept.append(item)
     session.flush()
     position = 1
+    by_id = person_ref(session, by, now=now)
     for t in template.items:
         session.add(AgendaItem(meeting_id=meeting.id, position=position, title=t.title, minutes=t.minutes,
-                               outcome=t.outcome, source="template", added_by=by, created_at=now))
+                               outcome=t.outcome, source="template", added_by_id=by_id, created_at=now))
         position += 1
     for item in kept:
         item.position = position
@@ -335,7 +338,8 @@ class ItemEdit:
 
 
 def edit_agenda(session: Session, *, meeting: Meeting, edits: list[ItemEdit], timekeeper: str | None,
-                notetaker: str | None) -> None:
+                notetaker: str | None, now: datetime | None = None) -> None:
+    """Apply the edits; people (item owners, the roles) come as Slack user ids."""
     assert meeting.id is not None
     if meeting.status != OPEN:
         raise RuleError(f"That meeting is {meeting.status}; its agenda can no longer change.")
@@ -347,26 +351,32 @@ def edit_agenda(session: Session, *, meeting: Meeting, edits: list[ItemEdit], ti
         if not edit.title:
             session.delete(item)
             continue
-        item.title, item.minutes, item.owner = edit.title, edit.minutes, edit.owner
+        item.title, item.minutes = edit.title, edit.minutes
+        item.owner_id = person_ref(session, edit.owner, now=now)
         session.add(item)
     record = record_for(session, meeting_id=meeting.id)
-    record.timekeeper, record.notetaker = timekeeper, notetaker
+    record.timekeeper_id = person_ref(session, timekeeper, now=now)
+    record.notetaker_id = person_ref(session, notetaker, now=now)
     session.add(record)
 
 
 def edit_item(session: Session, *, meeting: Meeting, item: AgendaItem, title: str, minutes: int, owner: str | None,
-              link: str | None, outcome: str) -> None:
+              link: str | None, outcome: str, now: datetime | None = None) -> None:
     """Change one item of a meeting not yet held or cancelled (values already checked)."""
     if meeting.status != OPEN:
         raise RuleError(f"That meeting is {meeting.status}; its agenda can no longer change.")
-    item.title, item.minutes, item.owner, item.link, item.outcome = title, minutes, owner, link, outcome
+    item.title, item.minutes, item.link, item.outcome = title, minutes, link, outcome
+    item.owner_id = person_ref(session, owner, now=now)
     session.add(item)
 
 
 def roles_of(session: Session, *, meeting_id: int) -> tuple[str | None, str | None]:
-    """(timekeeper, note-taker) of a meeting, without creating its record."""
+    """(timekeeper, note-taker) of a meeting as Slack user ids, without creating its record."""
     record = session.exec(select(MeetingRecord).where(MeetingRecord.meeting_id == meeting_id)).first()
-    return (record.timekeeper, record.notetaker) if record else (None, None)
+    if record is None:
+        return (None, None)
+    shown = slack_ids(session, [record.timekeeper_id, record.notetaker_id])
+    return (shown.get(record.timekeeper_id or 0), shown.get(record.notetaker_id or 0))
 
 
 def record_for(session: Session, *, meeting_id: int) -> MeetingRecord:
@@ -422,14 +432,15 @@ def wrap_up(session: Session, *, meeting_id: int, present: list[str], notes: dic
             item.notes = notes[item.id]
             session.add(item)
     record = record_for(session, meeting_id=meeting_id)
-    record.decisions, record.wrapped_up_by, record.wrapped_up_at = decisions, by, now
+    by_id = person_ref(session, by, now=now)
+    record.decisions, record.wrapped_up_by_id, record.wrapped_up_at = decisions, by_id, now
     session.add(record)
     created = []
     for new in actions:
         owner = people[new.owner]
         assert owner.id is not None
         action = ActionItem(team_id=meeting.team_id, meeting_id=meeting_id, owner_id=owner.id, text=new.text,
-                            due_date=new.due, created_by=by, created_at=now)
+                            due_date=new.due, created_by_id=by_id, created_at=now)
         session.add(action)
         created.append(action)
     session.flush()
@@ -501,6 +512,14 @@ def action_views(session: Session, *, team_id: int | None = None, owner_id: int 
     return [ActionView(a.id or 0, uid, a.text, a.due_date, a.status, name, timezone=tz) for a, uid, name, tz in rows]
 
 
+def item_views(session: Session, *, meeting_id: int) -> list[ItemView]:
+    """A meeting's items in order, each owner shown by their Slack user id."""
+    rows = items(session, meeting_id=meeting_id)
+    owners = slack_ids(session, [i.owner_id for i in rows])
+    return [ItemView(i.id or 0, i.title, i.minutes, owners.get(i.owner_id or 0), i.link, i.outcome, i.notes)
+            for i in rows]
+
+
 def agenda_snapshot(session: Session, *, meeting_id: int, now: datetime) -> AgendaSnapshot:
     meeting = session.get(Meeting, meeting_id)
     assert meeting is not None
@@ -518,14 +537,13 @@ def agenda_snapshot(session: Session, *, meeting_id: int, now: datetime) -> Agen
         started=meeting.starts_at <= now,
         norms=norms_store.current_norms(session, team_id=team.id),
         cycle=cycle_view(current_cycle(session, team_id=team.id), today),
-        items=[ItemView(i.id or 0, i.title, i.minutes, i.owner, i.link, i.outcome, i.notes)
-               for i in items(session, meeting_id=meeting_id)],
+        items=item_views(session, meeting_id=meeting_id),
         requested=requested(session, team_id=team.id) if meeting.status == OPEN else [],
         open_actions=carry_over(action_views(session, team_id=team.id), today=today),
         template_label=template.label if template else None,
         facilitators=[p.slack_user_id for p in facilitators(session, team_id=team.id)],
-        timekeeper=record.timekeeper if record else None,
-        notetaker=record.notetaker if record else None,
+        timekeeper=slack_id(session, record.timekeeper_id) if record else None,
+        notetaker=slack_id(session, record.notetaker_id) if record else None,
     )
 
 
@@ -545,9 +563,8 @@ def meeting_log(session: Session, *, meeting_id: int) -> MeetingLog:
         when=local_label(meeting.starts_at, team.timezone),
         present=[uid for uid, here in rows if here],
         absent=[uid for uid, here in rows if not here],
-        items=[ItemView(i.id or 0, i.title, i.minutes, i.owner, i.link, i.outcome, i.notes)
-               for i in items(session, meeting_id=meeting_id)],
+        items=item_views(session, meeting_id=meeting_id),
         decisions=record.decisions if record else "",
         actions=action_views(session, meeting_id=meeting_id, status=None),
-        wrapped_up_by=(record.wrapped_up_by or "") if record else "",
+        wrapped_up_by=(slack_id(session, record.wrapped_up_by_id) or "") if record else "",
     )

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
 from storage.models import Membership, Norm, NormCommitment, NormRevision, Person
+from storage.people import person_ref
 from storage.rules.agenda import norms_change_summary
 from storage.teams import audit
 
@@ -40,7 +41,7 @@ def save_norms(session: Session, *, team_id: int, norms: list[str], by: str, now
     version = current_version(session, team_id=team_id) + 1
     revision = NormRevision(
         team_id=team_id, version=version, norms=json.dumps(norms),
-        summary=norms_change_summary(old, norms), changed_by=by, changed_at=now,
+        summary=norms_change_summary(old, norms), changed_by_id=person_ref(session, by, now=now), changed_at=now,
     )
     session.add(revision)
     session.flush()  # the unique (team, version) refuses a concurrent second revision here

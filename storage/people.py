@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -9,9 +10,13 @@ from typing import Any
 from sqlalchemy import CompoundSelect, bindparam, literal, union_all
 from sqlmodel import Session, col, select
 
+from storage.clock import session_now
 from storage.identities import add_slack_identities
 from storage.models import Membership, Person, SchoolLeader, Team
 from storage.rules.roles import Actor
+
+# A chat platform's user id (Slack's U012AB…): upper-case letters and digits, unlike "cli:<login>".
+_USER_ID = re.compile(r"[A-Z][A-Z0-9]{1,63}")
 
 
 def get_or_create_person(session: Session, slack_user_id: str, *, now: datetime, name: str = "",
@@ -97,3 +102,35 @@ def ensure_people(
 
 def person_by_slack_id(session: Session, slack_user_id: str) -> Person | None:
     return session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
+
+
+def person_ref(session: Session, user_id: str | None, *, now: datetime | None = None) -> int | None:
+    """The person id that a Slack user id names, for an attribution column (who owns or did something).
+
+    A Slack user the bot has not stored yet (a timekeeper picked from the whole workspace) gets a
+    bare person row and their Slack identity, as `get_or_create_person` makes them. An erased
+    person's `forgotten-…` token names their tombstone. Nothing, or a value that is no Slack user
+    id ("cli:<login>"), names nobody: None.
+    """
+    if not user_id:
+        return None
+    person = person_by_slack_id(session, user_id)
+    if person is None:
+        if not _USER_ID.fullmatch(user_id):
+            return None
+        person = get_or_create_person(session, user_id, now=now or session_now(session))
+    return person.id
+
+
+def slack_ids(session: Session, person_ids: Iterable[int | None]) -> dict[int, str]:
+    """person id -> the Slack user id shown for them (an erased person's is their token), in one query."""
+    wanted = sorted({p for p in person_ids if p is not None})
+    if not wanted:
+        return {}
+    return {pid: uid for pid, uid in session.exec(
+        select(col(Person.id), col(Person.slack_user_id)).where(col(Person.id).in_(wanted))).all() if pid is not None}
+
+
+def slack_id(session: Session, person_id: int | None) -> str | None:
+    """The Slack user id shown for one person id (None for None)."""
+    return slack_ids(session, [person_id]).get(person_id) if person_id is not None else None

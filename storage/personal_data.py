@@ -1,7 +1,7 @@
 """The inventory of personal data: every table and column that names a person.
 
-A person is named two ways: by their `person.id` (a foreign key such as `checkin.person_id`)
-or by their Slack user id held in a string column (`agendaitem.owner`, `auditentry.actor`, …),
+A person is named two ways: by their `person.id` (a foreign key such as `checkin.person_id` or
+`agendaitem.owner_id`) or by their Slack user id held in a string column (`auditentry.actor`, …),
 sometimes inside longer text (a ledger key `checkin:12:U012AB:3`, a mention `<@U012AB>`).
 The export (`bot/render/personal_workbook.py`) and the erasure (`storage/erasure.py`) both
 read this one list, so what is handed over and what is erased cannot disagree, and
@@ -21,9 +21,10 @@ What the erasure does with each kind (`treatment`), and why:
 Free text the person wrote about themselves (check-in evidence and support text, named
 feedback) is deleted: ratings, progress and data points stay for the figures. Records they
 wrote for the team (agenda items, action items, norms, decisions, reflections) stay with the
-team, with their id replaced. Anything else holding their id inside longer text (ledger keys,
-job payloads, audit details, mentions in free text) is caught by a sweep of every string
-column of every table (`text_columns`, `replace_id`).
+team: who added, owns or did them (`agendaitem.owner_id`, `normrevision.changed_by_id`, …) is a
+``keep`` person key, so it names the tombstone, that is nobody. Anything else holding their id
+inside longer text (ledger keys, job payloads, audit details, mentions in free text) is caught
+by a sweep of every string column of every table (`text_columns`, `replace_id`).
 """
 
 from __future__ import annotations
@@ -109,6 +110,20 @@ PERSON_KEYS: tuple[PersonKey, ...] = (
     PersonKey("actionitem", "owner_id", "keep", "action item owned", "Action items"),
     PersonKey("normcommitment", "person_id", "keep", "norms commitment", "Norm commitments"),
     PersonKey("attendance", "person_id", "keep", "meeting attendance", "Meetings attended"),
+    # Who owns or did something for their team: the row stays with the team and, pointing at
+    # the tombstone, names nobody.
+    PersonKey("actionitem", "created_by_id", "keep", "action item created", "Action items"),
+    PersonKey("actionitem", "done_by_id", "keep", "action item marked done", "Action items"),
+    PersonKey("agendaitem", "owner_id", "keep", "agenda item owned", "Agenda items"),
+    PersonKey("agendaitem", "added_by_id", "keep", "agenda item added", "Agenda items"),
+    PersonKey("supportrequest", "follower_id", "keep", "support request followed up", "Other records"),
+    PersonKey("meetingrecord", "timekeeper_id", "keep", "meeting timekeeper", "Other records"),
+    PersonKey("meetingrecord", "notetaker_id", "keep", "meeting note-taker", "Other records"),
+    PersonKey("meetingrecord", "wrapped_up_by_id", "keep", "meeting wrapped up", "Other records"),
+    PersonKey("cycle", "created_by_id", "keep", "learning cycle started", "Other records"),
+    PersonKey("cyclereflection", "submitted_by_id", "keep", "cycle reflection submitted", "Other records"),
+    PersonKey("normrevision", "changed_by_id", "keep", "norms edited", "Other records"),
+    PersonKey("schoolbreak", "created_by_id", "keep", "school break added", "Other records"),
     # Who they are on Slack or Teams and how the bot reaches them (DM channel, conversation
     # reference): nothing to count for a team, and a way to reach them, so it goes.
     PersonKey("personidentity", "person_id", "delete", "chat account (Slack or Teams) and how the bot reaches you",
@@ -117,18 +132,6 @@ PERSON_KEYS: tuple[PersonKey, ...] = (
 
 SLACK_ID_COLUMNS: tuple[SlackIdColumn, ...] = (
     SlackIdColumn("checkin", "user_id", "token", "check-in prompt", "Check-ins"),
-    SlackIdColumn("supportrequest", "follower", "token", "support request followed up", "Other records"),
-    SlackIdColumn("agendaitem", "owner", "token", "agenda item owned", "Agenda items"),
-    SlackIdColumn("agendaitem", "added_by", "token", "agenda item added", "Agenda items"),
-    SlackIdColumn("actionitem", "created_by", "token", "action item created", "Action items"),
-    SlackIdColumn("actionitem", "done_by", "token", "action item marked done", "Action items"),
-    SlackIdColumn("meetingrecord", "timekeeper", "token", "meeting timekeeper", "Other records"),
-    SlackIdColumn("meetingrecord", "notetaker", "token", "meeting note-taker", "Other records"),
-    SlackIdColumn("meetingrecord", "wrapped_up_by", "token", "meeting wrapped up", "Other records"),
-    SlackIdColumn("cycle", "created_by", "token", "learning cycle started", "Other records"),
-    SlackIdColumn("cyclereflection", "submitted_by", "token", "cycle reflection submitted", "Other records"),
-    SlackIdColumn("normrevision", "changed_by", "token", "norms edited", "Other records"),
-    SlackIdColumn("schoolbreak", "created_by", "token", "school break added", "Other records"),
     SlackIdColumn("schoolyear", "closed_by", "token", "school year closed", "Other records"),
     SlackIdColumn("delivery", "recipient", "token", "message sent by the bot", "Other records"),
     SlackIdColumn("auditentry", "actor", "token", "change recorded in the audit log", "Other records"),
@@ -318,7 +321,7 @@ def collect(session: Session, person: Person, *, now: datetime) -> PersonalData:
             .join(Checkin, col(Checkin.id) == SupportRequest.checkin_id)
             .join(Cycle, col(Cycle.id) == SupportRequest.cycle_id).join(Team, col(Team.id) == SupportRequest.team_id)
             .join(School, col(School.id) == Team.school_id)
-            .outerjoin(follower, col(follower.slack_user_id) == SupportRequest.follower)
+            .outerjoin(follower, col(follower.id) == SupportRequest.follower_id)
             .where(SupportRequest.person_id == pid).order_by(col(SupportRequest.created_at))
         ).all()
     ]
@@ -338,11 +341,12 @@ def collect(session: Session, person: Person, *, now: datetime) -> PersonalData:
     for item, team, school, owner_name in session.exec(
         select(ActionItem, Team, School, owner.name).join(Team, col(Team.id) == ActionItem.team_id)
         .join(School, col(School.id) == Team.school_id).join(owner, col(owner.id) == ActionItem.owner_id)
-        .where(or_(col(ActionItem.owner_id) == pid, col(ActionItem.created_by) == uid, col(ActionItem.done_by) == uid))
+        .where(or_(col(ActionItem.owner_id) == pid, col(ActionItem.created_by_id) == pid,
+                   col(ActionItem.done_by_id) == pid))
         .order_by(col(ActionItem.created_at))
     ).all():
-        parts = [p for p, yes in (("owner", item.owner_id == pid), ("created it", item.created_by == uid),
-                                  ("marked it done", item.done_by == uid)) if yes]
+        parts = [p for p, yes in (("owner", item.owner_id == pid), ("created it", item.created_by_id == pid),
+                                  ("marked it done", item.done_by_id == pid)) if yes]
         actions.append((school.name, team.name, item.text, ", ".join(parts), owner_name, item.due_date,
                         item.status, _local(item.created_at, team.timezone), _local(item.done_at, team.timezone)))
     sheets["Action items"] = actions
@@ -368,15 +372,16 @@ def collect(session: Session, person: Person, *, now: datetime) -> PersonalData:
 
     sheets["Agenda items"] = [
         (school.name, team.name, _local(meeting.starts_at, team.timezone), item.title, item.minutes,
-         ", ".join(p for p, yes in (("owner", item.owner == uid), ("added it", item.added_by == uid)) if yes))
+         ", ".join(p for p, yes in (("owner", item.owner_id == pid), ("added it", item.added_by_id == pid)) if yes))
         for item, meeting, team, school in session.exec(
             select(AgendaItem, Meeting, Team, School).join(Meeting, col(Meeting.id) == AgendaItem.meeting_id)
             .join(Team, col(Team.id) == Meeting.team_id).join(School, col(School.id) == Team.school_id)
-            .where(or_(col(AgendaItem.owner) == uid, col(AgendaItem.added_by) == uid)).order_by(col(Meeting.starts_at))
+            .where(or_(col(AgendaItem.owner_id) == pid, col(AgendaItem.added_by_id) == pid))
+            .order_by(col(Meeting.starts_at))
         ).all()
     ]
 
-    sheets["Other records"] = _identities(session, pid, tz=person.tz) + _other_records(session, uid, tz=person.tz)
+    sheets["Other records"] = _identities(session, pid, tz=person.tz) + _other_records(session, pid, uid, tz=person.tz)
     return PersonalData(profile, sheets, team_names)
 
 
@@ -401,20 +406,22 @@ def _identities(session: Session, pid: int, *, tz: str | None) -> list[tuple[obj
     return out
 
 
-def _other_records(session: Session, uid: str, *, tz: str | None) -> list[tuple[object, ...]]:
-    """The remaining Slack-id columns of the inventory: what they did for their teams, and the
-    bot's messages to them (counted by kind), and audit entries made by or about them."""
+def _other_records(session: Session, pid: int, uid: str, *, tz: str | None) -> list[tuple[object, ...]]:
+    """The inventory's remaining columns: what they did for their teams (person ids, then Slack
+    ids), the bot's messages to them (counted by kind), and audit entries made by or about them."""
     out: list[tuple[object, ...]] = []
     tables = {t.name: t for t in SQLModel.metadata.sorted_tables}
     stamp = {"supportrequest": "updated_at", "meetingrecord": "wrapped_up_at", "cycle": "created_at",
              "cyclereflection": "submitted_at", "normrevision": "changed_at", "schoolbreak": "created_at",
              "schoolyear": "closed_at"}
-    for ref in SLACK_ID_COLUMNS:
-        if ref.sheet != "Other records" or ref.table in ("delivery", "auditentry"):
-            continue
+    refs: list[tuple[PersonKey | SlackIdColumn, object]] = [
+        (key, pid) for key in PERSON_KEYS if key.sheet == "Other records" and key.table in stamp]
+    refs += [(ref, uid) for ref in SLACK_ID_COLUMNS
+             if ref.sheet == "Other records" and ref.table not in ("delivery", "auditentry")]
+    for ref, value in refs:
         table = tables[ref.table]
         when = table.c[stamp[ref.table]]
-        for (at,) in session.execute(sa_select(when).where(table.c[ref.column] == uid).order_by(when)).all():
+        for (at,) in session.execute(sa_select(when).where(table.c[ref.column] == value).order_by(when)).all():
             out.append((ref.what, _local(at, tz), ""))
     for kind, n, last in session.execute(
         sa_select(col(Delivery.kind), func.count(), func.max(Delivery.created_at))

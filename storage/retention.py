@@ -205,11 +205,11 @@ def _school_steps(cut: SchoolCutoff) -> list[_Step]:
             col(ActionItem.team_id).in_(teams),
             or_(col(ActionItem.meeting_id).in_(old_meetings),
                 and_(col(ActionItem.meeting_id).is_(None), col(ActionItem.created_at) < cut.cutoff_at)))),
-        _Step("cycle author ids", Cycle, and_(cycle_is_old, col(Cycle.created_by) != ""),
-              clear={"created_by": ""}),
+        _Step("cycle author ids", Cycle, and_(cycle_is_old, col(Cycle.created_by_id).is_not(None)),
+              clear={"created_by_id": None}),
         _Step("cycle author ids", CycleReflection, and_(col(CycleReflection.cycle_id).in_(old_cycles),
-                                                        col(CycleReflection.submitted_by).is_not(None)),
-              clear={"submitted_by": None}),
+                                                        col(CycleReflection.submitted_by_id).is_not(None)),
+              clear={"submitted_by_id": None}),
     ]
 
 

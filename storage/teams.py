@@ -274,7 +274,7 @@ def save_team(session: Session, *, team: Team | None, school_id: int, channel_id
         team = Team(school_id=school_id, **wanted, created_at=now)
         session.add(team)
         session.flush()
-        set_slack_place(session, team, now=now)
+        set_slack_place(session, team, now=now, new=True)
         audit(session, actor=actor, action="team.create", target=f"team:{team.id}",
               detail=f"{team.name} in school:{school_id}, channel {channel_id}", at=now)
         return team, ["created"]

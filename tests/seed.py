@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import select
 
@@ -75,3 +76,11 @@ def seed_team(
         team_id = t.id
     assert school_id is not None and team_id is not None
     return Seeded(school_id, team_id, channel, list(facilitators), list(members), list(principals), ids)
+
+
+def slack_of(db: Any, person_id: int | None) -> str | None:
+    """The Slack user id of the person an attribution column (`owner_id`, `done_by_id`, …) names."""
+    from storage.people import slack_id
+
+    with db.read() as session:
+        return slack_id(session, person_id)

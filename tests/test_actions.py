@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from sqlmodel import select
 
 from storage.models import ActionItem, Person, ScheduledJob
-from tests.seed import seed_team
+from tests.seed import seed_team, slack_of
 
 THURSDAY_9AM = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)  # 9:00 AM in New York
 
@@ -33,7 +33,7 @@ def test_action_assigned_reminded_once_and_closed(bot):
     _command(bot, "UT1", "action <@UT2|ut2> Share the exit tickets by friday", team.channel)
     assert "Action item for <@UT2>, due Fri Dec 4" in _last_response(bot)
     [item] = _actions(bot)
-    assert (item.text, item.due_date, item.status, item.created_by) == (
+    assert (item.text, item.due_date, item.status, slack_of(bot.db, item.created_by_id)) == (
         "Share the exit tickets", date(2026, 12, 4), "open", "UT1")
     dms = bot.double.messages("UT2")
     assert len(dms) == 1 and "Share the exit tickets" in json.dumps(dms[0]["blocks"])
@@ -57,7 +57,7 @@ def test_action_assigned_reminded_once_and_closed(bot):
     bot.user("UT2").click(dms[1], "action_done")
     bot.wait_idle()
     [item] = _actions(bot)
-    assert item.status == "done" and item.done_by == "UT2"
+    assert item.status == "done" and slack_of(bot.db, item.done_by_id) == "UT2"
     closed = next(m for m in bot.double.messages("UT2") if m["ts"] == dms[1]["ts"])
     assert "Marked done" in json.dumps(closed["blocks"])
 

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bot.slack_double import limits
 from storage.models import ActionItem, AgendaItem, Attendance, Meeting, ScheduledJob, Team
-from tests.seed import seed_team
+from tests.seed import seed_team, slack_of
 
 THURSDAY_MEETING = datetime(2026, 12, 3, 20, 30, tzinfo=UTC)  # Thu Dec 3, 3:30 PM in New York
 
@@ -88,7 +88,8 @@ def test_members_add_items_and_see_the_agenda_but_cannot_post_or_edit(bot):
     assert not (ok.json or {}).get("errors")
     bot.wait_idle()
     item = _items(bot)[-1]
-    assert (item.title, item.minutes, item.owner, item.added_by) == ("Reading data", 10, "UT1", "UT1")
+    assert (item.title, item.minutes, slack_of(bot.db, item.owner_id), slack_of(bot.db, item.added_by_id)) == (
+        "Reading data", 10, "UT1", "UT1")
     updated = next(m for m in bot.double.messages(team.channel) if m["ts"] == agenda["ts"])
     assert "Reading data" in json.dumps(updated["blocks"]) and "https://docs.example/reading" in json.dumps(updated)
 

@@ -27,7 +27,7 @@ from tests.cycle_helpers import (
     write_lock_held,
 )
 from tests.harness import BotHarness
-from tests.seed import seed_team
+from tests.seed import seed_team, slack_of
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_support_request_goes_to_facilitators_at_close_and_follows_its_states(bo
     bot.wait_idle()
     with bot.db.read() as session:
         row = session.exec(select(SupportRequest)).one()
-    assert (row.state, row.follower) == ("following_up", "UFAC")
+    assert (row.state, slack_of(bot.db, row.follower_id)) == ("following_up", "UFAC")
     assert "week 1, following up" in json.dumps(bot.double.home_view("UFAC"))  # refreshed by the click
     assert "following up" in _text(_dm(bot, "UT3"))
     request = checkin_dms(bot, "UFAC", prefix="support:")[0]

@@ -30,6 +30,7 @@ from storage.rules.agenda import RuleError
 from storage.rules.roles import Actor, Forbidden
 from storage.views.agenda_actions import AgendaDue
 from storage.views.meeting_actions import ActionAssigned
+from tests.seed import slack_of
 
 START = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
 ADMINS = ("UADMIN",)
@@ -105,15 +106,16 @@ def test_a_member_adds_an_item_once_and_edits_their_own(world: World) -> None:
     again = add_item(world, "UT1", item)  # a double submit of the same form adds nothing
     assert not again.created and again.item_id == added.item_id and not again.refresh_agenda
     (row,) = world.items()
-    assert (row.title, row.minutes, row.owner, row.added_by, row.source) == (
-        "Exit ticket data", 10, "UT1", "UT1", "member")
+    assert (row.title, row.minutes, slack_of(world.db, row.owner_id), slack_of(world.db, row.added_by_id),
+            row.source) == ("Exit ticket data", 10, "UT1", "UT1", "member")
 
     with world.db.session() as session:
         edited = agenda_actions.edit_item(session, world.actor("UT1"), item_id=added.item_id,
                                           change=agenda_actions.NewItem("Exit tickets: week 2", 15, "UT2"))
     assert edited.refresh_agenda and edited.changed == (f"agenda item:{added.item_id} edited",)
     (row,) = world.items()
-    assert (row.title, row.minutes, row.owner, row.link, row.outcome) == ("Exit tickets: week 2", 15, "UT2", None, "")
+    assert (row.title, row.minutes, slack_of(world.db, row.owner_id), row.link, row.outcome) == (
+        "Exit tickets: week 2", 15, "UT2", None, "")
 
     # Another member may not change it; a facilitator may; a bad value is refused on its field.
     with world.db.session() as session, pytest.raises(UserError, match="Only the person who added"):
@@ -178,7 +180,7 @@ def test_the_agenda_editor_and_templates_are_the_facilitators(world: World) -> N
         saved = agenda_actions.write_agenda_edit(session, world.actor("UFAC"), checked)
     assert saved.refresh_agenda
     (row,) = world.items()
-    assert (row.title, row.minutes, row.owner) == ("Data dive", 20, "UT2")
+    assert (row.title, row.minutes, slack_of(world.db, row.owner_id)) == ("Data dive", 20, "UT2")
 
     with world.db.session() as session:
         filled = agenda_actions.fill_from_template(session, world.actor("UFAC"), team_id=world.team_id,
@@ -224,7 +226,8 @@ def test_a_message_goes_on_the_agenda_once(world: World) -> None:
                                                    source_key="msg:CG3:1.2", now=START)
     assert not added.created
     (row,) = world.items()
-    assert (row.title, row.minutes, row.owner, row.source) == ("Look at this", 5, "UT2", "shortcut")
+    assert (row.title, row.minutes, slack_of(world.db, row.owner_id), row.source) == (
+        "Look at this", 5, "UT2", "shortcut")
 
 
 def test_an_action_item_notice_is_keyed_once_and_done_twice_is_one_effect(world: World) -> None:
@@ -258,7 +261,7 @@ def test_an_action_item_notice_is_keyed_once_and_done_twice_is_one_effect(world:
     assert first.closed and first.changed and first.agenda_meeting_id == world.meeting_id
     assert not second.closed and not second.changed and second.agenda_meeting_id is None
     (row,) = world.rows(ActionItem)
-    assert (row.status, row.done_by) == ("done", "UT1")
+    assert (row.status, slack_of(world.db, row.done_by_id)) == ("done", "UT1")
     assert row.done_at is not None and row.done_at.replace(tzinfo=UTC) == START + timedelta(hours=1)
     with world.db.session() as session, pytest.raises(UserError, match="no longer exists"):
         action_actions.mark_done(session, world.actor("UT1"), action_id=999, now=START)

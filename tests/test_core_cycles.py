@@ -42,6 +42,7 @@ from storage.people import load_actor
 from storage.rules.cycles import CycleInput
 from storage.rules.roles import Actor, Forbidden
 from storage.views.cycle_actions import CycleNote, CycleStarted, ReflectionPrompt, ReflectionSaved
+from tests.seed import slack_of
 
 START = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York, school open
 FORM = CycleInput(title="Fractions", goal="80% place fractions correctly", strategy="Number-line warm-ups",
@@ -220,7 +221,7 @@ def test_a_teacher_answers_twice_and_one_answer_is_stored(world: World) -> None:
     checkin_actions.resolve(services, world.actor("UFAC"), request_id=request.id or 0)
     with services.db.read() as session:
         done = session.get(SupportRequest, request.id)
-    assert done is not None and done.state == "resolved" and done.follower == "UFAC"
+    assert done is not None and done.state == "resolved" and slack_of(services.db, done.follower_id) == "UFAC"
 
 
 def test_away_then_back(world: World) -> None:

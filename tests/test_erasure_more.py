@@ -85,11 +85,11 @@ def richer_history(bot: BotHarness):  # noqa: ANN201
         cycle_store.add_break(session, school_id=other.id, starts_on=date(2027, 2, 15), ends_on=date(2027, 2, 19),
                               label="Winter recess", created_by=TEACHER, now=now)
         record = session.execute(select(MeetingRecord)).scalars().first()
-        record.timekeeper, record.notetaker = TEACHER, TEACHER
-        session.add(MeetingRecord(meeting_id=history.monday_meeting, wrapped_up_by=TEACHER, wrapped_up_at=now,
+        record.timekeeper_id, record.notetaker_id = maria.id, maria.id
+        session.add(MeetingRecord(meeting_id=history.monday_meeting, wrapped_up_by_id=maria.id, wrapped_up_at=now,
                                   decisions=f"Thanks <@{TEACHER}> for the samples"))
         request = session.execute(select(SupportRequest)).scalars().first()
-        request.follower = TEACHER  # as if she, a facilitator too, had followed it up
+        request.follower_id = maria.id  # as if she, a facilitator too, had followed it up
         item = session.execute(select(AgendaItem).where(AgendaItem.source == "template")).scalars().first()
         item.notes = f"<@{TEACHER}|{DISPLAY}> brings the samples; @{REAL_NAME} leads"
         session.add(ScheduledJob(kind="probe", dedupe_key=f"probe:{TEACHER}:1", payload=json.dumps(
@@ -99,9 +99,28 @@ def richer_history(bot: BotHarness):  # noqa: ANN201
         cycle_store.save_reflection(session, cycle_id=math_cycle, target_reached="partly", final_value=70.0,
                                     learned=f"<@{TEACHER}>'s groups worked", next_steps="More of it",
                                     user_id=TEACHER, now=now)
-        assert session.get(Cycle, math_cycle).created_by == TEACHER
+        assert session.get(Cycle, math_cycle).created_by_id == maria.id
     assert request is not None
     return history
+
+
+def attributions(bot: BotHarness, person_id: int) -> dict[tuple[str, str], int]:
+    """(table, column) -> how many rows of each attribution column (a person key kept by an
+    erasure) point at `person_id`."""
+    from sqlalchemy import func
+    from sqlmodel import SQLModel
+
+    from storage import personal_data as inv
+
+    out = {}
+    with bot.db.read() as session:
+        for ref in inv.PERSON_KEYS:
+            table = SQLModel.metadata.tables[ref.table]
+            n = session.execute(select(func.count()).select_from(table)
+                                .where(table.c[ref.column] == person_id)).scalar_one()
+            if n and ref.column != "person_id":
+                out[(ref.table, ref.column)] = n
+    return out
 
 
 def survivors(bot: BotHarness, dm: str) -> dict[str, list]:
@@ -113,22 +132,30 @@ def test_a_richer_history_leaves_nothing_that_names_her(harness, monkeypatch, ca
     richer_history(bot)
     with bot.db.read() as session:
         maria = session.execute(select(Person).where(Person.slack_user_id == TEACHER)).scalar_one()
-        dm = maria.dm_channel_id
+        dm, maria_id = maria.dm_channel_id, maria.id
         assert maria.away_until == date(2026, 12, 20) and maria.email == EMAIL and maria.name == REAL_NAME
     before = survivors(bot, dm)
     assert all(before[n] for n in (TEACHER, dm, EMAIL, REAL_NAME)), before
     assert ("agendaitem", "title") in {(t, c) for t, c, _ in before[REAL_NAME]}  # the shortcut's "@Maria Lopez"
     held = {(t, c) for t, c, _ in before[TEACHER]}
-    assert {("norm", "text"), ("normrevision", "norms"), ("agendaitem", "notes"), ("supportrequest", "follower"),
-            ("scheduledjob", "payload"), ("scheduledjob", "dedupe_key"), ("schoolbreak", "created_by"),
-            ("cycle", "created_by"), ("cyclereflection", "submitted_by"), ("cyclereflection", "learned"),
-            ("meetingrecord", "wrapped_up_by"), ("actionitem", "text"), ("agendaitem", "owner")} <= held, held
+    assert {("norm", "text"), ("normrevision", "norms"), ("agendaitem", "notes"),
+            ("scheduledjob", "payload"), ("scheduledjob", "dedupe_key"), ("cyclereflection", "learned"),
+            ("actionitem", "text")} <= held, held
+    # Who owns or did something names her person row (the erasure keeps them pointing at it).
+    attributed = attributions(bot, maria_id)
+    assert {("supportrequest", "follower_id"), ("schoolbreak", "created_by_id"), ("cycle", "created_by_id"),
+            ("cyclereflection", "submitted_by_id"), ("meetingrecord", "timekeeper_id"),
+            ("meetingrecord", "wrapped_up_by_id"), ("agendaitem", "owner_id")} <= set(attributed), attributed
 
     assert run_cli(bot, monkeypatch, "privacy", "forget", TEACHER, "--apply") == 0
     out = capsys.readouterr().out
     assert "Their name typed as plain words by colleagues" in out
     after = survivors(bot, dm)
     assert [(t, c) for t, c, _ in after[TEACHER]] == [("auditentry", "target")], after[TEACHER]
+    assert attributions(bot, maria_id) == attributed  # the same rows, now a former member's
+    with bot.db.read() as session:
+        tomb = session.get(Person, maria_id)
+        assert tomb.forgotten_at is not None and tomb.name == "a former member"
     assert after[dm] == [] and after[EMAIL] == [] and after[REAL_NAME] == [] and after[DISPLAY] == [], after
     if bot.db.is_sqlite:  # the CLI checkpointed the log itself: no copies left in the file or the -wal
         assert "write-ahead log was checkpointed" in out, out

@@ -7,6 +7,7 @@ import json
 from sqlmodel import select
 
 from storage.models import Norm, NormCommitment, NormRevision
+from storage.people import person_by_slack_id
 from tests.seed import seed_team
 
 
@@ -43,7 +44,7 @@ def test_norms_edited_posted_committed_and_asked_again(bot):
         norms = session.exec(select(Norm).order_by(Norm.position)).all()
         assert [n.text for n in norms] == ["Start and end on time", "Assume good intentions", "Be present"]
         revisions = session.exec(select(NormRevision)).all()
-        assert [(r.version, r.changed_by) for r in revisions] == [(1, fac)]
+        assert [(r.version, r.changed_by_id) for r in revisions] == [(1, person_by_slack_id(session, fac).id)]
     # The change is announced in the channel with the commit button.
     announced = _bot_messages(bot, team.channel)
     assert len(announced) == 1 and "updated the norms" in json.dumps(announced[0]["blocks"])

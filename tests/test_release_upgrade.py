@@ -73,8 +73,23 @@ class Converted:
     expect: Callable[[Any, Fixture], Any] = staticmethod(lambda old, fixture: old)  # type: ignore[assignment]
 
 
-# Empty until a migration converts a 0007 column; every other column must keep its value.
-CONVERTED: dict[tuple[str, str], Converted] = {}
+def _named(old: Any, fixture: Fixture) -> int | None:
+    """A Slack user id (or token) becoming the id of the person it named; "" (nobody) becomes None."""
+    return fixture.person_id_of(old or None)
+
+
+# Every other column must keep its value.
+CONVERTED: dict[tuple[str, str], Converted] = {
+    # 0009: attribution columns (who owns or did something) name the person row.
+    (table, old): Converted(new, _named) for table, old, new in (
+        ("agendaitem", "owner", "owner_id"), ("agendaitem", "added_by", "added_by_id"),
+        ("actionitem", "created_by", "created_by_id"), ("actionitem", "done_by", "done_by_id"),
+        ("meetingrecord", "timekeeper", "timekeeper_id"), ("meetingrecord", "notetaker", "notetaker_id"),
+        ("meetingrecord", "wrapped_up_by", "wrapped_up_by_id"), ("supportrequest", "follower", "follower_id"),
+        ("cycle", "created_by", "created_by_id"), ("cyclereflection", "submitted_by", "submitted_by_id"),
+        ("normrevision", "changed_by", "changed_by_id"), ("schoolbreak", "created_by", "created_by_id"),
+    )
+}
 # Fixture tables a migration may add rows to (every fixture row must still be there).
 MAY_GROW: set[str] = set()
 

@@ -68,8 +68,8 @@ def seed_year(bot: BotHarness, team: Seeded, year: int, *, day: date | None = No
     fid = (day.toordinal() * 100 + team.team_id) * 10  # feedback ids are random in the bot; unique here
     with bot.db.session() as s:
         cycle = Cycle(team_id=team.team_id, title=f"Cycle {year}", goal="Fluency", metric_name="wpm", baseline=60,
-                      target=90, start_date=day - timedelta(days=14), weeks=4, status="ended", created_by="UFAC",
-                      created_at=at, ended_at=at + timedelta(days=30))
+                      target=90, start_date=day - timedelta(days=14), weeks=4, status="ended",
+                      created_by_id=ids["UFAC"], created_at=at, ended_at=at + timedelta(days=30))
         meeting = Meeting(team_id=team.team_id, starts_at=at, status="held", held_at=at + timedelta(hours=1),
                           title="Data meeting")
         s.add_all([cycle, meeting])
@@ -88,13 +88,13 @@ def seed_year(bot: BotHarness, team: Seeded, year: int, *, day: date | None = No
         s.add(SupportRequest(checkin_id=stuck.id, team_id=team.team_id, cycle_id=cycle.id, person_id=ids["UT2"],
                              created_at=at, updated_at=at))
         s.add(CycleReflection(cycle_id=cycle.id, target_reached="partly", learned="warm-ups help",
-                              submitted_by="UFAC", submitted_at=at, summary='{"weeks": []}', created_at=at))
-        s.add(MeetingRecord(meeting_id=meeting.id, timekeeper="UT1", decisions="regroup on Friday",
-                            wrapped_up_by="UFAC", wrapped_up_at=at))
+                              submitted_by_id=ids["UFAC"], submitted_at=at, summary='{"weeks": []}', created_at=at))
+        s.add(MeetingRecord(meeting_id=meeting.id, timekeeper_id=ids["UT1"], decisions="regroup on Friday",
+                            wrapped_up_by_id=ids["UFAC"], wrapped_up_at=at))
         s.add_all([Attendance(meeting_id=meeting.id, person_id=ids[u], present=u != "UT3")
                    for u in ("UFAC", "UT1", "UT3")])
-        s.add(AgendaItem(meeting_id=meeting.id, position=1, title="Fluency data", owner="UT1", notes="UT1 shared",
-                         added_by="UFAC", created_at=at))
+        s.add(AgendaItem(meeting_id=meeting.id, position=1, title="Fluency data", owner_id=ids["UT1"],
+                         notes="UT1 shared", added_by_id=ids["UFAC"], created_at=at))
         s.add(ActionItem(team_id=team.team_id, meeting_id=meeting.id, owner_id=ids["UT1"], text="bring samples",
                          status="done", created_at=at, done_at=at))
         s.add(ActionItem(team_id=team.team_id, owner_id=ids["UT2"], text="share the rubric", created_at=at))
@@ -139,11 +139,11 @@ def years_left(bot: BotHarness) -> dict[str, set[int]]:
             "action items": years(s.exec(select(ActionItem.created_at)).all()),
             "meetings": set(meeting_year.values()),
             "cycles": years(s.exec(select(Cycle.start_date)).all()),
-            "cycle authors": {c.start_date.year for c in s.exec(select(Cycle)).all() if c.created_by},
+            "cycle authors": {c.start_date.year for c in s.exec(select(Cycle)).all() if c.created_by_id},
             "reflections": {c.start_date.year for c, r in s.exec(select(Cycle, CycleReflection).where(
                 CycleReflection.cycle_id == Cycle.id)).all()},
             "reflection authors": {c.start_date.year for c, r in s.exec(select(Cycle, CycleReflection).where(
-                CycleReflection.cycle_id == Cycle.id)).all() if r.submitted_by},
+                CycleReflection.cycle_id == Cycle.id)).all() if r.submitted_by_id},
             "deliveries": years(s.exec(select(Delivery.created_at)).all()),
             "finished jobs": years(s.exec(select(ScheduledJob.created_at).where(
                 col(ScheduledJob.state).in_(store.FINISHED), ScheduledJob.kind != "retention")).all()),

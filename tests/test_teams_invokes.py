@@ -51,6 +51,7 @@ from storage.models import (
 )
 from storage.models.feedback import Feedback
 from storage.models.identities import TEAMS
+from storage.people import slack_id
 from storage.rules.cycles import CycleValues
 from tests.test_teams_cards import VALIDATOR
 
@@ -247,7 +248,9 @@ def test_follow_up_and_resolve_are_for_facilitators_and_a_double_click_moves_onc
     for _ in range(2):
         answer = handle(world, world.users["UFAC"].execute("follow_up", data))
         assert "is following up" in card_text(answer)
-    assert (support(world)[0].state, support(world)[0].follower) == ("following_up", "UFAC")
+    with world.services.db.read() as session:
+        follower = slack_id(session, support(world)[0].follower_id)
+    assert (support(world)[0].state, follower) == ("following_up", "UFAC")
     resolved = handle(world, world.users["UFAC"].execute("resolve", {**data, "action": "resolve"}))
     assert "Resolved" in card_text(resolved) and support(world)[0].state == "resolved"
     # a late "follow up" click on an older card never moves it backwards
@@ -505,7 +508,7 @@ def snapshot(world: World) -> tuple:
     with world.services.db.read() as session:
         return (
             [(c.progress, c.value, c.evidence, c.support) for c in session.exec(select(Checkin)).all()],
-            [(s.state, s.follower) for s in session.exec(select(SupportRequest)).all()],
+            [(s.state, s.follower_id) for s in session.exec(select(SupportRequest)).all()],
             [(f.useful, f.learned, f.anonymous) for f in session.exec(select(Feedback)).all()],
             [(a.status,) for a in session.exec(select(ActionItem)).all()],
             [(c.status,) for c in session.exec(select(Cycle)).all()],

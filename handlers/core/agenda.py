@@ -24,6 +24,7 @@ from handlers.errors import UserError
 from scheduling import keys
 from storage import meetings as store
 from storage.models import AgendaItem, Meeting, Team
+from storage.people import slack_id, slack_ids
 from storage.rules.agenda import ItemView, RuleError, check_item, find_template, local_label
 from storage.rules.roles import Action, Actor, Forbidden, Role, allowed, require
 from storage.views.agenda_actions import AgendaDue
@@ -279,11 +280,11 @@ def _added(added: store.Added, target: AgendaTarget) -> ItemAdded:
 # ---------------------------------------------------------------------- editing
 
 
-def may_edit_item(actor: Actor, item: AgendaItem, team: Team) -> bool:
+def may_edit_item(session: Session, actor: Actor, item: AgendaItem, team: Team) -> bool:
     """The person who added an item (still a member) may change it; facilitators may change any."""
     if allowed(actor, Action.EDIT_AGENDA, team_id=team.id, school_id=team.school_id):
         return True
-    return item.added_by == actor.user_id and \
+    return item.added_by_id is not None and slack_id(session, item.added_by_id) == actor.user_id and \
         allowed(actor, Action.ADD_AGENDA_ITEM, team_id=team.id, school_id=team.school_id)
 
 
@@ -296,7 +297,7 @@ def edit_item(session: Session, actor: Actor, *, item_id: int, change: NewItem) 
     if item is None:
         raise UserError("That agenda item no longer exists.")
     meeting, team = _meeting(session, item.meeting_id)
-    if not may_edit_item(actor, item, team):
+    if not may_edit_item(session, actor, item, team):
         raise UserError(NOT_YOURS)
     title, minutes, link, outcome = check_item(change.title, change.minutes, change.link, change.outcome)
     store.edit_item(session, meeting=meeting, item=item, title=title, minutes=minutes, owner=change.owner,
@@ -313,8 +314,9 @@ def open_agenda_editor(session: Session, actor: Actor, *, meeting_id: int) -> Ag
     require(actor, Action.EDIT_AGENDA, team_id=team.id, school_id=team.school_id)
     if meeting.status != "scheduled":
         raise UserError(f"That meeting is {meeting.status}; its agenda can no longer change.")
-    items = [ItemView(i.id or 0, i.title, i.minutes, i.owner, i.link, i.outcome)
-             for i in store.items(session, meeting_id=meeting.id)]
+    rows = store.items(session, meeting_id=meeting.id)
+    owners = slack_ids(session, [i.owner_id for i in rows])
+    items = [ItemView(i.id or 0, i.title, i.minutes, owners.get(i.owner_id or 0), i.link, i.outcome) for i in rows]
     timekeeper, notetaker = store.roles_of(session, meeting_id=meeting.id)
     return AgendaEditor(meeting.id, local_label(meeting.starts_at, team.timezone), items, timekeeper, notetaker)
 

@@ -26,6 +26,7 @@ from storage import cycles as cycle_store
 from storage import jobs
 from storage.cycles import escape
 from storage.models import Checkin, CheckinRound, Person, SupportRequest, Team
+from storage.people import slack_id
 from storage.rules import cycles as rules
 from storage.rules import visibility
 from storage.rules.roles import Action, Actor, require
@@ -347,10 +348,11 @@ def support_card(services: Services, request_id: int) -> tuple[SupportRequest, C
         checkin = session.get(Checkin, request.checkin_id)
         person = session.get(Person, request.person_id)
         team = session.get(Team, request.team_id)
+        follower = slack_id(session, request.follower_id)
     assert checkin is not None and team is not None
     card = SupportCard(
         request_id=request_id, teacher_id=checkin.user_id,
         teacher_name=person.name if person and person.name else checkin.user_id, team_name=team.name,
         week=checkin.week, progress=checkin.progress, evidence=checkin.evidence, support=checkin.support,
-        state=request.state, follower=request.follower)
+        state=request.state, follower=follower)
     return request, checkin, card

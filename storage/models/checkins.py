@@ -70,7 +70,7 @@ class SupportRequest(SQLModel, table=True):
     cycle_id: int = Field(foreign_key="cycle.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     state: str = Field(default="open", max_length=16, index=True)  # open | following_up | resolved
-    follower: str | None = Field(default=None, max_length=32)  # Slack id of the facilitator
+    follower_id: int | None = Field(default=None, foreign_key="person.id", index=True)  # the facilitator following up
     sent_at: datetime | None = utc_field(nullable=True)  # when facilitators were told
     created_at: datetime = stamp_field()
     updated_at: datetime = stamp_field()
@@ -87,7 +87,7 @@ class SchoolBreak(SQLModel, table=True):
     starts_on: date
     ends_on: date
     label: str = Field(default="", max_length=80)
-    created_by: str = Field(default="", max_length=64)
+    created_by_id: int | None = Field(default=None, foreign_key="person.id", index=True)  # None: the command line
     created_at: datetime = stamp_field()
 
 
@@ -100,7 +100,7 @@ class CycleReflection(SQLModel, table=True):
     final_value: float | None = None
     learned: str | None = Field(default=None, max_length=3000)
     next_steps: str | None = Field(default=None, max_length=3000)
-    submitted_by: str | None = Field(default=None, max_length=32)
+    submitted_by_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     submitted_at: datetime | None = utc_field(nullable=True)
     summary: str = Field(default="{}")  # JSON: the weekly points and response rates at close
     created_at: datetime = stamp_field()

@@ -38,7 +38,7 @@ class NormRevision(SQLModel, table=True):
     version: int
     norms: str = Field(default="[]")  # JSON list of the norms' texts, in order
     summary: str = Field(default="", max_length=200)  # "added 1, removed 2"
-    changed_by: str = Field(max_length=32)
+    changed_by_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     changed_at: datetime = stamp_field()
 
 
@@ -64,13 +64,13 @@ class AgendaItem(SQLModel, table=True):
     position: int
     title: str = Field(max_length=150)
     minutes: int = 5
-    owner: str | None = Field(default=None, max_length=32)  # Slack user id
+    owner_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     link: str | None = Field(default=None, max_length=500)
     outcome: str = Field(default="", max_length=200)  # the expected outcome
     source: str = Field(default="member", max_length=16)  # template | member | shortcut
     # Makes a repeated add (a shortcut run twice on one message) store one item.
     source_key: str | None = Field(default=None, max_length=120)
-    added_by: str = Field(default="", max_length=32)
+    added_by_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     notes: str = Field(default="", max_length=2000)
     created_at: datetime = stamp_field()
 
@@ -85,10 +85,10 @@ class ActionItem(SQLModel, table=True):
     text: str = Field(max_length=300)
     due_date: date | None = None
     status: str = Field(default="open", max_length=16, index=True)  # open | done
-    created_by: str = Field(default="", max_length=32)
+    created_by_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     created_at: datetime = stamp_field()
     done_at: datetime | None = utc_field(nullable=True)
-    done_by: str | None = Field(default=None, max_length=32)
+    done_by_id: int | None = Field(default=None, foreign_key="person.id", index=True)
 
 
 class Attendance(SQLModel, table=True):
@@ -107,8 +107,8 @@ class MeetingRecord(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     meeting_id: int = Field(foreign_key="meeting.id", unique=True)
-    timekeeper: str | None = Field(default=None, max_length=32)
-    notetaker: str | None = Field(default=None, max_length=32)
+    timekeeper_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    notetaker_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     decisions: str = Field(default="", max_length=3000)
-    wrapped_up_by: str | None = Field(default=None, max_length=32)
+    wrapped_up_by_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     wrapped_up_at: datetime | None = utc_field(nullable=True)

@@ -48,6 +48,6 @@ class Cycle(SQLModel, table=True):
     reminder_hours: int = 24
     status: str = Field(default="active", max_length=16, index=True)  # active | paused | ended
     paused_until: date | None = None
-    created_by: str = Field(default="", max_length=32)
+    created_by_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     created_at: datetime = stamp_field()
     ended_at: datetime | None = utc_field(nullable=True)
