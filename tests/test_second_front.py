@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import DataError
 from sqlmodel import select
 
 from bot.settings import from_env
@@ -75,7 +74,7 @@ FORM = CycleInput(title="Fractions", goal="80% place fractions correctly", strat
 @dataclass(frozen=True)
 class Ids:
     """The Teams ids of the people and the team's channel. The default ones are Teams-shaped and
-    short enough for today's columns (see the xfail test for real lengths)."""
+    short; `test_real_length_teams_ids_fit_the_columns` uses real lengths."""
 
     fac: str = "29:1facilitator-aad"
     t1: str = "29:1teacher-one-aad"
@@ -424,15 +423,10 @@ REAL = Ids(
 )
 
 
-@pytest.mark.xfail(strict=True, raises=DataError, reason=(
-    "Teams ids do not fit the columns that name people and places: person.slack_user_id, "
-    "team.channel_id, checkin.user_id/channel_id, delivery.recipient/channel_id (and the other "
-    "Slack-id columns: meeting roles, action owners, agenda_channel_id…) are VARCHAR(32), while a "
-    "Teams user id (29:…) is ~90 characters, a 1:1 conversation id (a:…) ~90 and a channel id "
-    "(19:…@thread.tacv2) ~50. PostgreSQL refuses them (SQLite does not check lengths). Issue 24, "
-    "item 1 (columns that name a person refer to the person row) is what would remove this."))
 def test_real_length_teams_ids_fit_the_columns(pg_url: str) -> None:
-    w = build_world(pg_url, REAL)  # fails here: person.slack_user_id is VARCHAR(32)
+    """Teams' real ids (~90 characters for a user or a 1:1 chat, ~50 for a channel) fit every column
+    that holds a platform id (migration 0010); PostgreSQL checks lengths, SQLite does not."""
+    w = build_world(pg_url, REAL)
     try:
         start_cycle_and_run_round(w)
         assert {d.state for d in w.rows(Delivery)} == {"sent"}

@@ -42,13 +42,13 @@ class Checkin(SQLModel, table=True):
     round_id: int = Field(foreign_key="checkinround.id", index=True)
     cycle_id: int = Field(foreign_key="cycle.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
-    user_id: str = Field(max_length=32)  # Slack id, kept so a message can be updated fast
+    user_id: str = Field(max_length=255)  # Slack id, kept so a message can be updated fast
     week: int
     # pending (not yet delivered) | sent | failed (unreachable) | away (not asked)
     status: str = Field(default="pending", max_length=16)
     error: str | None = Field(default=None, max_length=200)
-    channel_id: str | None = Field(default=None, max_length=32)
-    ts: str | None = Field(default=None, max_length=32)
+    channel_id: str | None = Field(default=None, max_length=255)
+    ts: str | None = Field(default=None, max_length=255)
     progress: str | None = Field(default=None, max_length=16)  # on_track | some_progress | stuck
     value: float | None = None  # the teacher's data point, in the cycle's metric unit
     evidence: str | None = Field(default=None, max_length=3000)

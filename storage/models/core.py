@@ -14,14 +14,14 @@ class Person(SQLModel, table=True):
     """A Slack user the bot knows. History stays when they leave or are deactivated."""
 
     id: int | None = Field(default=None, primary_key=True)
-    slack_user_id: str = Field(max_length=32, unique=True, index=True)
+    slack_user_id: str = Field(max_length=255, unique=True, index=True)
     name: str = Field(default="", max_length=200)
     email: str | None = Field(default=None, max_length=320, index=True)
     tz: str | None = Field(default=None, max_length=64)
     active: bool = True  # false once Slack says the account is deactivated
     away_from: date | None = None
     away_until: date | None = None
-    dm_channel_id: str | None = Field(default=None, max_length=32)
+    dm_channel_id: str | None = Field(default=None, max_length=255)
     created_at: datetime = stamp_field()
     deactivated_at: datetime | None = utc_field(nullable=True)  # when Slack deactivated the account
     # Set by an erasure: the row then holds no name, email or Slack id (slack_user_id becomes
@@ -60,7 +60,7 @@ class Team(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     school_id: int = Field(foreign_key="school.id", index=True)
     name: str = Field(max_length=120)
-    channel_id: str = Field(max_length=32, unique=True, index=True)
+    channel_id: str = Field(max_length=255, unique=True, index=True)
     timezone: str = Field(max_length=64)
     meeting_weekdays: str = Field(default="", max_length=40)  # "mon,thu"
     meeting_time: str | None = Field(default=None, max_length=5)  # "15:30", local
@@ -100,7 +100,7 @@ class AuditEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = stamp_field(index=True)
     school_id: int | None = None
-    actor: str = Field(max_length=64)  # Slack user id, or "cli:<user>"
+    actor: str = Field(max_length=255)  # Slack user id, or "cli:<user>"
     action: str = Field(max_length=64)
     target: str = Field(default="", max_length=200)
     detail: str = Field(default="")
@@ -121,5 +121,5 @@ class SchoolYear(SQLModel, table=True):
     starts_on: date
     ends_on: date | None = None  # the last day, set when the year is closed
     closed_at: datetime | None = utc_field(nullable=True)
-    closed_by: str = Field(default="", max_length=64)
+    closed_by: str = Field(default="", max_length=255)
     workbook: str = Field(default="", max_length=500)  # where the year's workbook was written

@@ -23,8 +23,8 @@ class Meeting(SQLModel, table=True):
     status: str = Field(default="scheduled", max_length=16)  # scheduled | cancelled | held
     title: str = Field(default="", max_length=150)
     template: str | None = Field(default=None, max_length=40)
-    agenda_channel_id: str | None = Field(default=None, max_length=32)
-    agenda_ts: str | None = Field(default=None, max_length=32)  # the posted agenda, updated in place
+    agenda_channel_id: str | None = Field(default=None, max_length=255)
+    agenda_ts: str | None = Field(default=None, max_length=255)  # the posted agenda, updated in place
     held_at: datetime | None = utc_field(nullable=True)  # set by the wrap-up
     created_at: datetime = stamp_field()
 

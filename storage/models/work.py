@@ -38,10 +38,10 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200, unique=True)
     kind: str = Field(max_length=40, index=True)
-    recipient: str = Field(max_length=32)  # user id (DM) or channel id
-    channel_id: str | None = Field(default=None, max_length=32)  # where it landed (D… for DMs)
+    recipient: str = Field(max_length=255)  # user id (DM) or channel id
+    channel_id: str | None = Field(default=None, max_length=255)  # where it landed (D… for DMs)
     state: str = Field(default="pending", max_length=16, index=True)  # pending|sending|sent|failed|unknown
-    ts: str | None = Field(default=None, max_length=32)
+    ts: str | None = Field(default=None, max_length=255)
     attempts: int = 0
     error: str | None = Field(default=None, max_length=200)
     job_id: int | None = Field(default=None, foreign_key="scheduledjob.id", index=True)
