@@ -345,8 +345,9 @@ class TeamsFront:
                 log.exception("Failed to post what a Teams invoke owed in its conversation")
         for change in answer.get("update") or ():
             try:
-                await ctx.api.conversations.activities(change.get("conversation_id") or conversation).update(
-                    change["activity_id"], MessageActivityInput.model_validate(change["activity"]))
+                await ctx.api.conversations.update_activity(
+                    change.get("conversation_id") or conversation, change["activity_id"],
+                    MessageActivityInput.model_validate(change["activity"]))
             except Exception:
                 log.exception("Failed to update a card after a Teams invoke")
         notices = list(answer.get("notices") or ())
