@@ -374,7 +374,13 @@ def test_a_send_stored_then_dropped_is_unknown_reported_and_never_resent(world, 
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("TEAMS_PORT")
     assert cli_main(["jobs"]) == 0
-    assert "not confirmed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not confirmed" in out
+    # ... and which message is in doubt, to whom: the operator can ask that teacher.
+    with world.services.db.read() as session:
+        name = session.exec(select(Person).where(Person.slack_user_id == victim)).one().name
+    [doubt] = [line for line in out.splitlines() if key in line]
+    assert name and f"to {name}" in doubt and "Messages in doubt" in out
     # The round's later passes look again and never send it twice; the others are untouched.
     world.clock.advance(timedelta(minutes=5))
     world.tick(passes=3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
@@ -12,7 +13,7 @@ from bot.cli.common import CliError, services_from
 from scheduling import registry as scheduling_registry
 from scheduling import runner
 from storage import jobs
-from storage.models import ScheduledJob, School, Team
+from storage.models import Delivery, Person, PersonIdentity, ScheduledJob, School, Team
 from storage.rules import cycles as cycle_rules
 
 
@@ -43,11 +44,40 @@ def list_jobs(args: argparse.Namespace) -> int:
         schools = {s.id: s for s in session.exec(select(School).where(col(School.id).in_(school_ids))).all()}
     if not rows:
         print("No scheduled work.")
-        return 0
-    print(f"{'ID':>6}  {'KIND':<18} {'TEAM / SCHOOL':<28} {'DUE (local time)':<24} STATE")
-    for row in rows:
-        print(_line(row, registry, teams, schools, services.settings.timezone))
+    else:
+        print(f"{'ID':>6}  {'KIND':<18} {'TEAM / SCHOOL':<28} {'DUE (local time)':<24} STATE")
+        for row in rows:
+            print(_line(row, registry, teams, schools, services.settings.timezone))
+    _print_in_doubt(services)
     return 0
+
+
+IN_DOUBT_SHOWN = 50
+
+
+def _print_in_doubt(services: Any) -> None:
+    """Messages whose delivery could not be confirmed (a dropped connection on a platform with no
+    history to read back, such as Teams): never resent on a guess, so the operator is told whom to
+    ask. Names come from the person rows; the ledger key says which message it was."""
+    with services.db.read() as session:
+        doubtful = session.exec(select(Delivery).where(Delivery.state == "unknown")
+                                .order_by(col(Delivery.updated_at)).limit(IN_DOUBT_SHOWN + 1)).all()
+        if not doubtful:
+            return
+        recipients = {d.recipient for d in doubtful}
+        names = {p.slack_user_id: p.name for p in session.exec(
+            select(Person).where(col(Person.slack_user_id).in_(recipients))).all() if p.name}
+        for identity, person in session.exec(
+                select(PersonIdentity, Person).join(Person, col(Person.id) == col(PersonIdentity.person_id))
+                .where(col(PersonIdentity.conversation_id).in_(recipients))).all():
+            if person.name and identity.conversation_id:
+                names[identity.conversation_id] = person.name
+    print(f"\nMessages in doubt: sent, but whether they arrived could not be confirmed; they are not "
+          f"resent on a guess ({min(len(doubtful), IN_DOUBT_SHOWN)}{'+' if len(doubtful) > IN_DOUBT_SHOWN else ''}):")
+    for row in doubtful[:IN_DOUBT_SHOWN]:
+        who = names.get(row.recipient, row.recipient)
+        print(f"  {row.kind:<18} to {who}  ({row.key}; {row.error or 'no answer'})")
+    print("  Ask them whether it arrived; `plcbot jobs run ID` on the job resends nothing that is in doubt.")
 
 
 def _line(row: ScheduledJob, registry: scheduling_registry.Registry, teams: dict, schools: dict,
