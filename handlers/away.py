@@ -23,7 +23,6 @@ from handlers.router import CommandRequest
 from storage.models import Person
 from storage.people import load_actor
 from storage.rules import cycles as rules
-from storage.rules.dates import parse_date
 from storage.rules.roles import Actor
 
 if TYPE_CHECKING:
@@ -43,29 +42,18 @@ def _person(services: Services, user_id: str) -> Person | None:
 
 def run_away(request: CommandRequest, services: Services) -> None:
     """`/plc away until DATE` (or `/plc away` to see it)."""
-    person = _person(services, request.user_id)
-    if person is None:
-        raise UserError(NOT_KNOWN)
-    fallback_tz = request.team.timezone if request.team else None
-    today = person_today(services, person, fallback_tz)
-    args = request.args.strip()
-    if not args:
-        if rules.is_away(person.away_from, person.away_until, today) and person.away_until:
-            request.reply(f":palm_tree: You're away through {person.away_until:%a %b %-d}. `/plc back` ends it.")
+    asked = core.away_command(services, request.actor, args=request.args,
+                              fallback_tz=request.team.timezone if request.team else None,
+                              code=lambda words: f"`/plc {words}`")
+    if asked.until is None:
+        if asked.current:
+            request.reply(f":palm_tree: You're away through {asked.current:%a %b %-d}. `/plc back` ends it.")
         else:
             request.reply("Use `/plc away until DATE` (like `until Friday` or `until 2026-12-18`): no check-ins "
                           "or reminders through that day.")
         return
-    word, _, rest = args.partition(" ")
-    if word.lower() != "until" or not rest.strip():
-        raise UserError("Use `/plc away until DATE`, like `/plc away until Friday`.")
-    try:
-        until = parse_date(rest, today=today)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    core.away(services, request.actor, until=until, fallback_tz=fallback_tz)
-    request.reply(f":palm_tree: You're away through *{until:%a %b %-d}*: no check-ins or reminders until then, "
-                  "and team summaries count you as away. `/plc back` ends it early.")
+    request.reply(f":palm_tree: You're away through *{asked.until:%a %b %-d}*: no check-ins or reminders until "
+                  "then, and team summaries count you as away. `/plc back` ends it early.")
 
 
 def run_back(request: CommandRequest, services: Services) -> None:

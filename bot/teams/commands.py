@@ -203,28 +203,15 @@ def _names(session: Any) -> Any:
 
 
 def away_reply(services: Services, request: Request) -> Reply:
-    person = request.person
-    fallback_tz = request.team.timezone if request.team else None
-    with services.db.read() as session:
-        fresh = core_checkins.find_person(session, person.slack_user_id)
-    today = core_checkins.person_today(services, fresh, fallback_tz)
-    args = request.args.strip()
-    if not args:
-        from storage.rules import cycles as rules
-
-        if fresh and rules.is_away(fresh.away_from, fresh.away_until, today) and fresh.away_until:
-            return f"🌴 You're away through {fresh.away_until:%a %b %-d}. Type back to end it.", None
+    asked = core_checkins.away_command(services, request.actor, args=request.args,
+                                       fallback_tz=request.team.timezone if request.team else None,
+                                       code=lambda words: words)
+    if asked.until is None:
+        if asked.current:
+            return f"🌴 You're away through {asked.current:%a %b %-d}. Type back to end it.", None
         return ("Use away until DATE (like until Friday or until 2026-12-18): no check-ins or reminders "
                 "through that day."), None
-    word, _, rest = args.partition(" ")
-    if word.lower() != "until" or not rest.strip():
-        raise UserError("Use away until DATE, like away until Friday.")
-    try:
-        until = parse_date(rest, today=today)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    core_checkins.away(services, request.actor, until=until, fallback_tz=fallback_tz)
-    return (f"🌴 You're away through {until:%a %b %-d}: no check-ins or reminders until then, and team "
+    return (f"🌴 You're away through {asked.until:%a %b %-d}: no check-ins or reminders until then, and team "
             "summaries count you as away. Type back to end it early."), None
 
 

@@ -10,6 +10,7 @@ offer `check_*` (read-only, for `handlers.forms.submit`) and `write_*` halves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ from storage.models import Checkin, CheckinRound, Person, SupportRequest, Team
 from storage.people import slack_id
 from storage.rules import cycles as rules
 from storage.rules import visibility
+from storage.rules.dates import parse_date
 from storage.rules.roles import Action, Actor, require
 from storage.views.cycles import CheckinCard, SupportCard
 
@@ -183,6 +185,40 @@ def away(services: Services, actor: Actor, *, until: date, fallback_tz: str | No
         checked = check_away(session, services, actor, until=until, fallback_tz=fallback_tz)
     with services.db.session() as session:
         return write_away(session, checked)
+
+
+@dataclass(frozen=True)
+class AwayAsked:
+    """What `away …` typed to the bot asked for, read the same way on every front: `until` is the
+    day the person is now away through, or None when they only asked (`away` alone); `current` is
+    the absence in force today, if any."""
+
+    until: date | None
+    current: date | None
+
+
+def away_command(services: Services, actor: Actor, *, args: str, fallback_tz: str | None,
+                 code: Callable[[str], str]) -> AwayAsked:
+    """`away` (what is in force) or `away until DATE` (be away through that day). `code` words a
+    command the way the front shows one (Slack: `/plc away …` in code; Teams: plain words)."""
+    with services.db.read() as session:
+        person = find_person(session, actor.user_id)
+    if person is None:
+        raise UserError(NOT_KNOWN)
+    today = person_today(services, person, fallback_tz)
+    args = args.strip()
+    if not args:
+        current = person.away_until if rules.is_away(person.away_from, person.away_until, today) else None
+        return AwayAsked(until=None, current=current)
+    word, _, rest = args.partition(" ")
+    if word.lower() != "until" or not rest.strip():
+        raise UserError(f"Use {code('away until DATE')}, like {code('away until Friday')}.")
+    try:
+        until = parse_date(rest, today=today)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    away(services, actor, until=until, fallback_tz=fallback_tz)
+    return AwayAsked(until=until, current=until)
 
 
 def back(services: Services, actor: Actor) -> AwayResult:
