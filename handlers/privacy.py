@@ -29,12 +29,7 @@ def caller_facts(request: CommandRequest, services: Services) -> render.Caller:
         page = core.privacy_page(session, actor=request.actor, retention_years=settings.retention_years,
                                  forget_days=settings.forget_deactivated_days,
                                  min_group_size=settings.min_group_size)
-    return render.Caller(
-        known=page.known, counts=page.counts,
-        teams=tuple(render.TeamInfo(t.name, t.role, t.shares_names) for t in page.teams),
-        principal_of=page.principal_of, is_admin=page.is_admin, retention_years=page.retention_years,
-        forget_days=page.forget_days, min_group=page.min_group, viewers=page.viewers,
-    )
+    return page
 
 
 def run_privacy(request: CommandRequest, services: Services) -> None:

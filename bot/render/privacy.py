@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from bot.render import blocks as bk
 from bot.render.mrkdwn import clip, escape
 from storage.rules import visibility as v
 from storage.rules.roles import Action, Role
+from storage.views.privacy import PrivacyPage, PrivacyTeam
 
 README_START = "<!-- privacy-table:start -->"
 README_END = "<!-- privacy-table:end -->"
@@ -114,28 +114,10 @@ def with_table(readme: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ the page
-@dataclass(frozen=True)
-class TeamInfo:
-    """One of the caller's teams, as the page needs it."""
-
-    name: str
-    role: str  # member | facilitator
-    shares_names: bool
-
-
-@dataclass(frozen=True)
-class Caller:
-    """What the page says about the person asking: plain data from the handler."""
-
-    known: bool
-    counts: dict[str, int] = field(default_factory=dict)  # kind key -> records naming the caller
-    teams: tuple[TeamInfo, ...] = ()
-    principal_of: tuple[str, ...] = ()  # school names
-    is_admin: bool = False
-    retention_years: int = 3
-    forget_days: int = 365
-    min_group: int = 3
-    viewers: tuple[v.Viewer, ...] = field(default=())  # the audiences the caller belongs to (as a viewer of others)
+# The page's facts are the core's view model (`storage.views.privacy`); these names are the ones
+# this renderer and its tests have always used.
+Caller = PrivacyPage
+TeamInfo = PrivacyTeam
 
 
 def viewers_of(*, facilitator: bool, principal: bool, admin: bool) -> tuple[v.Viewer, ...]:

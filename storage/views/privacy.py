@@ -1,7 +1,7 @@
 """The `/plc privacy` page as plain data: who the caller is and how much is kept about them.
 
 Built by `handlers.core.privacy` from the data and `storage/rules/visibility.py`; Slack renders
-it with `bot.render.privacy.page` (whose `Caller` these fields mirror).
+it with `bot.render.privacy.page`, Teams with `bot.teams.cards.privacy_page`.
 """
 
 from __future__ import annotations
