@@ -16,7 +16,7 @@ from bot.render import blocks as bk
 from bot.render.mrkdwn import clip, escape
 from storage.rules import visibility as v
 from storage.rules.roles import Action, Role
-from storage.views.privacy import PrivacyPage, PrivacyTeam
+from storage.views.privacy import PrivacyPage, PrivacyTeam, names_list, who_you_are
 
 README_START = "<!-- privacy-table:start -->"
 README_END = "<!-- privacy-table:end -->"
@@ -132,36 +132,16 @@ def viewers_of(*, facilitator: bool, principal: bool, admin: bool) -> tuple[v.Vi
     return tuple(out)
 
 
+def _strong(name: str) -> str:
+    return f"*{escape(clip(name, 60))}*"
+
+
 def _names(items: list[str]) -> str:
-    shown = [f"*{escape(clip(n, 60))}*" for n in items[:8]]
-    if len(items) > 8:
-        shown.append(f"{len(items) - 8} more")
-    return ", ".join(shown)
+    return names_list(items, _strong)
 
 
 def _who_you_are(caller: Caller) -> str:
-    if not caller.known:
-        return ("plcbot has nothing stored about you yet: you are in no team. This is what it keeps once "
-                "you are, and who sees it.")
-    parts = []
-    members = [t.name for t in caller.teams if t.role != "facilitator"]
-    facs = [t.name for t in caller.teams if t.role == "facilitator"]
-    if members:
-        parts.append(f"a member of {_names(members)}")
-    if facs:
-        parts.append(f"a facilitator of {_names(facs)}")
-    if caller.principal_of:
-        parts.append(f"a principal of {_names(list(caller.principal_of))}")
-    if caller.is_admin:
-        parts.append("a plcbot admin")
-    lines = ["You are " + ("; ".join(parts) if parts else "in no team right now") + "."]
-    shared = [t.name for t in caller.teams if t.shares_names]
-    unshared = [t.name for t in caller.teams if not t.shares_names]
-    if shared:
-        lines.append(f"Names shared with the principal: {_names(shared)}.")
-    if unshared:
-        lines.append(f"Names not shared with the principal: {_names(unshared)}.")
-    return " ".join(lines)
+    return who_you_are(caller, _strong)
 
 
 def _sight_text(seen: v.Sight, caller: Caller) -> str:

@@ -69,7 +69,7 @@ from storage.views.digest import DigestSummary, UploadFailed
 from storage.views.digest_actions import DigestOutcome, DigestPart
 from storage.views.feedback import FeedbackPrompt
 from storage.views.feedback_actions import FeedbackForm, FeedbackResults, FeedbackSaved, day_label, meeting_label
-from storage.views.privacy import PrivacyPage
+from storage.views.privacy import PrivacyPage, who_you_are
 from storage.views.team_actions import MembersChanged, SetupSaved, ShareNamesChanged
 
 Rendered = tuple[str, Element]
@@ -777,36 +777,8 @@ AS_ROLE = {v.Viewer.FACILITATORS: "a facilitator", v.Viewer.PRINCIPALS: "a princ
            v.Viewer.ADMINS: "a plcbot admin"}
 
 
-def _names_list(items: list[str]) -> str:
-    shown = [f"**{md(clip(n, 60))}**" for n in items[:8]]
-    if len(items) > 8:
-        shown.append(f"{len(items) - 8} more")
-    return ", ".join(shown)
-
-
 def _who(page: PrivacyPage) -> str:
-    if not page.known:
-        return ("plcbot has nothing stored about you yet: you are in no team. This is what it keeps once you are, "
-                "and who sees it.")
-    parts = []
-    members = [t.name for t in page.teams if t.role != "facilitator"]
-    facs = [t.name for t in page.teams if t.role == "facilitator"]
-    if members:
-        parts.append(f"a member of {_names_list(members)}")
-    if facs:
-        parts.append(f"a facilitator of {_names_list(facs)}")
-    if page.principal_of:
-        parts.append(f"a principal of {_names_list(list(page.principal_of))}")
-    if page.is_admin:
-        parts.append("a plcbot admin")
-    out = "You are " + ("; ".join(parts) if parts else "in no team right now") + "."
-    shared = [t.name for t in page.teams if t.shares_names]
-    unshared = [t.name for t in page.teams if not t.shares_names]
-    if shared:
-        out += f" Names shared with the principal: {_names_list(shared)}."
-    if unshared:
-        out += f" Names not shared with the principal: {_names_list(unshared)}."
-    return out
+    return who_you_are(page, lambda name: f"**{md(clip(name, 60))}**")
 
 
 def _sight(seen: v.Sight, page: PrivacyPage) -> str:

@@ -6,6 +6,7 @@ it with `bot.render.privacy.page`, Teams with `bot.teams.cards.privacy_page`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from storage.rules import visibility as v
@@ -45,3 +46,38 @@ def viewers_of(*, facilitator: bool, principal: bool, admin: bool) -> tuple[v.Vi
     if facilitator:
         out.append(v.Viewer.FACILITATORS)
     return tuple(out)
+
+
+def names_list(items: Sequence[str], strong: Callable[[str], str]) -> str:
+    """The first eight names, each as the front shows a name (`strong`: escaped, clipped, bold),
+    then "N more"."""
+    shown = [strong(n) for n in items[:8]]
+    if len(items) > 8:
+        shown.append(f"{len(items) - 8} more")
+    return ", ".join(shown)
+
+
+def who_you_are(page: PrivacyPage, strong: Callable[[str], str]) -> str:
+    """The page's opening words about the caller, the same on every front; only `strong` differs."""
+    if not page.known:
+        return ("plcbot has nothing stored about you yet: you are in no team. This is what it keeps once "
+                "you are, and who sees it.")
+    parts = []
+    members = [t.name for t in page.teams if t.role != "facilitator"]
+    facs = [t.name for t in page.teams if t.role == "facilitator"]
+    if members:
+        parts.append(f"a member of {names_list(members, strong)}")
+    if facs:
+        parts.append(f"a facilitator of {names_list(facs, strong)}")
+    if page.principal_of:
+        parts.append(f"a principal of {names_list(list(page.principal_of), strong)}")
+    if page.is_admin:
+        parts.append("a plcbot admin")
+    lines = ["You are " + ("; ".join(parts) if parts else "in no team right now") + "."]
+    shared = [t.name for t in page.teams if t.shares_names]
+    unshared = [t.name for t in page.teams if not t.shares_names]
+    if shared:
+        lines.append(f"Names shared with the principal: {names_list(shared, strong)}.")
+    if unshared:
+        lines.append(f"Names not shared with the principal: {names_list(unshared, strong)}.")
+    return " ".join(lines)
