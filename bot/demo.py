@@ -669,15 +669,8 @@ class Demo:
             self.stage.stop()
             if self.db_path.parent == self.workdir:
                 Path(f"{self.db_path}.migrate-lock").unlink(missing_ok=True)  # the migration's, over now
-        self.t.heading("Done")
-        if self.workbook is not None:
-            self.t.write(f"The principal's digest workbook is at: {self.workbook}")
-        self.t.write(f"The demo database is at: {self.db_path}")
-        if self.skipped:
-            self.t.write("Skipped: " + "; ".join(self.skipped))
-        seconds = time.monotonic() - started
-        self.t.write(f"Played {len(self.calendar.weeks)} weeks in {seconds:.1f} seconds.")
-        return DemoResult(self.workbook, self.db_path, self.t.lines, self.skipped, seconds, self.replaced)
+        return closing(self.t, workbook=self.workbook, db_path=self.db_path, skipped=self.skipped,
+                       weeks=len(self.calendar.weeks), started=started, replaced=self.replaced)
 
     def setup_school(self) -> None:
         self.t.heading("Setting up")
@@ -943,6 +936,20 @@ class Demo:
         self.files.claim(name)
         self.workbook = path
         self.t.write(f"   → wrote the principal's digest workbook to {path}")
+
+
+def closing(t: Any, *, workbook: Path | None, db_path: Path, skipped: list[str], weeks: int, started: float,
+            replaced: list[str]) -> DemoResult:
+    """The story's last lines, where its files are and what was skipped; the same for both fronts' demos."""
+    t.heading("Done")
+    if workbook is not None:
+        t.write(f"The principal's digest workbook is at: {workbook}")
+    t.write(f"The demo database is at: {db_path}")
+    if skipped:
+        t.write("Skipped: " + "; ".join(skipped))
+    seconds = time.monotonic() - started
+    t.write(f"Played {weeks} weeks in {seconds:.1f} seconds.")
+    return DemoResult(workbook, db_path, t.lines, skipped, seconds, replaced)
 
 
 def run_demo(*, out: TextIO | None, workdir: Path | None = None, db_path: Path | None = None,

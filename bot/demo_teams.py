@@ -60,6 +60,7 @@ from bot.demo import (
     DemoResult,
     Person,
     StepSkipped,
+    closing,
     demo_calendar,
     short_day,
 )
@@ -573,15 +574,8 @@ class TeamsDemo:
             self.stage.stop()
             if self.db_path.parent == self.workdir:
                 Path(f"{self.db_path}.migrate-lock").unlink(missing_ok=True)
-        self.t.heading("Done")
-        if self.workbook is not None:
-            self.t.write(f"The principal's digest workbook is at: {self.workbook}")
-        self.t.write(f"The demo database is at: {self.db_path}")
-        if self.skipped:
-            self.t.write("Skipped: " + "; ".join(self.skipped))
-        seconds = time.monotonic() - started
-        self.t.write(f"Played {len(self.calendar.weeks)} weeks in {seconds:.1f} seconds.")
-        return DemoResult(self.workbook, self.db_path, self.t.lines, self.skipped, seconds, self.replaced)
+        return closing(self.t, workbook=self.workbook, db_path=self.db_path, skipped=self.skipped,
+                       weeks=len(self.calendar.weeks), started=started, replaced=self.replaced)
 
     def setup_school(self) -> None:
         """The tenant's people and teams, the school, its principal and its break."""
