@@ -184,12 +184,20 @@ def upcoming(session: Session, *, states: Sequence[str] = OPEN_STATES, limit: in
 
 
 def beat(db: Database, name: str, at: datetime, detail: str = "") -> None:
+    """Record that `name` ran at `at`. Two processes of one name (a restart overlapping its
+    predecessor, a test's twin schedulers) may both find no row on PostgreSQL: the second insert
+    then updates the row the first wrote, instead of failing the tick."""
     with db.session() as session:
         row = session.get(Heartbeat, name)
         if row is None:
-            row = Heartbeat(name=name, at=at, detail=detail)
-        else:
-            row.at, row.detail = at, detail
+            try:
+                with session.begin_nested():
+                    session.add(Heartbeat(name=name, at=at, detail=detail))
+                return
+            except IntegrityError:
+                row = session.get(Heartbeat, name)
+                assert row is not None
+        row.at, row.detail = at, detail
         session.add(row)
 
 

@@ -156,3 +156,36 @@ def test_on_one_sqlite_file_only_one_process_ticks(db_url, tmp_path):
     first.release()
     other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == "True"
+
+
+def test_two_processes_beating_one_new_name_at_once_both_succeed(any_db_url):
+    """A restart overlapping its predecessor (or twin schedulers) writes the same heartbeat name
+    for the first time at once: on PostgreSQL both found no row; the tick must not fail on it."""
+    import threading
+    from datetime import UTC, datetime
+
+    from storage.clock import FakeClock
+    from storage.db import Database
+    from storage.models import Heartbeat
+
+    db = Database(any_db_url, clock=FakeClock(datetime(2026, 12, 7, tzinfo=UTC)))
+    migrate.upgrade(db, backup=False)
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def beat(i: int) -> None:
+        try:
+            start.wait()
+            jobs.beat(db, "scheduler:twin", datetime(2026, 12, 7, 12, i, tzinfo=UTC), f"ran={i}")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=beat, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.read() as session:
+        assert len(session.exec(select(Heartbeat)).all()) == 1
+    db.dispose()
