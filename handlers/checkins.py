@@ -108,7 +108,7 @@ def on_change(ack: Ack, body: dict[str, Any], respond: Any, services: Services) 
     """"Change": show the buttons again; the stored answer stays until a new click."""
     ack()
     found = card_for(services, _value(body))
-    if found is None or found[0].user_id != body["user"]["id"]:
+    if found is None or found[0].person_id != _actor(services, body).person_id:
         _ephemeral(respond, "That check-in isn't yours, so nothing was changed.")
         return
     checkin, card = found
@@ -122,7 +122,7 @@ def on_details_open(ack: Ack, body: dict[str, Any], client: Any, respond: Any, s
     """"Add details": the modal with a data point, evidence or notes, and support wanted."""
     ack()
     found = card_for(services, _value(body))
-    if found is None or found[0].user_id != body["user"]["id"]:
+    if found is None or found[0].person_id != _actor(services, body).person_id:
         _ephemeral(respond, "That check-in isn't yours.")
         return
     checkin, card = found

@@ -444,14 +444,16 @@ def run_round(job: ScheduledJob, services: Services) -> str | None:
         store.ensure_checkins(session, round_=round_, asked=[people[u] for u in found.asked],
                               away=[people[u] for u in found.away], now=now)
         checkins = store.round_checkins(session, round_id=round_.id or 0)
+        handles = slack_ids(session, [c.person_id for c in checkins])
         assert round_.id is not None
         round_id = round_.id
     todo = [c for c in checkins if c.status == "pending"]
 
     def send(checkin: Checkin) -> str:
+        handle = handles[checkin.person_id]
         outcome = delivery.deliver(
-            services, key=keys.checkin(cycle_id, checkin.user_id, week), kind="checkin",
-            recipient=checkin.user_id, view=ctx.card(checkin), job_id=job.id,
+            services, key=keys.checkin(cycle_id, handle, week), kind="checkin",
+            recipient=handle, view=ctx.card(checkin), job_id=job.id,
             payload={"checkin_id": checkin.id},
         )
         if outcome.state in ("sent", "failed"):
@@ -468,7 +470,7 @@ def run_round(job: ScheduledJob, services: Services) -> str | None:
         assert team is not None
         _plan_followups(session, cycle, team, sent_round, ctx.tz, ctx.hours)
         checkins = store.round_checkins(session, round_id=round_id)
-    failed = [(c.user_id, c.error or "failed") for c in checkins if c.status == "failed"]
+    failed = [(handles[c.person_id], c.error or "failed") for c in checkins if c.status == "failed"]
     if failed:
         _tell_facilitators_of_failures(services, ctx, week, failed, job)
     left = sum(n for state, n in counts.items() if state not in ("sent", "failed"))
@@ -510,14 +512,16 @@ def run_reminder(job: ScheduledJob, services: Services) -> str | None:
         waiting = store.unanswered(session, round_id=round_.id or 0)
         people = session.exec(select(Person).where(col(Person.id).in_([c.person_id for c in waiting]))).all()
         away = {p.id for p in people if rules.is_away(p.away_from, p.away_until, today)}
+        handles = {p.id: p.slack_user_id for p in people}
     if rules.is_paused(ctx.cycle.status, ctx.cycle.paused_until, today):
         return "the cycle is paused"
     todo = [c for c in waiting if c.person_id not in away and c.reminded_at is None]
 
     def send(checkin: Checkin) -> str:
+        handle = handles[checkin.person_id]
         outcome = delivery.deliver(
-            services, key=keys.checkin_reminder(cycle_id, checkin.user_id, week), kind="checkin_reminder",
-            recipient=checkin.channel_id or checkin.user_id, view=ctx.card(checkin, reminder=True), job_id=job.id,
+            services, key=keys.checkin_reminder(cycle_id, handle, week), kind="checkin_reminder",
+            recipient=checkin.channel_id or handle, view=ctx.card(checkin, reminder=True), job_id=job.id,
             payload={"checkin_id": checkin.id},
         )
         if outcome.state in ("sent", "failed"):
@@ -582,13 +586,14 @@ def _send_support(services: Services, ctx: CycleContext, request: Any, checkin: 
                   person: Person | None, job: ScheduledJob, *, follower: str | None) -> int:
     """DM each facilitator the request with the teacher's name; returns how many are in doubt."""
     assert ctx.team is not None
+    handle = person.slack_user_id if person is not None else ""
     card = views.SupportCard(
-        request_id=request.id, teacher_id=checkin.user_id,
-        teacher_name=(person.name if person and person.name else checkin.user_id),
+        request_id=request.id, teacher_id=handle,
+        teacher_name=(person.name if person and person.name else handle),
         team_name=ctx.team.name, week=checkin.week, progress=checkin.progress, evidence=checkin.evidence,
         support=checkin.support, state=request.state, follower=follower)
     left = 0
-    targets = [f for f in ctx.facilitators if f.slack_user_id != checkin.user_id] or ctx.facilitators
+    targets = [f for f in ctx.facilitators if f.id != checkin.person_id] or ctx.facilitators
     for fac in targets:
         outcome = delivery.deliver(services, key=keys.support(request.id, fac.slack_user_id), kind="support",
                                    recipient=fac.slack_user_id, view=card, job_id=job.id,

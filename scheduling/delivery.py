@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, select
 
 from scheduling.transport import Rendered, Transport, TransportError
+from storage.identities import addressee
 from storage.models import Delivery
 
 if TYPE_CHECKING:
@@ -73,7 +74,9 @@ def claim(services: Services, *, key: str, kind: str, recipient: str, job_id: in
     with services.db.session() as session:
         row = _load(session, key)
         if row is None:
-            row = Delivery(key=key, kind=kind, recipient=recipient, job_id=job_id, created_at=now, updated_at=now)
+            person_id, place = addressee(session, recipient)
+            row = Delivery(key=key, kind=kind, person_id=person_id, place=place, job_id=job_id, created_at=now,
+                           updated_at=now)
             session.add(row)
             session.flush()
         if row.state in ("sent", "failed"):
@@ -114,16 +117,16 @@ def deliver(
     if decision == "busy":
         return Outcome(key, "in_flight")
     if decision == "resolve":
-        found = _resolve(services, transport, row)
+        found = _resolve(services, transport, row, recipient)
         if found is not None:
             return found
-    return _post(services, transport, row, message, thread_ts=thread_ts, payload=payload)
+    return _post(services, transport, row, recipient, message, thread_ts=thread_ts, payload=payload)
 
 
-def _resolve(services: Services, transport: Transport, row: Delivery) -> Outcome | None:
+def _resolve(services: Services, transport: Transport, row: Delivery, recipient: str) -> Outcome | None:
     """Settle a row left in doubt: sent if the conversation has it; None means safe to send."""
     try:
-        found = transport.find(row.recipient, row.key, conversation=row.channel_id)
+        found = transport.find(recipient, row.key, conversation=row.channel_id)
     except TransportError as exc:
         if exc.permanent:
             update(services, row.key, state="failed", error=exc.code)
@@ -151,13 +154,14 @@ def _post(
     services: Services,
     transport: Transport,
     row: Delivery,
+    recipient: str,
     message: Rendered,
     *,
     thread_ts: str | None,
     payload: dict[str, Any] | None,
 ) -> Outcome:
     try:
-        sent = transport.send(row.recipient, message, key=row.key, conversation=row.channel_id, thread=thread_ts,
+        sent = transport.send(recipient, message, key=row.key, conversation=row.channel_id, thread=thread_ts,
                               data=payload)
     except TransportError as exc:
         if exc.rate_limited:
@@ -165,18 +169,18 @@ def _post(
             return Outcome(row.key, "pending", error="ratelimited")
         if exc.permanent:
             update(services, row.key, state="failed", error=exc.code)
-            log.warning("Delivery %s to %s failed: %s", row.key, row.recipient, exc.code)
+            log.warning("Delivery %s failed: %s", row.key, exc.code)
             return Outcome(row.key, "failed", error=exc.code)
-        return _after_doubt(services, transport, row, exc.code)
+        return _after_doubt(services, transport, row, recipient, exc.code)
     except Exception as exc:  # dropped connection, timeout: the platform may have stored it
-        return _after_doubt(services, transport, row, type(exc).__name__)
+        return _after_doubt(services, transport, row, recipient, type(exc).__name__)
     update(services, row.key, state="sent", ts=sent.id, channel_id=sent.conversation, error=None)
     return Outcome(row.key, "sent", sent.id, sent.conversation)
 
 
-def _after_doubt(services: Services, transport: Transport, row: Delivery, error: str) -> Outcome:
+def _after_doubt(services: Services, transport: Transport, row: Delivery, recipient: str, error: str) -> Outcome:
     log.warning("Delivery %s in doubt after %s; checking the conversation", row.key, error)
-    found = _resolve(services, transport, row)
+    found = _resolve(services, transport, row, recipient)
     if found is not None:
         return found
     # Not in the conversation yet. A slow post can still be stored after the client gave up on

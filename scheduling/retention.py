@@ -23,7 +23,7 @@ from sqlmodel import SQLModel, select
 from scheduling import keys
 from storage import erasure, jobs
 from storage import retention as store
-from storage.feedback import link_key
+from storage.feedback import install_link_key
 from storage.models import ScheduledJob
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def purge(services: Services, *, apply: bool, actor: str) -> store.PurgeReport:
 def _forget(services: Services, actor: str, session: Session, slack_user_id: str) -> Any:
     s = services.settings
     return erasure.forget_person(session, slack_user_id, actor=actor, now=services.clock.now(),
-                         link_key=link_key(s.secret_key, s.signing_secret, s.bot_token), apply=True)
+                         link_key=install_link_key(s), apply=True)
 
 
 def _log_failure(who: str, exc: BaseException) -> None:

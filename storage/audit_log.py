@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
@@ -84,17 +84,18 @@ def _statement(*, since: datetime | None, school_ids: frozenset[int] | None, who
                newest_first: bool) -> Select:
     query = (
         select(col(AuditEntry.id), col(AuditEntry.at), col(AuditEntry.school_id), col(School.name),
-               col(AuditEntry.actor), col(Person.name), col(AuditEntry.action), col(AuditEntry.target),
-               col(AuditEntry.detail))
+               func.coalesce(col(Person.slack_user_id), col(AuditEntry.actor_label)), col(Person.name),
+               col(AuditEntry.action), col(AuditEntry.target), col(AuditEntry.detail))
         .outerjoin(School, col(School.id) == col(AuditEntry.school_id))
-        .outerjoin(Person, col(Person.slack_user_id) == col(AuditEntry.actor))
+        .outerjoin(Person, col(Person.id) == col(AuditEntry.actor_id))
     )
     if since is not None:
         query = query.where(col(AuditEntry.at) >= since)
     if school_ids is not None:
         query = query.where(col(AuditEntry.school_id).in_(sorted(school_ids)))
     if who is not None:
-        wanted = [col(AuditEntry.actor) == who.user,
+        wanted = [col(AuditEntry.actor_id) == who.person_id if who.person_id is not None
+                  else col(AuditEntry.actor_label) == who.user,
                   col(AuditEntry.target).like(_like(who.user), escape="\\"),
                   col(AuditEntry.detail).like(_like(who.user), escape="\\")]
         if who.person_id is not None:

@@ -74,7 +74,7 @@ def ensure_checkins(session: Session, *, round_: CheckinRound, asked: list[Perso
     existing = {c.person_id for c in session.exec(select(Checkin).where(Checkin.round_id == round_.id)).all()}
     wanted = [(p, "pending") for p in asked] + [(p, "away") for p in away]
     missing = [
-        Checkin(round_id=round_.id or 0, cycle_id=round_.cycle_id, person_id=p.id or 0, user_id=p.slack_user_id,
+        Checkin(round_id=round_.id or 0, cycle_id=round_.cycle_id, person_id=p.id or 0,
                 week=round_.week, status=status, created_at=now)
         for p, status in wanted if p.id not in existing
     ]
@@ -123,7 +123,7 @@ class Change:
     details: bool = False  # from the form: empty fields clear what was there
 
 
-def record_answer(session: Session, *, checkin_id: int, user_id: str, change: Change,
+def record_answer(session: Session, *, checkin_id: int, person_id: int | None, change: Change,
                   now: datetime) -> tuple[Checkin, SupportRequest | None]:
     """Store a teacher's answer on their check-in (the same click twice stores it once).
 
@@ -131,7 +131,7 @@ def record_answer(session: Session, *, checkin_id: int, user_id: str, change: Ch
     answer before facilitators were told withdraws it.
     """
     row = session.exec(select(Checkin).where(Checkin.id == checkin_id).with_for_update()).first()
-    cycle = check_answerable(session, row, user_id=user_id)
+    cycle = check_answerable(session, row, person_id=person_id)
     assert row is not None
     if change.progress is not None:
         if change.progress not in rules.PROGRESS:
@@ -150,13 +150,13 @@ def record_answer(session: Session, *, checkin_id: int, user_id: str, change: Ch
     return row, request
 
 
-def check_answerable(session: Session, row: Checkin | None, *, user_id: str) -> Cycle:
-    """Raise CheckinError unless `user_id` may answer this check-in now; returns its cycle.
+def check_answerable(session: Session, row: Checkin | None, *, person_id: int | None) -> Cycle:
+    """Raise CheckinError unless person `person_id` may answer this check-in now; returns its cycle.
 
     Read-only: handlers call it before they acknowledge a form, `record_answer` again inside
     its write transaction.
     """
-    if row is None or row.user_id != user_id:
+    if row is None or person_id is None or row.person_id != person_id:
         raise CheckinError("That check-in isn't yours, so nothing was changed.")
     round_ = session.get(CheckinRound, row.round_id)
     cycle = session.get(Cycle, row.cycle_id)

@@ -44,7 +44,7 @@ from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as select_rows
 
 from storage import personal_data as inv
-from storage.feedback import anonymous_link, use_secure_delete
+from storage.feedback import anonymous_link, legacy_link, use_secure_delete
 from storage.models import (
     AuditEntry,
     Checkin,
@@ -56,7 +56,7 @@ from storage.models import (
     ScheduledJob,
 )
 from storage.models.meetings import ActionItem
-from storage.teams import audit
+from storage.teams import audit, audit_actor
 
 ACTION = "privacy.forget"
 _CHUNK = 500  # IN lists stay well inside every database's limit
@@ -122,7 +122,7 @@ def forget_person(session: Session, slack_user_id: str, *, actor: str, now: date
             AuditEntry.action == ACTION, AuditEntry.target == uid).order_by(col(AuditEntry.at).desc())).first()
         if entry is not None:
             raise ErasureError(f"{uid} was already forgotten on {entry.at:%Y-%m-%d} (at {entry.at:%H:%M} UTC, "
-                               f"by {entry.actor}); nothing changed.")
+                               f"by {audit_actor(session, entry)}); nothing changed.")
         raise ErasureError(f"no person with Slack id {uid} is known to the bot; nothing changed.")
     # Lock their row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), then look
     # again: a second erasure of the same person that waited here finds the first one's tombstone.
@@ -198,7 +198,7 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
         else:  # keep: it now belongs to the tombstone and still counts for the team
             kept = session.execute(select(func.count()).select_from(table).where(mine)).scalar_one()
             report.add(ref.table, f"{ref.what}: kept for the team's figures, now a former member's", int(kept))
-    report.add("feedback", "anonymous links cleared", _clear_links(session, uid, link_key))
+    report.add("feedback", "anonymous links cleared", _clear_links(session, pid, uid, link_key))
 
     # Work that would still reach them.
     owned = select(col(ActionItem.id)).where(col(ActionItem.owner_id) == pid)
@@ -206,8 +206,7 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
                                        col(ScheduledJob.state) == "pending", col(ScheduledJob.ref_id).in_(owned))
             .values(state="skipped", last_error="the owner was forgotten", finished_at=now))
     report.add("scheduledjob", "reminders cancelled", r.rowcount)
-    recipients = [uid] + ([dm] if dm else []) + other_ids
-    r = run(update(Delivery).where(col(Delivery.recipient).in_(recipients),
+    r = run(update(Delivery).where(col(Delivery.person_id) == pid,
                                    col(Delivery.state).in_(["pending", "sending", "unknown"]))
             .values(state="failed", error="forgotten", updated_at=now))
     report.add("delivery", "unsent messages cancelled", r.rowcount)
@@ -281,11 +280,12 @@ def scrub_after(engine: Engine, tables: Iterable[str]) -> str:
     return "Old copies: nothing to do for this database."
 
 
-def _clear_links(session: Session, uid: str, key: bytes) -> int:
-    """Empty the anonymous-feedback links derived from them (windows still open)."""
+def _clear_links(session: Session, pid: int, uid: str, key: bytes) -> int:
+    """Empty the anonymous-feedback links derived from them (windows still open), in either form."""
     meeting_ids = sorted({m for (m,) in session.execute(
         select(col(Feedback.meeting_id)).where(col(Feedback.link).is_not(None))).all()})
-    links = [anonymous_link(key, meeting_id=m, user_id=uid) for m in meeting_ids]
+    links = [link for m in meeting_ids for link in (anonymous_link(key, meeting_id=m, person_id=pid),
+                                                     legacy_link(key, meeting_id=m, user_id=uid))]
     cleared = 0
     for start in range(0, len(links), _CHUNK):
         r = session.exec(update(Feedback).where(col(Feedback.link).in_(links[start:start + _CHUNK]))

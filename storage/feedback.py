@@ -1,7 +1,7 @@
 """Feedback data access: answers, the anonymous link, windows and what the agenda asks for.
 
 Anonymous answers store no person. While the window is open the author is found again only
-through `link`, an HMAC-SHA256 of (meeting id, Slack user id) under a key that lives outside
+through `link`, an HMAC-SHA256 of (meeting id, person id) under a key that lives outside
 the database (PLCBOT_SECRET_KEY, see `link_key`); `close_windows` empties those links when the
 window closes, on SQLite with `secure_delete` so the old bytes do not linger in free pages.
 """
@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -31,8 +32,8 @@ _ID_SPACE = 2**31 - 1  # fits PostgreSQL's INTEGER
 def link_key(secret_key: str | None, *fallbacks: str | None) -> bytes:
     """The key for anonymous links: never stored in the database or logged.
 
-    PLCBOT_SECRET_KEY when set. Otherwise one derived from the Slack signing secret (or bot
-    token), which every process of one install shares and which is kept in `.env`, not in the
+    PLCBOT_SECRET_KEY when set. Otherwise one derived from the first secret given (see
+    `install_link_key`), which every process of one install shares and which is kept in `.env`, not in the
     database, so links survive a restart and agree across web workers. With no secret at all
     (never in a real install) a random key held in this process's memory: links die with it.
     """
@@ -42,9 +43,35 @@ def link_key(secret_key: str | None, *fallbacks: str | None) -> bytes:
     return _PROCESS_KEY
 
 
-def anonymous_link(key: bytes, *, meeting_id: int, user_id: str) -> str:
-    """One-way, keyed: without the key nobody can tell whose answer this is."""
+class LinkSecrets(Protocol):
+    secret_key: str | None
+    signing_secret: str | None
+    bot_token: str | None
+    teams_client_secret: str | None
+
+
+def install_link_key(settings: LinkSecrets) -> bytes:
+    """The install's link key, from its settings: PLCBOT_SECRET_KEY, else Slack's signing secret
+    or bot token (in that order, as before Teams, so links made then still match), else the
+    Teams client secret, so a Teams-only install's links also survive a restart."""
+    return link_key(settings.secret_key, settings.signing_secret, settings.bot_token, settings.teams_client_secret)
+
+
+def anonymous_link(key: bytes, *, meeting_id: int, person_id: int) -> str:
+    """One-way, keyed: without the key nobody can tell whose answer this is. Keyed by the person
+    row, so it is the same whichever chat platform they answer from."""
+    return hmac.new(key, f"{meeting_id}:person:{person_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def legacy_link(key: bytes, *, meeting_id: int, user_id: str) -> str:
+    """The link as written before migration 0011, from the Slack user id. An answer whose window
+    was open across the upgrade still carries it; it is found by it and moved to the new form on
+    its next save, and every window closes within days, emptying the link."""
     return hmac.new(key, f"{meeting_id}:{user_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def links_of(link: str, legacy: str | None) -> list[str]:
+    return [link] if legacy is None else [link, legacy]
 
 
 # ---------------------------------------------------------------------------------- meetings
@@ -127,14 +154,15 @@ def is_open(session: Session, meeting: Meeting, team: Team, now: datetime) -> bo
 # ---------------------------------------------------------------------------------- answers
 
 
-def own_answer(session: Session, *, meeting_id: int, person_id: int, link: str) -> Feedback | None:
+def own_answer(session: Session, *, meeting_id: int, person_id: int, link: str,
+               legacy: str | None = None) -> Feedback | None:
     """The person's answer: theirs by name, or the anonymous one their link still finds."""
     named = session.exec(
         select(Feedback).where(Feedback.meeting_id == meeting_id, Feedback.person_id == person_id)
     ).first()
     if named is not None:
         return named
-    return session.exec(select(Feedback).where(Feedback.link == link)).first()
+    return session.exec(select(Feedback).where(col(Feedback.link).in_(links_of(link, legacy)))).first()
 
 
 def _fill(row: Feedback, answer: rules.Answer, today: date) -> None:
@@ -147,7 +175,8 @@ def _fill(row: Feedback, answer: rules.Answer, today: date) -> None:
 
 
 def save_answer(
-    session: Session, *, meeting: Meeting, person_id: int, link: str, answer: rules.Answer, today: date
+    session: Session, *, meeting: Meeting, person_id: int, link: str, answer: rules.Answer, today: date,
+    legacy: str | None = None,
 ) -> Feedback:
     """Store or replace the person's one answer to this meeting; a double submit stores one.
 
@@ -162,9 +191,12 @@ def save_answer(
         if answer.anonymous:
             session.exec(delete(Feedback).where(  # type: ignore[call-overload]
                 col(Feedback.meeting_id) == meeting.id, col(Feedback.person_id) == person_id))
-            row = session.exec(select(Feedback).where(Feedback.link == link)).first()
+            row = session.exec(select(Feedback).where(col(Feedback.link).in_(links_of(link, legacy)))).first()
+            if row is not None:
+                row.link = link
         else:
-            session.exec(delete(Feedback).where(col(Feedback.link) == link))  # type: ignore[call-overload]
+            session.exec(delete(Feedback).where(  # type: ignore[call-overload]
+                col(Feedback.link).in_(links_of(link, legacy))))
             row = session.exec(
                 select(Feedback).where(Feedback.meeting_id == meeting.id, Feedback.person_id == person_id)
             ).first()

@@ -189,7 +189,7 @@ def dashboard(session: Session, *, actor: Actor, now: datetime, min_group_size: 
                 else "member" if team.id in actor.member_of else None)
         teams[team.id] = TeamGlance(team.id, team.name, team.channel_id, school.id, school.name, team.timezone, role)
         school_names[school.id] = (school.name, school.timezone)
-    out.pending = _pending(session, actor.user_id)
+    out.pending = _pending(session, actor.person_id) if actor.person_id is not None else []
     if not teams:
         return out
     ids = list(teams)
@@ -241,7 +241,7 @@ def _team_order(now: datetime) -> Callable[[TeamGlance], tuple[int, datetime, st
     return key
 
 
-def _pending(session: Session, user_id: str) -> list[PendingCheckin]:
+def _pending(session: Session, person_id: int) -> list[PendingCheckin]:
     # sqlmodel's select() is typed for up to four entities; for more it returns Select(*entities),
     # built here directly (here and in _support) and cast to the rows it yields.
     rows = session.exec(
@@ -251,7 +251,7 @@ def _pending(session: Session, user_id: str) -> list[PendingCheckin]:
         .join(CheckinRound, col(CheckinRound.id) == Checkin.round_id)
         .join(Cycle, col(Cycle.id) == Checkin.cycle_id)
         .join(Team, col(Team.id) == Cycle.team_id)
-        .where(Checkin.user_id == user_id, Checkin.status == "sent", col(Checkin.progress).is_(None),
+        .where(Checkin.person_id == person_id, Checkin.status == "sent", col(Checkin.progress).is_(None),
                CheckinRound.state == "open", col(Cycle.status).in_(OPEN_CYCLE), col(Team.archived_at).is_(None))
         .order_by(col(CheckinRound.closes_at), col(Checkin.id))
     ).all()
@@ -385,7 +385,7 @@ def _support(session: Session, teams: dict[int, TeamGlance], ids: list[int], act
     rows = session.exec(
         cast("Select[int | None, int, str, int, str, str]",
              Select(col(SupportRequest.id), col(SupportRequest.team_id), col(SupportRequest.state), col(Checkin.week),
-                    col(Checkin.user_id), col(Person.name)))
+                    col(Person.slack_user_id), col(Person.name)))
         .join(Checkin, col(Checkin.id) == SupportRequest.checkin_id)
         .join(Person, col(Person.id) == SupportRequest.person_id)
         .join(Team, col(Team.id) == SupportRequest.team_id)

@@ -76,6 +76,21 @@ def platform_of(session: Session, recipient: str) -> str | None:
     return str(row[0]) if row is not None else None
 
 
+_PERSON_OF: CompoundSelect[Any] = union_all(
+    sa_select(col(Person.id)).where(col(Person.slack_user_id) == bindparam("recipient")),
+    sa_select(col(PersonIdentity.person_id)).where(col(PersonIdentity.external_id) == bindparam("recipient")),
+    sa_select(col(PersonIdentity.person_id)).where(col(PersonIdentity.conversation_id) == bindparam("recipient")),
+)
+
+
+def addressee(session: Session, recipient: str) -> tuple[int | None, str | None]:
+    """Whom a message addressed to `recipient` goes to, as the ledger records it: (their person
+    id, None) for a person's handle or their conversation with the bot, else (None, the place)
+    for a team's channel or chat. One query."""
+    row = session.connection().execute(_PERSON_OF, {"recipient": recipient}).first()
+    return (int(row[0]), None) if row is not None else (None, recipient)
+
+
 # ------------------------------------------------------------------------------ keeping in step
 def add_slack_identities(session: Session, people: Iterable[tuple[int, str, str | None]], *,
                          now: datetime) -> None:

@@ -34,6 +34,8 @@ def get_or_create_person(session: Session, slack_user_id: str, *, now: datetime,
 # Built once: every Slack request loads its actor, and building and caching a fresh
 # statement cost more CPU than running it (profiled; ~5 ms of the bot's time per request).
 _ROLES: CompoundSelect[Any] = union_all(
+    select(col(Person.id).label("ref"), literal("person").label("role"))
+    .where(Person.slack_user_id == bindparam("uid")),
     select(col(SchoolLeader.school_id).label("ref"), literal("principal").label("role"))
     .join(Person, col(Person.id) == SchoolLeader.person_id)
     .where(Person.slack_user_id == bindparam("uid")),
@@ -51,6 +53,7 @@ def load_actor(session: Session, user_id: str, *, admins: Iterable[str]) -> Acto
     rows = session.connection().execute(_ROLES, {"uid": user_id}).all()
     return Actor(
         user_id=user_id,
+        person_id=next((ref for ref, role in rows if role == "person"), None),
         is_admin=user_id in set(admins),
         principal_of=frozenset(ref for ref, role in rows if role == "principal"),
         facilitator_of=frozenset(ref for ref, role in rows if role == "facilitator"),

@@ -124,18 +124,20 @@ PERSON_KEYS: tuple[PersonKey, ...] = (
     PersonKey("cyclereflection", "submitted_by_id", "keep", "cycle reflection submitted", "Other records"),
     PersonKey("normrevision", "changed_by_id", "keep", "norms edited", "Other records"),
     PersonKey("schoolbreak", "created_by_id", "keep", "school break added", "Other records"),
+    PersonKey("schoolyear", "closed_by_id", "keep", "school year closed", "Other records"),
+    # The ledger of messages the bot sent them, and the audit log's "who did it": history that
+    # stays (the ledger keeps a round from sending twice), naming the tombstone, that is nobody.
+    PersonKey("delivery", "person_id", "keep", "message sent by the bot", "Other records"),
+    PersonKey("auditentry", "actor_id", "keep", "change recorded in the audit log", "Other records"),
     # Who they are on Slack or Teams and how the bot reaches them (DM channel, conversation
     # reference): nothing to count for a team, and a way to reach them, so it goes.
     PersonKey("personidentity", "person_id", "delete", "chat account (Slack or Teams) and how the bot reaches you",
               "Other records"),
 )
 
-SLACK_ID_COLUMNS: tuple[SlackIdColumn, ...] = (
-    SlackIdColumn("checkin", "user_id", "token", "check-in prompt", "Check-ins"),
-    SlackIdColumn("schoolyear", "closed_by", "token", "school year closed", "Other records"),
-    SlackIdColumn("delivery", "recipient", "token", "message sent by the bot", "Other records"),
-    SlackIdColumn("auditentry", "actor", "token", "change recorded in the audit log", "Other records"),
-)
+# Every column that names a person is a person key now (migrations 0009 and 0011); a chat id
+# survives only inside longer text (ledger keys, audit targets), which the sweep handles.
+SLACK_ID_COLUMNS: tuple[SlackIdColumn, ...] = ()
 
 # The person's direct-message channel with the bot (`person.dm_channel_id`) is held here too.
 DM_CHANNEL_COLUMNS: tuple[SlackIdColumn, ...] = (
@@ -416,8 +418,6 @@ def _other_records(session: Session, pid: int, uid: str, *, tz: str | None) -> l
              "schoolyear": "closed_at"}
     refs: list[tuple[PersonKey | SlackIdColumn, object]] = [
         (key, pid) for key in PERSON_KEYS if key.sheet == "Other records" and key.table in stamp]
-    refs += [(ref, uid) for ref in SLACK_ID_COLUMNS
-             if ref.sheet == "Other records" and ref.table not in ("delivery", "auditentry")]
     for ref, value in refs:
         table = tables[ref.table]
         when = table.c[stamp[ref.table]]
@@ -425,18 +425,18 @@ def _other_records(session: Session, pid: int, uid: str, *, tz: str | None) -> l
             out.append((ref.what, _local(at, tz), ""))
     for kind, n, last in session.execute(
         sa_select(col(Delivery.kind), func.count(), func.max(Delivery.created_at))
-        .where(col(Delivery.recipient) == uid).group_by(col(Delivery.kind)).order_by(col(Delivery.kind))
+        .where(col(Delivery.person_id) == pid).group_by(col(Delivery.kind)).order_by(col(Delivery.kind))
     ).all():
         out.append((f"messages the bot sent you: {kind}", _local(last, tz), f"{n} in all (the latest date shown)"))
-    about = or_(col(AuditEntry.actor) == uid, col(AuditEntry.target).contains(uid),
+    about = or_(col(AuditEntry.actor_id) == pid, col(AuditEntry.target).contains(uid),
                 col(AuditEntry.detail).contains(uid))
     whole = id_pattern(uid)
     # LIKE also matches a longer id (U012AB inside U012ABC): keep whole-id matches only.
     entries = [entry for entry in session.exec(select(AuditEntry).where(about).order_by(col(AuditEntry.at))).all()
-               if entry.actor == uid or whole.search(f"{entry.target} {entry.detail}")]
+               if entry.actor_id == pid or whole.search(f"{entry.target} {entry.detail}")]
     names = _target_names(session, [entry.target for entry in entries])
     for entry in entries:
-        who = "you" if entry.actor == uid else "someone else"
+        who = "you" if entry.actor_id == pid else "someone else"
         out.append((f"{AUDIT_PREFIX}{entry.action} (by {who})", _local(entry.at, tz),
                     names.get(entry.target, entry.target)))
     return out

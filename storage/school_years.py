@@ -12,6 +12,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from storage.models import Cycle, School, SchoolYear, Team
+from storage.people import slack_ids
 from storage.rules.school_year import (
     ClosePlan,
     RecordedYear,
@@ -21,7 +22,7 @@ from storage.rules.school_year import (
     next_start,
     plan_close,
 )
-from storage.teams import audit
+from storage.teams import actor_person, audit
 
 OPEN_CYCLE = ("active", "paused")
 
@@ -85,7 +86,9 @@ def recorded_years(session: Session, *, school_id: int) -> list[RecordedYear]:
     rows = session.exec(
         select(SchoolYear).where(SchoolYear.school_id == school_id).order_by(col(SchoolYear.starts_on))
     ).all()
-    return [RecordedYear(r.label, r.starts_on, r.ends_on, r.closed_at is not None, r.closed_by,
+    closers = slack_ids(session, [r.closed_by_id for r in rows])
+    return [RecordedYear(r.label, r.starts_on, r.ends_on, r.closed_at is not None,
+                         closers.get(r.closed_by_id or 0, r.closed_by_label),
                          r.closed_at.date() if r.closed_at else None, r.workbook) for r in rows]
 
 
@@ -125,7 +128,9 @@ def record_close(session: Session, *, school_id: int, on: date, today: date, def
     ).first()
     if row is None:
         row = SchoolYear(school_id=school_id, label=span.label, starts_on=span.starts_on)
-    row.label, row.ends_on, row.closed_at, row.closed_by = span.label, span.ends_on, now, closed_by[:64]
+    row.label, row.ends_on, row.closed_at = span.label, span.ends_on, now
+    row.closed_by_id = actor_person(session, closed_by)
+    row.closed_by_label = "" if row.closed_by_id is not None else closed_by[:255]
     row.workbook = workbook[:500]
     session.add(row)
     following = next_start(on)

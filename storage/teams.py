@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from storage.clock import session_now
 from storage.identities import set_slack_place
 from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team
+from storage.people import person_ref
 from storage.rules.roles import Actor, may_create_team
 
 
@@ -147,7 +148,11 @@ def canonical(name: str) -> str:
 
 def audit(session: Session, *, actor: str, action: str, target: str, detail: str = "",
           at: datetime | None = None, school_id: int | None = None) -> None:
-    """Record a change or export for the privacy officer (`actor`: Slack id or "cli:<user>").
+    """Record a change or export for the privacy officer.
+
+    `actor` is who did it as the core names people (their handle: a Slack or Teams id), stored
+    as their person row; or what did it when no person did ("cli:<login>", "plcbot",
+    "retention"), stored as the entry's label.
 
     The entry's school comes from `school_id`, or else from a "school:N" or "team:N" target,
     so a principal's view of the log (`/plc audit`) holds their school's part and no more.
@@ -156,11 +161,36 @@ def audit(session: Session, *, actor: str, action: str, target: str, detail: str
     """
     if school_id is None:
         school_id = _school_of_target(session, target)
-    entry = AuditEntry(actor=actor[:64], action=action[:64], target=target[:200], detail=detail,
-                       school_id=school_id)
+    actor_id = actor_person(session, actor)
+    entry = AuditEntry(actor_id=actor_id, actor_label="" if actor_id is not None else actor[:255],
+                       action=action[:64], target=target[:200], detail=detail, school_id=school_id)
     if at is not None:
         entry.at = at
     session.add(entry)
+
+
+def is_label(actor: str) -> bool:
+    """True for who-did-it values that are no person: "cli:<login>", "plcbot", "retention"."""
+    return not actor or actor.startswith("cli:") or (actor.isalpha() and actor.islower())
+
+
+def actor_person(session: Session, actor: str) -> int | None:
+    """The person row an actor's handle names (made for a Slack user not stored yet), or None
+    for a label. Looked up once per session: a roster sync audits every seat."""
+    if is_label(actor):
+        return None
+    cache: dict[str, int | None] = session.info.setdefault("plcbot.actor_people", {})
+    if actor not in cache:
+        cache[actor] = person_ref(session, actor)
+    return cache[actor]
+
+
+def audit_actor(session: Session, entry: AuditEntry) -> str:
+    """Who made an entry, as the log shows it: the person's handle, or the label."""
+    if entry.actor_id is None:
+        return entry.actor_label
+    person = session.get(Person, entry.actor_id)
+    return person.slack_user_id if person is not None else entry.actor_label
 
 
 def _person_detail(session: Session, person_id: int) -> str:

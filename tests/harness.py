@@ -11,8 +11,12 @@ import threading
 from datetime import UTC, datetime
 from typing import Self
 
+from sqlalchemy import ColumnElement
+from sqlmodel import Session, col, select
+
 from bot.stage import Stage
 from scheduling.clock import FakeClock, SystemClock
+from storage.models import Checkin, Person
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 # A Monday morning in term time, New York.
@@ -75,3 +79,14 @@ class BotHarness(Stage):
             if _cli_clock is self.clock:
                 _cli_clock = None
                 SystemClock.now = _system_now  # type: ignore[method-assign]
+
+
+def checkin_of(handle: str) -> ColumnElement[bool]:
+    """A where-clause for the check-ins of the person known by `handle` (a Slack or Teams id):
+    check-ins name their person row, not a chat id."""
+    return col(Checkin.person_id) == select(Person.id).where(Person.slack_user_id == handle).scalar_subquery()
+
+
+def handles(session: Session) -> dict[int, str]:
+    """person id -> handle, to say whose each stored row is."""
+    return {p.id or 0: p.slack_user_id for p in session.exec(select(Person)).all()}

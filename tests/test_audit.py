@@ -18,12 +18,13 @@ from bot.render.audit import LINE_MAX, audit_message
 from bot.render.cycles import CYCLE_MODAL, DETAILS_MODAL
 from bot.slack_double import limits
 from handlers import teams as h
+from storage import audit_log
 from storage import teams as team_store
 from storage.audit_log import AuditRow
 from storage.models import AuditEntry, Checkin, Feedback, Meeting, Person
 from storage.rules import roles
 from tests.cycle_helpers import GOOD_FORM, checkin_dms, only_checkins
-from tests.harness import START, BotHarness
+from tests.harness import START, BotHarness, checkin_of
 from tests.seed import seed_team
 
 EVIDENCE = "Kept-private exit ticket notes 7731"
@@ -52,9 +53,10 @@ def keep_logging():
     root.setLevel(level)
 
 
-def _entries(bot) -> list[AuditEntry]:
+def _entries(bot) -> list[audit_log.AuditRow]:
+    """The log as `plcbot audit` reads it: who acted is their handle, or the label ("cli:…")."""
     with bot.db.read() as session:
-        return list(session.exec(select(AuditEntry).order_by(AuditEntry.id)).all())
+        return list(audit_log.entries(session))
 
 
 def _new(bot, since: int) -> list[tuple[str, str, int | None]]:
@@ -185,7 +187,7 @@ def test_each_change_is_recorded_with_its_school_and_no_answer_is(abot):
     bot.wait_idle()
     with bot.db.read() as session:
         assert session.exec(select(Feedback)).one().will_try == WILL_TRY
-        assert session.exec(select(Checkin).where(Checkin.user_id == "UT2")).one().evidence == EVIDENCE
+        assert session.exec(select(Checkin).where(checkin_of("UT2"))).one().evidence == EVIDENCE
     assert _new(bot, seen) == []
 
     # Ending the cycle, an export (the digest on demand) and a school break.
@@ -319,8 +321,9 @@ def test_cli_streams_a_big_log_in_a_fixed_number_of_queries(bot, tmp_path, capsy
 
     a, _ = _two_schools(bot)
     with bot.db.session() as session:
+        fac = session.exec(select(Person.id).where(Person.slack_user_id == "UFAC")).one()
         session.execute(insert(AuditEntry), [
-            {"at": START + timedelta(seconds=i), "actor": "UFAC", "action": "member.add",
+            {"at": START + timedelta(seconds=i), "actor_id": fac, "action": "member.add",
              "target": f"team:{a.team_id}", "detail": f"person:{i} U{i:05d}", "school_id": a.school_id}
             for i in range(3000)])
     from storage import audit_log

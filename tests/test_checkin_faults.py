@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from storage.models import Checkin, Delivery, ScheduledJob
 from tests.cycle_helpers import at, checkin_dms, jobs_of, make_cycle, only_checkins
+from tests.harness import handles
 from tests.seed import seed_team
 from tests.test_checkins import THURSDAY_2PM
 
@@ -87,10 +88,11 @@ def test_round_killed_mid_way_and_rerun_under_429s_and_drops(bot):
     with bot.db.read() as session:
         rows = session.exec(select(Delivery).where(Delivery.kind == "checkin")).all()
         sent_checkins = session.exec(select(Checkin)).all()
+        owners = handles(session)
     assert len(rows) == len(team.everyone) and {r.state for r in rows} == {"sent"}
     assert {c.status for c in sent_checkins} == {"sent"}
     by_user = {u: checkin_dms(bot, u)[0]["ts"] for u in team.everyone}
-    assert all(c.ts == by_user[c.user_id] for c in sent_checkins)
+    assert all(c.ts == by_user[owners[c.person_id]] for c in sent_checkins)
 
 
 def test_a_round_left_in_doubt_releases_itself_then_resolves_without_doubling(bot):

@@ -26,7 +26,7 @@ from tests.cycle_helpers import (
     only_checkins,
     write_lock_held,
 )
-from tests.harness import BotHarness
+from tests.harness import BotHarness, checkin_of, handles
 from tests.seed import seed_team, slack_of
 
 
@@ -56,7 +56,9 @@ def _text(message):
 
 
 def _mine(bot, user):
-    return next(c for c in checkins(bot) if c.user_id == user)
+    with bot.db.read() as session:
+        owners = handles(session)
+    return next(c for c in checkins(bot) if owners[c.person_id] == user)
 
 
 def test_a_click_stores_the_answer_and_shows_it_with_a_way_to_change(bot):
@@ -92,7 +94,7 @@ def test_two_clicks_at_once_or_a_retry_store_one_answer(bot):
         t.join()
     bot.wait_idle()
     with bot.db.read() as session:
-        rows = session.exec(select(Checkin).where(Checkin.user_id == "UT1")).all()
+        rows = session.exec(select(Checkin).where(checkin_of("UT1"))).all()
         requests = session.exec(select(SupportRequest)).all()
     assert len(rows) == 1 and rows[0].progress == "stuck"
     assert len(requests) == 1

@@ -23,6 +23,7 @@ from sqlmodel import select
 
 from storage.models import Checkin, Delivery, ScheduledJob, SupportRequest
 from tests.cycle_helpers import checkin_dms, make_cycle
+from tests.harness import checkin_of
 from tests.seed import seed_team
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,7 +141,7 @@ def test_database_locked_by_another_writer_loses_and_doubles_nothing(bot):
     holder.join(10)
     bot.wait_idle(timeout=40)
     with bot.db.read() as session:
-        answer = session.exec(select(Checkin).where(Checkin.user_id == "UT1")).one()
+        answer = session.exec(select(Checkin).where(checkin_of("UT1"))).one()
         requests = session.exec(select(SupportRequest)).all()
         rows = [d for d in session.exec(select(Delivery)).all() if d.key.startswith("checkin:")]
     assert answer.progress == "stuck" and len(requests) == 1

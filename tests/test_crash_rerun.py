@@ -40,7 +40,7 @@ from storage import jobs, migrate
 from storage.db import Database
 from storage.models import Checkin, Delivery, ScheduledJob
 from tests.cycle_helpers import at, checkin_dms, jobs_of, make_cycle
-from tests.harness import SIGNING_SECRET
+from tests.harness import SIGNING_SECRET, handles
 from tests.scripts.plcbot_at import read_clock, write_clock
 from tests.seed import seed_team
 from tests.test_checkins import THURSDAY_2PM
@@ -255,13 +255,14 @@ def _each_teacher_has_one_checkin(bot, job_id: int, everyone: list[str]) -> None
         job = session.get(ScheduledJob, job_id)
         rows = session.exec(select(Delivery).where(Delivery.kind == "checkin")).all()
         sent = session.exec(select(Checkin)).all()
+        owners = handles(session)
     assert job.state == "done", job.last_error
     for user in everyone:
         assert len(checkin_dms(bot, user)) == 1, user
     assert Counter(r.state for r in rows) == {"sent": len(everyone)}
     assert len({r.key for r in rows}) == len(everyone)
     by_user = {u: checkin_dms(bot, u)[0]["ts"] for u in everyone}
-    assert {c.status for c in sent} == {"sent"} and all(c.ts == by_user[c.user_id] for c in sent)
+    assert {c.status for c in sent} == {"sent"} and all(c.ts == by_user[owners[c.person_id]] for c in sent)
 
 
 def _state(bot, job_id: int) -> str:  # noqa: ANN001

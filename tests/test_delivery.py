@@ -60,7 +60,7 @@ def test_a_row_left_sending_by_a_crash_is_resolved_from_history(bot):
     )
     old = bot.clock.now() - timedelta(minutes=10)
     with bot.db.session() as session:
-        session.add(Delivery(key="k3", kind="test", recipient="UT1", channel_id=dm, state="sending",
+        session.add(Delivery(key="k3", kind="test", channel_id=dm, state="sending",
                              created_at=old, updated_at=old))
     outcome = deliver(bot.services, key="k3", kind="test", recipient="UT1", text="hello")
     assert outcome.sent and outcome.already
@@ -71,7 +71,7 @@ def test_a_row_left_sending_that_never_reached_slack_is_sent_once(bot):
     _teacher(bot)
     old = bot.clock.now() - timedelta(minutes=10)
     with bot.db.session() as session:
-        session.add(Delivery(key="k4", kind="test", recipient="UT1", state="sending",
+        session.add(Delivery(key="k4", kind="test", state="sending",
                              created_at=old, updated_at=old))
     outcome = deliver(bot.services, key="k4", kind="test", recipient="UT1", text="hello")
     assert outcome.sent and not outcome.already
@@ -82,7 +82,7 @@ def test_a_send_in_another_workers_hands_is_left_alone(bot):
     _teacher(bot)
     now = bot.clock.now()
     with bot.db.session() as session:
-        session.add(Delivery(key="k5", kind="test", recipient="UT1", state="sending",
+        session.add(Delivery(key="k5", kind="test", state="sending",
                              created_at=now, updated_at=now))
     outcome = deliver(bot.services, key="k5", kind="test", recipient="UT1", text="hello")
     assert outcome.state == "in_flight"

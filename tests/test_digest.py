@@ -120,18 +120,18 @@ def seed_week(bot) -> Week:  # noqa: ANN001
         answers3 = {"UFAC": ("on_track", 65.0), "UT1": ("on_track", 67.0), "UT2": ("some_progress", None),
                     "UT3": ("on_track", None)}
         for uid, (prog, value) in answers3.items():
-            s.add(Checkin(round_id=r3.id, cycle_id=cyc.id, person_id=people[uid], user_id=uid, week=3, status="sent",
+            s.add(Checkin(round_id=r3.id, cycle_id=cyc.id, person_id=people[uid], week=3, status="sent",
                           progress=prog, value=value, answered_at=_at(date(2026, 11, 19), 15)))
-        stuck = Checkin(round_id=r4.id, cycle_id=cyc.id, person_id=people["UT2"], user_id="UT2", week=4,
+        stuck = Checkin(round_id=r4.id, cycle_id=cyc.id, person_id=people["UT2"], week=4,
                         status="sent", progress="stuck", value=70.0, evidence="-3 kids below 40 wpm",
                         support="=2+2 help with grouping", answered_at=_at(thu, 15))
         s.add(stuck)
-        s.add(Checkin(round_id=r4.id, cycle_id=cyc.id, person_id=people["UT1"], user_id="UT1", week=4,
+        s.add(Checkin(round_id=r4.id, cycle_id=cyc.id, person_id=people["UT1"], week=4,
                       status="sent", progress="on_track", value=74.0, evidence="@home reading logs",
                       answered_at=_at(thu, 16)))
-        s.add(Checkin(round_id=r4.id, cycle_id=cyc.id, person_id=people["UFAC"], user_id="UFAC", week=4,
+        s.add(Checkin(round_id=r4.id, cycle_id=cyc.id, person_id=people["UFAC"], week=4,
                       status="sent"))
-        s.add(Checkin(round_id=r4.id, cycle_id=cyc.id, person_id=people["UT3"], user_id="UT3", week=4,
+        s.add(Checkin(round_id=r4.id, cycle_id=cyc.id, person_id=people["UT3"], week=4,
                       status="away"))
         s.flush()
         s.add(SupportRequest(checkin_id=stuck.id, team_id=a.team_id, cycle_id=cyc.id, person_id=people["UT2"],

@@ -197,7 +197,7 @@ def test_anonymous_answer_changes_in_the_window_and_is_unlinkable_after(bot, cap
     team = seed_team(bot, meeting_weekdays="")  # meetings added by hand only
     meeting_id = started(bot, team.team_id)
     person_id = team.person_ids["UT1"]
-    secret = anonymous_link(link_key(bot.services), meeting_id=meeting_id, user_id="UT1")
+    secret = anonymous_link(link_key(bot.services), meeting_id=meeting_id, person_id=person_id)
 
     bot.tick()  # plans the prompt and the window's close
     view = open_via_command(bot, "UT1", team.channel)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.render import feedback as render
 from bot.slack_double import limits
-from storage.feedback import anonymous_link, link_key
+from storage.feedback import anonymous_link, legacy_link, link_key
 from storage.rules import feedback as rules
 
 T0 = datetime(2026, 12, 1, 20, 30, tzinfo=UTC)
@@ -143,9 +143,12 @@ def test_results_stay_within_slack_limits_with_many_long_comments():
 def test_link_is_keyed_and_one_way():
     key = link_key("a-long-secret-key-1234", None)
     other = link_key(None, "signing-secret")
-    a = anonymous_link(key, meeting_id=1, user_id="UT1")
-    assert len(a) == 64 and "UT1" not in a
-    assert a == anonymous_link(key, meeting_id=1, user_id="UT1")
-    assert a != anonymous_link(key, meeting_id=2, user_id="UT1")
-    assert a != anonymous_link(other, meeting_id=1, user_id="UT1")
+    a = anonymous_link(key, meeting_id=1, person_id=7)
+    assert len(a) == 64
+    assert a == anonymous_link(key, meeting_id=1, person_id=7)
+    assert a != anonymous_link(key, meeting_id=2, person_id=7)
+    assert a != anonymous_link(key, meeting_id=1, person_id=8)
+    assert a != anonymous_link(other, meeting_id=1, person_id=7)
+    # The pre-0011 form (from the Slack id) is another value, never equal to the new one.
+    assert legacy_link(key, meeting_id=1, user_id="UT1") not in (a, anonymous_link(key, meeting_id=1, person_id=1))
     assert link_key(None, None) == link_key(None, None)  # the in-memory key is stable within a process

@@ -14,6 +14,7 @@ from storage import home as store
 from storage.models import ActionItem, Checkin, Feedback, Meeting, Membership, Person, SupportRequest, Team
 from storage.people import load_actor
 from tests.cycle_helpers import checkin_dms, make_cycle
+from tests.harness import checkin_of, handles
 from tests.seed import seed_team
 
 # Thursday Dec 3, 2026, 14:00 New York: week 1's check-in time of the helper's cycle.
@@ -80,7 +81,7 @@ def test_teacher_sees_teams_meeting_cycle_and_answers_the_check_in_from_home(bot
 
     after = _after_click(bot, teacher, view, "checkin_on_track")
     with bot.db.read() as session:
-        rows = session.exec(select(Checkin).where(Checkin.user_id == teacher)).all()
+        rows = session.exec(select(Checkin).where(checkin_of(teacher))).all()
     assert [r.progress for r in rows] == ["on_track"]
     assert "Saved" in _text(after) and "checkin_on_track" not in _action_ids(after)
     # The DM shows the answer too (the check-in feature updated it).
@@ -99,7 +100,7 @@ def test_details_from_home_store_a_data_point_and_refresh_the_tab(bot):
     bot.user(teacher).submit(modal, {"progress": {"progress": "some_progress"}, "value": {"value": "62"}})
     bot.wait_idle()
     with bot.db.read() as session:
-        row = session.exec(select(Checkin).where(Checkin.user_id == teacher)).one()
+        row = session.exec(select(Checkin).where(checkin_of(teacher))).one()
     assert (row.progress, row.value) == ("some_progress", 62.0)
     refreshed = bot.double.wait_for(lambda: (v := bot.double.home_view(teacher)) and v["hash"] != before and v)
     assert "checkin_on_track" not in _action_ids(refreshed)
@@ -110,7 +111,8 @@ def test_facilitator_sees_rates_support_feedback_and_buttons(bot):
     cycle_id = _round_sent(bot, team)
     with bot.db.session() as session:
         checkins = session.exec(select(Checkin)).all()
-        by_user = {c.user_id: c for c in checkins}
+        owners = handles(session)
+        by_user = {owners[c.person_id]: c for c in checkins}
         stuck = by_user[team.members[0]]
         stuck.progress, stuck.answered_at = "stuck", bot.clock.now()
         by_user[team.members[1]].progress = "on_track"

@@ -24,7 +24,7 @@ from sqlmodel import select
 
 from storage.models import Checkin, Delivery, ScheduledJob
 from tests.cycle_helpers import checkin_dms, make_cycle
-from tests.harness import SIGNING_SECRET, BotHarness
+from tests.harness import SIGNING_SECRET, BotHarness, checkin_of
 from tests.seed import seed_team
 
 pytestmark = pytest.mark.slow
@@ -152,7 +152,7 @@ def test_a_click_sent_to_both_web_processes_is_stored_once(pg_bot, tmp_path):
     from storage.models import SupportRequest
 
     with bot.db.read() as session:
-        answers = session.exec(select(Checkin).where(Checkin.user_id == "UT1")).all()
+        answers = session.exec(select(Checkin).where(checkin_of("UT1"))).all()
         requests = session.exec(select(SupportRequest)).all()
     assert [a.progress for a in answers] == ["stuck"]
     assert len(requests) == 1

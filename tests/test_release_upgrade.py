@@ -31,7 +31,7 @@ from alembic import command
 
 from storage import migrate
 from storage.db import Database
-from storage.feedback import anonymous_link, link_key
+from storage.feedback import anonymous_link, legacy_link, link_key
 
 FIXTURE = Path(__file__).parent / "fixtures" / "release_0007.json"
 RELEASE = "0007"
@@ -71,6 +71,9 @@ class Converted:
 
     to: str | None
     expect: Callable[[Any, Fixture], Any] = staticmethod(lambda old, fixture: old)  # type: ignore[assignment]
+    # A second column the old value splits into (what is no person: a label, a place), and its value.
+    rest: str | None = None
+    rest_expect: Callable[[Any, Fixture], Any] = staticmethod(lambda old, fixture: None)  # type: ignore[assignment]
 
 
 def _named(old: Any, fixture: Fixture) -> int | None:
@@ -90,6 +93,26 @@ CONVERTED: dict[tuple[str, str], Converted] = {
         ("normrevision", "changed_by", "changed_by_id"), ("schoolbreak", "created_by", "created_by_id"),
     )
 }
+def _person_or_none(old: Any, fixture: Fixture) -> int | None:
+    """A person's Slack id (or token) becoming their person id; anything else names no one."""
+    known = {p["slack_user_id"] for p in fixture.tables["person"]}
+    return fixture.person_id_of(old) if old in known else None
+
+
+def _unless_person(empty: Any) -> Callable[[Any, Fixture], Any]:
+    """What is left of a value that names no person (a label, a place); `empty` when it does."""
+    return lambda old, fixture: empty if _person_or_none(old, fixture) is not None else old
+
+
+# 0011: the ledger's recipient, the audit log's actor and a year's closer name the person row;
+# a team's channel stays as the ledger row's place, "cli:<login>" as the label.
+CONVERTED.update({
+    ("delivery", "recipient"): Converted("person_id", _person_or_none, "place", _unless_person(None)),
+    ("auditentry", "actor"): Converted("actor_id", _person_or_none, "actor_label", _unless_person("")),
+    ("schoolyear", "closed_by"): Converted("closed_by_id", _person_or_none, "closed_by_label", _unless_person("")),
+    # It repeated `checkin.person_id`, which is compared as it stands.
+    ("checkin", "user_id"): Converted(None),
+})
 # Fixture tables a migration may add rows to (every fixture row must still be there).
 MAY_GROW: set[str] = set()
 
@@ -223,10 +246,15 @@ def test_a_release_0007_database_upgrades_to_head_with_every_record_kept(any_db_
                 if target is None:
                     continue
                 expected = value if conversion is None else conversion.expect(value, fixture)
-                if target not in new:
-                    problems.append(f"{name}.{target} is gone (row {key}: {value!r})")
-                elif as_stored(new[target]) != expected:
-                    problems.append(f"{name} {key} {target}: {expected!r} in 0007, {as_stored(new[target])!r} at head")
+                checks = [(target, expected)]
+                if conversion is not None and conversion.rest is not None:
+                    checks.append((conversion.rest, conversion.rest_expect(value, fixture)))
+                for target, expected in checks:
+                    if target not in new:
+                        problems.append(f"{name}.{target} is gone (row {key}: {value!r})")
+                    elif as_stored(new[target]) != expected:
+                        problems.append(
+                            f"{name} {key} {target}: {expected!r} in 0007, {as_stored(new[target])!r} at head")
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:40])
 
     # 2. Privacy after the move.
@@ -250,8 +278,10 @@ def test_a_release_0007_database_upgrades_to_head_with_every_record_kept(any_db_
     assert "person_id" in linked_by_person
     anonymous = [feedback[f["id"]] for f in fixture.tables["feedback"] if f["anonymous"]]
     assert len(anonymous) == 3
-    inside = anonymous_link(key, meeting_id=ANONYMOUS_INSIDE[1], user_id=ANONYMOUS_INSIDE[0])
-    outside = [anonymous_link(key, meeting_id=m, user_id=u) for u, m in ANONYMOUS_OUTSIDE]
+    # Written by the release, so in the pre-0011 form (from the Slack id), which the new code
+    # still finds (`test_an_open_anonymous_answer_is_still_the_authors_after_the_upgrade`).
+    inside = legacy_link(key, meeting_id=ANONYMOUS_INSIDE[1], user_id=ANONYMOUS_INSIDE[0])
+    outside = [legacy_link(key, meeting_id=m, user_id=u) for u, m in ANONYMOUS_OUTSIDE]
     for row in anonymous:
         assert row["anonymous"] and all(row[c] is None for c in linked_by_person), row
     [open_one] = [r for r in anonymous if r["link"] is not None]
@@ -288,3 +318,42 @@ def test_the_fixture_covers_every_table_and_the_privacy_cases():
     assert [p["slack_user_id"].startswith("forgotten-") for p in tables["person"] if p["forgotten_at"]] == [True]
     assert any(y["closed_at"] for y in tables["schoolyear"]) and any(not m["active"] for m in tables["membership"])
 
+
+
+def test_an_open_anonymous_answer_is_still_the_authors_after_the_upgrade(any_db_url):
+    """The release wrote the open answer's link from the Slack id; the new code links by person
+    row. Its author still finds it (through the link's old form), and changing it moves it to the
+    new form: one answer, still with no person, never a second one."""
+    from sqlmodel import select
+
+    from storage.feedback import own_answer, save_answer
+    from storage.models import Feedback, Meeting, Person
+    from storage.rules.feedback import Answer
+
+    fixture = Fixture(json.loads(FIXTURE.read_text(encoding="utf-8")))
+    db = Database(any_db_url)
+    upgrade_to(db, RELEASE)
+    load_release(db, fixture.tables)
+    db.dispose()
+    db = Database(any_db_url)
+    migrate.upgrade(db, backup=False)
+    key = link_key(None, INSTALL_SECRET)
+    author, meeting_id = ANONYMOUS_INSIDE
+    with db.session() as session:
+        person = session.exec(select(Person).where(Person.slack_user_id == author)).one()
+        assert person.id is not None
+        new = anonymous_link(key, meeting_id=meeting_id, person_id=person.id)
+        old = legacy_link(key, meeting_id=meeting_id, user_id=author)
+        assert own_answer(session, meeting_id=meeting_id, person_id=person.id, link=new) is None  # new form only
+        found = own_answer(session, meeting_id=meeting_id, person_id=person.id, link=new, legacy=old)
+        assert found is not None and found.anonymous and found.person_id is None
+        meeting = session.get(Meeting, meeting_id)
+        assert meeting is not None
+        saved = save_answer(session, meeting=meeting, person_id=person.id, link=new, legacy=old,
+                            today=date(2026, 12, 8),
+                            answer=Answer({"useful": 4, "learned": 4, "norms": 5}, {}, anonymous=True))
+        assert saved.id == found.id and saved.link == new and saved.person_id is None
+    with db.read() as session:
+        rows = session.exec(select(Feedback).where(Feedback.meeting_id == meeting_id, Feedback.anonymous)).all()
+        assert [(r.id, r.link, r.person_id) for r in rows] == [(found.id, new, None)]
+    db.dispose()

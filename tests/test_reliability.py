@@ -42,7 +42,7 @@ from storage.models import (
     Team,
 )
 from tests.cycle_helpers import GOOD_FORM, checkin_dms, make_cycle
-from tests.harness import SIGNING_SECRET
+from tests.harness import SIGNING_SECRET, checkin_of
 from tests.seed import seed_team
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ def _round(bot):
 
 def _checkin(bot, user_id: str) -> Checkin:
     with bot.db.read() as session:
-        return session.exec(select(Checkin).where(Checkin.user_id == user_id)).one()
+        return session.exec(select(Checkin).where(checkin_of(user_id))).one()
 
 
 def _parallel(*calls):

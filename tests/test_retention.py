@@ -77,12 +77,12 @@ def seed_year(bot: BotHarness, team: Seeded, year: int, *, day: date | None = No
         rnd = CheckinRound(cycle_id=cycle.id, team_id=team.team_id, week=3, local_day=day, state="closed")
         s.add(rnd)
         s.flush()
-        stuck = Checkin(round_id=rnd.id, cycle_id=cycle.id, person_id=ids["UT2"], user_id="UT2", week=3,
+        stuck = Checkin(round_id=rnd.id, cycle_id=cycle.id, person_id=ids["UT2"], week=3,
                         status="sent", progress="stuck", support="help with grouping", answered_at=at, created_at=at)
         s.add_all([stuck,
-                   Checkin(round_id=rnd.id, cycle_id=cycle.id, person_id=ids["UT1"], user_id="UT1", week=3,
+                   Checkin(round_id=rnd.id, cycle_id=cycle.id, person_id=ids["UT1"], week=3,
                            status="sent", progress="on_track", value=70.0, answered_at=at, created_at=at),
-                   Checkin(round_id=rnd.id, cycle_id=cycle.id, person_id=ids["UFAC"], user_id="UFAC", week=3,
+                   Checkin(round_id=rnd.id, cycle_id=cycle.id, person_id=ids["UFAC"], week=3,
                            status="sent", created_at=at)])
         s.flush()
         s.add(SupportRequest(checkin_id=stuck.id, team_id=team.team_id, cycle_id=cycle.id, person_id=ids["UT2"],

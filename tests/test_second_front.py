@@ -56,6 +56,7 @@ from storage.models import (
 )
 from storage.models.feedback import Feedback
 from storage.rules.cycles import CycleInput
+from tests.harness import checkin_of, handles
 from tests.second_front import Dialog, FrontServices, Invoke, TeamsFront
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +116,10 @@ class World:
 
     def tick(self, *modules: str) -> runner.TickResult:
         return runner.tick(self.services, scheduling_registry.load(list(modules)), worker="teams-test:1")
+
+    def handle(self, person_id: int) -> str:
+        with self.services.db.read() as session:
+            return handles(session)[person_id]
 
     def rows(self, model: Any, *where: Any) -> list[Any]:
         with self.services.db.read() as session:
@@ -201,7 +206,7 @@ def test_the_scheduled_round_sends_one_card_per_teacher_to_their_teams_chat_and_
     w = world
     cycle_id = start_cycle_and_run_round(w)
     teachers = (w.ids.fac, w.ids.t1, w.ids.t2)
-    checkins = {c.user_id: c for c in w.rows(Checkin)}
+    checkins = {w.handle(c.person_id): c for c in w.rows(Checkin)}
     assert set(checkins) == set(teachers)
     for uid in teachers:
         [activity] = w.transport.activities(w.ids.chat(uid))
@@ -217,7 +222,7 @@ def test_the_scheduled_round_sends_one_card_per_teacher_to_their_teams_chat_and_
         assert [b["title"] for b in activity.card["buttons"]][:3] == ["On track", "Some progress", "Stuck"]
         # Where the card is, as the check-in row keeps it: enough to update it by id later.
         assert (checkin.status, checkin.channel_id, checkin.ts) == ("sent", w.ids.chat(uid), activity.id)
-    ledger = {d.recipient: d for d in w.rows(Delivery, Delivery.kind == "checkin")}
+    ledger = {w.handle(d.person_id): d for d in w.rows(Delivery, Delivery.kind == "checkin")}
     assert {u: (d.channel_id, d.ts) for u, d in ledger.items()} == {
         u: (w.ids.chat(u), checkins[u].ts) for u in teachers}
     sends = w.transport.calls.count("send")
@@ -238,7 +243,7 @@ def test_the_scheduled_round_sends_one_card_per_teacher_to_their_teams_chat_and_
     registry.kinds["checkin_round"].run(job, w.services)
     assert w.transport.calls.count("send") == sends
     assert all(len(w.transport.activities(w.ids.chat(u))) == 1 for u in teachers)
-    assert {(c.user_id, c.status, c.ts) for c in w.rows(Checkin)} == {
+    assert {(w.handle(c.person_id), c.status, c.ts) for c in w.rows(Checkin)} == {
         (u, "sent", checkins[u].ts) for u in teachers}
 
 
@@ -265,7 +270,7 @@ def test_an_answer_button_updates_the_card_in_place_and_two_clicks_store_one_ans
 
     # The same click again (a double click, or Teams retrying the invoke): one answer.
     assert w.front.on_invoke(click) == "Saved your answer."
-    [mine] = w.rows(Checkin, Checkin.user_id == w.ids.t1)
+    [mine] = w.rows(Checkin, checkin_of(w.ids.t1))
     assert mine.progress == "some_progress" and mine.answered_at is not None
     assert len(w.rows(Checkin)) == 3 and w.rows(SupportRequest) == []
     assert len(w.transport.activities(chat)) == 1 and w.transport.calls.count("send") == 4
@@ -273,18 +278,18 @@ def test_an_answer_button_updates_the_card_in_place_and_two_clicks_store_one_ans
     # "Stuck" from the same card's data changes that one answer (and asks for support).
     stuck = {**pressed, "offer": "answer_stuck"}
     w.front.on_invoke(Invoke(w.ids.t1, TENANT, chat, activity.id, stuck))
-    [mine] = w.rows(Checkin, Checkin.user_id == w.ids.t1)
+    [mine] = w.rows(Checkin, checkin_of(w.ids.t1))
     assert mine.progress == "stuck" and len(w.rows(SupportRequest)) == 1
     assert activity.card["text"] == "Your answer: Stuck"
 
     # Someone else pressing data that names this check-in is refused, and nothing changes.
     refused = w.front.on_invoke(Invoke(w.ids.t2, TENANT, w.ids.chat(w.ids.t2), "forged", pressed))
     assert refused == "That check-in isn't yours, so nothing was changed."
-    [mine] = w.rows(Checkin, Checkin.user_id == w.ids.t1)
+    [mine] = w.rows(Checkin, checkin_of(w.ids.t1))
     assert mine.progress == "stuck" and activity.card["text"] == "Your answer: Stuck"
     # Someone no Teams identity names is not an actor at all.
     assert "don't know you" in w.front.on_invoke(Invoke("29:1stranger", TENANT, "a:1stranger", "x", pressed))
-    others = [c for c in w.rows(Checkin) if c.user_id != w.ids.t1]
+    others = [c for c in w.rows(Checkin) if w.handle(c.person_id) != w.ids.t1]
     assert all(c.progress is None for c in others)
 
 
@@ -377,7 +382,7 @@ def test_the_digest_reaches_the_principals_teams_chat_with_its_workbook(world: W
     assert weekly.conversation == chat and weekly.card["title"] == "PLC digest, Lincoln Elementary, 2026-W49"
     assert [n for n, _ in w.transport.files[chat]] == [name, "PLC digest - Lincoln Elementary - 2026-W49.xlsx"]
     files = w.rows(Delivery, Delivery.kind == "digest-file")
-    assert {(f.recipient, f.state, f.channel_id) for f in files} == {(w.ids.principal, "sent", chat)}
+    assert {(w.handle(f.person_id), f.state, f.channel_id) for f in files} == {(w.ids.principal, "sent", chat)}
     assert len(files) == 2
     w.tick("scheduling.checkins", "scheduling.digest")  # again: done, nothing more
     assert len(w.transport.activities(chat)) == 2 and w.transport.calls.count("upload") == 2

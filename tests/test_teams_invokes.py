@@ -53,6 +53,7 @@ from storage.models.feedback import Feedback
 from storage.models.identities import TEAMS
 from storage.people import slack_id
 from storage.rules.cycles import CycleValues
+from tests.harness import checkin_of, handles
 from tests.test_teams_cards import VALIDATOR
 
 NOW = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)  # Thursday Dec 3, 3 PM in New York: week 1's check-in day
@@ -127,7 +128,8 @@ def world(db_url: str) -> Iterator[World]:
         rows = checkin_store.ensure_checkins(session, round_=round_, asked=[people["UT1"], people["UT2"]],
                                              away=[], now=NOW)
         ids = (school.id, team.id, cycle.id or 0, meeting.id or 0)
-        checkins = {row.user_id: row.id or 0 for row in rows}
+        owners = handles(session)
+        checkins = {owners[row.person_id]: row.id or 0 for row in rows}
     yield World(services, double, users, *ids, checkins)
     db.engine.dispose()
     double.stop()
@@ -226,7 +228,7 @@ def test_the_same_click_three_times_at_once_stores_one_answer(world):
         valid(answer)
         assert "You answered: **Stuck" in card_text(answer)
     with world.services.db.read() as session:
-        rows = session.exec(select(Checkin).where(Checkin.user_id == "UT1")).all()
+        rows = session.exec(select(Checkin).where(checkin_of("UT1"))).all()
     assert [r.progress for r in rows] == ["stuck"]
     assert len(support(world)) == 1  # one support request, not three
 

@@ -62,6 +62,7 @@ from storage import jobs, migrate
 from storage.db import Database
 from storage.models import Checkin, Delivery, Person, PersonIdentity, ScheduledJob, School, SchoolLeader
 from storage.rules.digest import IsoWeek
+from tests.harness import checkin_of as checkin_where
 from tests.scripts.plcbot_at import write_clock
 from tests.test_teams_cards import problems, wrapped_size
 
@@ -203,7 +204,7 @@ def valid_answer(reply: Any) -> dict[str, Any]:
 
 def checkin_of(world: World, user_id: str) -> Checkin:
     with world.services.db.read() as session:
-        row = session.exec(select(Checkin).where(Checkin.user_id == user_id)).one()
+        row = session.exec(select(Checkin).where(checkin_where(user_id))).one()
         session.expunge(row)
         return row
 

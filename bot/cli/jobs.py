@@ -13,7 +13,7 @@ from bot.cli.common import CliError, services_from
 from scheduling import registry as scheduling_registry
 from scheduling import runner
 from storage import jobs
-from storage.models import Delivery, Person, PersonIdentity, ScheduledJob, School, Team
+from storage.models import Delivery, Person, ScheduledJob, School, Team
 from storage.rules import cycles as cycle_rules
 
 
@@ -64,18 +64,12 @@ def _print_in_doubt(services: Any) -> None:
                                 .order_by(col(Delivery.updated_at)).limit(IN_DOUBT_SHOWN + 1)).all()
         if not doubtful:
             return
-        recipients = {d.recipient for d in doubtful}
-        names = {p.slack_user_id: p.name for p in session.exec(
-            select(Person).where(col(Person.slack_user_id).in_(recipients))).all() if p.name}
-        for identity, person in session.exec(
-                select(PersonIdentity, Person).join(Person, col(Person.id) == col(PersonIdentity.person_id))
-                .where(col(PersonIdentity.conversation_id).in_(recipients))).all():
-            if person.name and identity.conversation_id:
-                names[identity.conversation_id] = person.name
+        names = {p.id: p.name or p.slack_user_id for p in session.exec(
+            select(Person).where(col(Person.id).in_({d.person_id for d in doubtful if d.person_id})))}
     print(f"\nMessages in doubt: sent, but whether they arrived could not be confirmed; they are not "
           f"resent on a guess ({min(len(doubtful), IN_DOUBT_SHOWN)}{'+' if len(doubtful) > IN_DOUBT_SHOWN else ''}):")
     for row in doubtful[:IN_DOUBT_SHOWN]:
-        who = names.get(row.recipient, row.recipient)
+        who = names.get(row.person_id or 0) or row.place or "someone"
         print(f"  {row.kind:<18} to {who}  ({row.key}; {row.error or 'no answer'})")
     print("  Ask them whether it arrived; `plcbot jobs run ID` on the job resends nothing that is in doubt.")
 

@@ -23,7 +23,7 @@ from bot.cli.common import CliError, add_force, check_out_file, cli_actor, expor
 from bot.render.personal_workbook import write_personal_workbook
 from storage import personal_data
 from storage.erasure import ErasureError, forget_person, scrub_after
-from storage.feedback import link_key
+from storage.feedback import install_link_key
 from storage.models import AuditEntry, Person
 from storage.teams import audit
 
@@ -118,7 +118,7 @@ def forget(args: argparse.Namespace) -> int:
     uid = _user_id(args.user_id)
     services = services_from(args)
     s = services.settings
-    key = link_key(s.secret_key, s.signing_secret, s.bot_token)
+    key = install_link_key(s)
     try:
         with services.db.session() as session:
             report = forget_person(session, uid, actor=cli_actor(), now=services.clock.now(),

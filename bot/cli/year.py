@@ -38,6 +38,7 @@ from storage import cycles as cycle_store
 from storage import digest as data
 from storage import school_years as years
 from storage.models import School, SchoolYear
+from storage.people import slack_ids
 from storage.rules import digest as digest_rules
 from storage.rules.school_year import ClosePlan
 from storage.teams import all_schools
@@ -220,6 +221,7 @@ def list_years(args: argparse.Namespace) -> int:
     with services.db.read() as session:
         schools = [find_school(session, args.school)] if args.school is not None else all_schools(session)
         rows = years.all_years(session, school_ids=[s.id or 0 for s in schools])
+        closers = slack_ids(session, [r.closed_by_id for r in rows])
     by_school: dict[int, list[SchoolYear]] = {}
     for row in rows:
         by_school.setdefault(row.school_id, []).append(row)
@@ -234,5 +236,5 @@ def list_years(args: argparse.Namespace) -> int:
                 print(f"{school.name}: {y.label} from {y.starts_on} (open)")
             else:
                 print(f"{school.name}: {y.label} {y.starts_on} to {y.ends_on}, closed {y.closed_at:%Y-%m-%d} "
-                      f"by {y.closed_by}; workbook {y.workbook or '(none)'}")
+                      f"by {closers.get(y.closed_by_id or 0, y.closed_by_label)}; workbook {y.workbook or '(none)'}")
     return 0

@@ -314,7 +314,7 @@ class TeamsFront:
         """Take the welcome's ledger row; False when this conversation was welcomed (or is being)."""
         try:
             with self.services.db.session() as session:
-                session.add(Delivery(key=key, kind="teams_welcome", recipient=key[-32:], state="sending"))
+                session.add(Delivery(key=key, kind="teams_welcome", place=key[-32:], state="sending"))
         except IntegrityError:
             return False
         return True

@@ -278,7 +278,7 @@ def _change(services: Services, actor: Actor, checkin_id: int) -> Answer:
     """"Change my answer": the question again, for the check-in's own teacher; nothing stored."""
     with services.db.read() as session:
         row = session.get(Checkin, checkin_id)
-    if row is None or row.user_id != actor.user_id:
+    if row is None or row.person_id != actor.person_id:
         raise UserError("That check-in isn't yours, so nothing was changed.")
     return checkin_card(services, checkin_id, changing=True)
 

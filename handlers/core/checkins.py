@@ -54,7 +54,7 @@ def answer(services: Services, actor: Actor, *, checkin_id: int, progress: str) 
     check-in row, so a second click or a retry changes the answer, never adds one."""
     try:
         with services.db.session() as session:
-            store.record_answer(session, checkin_id=checkin_id, user_id=actor.user_id,
+            store.record_answer(session, checkin_id=checkin_id, person_id=actor.person_id,
                                 change=store.Change(progress=progress), now=services.clock.now())
     except store.CheckinError as exc:
         raise UserError(str(exc)) from None
@@ -101,7 +101,7 @@ def check_details(session: Session, actor: Actor, *, checkin_id: int, details: D
     """Read-only: the check-in is the actor's and still open (raises UserError)."""
     row = session.get(Checkin, checkin_id)
     try:
-        store.check_answerable(session, row, user_id=actor.user_id)
+        store.check_answerable(session, row, person_id=actor.person_id)
     except store.CheckinError as exc:
         raise UserError(str(exc)) from None
     return DetailsChecked(actor, row, checkin_id, details)
@@ -111,7 +111,7 @@ def write_details(session: Session, services: Services, checked: DetailsChecked)
     """Store the details (raises UserError when the check-in closed since the check)."""
     d = checked.details
     try:
-        store.record_answer(session, checkin_id=checked.checkin_id, user_id=checked.actor.user_id,
+        store.record_answer(session, checkin_id=checked.checkin_id, person_id=checked.actor.person_id,
                             change=store.Change(progress=d.progress, value=d.value, evidence=d.evidence,
                                                 support=d.support, details=True),
                             now=services.clock.now())
@@ -387,8 +387,9 @@ def support_card(services: Services, request_id: int) -> tuple[SupportRequest, C
         follower = slack_id(session, request.follower_id)
     assert checkin is not None and team is not None
     card = SupportCard(
-        request_id=request_id, teacher_id=checkin.user_id,
-        teacher_name=person.name if person and person.name else checkin.user_id, team_name=team.name,
+        request_id=request_id, teacher_id=person.slack_user_id if person else "",
+        teacher_name=person.name if person and person.name else (person.slack_user_id if person else ""),
+        team_name=team.name,
         week=checkin.week, progress=checkin.progress, evidence=checkin.evidence, support=checkin.support,
         state=request.state, follower=follower)
     return request, checkin, card

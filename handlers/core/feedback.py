@@ -55,6 +55,7 @@ class Open:
     person_id: int
     link: str
     closes_at: datetime
+    legacy: str | None = None  # the link's pre-0011 form (`storage.feedback.legacy_link`)
 
     @property
     def meeting_label(self) -> str:
@@ -88,8 +89,9 @@ def open_for(session: Session, *, actor: Actor, meeting: Meeting | None, key: by
     if person is None or person.id is None:
         raise UserError(NOT_A_MEMBER)
     assert meeting.id is not None
-    link = store.anonymous_link(key, meeting_id=meeting.id, user_id=actor.user_id)
-    return Open(meeting, team, person.id, link, closes)
+    link = store.anonymous_link(key, meeting_id=meeting.id, person_id=person.id)
+    legacy = store.legacy_link(key, meeting_id=meeting.id, user_id=person.slack_user_id)
+    return Open(meeting, team, person.id, link, closes, legacy)
 
 
 def previous_values(answer: Any) -> dict[str, Any] | None:
@@ -114,7 +116,8 @@ def feedback_form(session: Session, *, actor: Actor, key: bytes, now: datetime, 
         meeting = store.latest_started_meeting(session, team_id=team_id, now=now)
     form = open_for(session, actor=actor, meeting=meeting, key=key, now=now)
     assert form.meeting.id is not None
-    previous = store.own_answer(session, meeting_id=form.meeting.id, person_id=form.person_id, link=form.link)
+    previous = store.own_answer(session, meeting_id=form.meeting.id, person_id=form.person_id, link=form.link,
+                               legacy=form.legacy)
     return FeedbackForm(meeting_id=form.meeting.id, meeting=form.meeting_label, closes=form.closes_label,
                         previous=previous_values(previous))
 
@@ -152,7 +155,7 @@ def check_feedback(session: Session, *, actor: Actor, meeting_id: int, answer: r
 def write_feedback(session: Session, checked: Checked) -> ActionResult:
     """Store (or replace) the person's one answer: named by person, or anonymous by link only."""
     form = checked.open
-    store.save_answer(session, meeting=form.meeting, person_id=form.person_id, link=form.link,
+    store.save_answer(session, meeting=form.meeting, person_id=form.person_id, link=form.link, legacy=form.legacy,
                       answer=checked.answer, today=checked.today)
     saved = checked.saved
     how = "anonymously: your name is not stored with it" if saved.anonymous else "with your name"
@@ -207,4 +210,4 @@ def link_key(services: Services) -> bytes:
     """The key that links an anonymous answer to its author while its window is open: one key for
     every front, so a teacher can change their anonymous answer from Slack or Teams alike."""
     s = services.settings
-    return store.link_key(s.secret_key, s.signing_secret, s.bot_token)
+    return store.install_link_key(s)

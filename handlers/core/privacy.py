@@ -29,6 +29,7 @@ from scheduling import keys
 from scheduling.delivery import deliver
 from scheduling.digest import upload_once
 from storage import personal_data
+from storage.identities import addressee
 from storage.models import (
     ActionItem,
     Attendance,
@@ -179,7 +180,9 @@ def claim_request(services: Services, *, key: str, user_id: str, now: datetime) 
         with services.db.session() as session:
             if session.exec(select(Delivery.id).where(Delivery.key == key)).first() is not None:
                 return False
-            session.add(Delivery(key=key, kind=KIND, recipient=user_id, created_at=now, updated_at=now))
+            person_id, place = addressee(session, user_id)
+            session.add(Delivery(key=key, kind=KIND, person_id=person_id, place=place, created_at=now,
+                                 updated_at=now))
             audit(session, actor=user_id, action="privacy.export", target=user_id, detail="own data, by DM",
                   at=now)
     except IntegrityError:  # the same request, claimed a moment ago by its twin

@@ -42,7 +42,6 @@ class Checkin(SQLModel, table=True):
     round_id: int = Field(foreign_key="checkinround.id", index=True)
     cycle_id: int = Field(foreign_key="cycle.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
-    user_id: str = Field(max_length=255)  # Slack id, kept so a message can be updated fast
     week: int
     # pending (not yet delivered) | sent | failed (unreachable) | away (not asked)
     status: str = Field(default="pending", max_length=16)

@@ -100,7 +100,10 @@ class AuditEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = stamp_field(index=True)
     school_id: int | None = None
-    actor: str = Field(max_length=255)  # Slack user id, or "cli:<user>"
+    # Who made the change (their person row); or, when no person did, what did: "cli:<login>"
+    # at the command line, "plcbot" for scheduled work.
+    actor_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    actor_label: str = Field(default="", max_length=255)
     action: str = Field(max_length=64)
     target: str = Field(default="", max_length=200)
     detail: str = Field(default="")
@@ -121,5 +124,6 @@ class SchoolYear(SQLModel, table=True):
     starts_on: date
     ends_on: date | None = None  # the last day, set when the year is closed
     closed_at: datetime | None = utc_field(nullable=True)
-    closed_by: str = Field(default="", max_length=255)
+    closed_by_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    closed_by_label: str = Field(default="", max_length=255)  # "cli:<login>" when no person closed it
     workbook: str = Field(default="", max_length=500)  # where the year's workbook was written

@@ -38,7 +38,10 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200, unique=True)
     kind: str = Field(max_length=40, index=True)
-    recipient: str = Field(max_length=255)  # user id (DM) or channel id
+    # Who the message went to (their person row), or where, when it went to no one person (a
+    # team's channel or chat: its platform id).
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    place: str | None = Field(default=None, max_length=255)
     channel_id: str | None = Field(default=None, max_length=255)  # where it landed (D… for DMs)
     state: str = Field(default="pending", max_length=16, index=True)  # pending|sending|sent|failed|unknown
     ts: str | None = Field(default=None, max_length=255)
