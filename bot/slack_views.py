@@ -15,6 +15,7 @@ from storage.views import View
 from storage.views.agenda import ActionReminder, AgendaPost
 from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt, RoundSummary, SupportCard
 from storage.views.digest import DigestSummary, UploadFailed
+from storage.views.digest_actions import DigestPart
 from storage.views.feedback import FeedbackPrompt
 
 Renderer = Callable[[Any], tuple[str, Any]]
@@ -29,6 +30,7 @@ RENDERERS: dict[type[View], Renderer] = {
     ActionReminder: agenda.action_reminder,
     FeedbackPrompt: feedback.feedback_prompt,
     DigestSummary: digest.digest_summary,
+    DigestPart: digest.digest_part,
     UploadFailed: digest.upload_failed,
 }
 

@@ -12,22 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.render.digest import digest_message
 from bot.render.mrkdwn import escape
 from handlers.core import digest as core
 from handlers.core.digest import USAGE
 from handlers.router import CommandRequest
 from storage.rules.roles import Role
-from storage.views.digest_actions import DigestPart
 
 if TYPE_CHECKING:
     from bot.services import Services
     from handlers import Wiring
-
-
-def _message(part: DigestPart) -> tuple[str, list[dict[str, Any]]]:
-    return digest_message(school=part.school, week=part.week, teams=part.teams, has_data=part.has_data,
-                          so_far=part.so_far, scope_note=part.scope_note)
 
 
 def run_digest(request: CommandRequest, services: Services) -> None:
@@ -35,7 +28,7 @@ def run_digest(request: CommandRequest, services: Services) -> None:
     team_id = request.team.id if request.team is not None else None
     request_id = request.trigger_id or services.clock.now().strftime("%Y%m%d%H%M%S")
     done = core.digest_now(services, actor=request.actor, team_id=team_id, week_text=request.args,
-                           request_id=request_id, render=_message)
+                           request_id=request_id)
     sent: list[str] = []
     problems: list[str] = []
     for outcome in done.outcomes:

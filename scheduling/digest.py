@@ -37,6 +37,7 @@ from storage.models import Delivery, ScheduledJob, School
 from storage.rules import digest as rules
 from storage.rules.digest import IsoWeek
 from storage.teams import principals
+from storage.views import View
 from storage.views.digest import DigestSummary, UploadFailed
 from storage.workbooks import digest as wbk
 
@@ -183,7 +184,7 @@ class SendResult:
 
 def send_digest(services: Services, *, recipients: Sequence[str], key: Callable[[str], str],
                 file_key: Callable[[str], str], content: bytes, filename: str, title: str, school: str,
-                week: IsoWeek, view: DigestSummary | None = None, text: str = "",
+                week: IsoWeek, view: View | None = None, text: str = "",
                 blocks: list[dict[str, Any]] | None = None, job_id: int | None = None) -> SendResult:
     """The summary (`view`, or Block Kit as `text` and `blocks` from a handler that still builds
     it), then the workbook, to each recipient; each step once, whatever happens."""

@@ -27,7 +27,7 @@ class Settings(Protocol):
     def min_group_size(self) -> int: ...  # fewest answers an average is shown for
 
     # Retention (`scheduling.retention`): how long records stay, and the keys the anonymous links
-    # are derived from (the bot token is one of them today, see `storage.feedback.link_key`).
+    # are derived from (see `storage.feedback.install_link_key`).
     @property
     def retention_years(self) -> int: ...
 
@@ -45,6 +45,9 @@ class Settings(Protocol):
 
     @property
     def bot_token(self) -> str | None: ...
+
+    @property
+    def teams_client_secret(self) -> str | None: ...
 
 
 class Services(Protocol):

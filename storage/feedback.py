@@ -44,10 +44,14 @@ def link_key(secret_key: str | None, *fallbacks: str | None) -> bytes:
 
 
 class LinkSecrets(Protocol):
-    secret_key: str | None
-    signing_secret: str | None
-    bot_token: str | None
-    teams_client_secret: str | None
+    @property
+    def secret_key(self) -> str | None: ...
+    @property
+    def signing_secret(self) -> str | None: ...
+    @property
+    def bot_token(self) -> str | None: ...
+    @property
+    def teams_client_secret(self) -> str | None: ...
 
 
 def install_link_key(settings: LinkSecrets) -> bytes:

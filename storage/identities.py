@@ -11,6 +11,7 @@ front adds its own identities beside them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -124,15 +125,42 @@ def set_slack_conversation(session: Session, person: Person, *, now: datetime) -
         session.add(identity)
 
 
-def set_slack_place(session: Session, team: Team, *, now: datetime, new: bool = False) -> None:
-    """The team's Slack place follows `team.channel_id` (made if missing; `new`: the team was just
-    made, so it has none yet and nothing is looked up: a roster import makes hundreds)."""
+@dataclass(frozen=True)
+class Place:
+    """Where a team meets, as plain data: a Slack channel, or a Teams channel or group chat
+    (its tenant as `workspace`, and the service URL the bot posts to there)."""
+
+    platform: str
+    place_id: str
+    workspace: str = SLACK_WORKSPACE
+    kind: str = "channel"  # channel | group_chat
+    service_url: str | None = None
+
+    @classmethod
+    def slack(cls, channel_id: str) -> Place:
+        return cls(SLACK, channel_id)
+
+
+def set_place(session: Session, team: Team, place: Place, *, now: datetime, new: bool = False) -> None:
+    """The team's place on `place`'s platform and workspace is `place` (made if missing, moved if
+    the team changed channel; a row another team held for that place is handed over, as a team
+    set up again in its old channel takes it back). `new`: the team was just made, so nothing of
+    its own is looked up (a roster import makes hundreds)."""
     assert team.id is not None
-    place = None if new else session.exec(select(TeamPlace).where(
-        TeamPlace.team_id == team.id, TeamPlace.platform == SLACK, TeamPlace.workspace == SLACK_WORKSPACE)).first()
-    if place is None:
-        session.add(TeamPlace(team_id=team.id, platform=SLACK, workspace=SLACK_WORKSPACE, place_id=team.channel_id,
-                              kind="channel", created_at=now))
-    elif place.place_id != team.channel_id:
-        place.place_id = team.channel_id
-        session.add(place)
+    mine = None if new else session.exec(select(TeamPlace).where(
+        TeamPlace.team_id == team.id, TeamPlace.platform == place.platform,
+        TeamPlace.workspace == place.workspace)).first()
+    if mine is None and place.platform != SLACK:
+        mine = session.exec(select(TeamPlace).where(
+            TeamPlace.platform == place.platform, TeamPlace.workspace == place.workspace,
+            TeamPlace.place_id == place.place_id)).first()
+    if mine is None:
+        session.add(TeamPlace(team_id=team.id, platform=place.platform, workspace=place.workspace,
+                              place_id=place.place_id, kind=place.kind, service_url=place.service_url, created_at=now))
+        return
+    changed = (mine.team_id, mine.place_id, mine.kind, mine.service_url) != (
+        team.id, place.place_id, place.kind, place.service_url or mine.service_url)
+    if changed:
+        mine.team_id, mine.place_id, mine.kind = team.id, place.place_id, place.kind
+        mine.service_url = place.service_url or mine.service_url
+        session.add(mine)

@@ -15,7 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from storage.clock import session_now
-from storage.identities import set_slack_place
+from storage.identities import Place, set_place
 from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team
 from storage.people import person_ref
 from storage.rules.roles import Actor, may_create_team
@@ -285,11 +285,13 @@ class Schedule:
 
 def save_team(session: Session, *, team: Team | None, school_id: int, channel_id: str, name: str,
               timezone: str, schedule: Schedule, actor: str, now: datetime,
-              share_names: bool | None = None) -> tuple[Team, list[str]]:
+              share_names: bool | None = None, place: Place | None = None) -> tuple[Team, list[str]]:
     """Create the team (team=None) or update it; returns it with the changes made, audited.
 
     `share_names` None leaves the team's choice as it is (a roster import does not make it).
+    `place` is where the team meets on its platform; a Slack channel (`channel_id`) when not given.
     """
+    where = place or Place.slack(channel_id)
     wanted: dict[str, Any] = {
         "name": " ".join(name.split()),
         "channel_id": channel_id,
@@ -304,7 +306,7 @@ def save_team(session: Session, *, team: Team | None, school_id: int, channel_id
         team = Team(school_id=school_id, **wanted, created_at=now)
         session.add(team)
         session.flush()
-        set_slack_place(session, team, now=now, new=True)
+        set_place(session, team, where, now=now, new=True)
         audit(session, actor=actor, action="team.create", target=f"team:{team.id}",
               detail=f"{team.name} in school:{school_id}, channel {channel_id}", at=now)
         return team, ["created"]
@@ -316,7 +318,9 @@ def save_team(session: Session, *, team: Team | None, school_id: int, channel_id
     if changed:
         session.add(team)
         session.flush()
-        set_slack_place(session, team, now=now)
+    if changed or place is not None:  # a Teams set-up also refreshes its service URL
+        set_place(session, team, where, now=now)
+    if changed:
         audit(session, actor=actor, action="team.update", target=f"team:{team.id}", detail="; ".join(changed),
               at=now)
     return team, changed

@@ -97,6 +97,8 @@ def card(view: object) -> dict[str, Any]:
                 "text": "No PLC activity this week." if not view.has_data else
                         f"{len(view.teams)} team(s); the workbook follows.",
                 "facts": {f.team.name: "" for f in view.teams}, "buttons": []}
+    if isinstance(view, DigestPart):
+        return digest_card(view)
     if isinstance(view, UploadFailed):
         return {"title": "The workbook could not be attached", "text": view.week.label, "facts": {}, "buttons": []}
     if isinstance(view, cycle_views.DeliveryFailures):
@@ -360,12 +362,8 @@ class TeamsFront:
                   team_id: int | None = None) -> core_digest.DigestSent:
         actor = self.actor(user_id)
 
-        def render(part: DigestPart) -> tuple[str, list[dict[str, Any]]]:
-            shown = digest_card(part)
-            return shown["title"], [shown]
-
         sent = core_digest.digest_now(self.services, actor=actor, team_id=team_id, week_text=week_text,
-                                      request_id=request_id, render=render)
+                                      request_id=request_id)
         self.replies.append((conversation, sent.result.reply))
         return sent
 

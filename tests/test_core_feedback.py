@@ -51,6 +51,11 @@ class MemoryTransport:
     def conversation(self, recipient: str, known: str | None = None) -> str:
         return known or f"dm-{recipient}"
 
+    def render(self, view: object) -> Rendered:
+        """The one view this front is sent here: a digest part, as one plain line."""
+        assert isinstance(view, DigestPart), view
+        return Rendered(plain_message(view)[0])
+
     def send(self, recipient: str, message: Rendered, *, key: str, conversation: str | None = None,
              thread: str | None = None, data: Mapping[str, Any] | None = None) -> Sent:
         chat = self.conversation(recipient, conversation)
@@ -245,7 +250,7 @@ def plain_message(part: DigestPart) -> tuple[str, list[dict[str, Any]]]:
 
 def test_a_facilitators_digest_on_demand_covers_only_their_team(world):
     done = core_digest.digest_now(world.services, actor=world.actor("UFAC"), team_id=None, week_text="",
-                                  request_id="req-1", render=plain_message)
+                                  request_id="req-1")
     assert [o.state for o in done.outcomes] == ["sent"]
     part = done.outcomes[0].part
     assert part.team_part and [t.team.team_id for t in part.teams] == [world.math]
@@ -255,16 +260,16 @@ def test_a_facilitators_digest_on_demand_covers_only_their_team(world):
     assert len(world.transport.files["dm-UFAC"]) == 1
     # The same request again (a retry) sends nothing more.
     core_digest.digest_now(world.services, actor=world.actor("UFAC"), team_id=None, week_text="",
-                           request_id="req-1", render=plain_message)
+                           request_id="req-1")
     assert len(world.transport.chats["dm-UFAC"]) == 1 and len(world.transport.files["dm-UFAC"]) == 1
     # A principal gets the whole school; a member is refused with who can.
     whole = core_digest.digest_now(world.services, actor=world.actor("UPRIN"), team_id=None, week_text="last",
-                                   request_id="req-2", render=plain_message)
+                                   request_id="req-2")
     assert {t.team.team_id for t in whole.outcomes[0].part.teams} == {world.math, world.science}
     assert not whole.outcomes[0].part.team_part and whole.outcomes[0].part.week.label == "2026-W48"
     with pytest.raises(Forbidden, match="facilitators"):
         core_digest.digest_now(world.services, actor=world.actor("UT1"), team_id=world.math, week_text="",
-                               request_id="req-3", render=plain_message)
+                               request_id="req-3")
     assert "dm-UT1" not in world.transport.chats
 
 

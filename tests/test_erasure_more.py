@@ -283,7 +283,7 @@ def test_two_erasures_of_one_person_at_once_make_one(any_db_url):
         assert sorted(outcomes)[0] == "first done" and sorted(outcomes)[1].startswith("second refused"), outcomes
         with bot.db.read() as session:
             entries = session.execute(select(AuditEntry).where(AuditEntry.action == "privacy.forget")).scalars().all()
-        assert [(e.actor, e.target) for e in entries] == [("cli:first", "UT1")]
+        assert [(e.actor_label, e.target) for e in entries] == [("cli:first", "UT1")]
     finally:
         bot.stop()
 

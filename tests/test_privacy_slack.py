@@ -19,6 +19,7 @@ import handlers.teams as h
 from bot.render import teams as render_teams
 from storage.models import AuditEntry, Delivery, Team
 from storage.rules import visibility as v
+from storage.teams import audit_actor
 from tests.harness import BotHarness
 from tests.seed import seed_team
 from tests.test_digest import seed_week
@@ -110,7 +111,7 @@ def test_turning_share_names_on_and_off_tells_the_team_once_and_the_digest_follo
 # ------------------------------------------------------------------------------------ /plc privacy export
 def _exports(bot: BotHarness) -> list[tuple[str, str]]:
     with bot.db.read() as session:
-        return [(e.actor, e.target) for e in session.exec(select(AuditEntry)
+        return [(audit_actor(session, e), e.target) for e in session.exec(select(AuditEntry)
                                                           .where(AuditEntry.action == "privacy.export"))]
 
 

@@ -201,7 +201,7 @@ def test_the_daily_job_deletes_only_what_is_past_the_cutoff_and_twice_changes_no
     assert job.due_at == datetime(2026, 11, 30, 8, 30, tzinfo=UTC)  # 03:30 in New York
     assert job.last_error == "purged 19 records (Lincoln Elementary 16; ledger 3); forgot 0 deactivated accounts"
     [entry] = purges(bot)
-    assert entry.actor == "retention" and entry.school_id is not None
+    assert entry.actor_label == "retention" and entry.school_id is not None
     assert entry.detail.startswith("before 2023-08-01: ")
     assert "check-ins 3" in entry.detail and "feedback answers 2" in entry.detail
     assert "regroup" not in entry.detail and "UT1" not in entry.detail  # counts, never contents or ids
@@ -376,7 +376,7 @@ def test_cli_dry_run_shows_counts_per_school_and_changes_nothing_then_apply_does
     left = years_left(bot)
     assert all(left[k] == KEPT for k in KINDS)
     [entry] = purges(bot)
-    assert entry.actor.startswith("cli:")
+    assert entry.actor_label.startswith("cli:")
 
     status, out, _ = _cli(bot, tmp_path, monkeypatch, capsys, "privacy", "purge")
     assert status == 0 and "nothing is past retention" in out and "nothing to delete" in out
@@ -466,7 +466,7 @@ def _forgetting_scenario(bot: BotHarness) -> None:
         assert s.exec(select(func.count()).select_from(Checkin).where(
             col(Checkin.answered_at).is_not(None))).one() == answered
         forgets = s.exec(select(AuditEntry).where(AuditEntry.action == "privacy.forget")).all()
-        assert [e.actor for e in forgets] == ["retention"]
+        assert [e.actor_label for e in forgets] == ["retention"]
     [job] = jobs_of(bot, "retention")
     assert job.state == "done" and "forgot 1 deactivated accounts" in job.last_error and "UT2" not in job.last_error
     if bot.db_url.startswith("sqlite"):
@@ -522,7 +522,7 @@ def test_cli_counts_who_would_be_forgotten_without_naming_them(bot, tmp_path, mo
     assert _person(bot, team.person_ids["UT2"]).forgotten_at is not None
     with bot.db.read() as s:
         [entry] = s.exec(select(AuditEntry).where(AuditEntry.action == "privacy.forget")).all()
-    assert entry.actor.startswith("cli:")
+    assert entry.actor_label.startswith("cli:")
 
 
 def test_one_failed_erasure_stops_neither_the_purge_nor_the_others(bot, monkeypatch, caplog):

@@ -353,9 +353,8 @@ def test_the_digest_reaches_the_principals_teams_chat_with_its_workbook(world: W
     assert sent.result.reply.startswith("Sent to your direct messages: Lincoln Elementary, week 2026-W49 so far")
     [summary] = w.transport.activities(chat)
     assert summary.key == keys.digest_now(w.school_id, "2026-W49", w.ids.principal, "1649887699999|0000001")
-    # The on-demand digest is not a view model the transport renders: `digest_now` takes the
-    # front's `render(part) -> (text, blocks)` and the ledger carries that list as it is.
-    [shown] = summary.card
+    # The on-demand digest is a view model (`DigestPart`) the principal's transport renders.
+    shown = summary.card
     assert shown["title"] == summary.text == "PLC digest, Lincoln Elementary, 2026-W49 so far"
     assert "Grade 3 Math" in shown["text"] and summary.service_url == SERVICE_URL
     [(name, content)] = w.transport.files[chat]

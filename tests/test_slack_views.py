@@ -22,6 +22,7 @@ from storage.views import View
 from storage.views.agenda import ActionReminder, AgendaPost
 from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt, RoundSummary, SupportCard
 from storage.views.digest import DigestSummary, UploadFailed
+from storage.views.digest_actions import DigestPart
 from storage.views.feedback import FeedbackPrompt
 
 W47 = IsoWeek(2026, 47)
@@ -75,6 +76,8 @@ SAMPLES: list[View] = [
     DigestSummary(school="Lincoln", week=W47, teams=_figures()[1:], has_data=False),
     DigestSummary(school="Lincoln", week=W47, teams=(), has_data=False),
     UploadFailed(school="Lincoln", week=W47),
+    DigestPart(school_id=1, school="Lincoln", week=W47, so_far=True, team_part=True, teams=_figures()[:1],
+               has_data=True),
 ]
 
 

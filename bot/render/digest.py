@@ -14,6 +14,7 @@ from bot.render import blocks as bk
 from bot.render.mrkdwn import clip, escape, user
 from storage.rules.digest import RATING_KEYS, RATING_LABELS, IsoWeek, TeamFigures
 from storage.views.digest import DigestSummary, UploadFailed
+from storage.views.digest_actions import DigestPart
 
 MAX_TEAMS = 40  # one section each; header, call to action and footer take the rest of 50
 MAX_NAMES = 5
@@ -147,6 +148,12 @@ def call_to_action(teams: Sequence[TeamFigures]) -> str:
 def digest_summary(view: DigestSummary) -> tuple[str, list[dict[str, Any]]]:
     return digest_message(school=view.school, week=view.week, teams=view.teams, has_data=view.has_data,
                           so_far=view.so_far, workbook_follows=view.workbook_follows)
+
+
+def digest_part(view: DigestPart) -> tuple[str, list[dict[str, Any]]]:
+    """A digest asked for on demand (one school, maybe only the caller's teams)."""
+    return digest_message(school=view.school, week=view.week, teams=view.teams, has_data=view.has_data,
+                          so_far=view.so_far, scope_note=view.scope_note)
 
 
 def digest_message(

@@ -888,15 +888,9 @@ def digest_reply(services: Services, request: Request, activity: dict[str, Any])
     team_id = request.team.id if request.team is not None else None
     request_id = str(activity.get("id") or services.clock.now().strftime("%Y%m%d%H%M%S"))[:64]
     done = core_digest.digest_now(services, actor=request.actor, team_id=team_id, week_text=request.args,
-                                  request_id=request_id, render=_digest_render)
+                                  request_id=request_id)
     words = done.result.reply.replace("your direct messages", "our chat").replace("direct messages", "our chat")
     return words, ck.card([ck.text("📨 " + ck.md(words))])
-
-
-def _digest_render(part: Any) -> Any:
-    """The part as (text, card): the core's `Render` is typed for Slack's block list, but the ledger
-    hands whatever it gets to the recipient's transport, and the Teams transport sends a card."""
-    return cards.digest_part(part)
 
 
 def privacy_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:

@@ -443,7 +443,7 @@ def _details_view(services: Services, actor: Actor, checkin_id: int) -> Any:
     from handlers.core.checkins import card_for
 
     found = card_for(services, checkin_id)
-    if found is None or found[0].user_id != actor.user_id:
+    if found is None or found[0].person_id != actor.person_id:
         raise UserError("That check-in isn't yours, so there is nothing to fill in.")
     return found[1]
 

@@ -40,9 +40,9 @@ from bot.teams import cards, dialogs
 from handlers.core import teams as core
 from handlers.errors import UserError
 from storage import teams as store
-from storage.identities import SLACK_WORKSPACE, person_for_identity
-from storage.models import Person, PersonIdentity, TeamPlace
-from storage.models.identities import SLACK, TEAMS
+from storage.identities import Place, person_for_identity
+from storage.models import Person, PersonIdentity
+from storage.models.identities import TEAMS
 from storage.people import load_actor, team_for_channel
 from storage.rules.agenda import RuleError
 from storage.rules.roles import WHO, Action, Actor, Forbidden, Role, allowed, require
@@ -375,7 +375,8 @@ def save(services: Services, activity: Mapping[str, Any], actor: Actor, typed: T
     setup, errors = read_form(typed, roster, editing=editing)
     if setup is None:
         raise FormError(errors)
-    setup = dataclasses.replace(setup, place=where.conversation_id)
+    setup = dataclasses.replace(setup, place=where.conversation_id, where=Place(
+        TEAMS, where.conversation_id, workspace=where.tenant, kind="channel", service_url=where.service_url))
     try:
         with services.db.read() as session:
             core.check_setup(session, load_actor(session, actor.user_id, admins=services.settings.admins), setup)
@@ -391,7 +392,6 @@ def save(services: Services, activity: Mapping[str, Any], actor: Actor, typed: T
             assert result.view is not None
             team = team_for_channel(session, where.conversation_id)
             assert team is not None and team.id is not None
-            teams_place(session, team.id, where, now=now)
     except IntegrityError:
         raise FormError({"name": f"Another change to this team landed at the same moment, or the name "
                                  f"{setup.name[:60]} was just taken. Nothing was saved."}) from None
@@ -442,25 +442,6 @@ def teams_people(session: Session, chosen: list[Member], where: Where, *, now: A
         session.flush()
         out[member.id] = person
     return out
-
-
-def teams_place(session: Session, team_id: int, where: Where, *, now: Any) -> None:
-    """The team's Teams place is this channel. `storage.teams.save_team` keeps a Slack place in step
-    with `team.channel_id`, which here holds the Teams channel id: that row is not a Slack place,
-    so it is dropped (Slack's `set_slack_place` makes it again on the next change; dropped again here)."""
-    for wrong in session.exec(select(TeamPlace).where(
-            TeamPlace.team_id == team_id, TeamPlace.platform == SLACK, TeamPlace.workspace == SLACK_WORKSPACE,
-            TeamPlace.place_id == where.conversation_id)).all():
-        session.delete(wrong)
-    session.flush()
-    place = session.exec(select(TeamPlace).where(
-        TeamPlace.platform == TEAMS, TeamPlace.workspace == where.tenant,
-        TeamPlace.place_id == where.conversation_id)).first()
-    if place is None:
-        place = TeamPlace(team_id=team_id, platform=TEAMS, workspace=where.tenant, place_id=where.conversation_id,
-                          kind="channel", created_at=now)
-    place.team_id, place.service_url = team_id, where.service_url
-    session.add(place)
 
 
 # ------------------------------------------------------------------------------ invoke answers

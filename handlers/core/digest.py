@@ -7,15 +7,14 @@ as `2026-W47` asks for another. Each request is its own ledgered delivery keyed 
 id, so a retried request sends once; the summary and its workbook go through
 `scheduling.digest.send_digest` (the ledger and the transport), never a platform call here.
 
-A front passes how it renders one part (`render`: the message's text and its platform blocks).
+Each part is a view model (`DigestPart`) that the caller's platform renders, as for every message.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -37,9 +36,6 @@ if TYPE_CHECKING:
 
 USAGE = "/plc digest [last | 2026-W47]"
 NO_TEAM = "You don't facilitate any active team, so there is no digest to send."
-
-Render = Callable[[DigestPart], tuple[str, list[dict[str, Any]]]]
-
 
 @dataclass(frozen=True)
 class Ask:
@@ -97,8 +93,8 @@ def _label(part: DigestPart) -> str:
     return f"{part.school}, week {part.week.label}{' so far' if part.so_far else ''}{part.scope_note}"
 
 
-def digest_now(services: Services, *, actor: Actor, team_id: int | None, week_text: str, request_id: str,
-               render: Render) -> DigestSent:
+def digest_now(services: Services, *, actor: Actor, team_id: int | None, week_text: str,
+               request_id: str) -> DigestSent:
     """Send the caller their digest (or their team's part of it) by direct message now, with its workbook.
 
     `team_id`: the team where they asked (None: anywhere else); `week_text`: what followed the
@@ -126,7 +122,6 @@ def digest_now(services: Services, *, actor: Actor, team_id: int | None, week_te
                                 team_ids=digest.team_ids if ask.team_ids is not None else None)
         part = DigestPart(school_id=school_id, school=digest.school.name, week=week, so_far=so_far,
                           team_part=ask.team_ids is not None, teams=tuple(digest.teams), has_data=digest.has_data)
-        text, blocks = render(part)
         stamp = services.clock.now().astimezone(digest.school.zone).strftime("%Y-%m-%d %H%M")
 
         def key(u: str, s: int = school_id, w: str = week.label) -> str:
@@ -136,7 +131,7 @@ def digest_now(services: Services, *, actor: Actor, team_id: int | None, week_te
             return keys.digest_file_now(s, w, u, request_id)
 
         sent = send_digest(
-            services, recipients=[actor.user_id], key=key, file_key=file_key, text=text, blocks=blocks,
+            services, recipients=[actor.user_id], key=key, file_key=file_key, view=part,
             content=buffer.getvalue(), filename=workbook_name(digest.school.name, week, f" (asked {stamp})"),
             title=f"PLC digest, {digest.school.name}, {week.label}", school=digest.school.name, week=week,
         )

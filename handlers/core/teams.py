@@ -19,6 +19,7 @@ from handlers.core import ActionResult, Notice
 from handlers.errors import UserError
 from scheduling import keys
 from storage import teams as store
+from storage.identities import Place
 from storage.models import Person, Team
 from storage.people import ensure_people, team_for_channel
 from storage.rules.agenda import RuleError
@@ -51,7 +52,7 @@ class SetupStale(UserError):
 class TeamSetup:
     """The set-up form's answers, already read by the front."""
 
-    place: str  # the chat place the team is bound to (today a Slack channel id)
+    place: str  # the id of the chat place the team is bound to (a Slack channel, a Teams channel)
     name: str
     school_id: int | None
     members: list[str]
@@ -62,6 +63,7 @@ class TeamSetup:
     timezone: str
     share_names: bool = False
     creating: bool = False  # the form was opened to create the team (a double submit finds it made)
+    where: Place | None = None  # the place in full, when it is not a Slack channel (Teams: tenant, service URL)
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def write_setup(session: Session, actor: Actor, setup: TeamSetup, *, fresh: Sequ
     team, changed = store.save_team(
         session, team=team, school_id=school_id, channel_id=setup.place, name=setup.name,
         timezone=setup.timezone, schedule=store.Schedule(setup.weekdays, setup.time, setup.minutes),
-        actor=actor.user_id, now=now, share_names=setup.share_names)
+        actor=actor.user_id, now=now, share_names=setup.share_names, place=setup.where)
     assert team.id is not None
     changes = store.replace_members(session, team_id=team.id, roles=roles, people=people,
                                     actor=actor.user_id, now=now)

@@ -9,13 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage.rules.digest import IsoWeek, TeamFigures
+from storage.views import View
 
 TEAM_PART = " (your team's part)"
 
 
 @dataclass(frozen=True)
-class DigestPart:
-    """One school's digest for one week, as much of it as the caller may see."""
+class DigestPart(View):
+    """One school's digest for one week, as much of it as the caller may see: the message the
+    digest on demand sends, rendered by the caller's platform (Slack's blocks, Teams' card)."""
 
     school_id: int
     school: str
