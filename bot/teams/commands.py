@@ -94,6 +94,12 @@ def split_command(text: str) -> tuple[str, str]:
     return word.lower(), rest.strip()
 
 
+def code(words: str) -> str:
+    """A command as the Teams front words it in a reply (`handlers.core`'s `code`): plain words, what
+    the person typed in them made inert."""
+    return "@plcbot " + ck.md(words)
+
+
 def teams_words(text: str) -> str:
     """Slack's wording of a command, as typed on Teams."""
     return text.replace("`/plc ", "`@plcbot ").replace("/plc ", "@plcbot ")
@@ -172,20 +178,13 @@ def help_reply(request: Request, router: Router, *, unknown: str | None = None) 
 def agenda_reply(services: Services, request: Request) -> Reply:
     team = request.require_team()
     assert team.id is not None
-    words = request.args.split()
     now = services.clock.now()
-    if words and words[0].lower() == "template":
-        try:
-            with services.db.session() as session:
-                shown = core_agenda.fill_from_template(session, request.actor, team_id=team.id,
-                                                       name=" ".join(words[1:]), now=now)
-        except RuleError as exc:
-            raise UserError(str(exc)) from None
-    elif words:
-        raise UserError(f"I don't know agenda {words[0][:30]}. Use @plcbot agenda, or @plcbot agenda template NAME.")
-    else:
+    try:
         with services.db.session() as session:
-            shown = core_agenda.post_agenda(session, request.actor, team_id=team.id, now=now)
+            shown = core_agenda.agenda_command(session, request.actor, team_id=team.id, args=request.args, now=now,
+                                               code=code)
+    except RuleError as exc:  # it quotes the template name typed
+        raise UserError(ck.md(str(exc))) from None
     with services.db.read() as session:
         snap = meeting_store.agenda_snapshot(session, meeting_id=shown.meeting_id, now=now)
         names = _names(session)
