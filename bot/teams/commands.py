@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.teams import card_kit as ck
-from bot.teams import cards
+from bot.teams import cards, dialogs
 from bot.teams.app import Who, card_message, deliver_notices, raw, remember_person, remember_place
 from handlers.core import agenda as core_agenda
 from handlers.core import checkins as core_checkins
@@ -40,7 +40,7 @@ log = logging.getLogger("plcbot.teams")
 
 # In the order the Teams front gained them; the rest of Slack's `/plc` is "coming to Teams soon".
 ON_TEAMS = ("help", "agenda", "away", "back", "setup", "cycle", "norms", "meeting", "action", "actions", "team",
-            "feedback", "digest", "privacy", "home")
+            "feedback", "digest", "privacy", "home", "break")
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -507,8 +507,29 @@ def cycle_submit(services: Services, actor: Actor, team_id: int, cycle_id: int |
                            ck.subtle("Type **@plcbot cycle** to see its status.")]), tuple(result.notices)
 
 
+# ------------------------------------------------------------------------------ school breaks
+def break_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`break`: the school's breaks; principals and admins `add FROM TO [label]` and `remove ID` them
+    (`handlers.core.cycles.break_command`, as Slack's `/plc break`)."""
+    from handlers.core import cycles as core_cycles
+
+    team = request.require_team()
+    done = core_cycles.break_command(services, request.actor, team=team, args=request.args, code=code)
+    if done.done == "added":
+        return f"🌴 {done.reply}", ck.card([ck.container([ck.text("🌴 " + ck.md(done.reply))], style="good")])
+    if done.done != "listed" or not done.breaks:
+        return done.reply, None
+    rows = [(f"{b.id}", f"{b.starts_on:%a %b %-d, %Y} – {b.ends_on:%a %b %-d, %Y}"
+             + (f" · {ck.md(ck.clip(b.label, 100))}" if b.label else "")) for b in done.breaks]
+    body = [ck.heading("School breaks (no check-ins, no scheduled meetings)"),
+            *ck.facts_fit(rows, ck.CARD_BUDGET, "breaks"),
+            ck.subtle("Principals: **break add FROM TO [label]**, **break remove ID** (the number on the left).")]
+    return f"School breaks: {len(done.breaks)}", ck.card(body)
+
+
 # ------------------------------------------------------------------------------ norms
-NORMS_USAGE = "@plcbot norms shows them · @plcbot norms commit · @plcbot norms who"
+NORMS_USAGE = ("@plcbot norms shows them · @plcbot norms commit · @plcbot norms edit · @plcbot norms who · "
+               "@plcbot norms history")
 
 
 def norms_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
@@ -546,13 +567,22 @@ def norms_reply(services: Services, request: Request, activity: dict[str, Any]) 
                 ck.facts([("Committed", ck.people(done_ids, names, limit=30) if done_ids else "nobody yet"),
                           ("Not yet", ck.people(pending, names, limit=30) if pending else "nobody")])]
         return f"{len(pending)} not yet committed", ck.card(body)
-    if word in ("edit", "history"):
-        return (f"norms {word} is coming to Teams soon: use /plc norms {word} in Slack for now. "
-                f"On Teams: {NORMS_USAGE}."), None
+    if word == "edit":
+        require(request.actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
+        button = {"type": "Action.Submit", "title": "Edit the norms", "style": "positive",
+                  "data": {"msteams": {"type": "task/fetch"}, "dialog_id": dialogs.NORMS_DIALOG, "team_id": team.id}}
+        body = [ck.heading("Edit the norms"),
+                ck.text(f"Team **{ck.md(ck.clip(team.name, 100))}**: one norm a line. Everyone is asked to commit "
+                        "again after a change.")]
+        return "Edit the norms: click the button to open the form.", ck.card(body, [button])
+    if word == "history":
+        with services.db.read() as session:
+            rows = core_norms.norms_history(session, request.actor, team=team)
+            names = _names(session)
+        return norms_history_card(rows, names)
     if word:
-        raise UserError(f"I don't know norms {word[:30]}. {NORMS_USAGE}")
-    if request.actor.role_in(team_id=team.id, school_id=team.school_id) is None:
-        raise UserError("Only members of this team (and its school's leaders) can see its norms here.")
+        raise UserError(f"I don't know norms {ck.md(word[:30])}. {NORMS_USAGE}")
+    core_norms.require_member(request.actor, team)
     with services.db.read() as session:
         norms = norm_store.current_norms(session, team_id=team.id)
         version = norm_store.current_version(session, team_id=team.id)
@@ -563,8 +593,7 @@ def norms_reply(services: Services, request: Request, activity: dict[str, Any]) 
 def norms_card(team_name: str, norms: list[str], version: int, committed: int, members: int) -> Reply:
     body: list[dict[str, Any]] = [ck.heading(f"Norms of {ck.md(ck.clip(team_name, 100))}")]
     if not norms:
-        body.append(ck.text("This team has no norms yet. A facilitator writes them (in Slack for now: "
-                            "/plc norms edit)."))
+        body.append(ck.text("This team has no norms yet. A facilitator writes them: **@plcbot norms edit**."))
         return f"{team_name} has no norms yet", ck.card(body)
     lines = [f"{i}. {ck.md(ck.clip(n, 500))}" for i, n in enumerate(norms, 1)]
     body.append(ck.text(ck.lines_fit(lines, ck.CARD_BUDGET // 2, "norms")))
@@ -574,6 +603,67 @@ def norms_card(team_name: str, norms: list[str], version: int, committed: int, m
               "data": {"msteams": {"type": "messageBack", "text": f"norms commit {version}",
                                    "displayText": "I commit to these norms"}}}
     return f"Norms of {team_name}", ck.card(body, [button])
+
+
+def norms_history_card(rows: list[tuple[int, str, str, str]], names: Any) -> Reply:
+    """`norms history`: (version, day, who, the change) rows, newest first (`handlers.core.norms.norms_history`)."""
+    if not rows:
+        return "The norms have never been edited.", None
+    lines = [f"**v{version}** · {ck.md(when)} · {ck.person(who, names)} · {ck.md(ck.clip(summary, 300))}"
+             for version, when, who, summary in rows]
+    body = [ck.heading("Changes to the norms"), ck.text(ck.lines_fit(lines, ck.CARD_BUDGET, "older changes"))]
+    return f"Changes to the norms: {len(rows)}", ck.card(body)
+
+
+def norms_form(services: Services, actor: Actor, team_id: int) -> tuple[str, dict[str, Any]]:
+    """The norms dialog, prefilled with the current norms; refused as the core's `check_norms` refuses."""
+    from handlers.core import norms as core_norms
+    from storage import norms as norm_store
+
+    with services.db.read() as session:
+        team = core_norms.check_norms(session, actor, team_id=team_id)
+        norms = norm_store.current_norms(session, team_id=team_id)
+        name = team.name
+    return dialogs.norms_form(team_id=team_id, team_name=name, norms=norms)
+
+
+def norms_submit(services: Services, actor: Actor, team_id: int, typed: str) -> tuple[str, dict[str, Any]]:
+    """Save the typed norms (`clean_norms`, then the core's check and write): a bad value raises
+    `RuleError` with nothing stored; a new version is posted in the team's place through the ledger
+    (its key, `scheduling.keys.norms`, makes a second submit post nothing more)."""
+    from handlers.core import norms as core_norms
+    from scheduling.delivery import deliver
+    from storage import norms as norm_store
+    from storage.people import load_actor
+    from storage.rules.agenda import clean_norms
+
+    norms = clean_norms(typed)
+    with services.db.read() as session:
+        core_norms.check_norms(session, load_actor(session, actor.user_id, admins=services.settings.admins),
+                               team_id=team_id)
+    with services.db.session() as session:
+        fresh = load_actor(session, actor.user_id, admins=services.settings.admins)
+        team = core_norms.check_norms(session, fresh, team_id=team_id)
+        result = core_norms.write_norms(session, fresh, team, norms=norms, now=services.clock.now())
+        session.expunge(team)
+    from bot.teams.app import place_of_team
+
+    place = place_of_team(services, team_id)
+    for notice in result.notices:  # none when nothing changed (a double submit)
+        if notice.key is None or place is None:
+            continue
+        with services.db.read() as session:
+            current = norm_store.current_norms(session, team_id=team_id)
+            version = norm_store.current_version(session, team_id=team_id)
+            done_ids, pending = norm_store.commitment_status(session, team_id=team_id, version=version)
+        text, content = norms_card(team.name, current, version, len(done_ids), len(done_ids) + len(pending))
+        try:
+            deliver(services, key=notice.key, kind="norms", recipient=place, text=text,
+                    blocks=content)  # type: ignore[arg-type]
+        except Exception:
+            log.exception("Failed to post the changed norms of team %s", team_id)
+    words = result.reply + (" Everyone is asked to commit to them again." if result.version else "")
+    return words, ck.card([ck.container([ck.text("✅ " + ck.md(words))], style="good")])
 
 
 # ------------------------------------------------------------------------------ meetings
@@ -921,4 +1011,5 @@ MORE: dict[str, Any] = {
     "feedback": feedback_reply, "digest": digest_reply, "privacy": privacy_reply,
     "setup": setup_reply, "cycle": cycle_reply, "norms": norms_reply, "meeting": meeting_reply,
     "action": action_reply, "actions": actions_reply, "team": team_reply, "home": home_reply,
+    "break": break_reply,
 }
