@@ -95,7 +95,8 @@ def on_agenda(request: CommandRequest, services: Services) -> None:
     try:
         with services.db.session() as session:
             shown = core.agenda_command(session, request.actor, team_id=team.id, args=request.args, now=now,
-                                        code=lambda words: f"`/plc {escape(words)}`")
+                                        code=lambda words: f"`/plc {words}`",
+                                        quote=lambda typed: "`" + escape(typed).replace("`", "'") + "`")
     except RuleError as exc:
         raise UserError(escape(str(exc))) from None
     if shown.template_label:

@@ -40,7 +40,7 @@ log = logging.getLogger("plcbot.teams")
 
 # In the order the Teams front gained them; the rest of Slack's `/plc` is "coming to Teams soon".
 ON_TEAMS = ("help", "agenda", "away", "back", "setup", "cycle", "norms", "meeting", "action", "actions", "team",
-            "feedback", "digest", "privacy", "home", "break")
+            "feedback", "digest", "privacy", "home", "break", "audit")
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -95,9 +95,13 @@ def split_command(text: str) -> tuple[str, str]:
 
 
 def code(words: str) -> str:
-    """A command as the Teams front words it in a reply (`handlers.core`'s `code`): plain words, what
-    the person typed in them made inert."""
-    return "@plcbot " + ck.md(words)
+    """A command as the Teams front words it in a reply (`handlers.core`'s `code`): plain words."""
+    return "@plcbot " + words
+
+
+def quote(typed: str) -> str:
+    """What the person typed, shown back in a reply (`handlers.core`'s `quote`): made inert."""
+    return ck.md(typed)
 
 
 def teams_words(text: str) -> str:
@@ -182,7 +186,7 @@ def agenda_reply(services: Services, request: Request) -> Reply:
     try:
         with services.db.session() as session:
             shown = core_agenda.agenda_command(session, request.actor, team_id=team.id, args=request.args, now=now,
-                                               code=code)
+                                               code=code, quote=quote)
     except RuleError as exc:  # it quotes the template name typed
         raise UserError(ck.md(str(exc))) from None
     with services.db.read() as session:
@@ -527,6 +531,37 @@ def break_reply(services: Services, request: Request, activity: dict[str, Any]) 
     return f"School breaks: {len(done.breaks)}", ck.card(body)
 
 
+# ------------------------------------------------------------------------------ audit
+def audit_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`audit [since YYYY-MM-DD]`: the newest entries of the log the caller may see (principals their
+    schools', admins all: `handlers.core.audit.audit_page`, as Slack's `/plc audit`). Times in UTC."""
+    from handlers.core import audit as core_audit
+
+    with services.db.read() as session:
+        page = core_audit.audit_page(session, request.actor, args=request.args, code=code,
+                                     quote=quote,
+                                     channel_school_id=request.team.school_id if request.team is not None else None)
+        names = _names(session)
+    since = f" since {page.since:%b %-d, %Y}" if page.since else ""
+    title = f"Audit log: {page.scope}{since}"
+    if not page.rows:
+        return f"{title}: no entries.", ck.card([ck.heading(ck.md(ck.clip(title, 150))), ck.text("No entries.")])
+    rows = []
+    for row in page.rows:
+        kind, _, ref = row.target.partition(":")
+        target = page.team_names.get(int(ref), row.target) if kind == "team" and ref.isdigit() else (
+            row.school or row.target if kind == "school" else row.target)
+        actor = ck.person(row.actor, names) if not row.actor.startswith(("cli:", "slack:")) else ck.md(row.actor)
+        school = f" · {ck.md(ck.clip(row.school, 60))}" if page.show_school and row.school else ""
+        rows.append((f"{row.at:%Y-%m-%d %H:%M} UTC", f"{actor} · {ck.md(row.action)} · "
+                     f"{ck.md(ck.clip(target, 80))}{school}"
+                     + (f" · {ck.md(ck.clip(' '.join(row.detail.split()), 200))}" if row.detail else "")))
+    body = [ck.heading(ck.md(ck.clip(title, 150))), *ck.facts_fit(rows, ck.CARD_BUDGET, "entries")]
+    if page.more:
+        body.append(ck.subtle(f"The newest {core_audit.SHOWN} are shown; the full log is plcbot audit on the server."))
+    return f"{title}: {len(page.rows)} entries", ck.card(body)
+
+
 # ------------------------------------------------------------------------------ norms
 NORMS_USAGE = ("@plcbot norms shows them · @plcbot norms commit · @plcbot norms edit · @plcbot norms who · "
                "@plcbot norms history")
@@ -846,14 +881,21 @@ def actions_reply(services: Services, request: Request, activity: dict[str, Any]
 
 # ------------------------------------------------------------------------------ team
 def team_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
-    """`team`: who is in the team and when it meets (changes: the set-up dialog, or Slack for now)."""
+    """`team`: who is in the team and when it meets; `team [facilitator] add | remove @person …` and
+    `team archive` change it (the core's reading of the words, `handlers.core.teams.team_command`)."""
+    from handlers.core import teams as core_teams
     from storage import teams as team_store
 
     team = request.require_team()
     assert team.id is not None
-    if request.args.strip():
-        return ("Changing members by command is coming to Teams soon: a facilitator changes them in the "
-                "set-up (@plcbot setup), or with /plc team add|remove in Slack."), None
+    asked = core_teams.team_command(request.args, code=code)
+    if asked.op == "archive":
+        with services.db.session() as session:
+            done = core_teams.archive_team(session, request.actor, team_id=team.id, now=services.clock.now())
+        words = f"🗄️ {done.reply}"
+        return words, ck.card([ck.container([ck.text("🗄️ " + ck.md(done.reply))], style="good")])
+    if asked.op != "show":
+        return change_members_reply(services, request, team, asked, activity)
     with services.db.read() as session:
         roles = team_store.member_roles(session, team_id=team.id)
         school = team_store.school_by_id(session, school_id=team.school_id)
@@ -865,6 +907,58 @@ def team_reply(services: Services, request: Request, activity: dict[str, Any]) -
             ("Facilitators", ck.people(leads, names, limit=30) if leads else "none"),
             (f"Members ({len(members)})", ck.people(members, names, limit=60) if members else "none")]
     return f"{team.name}: {len(roles)} people", ck.card([ck.heading(ck.md(ck.clip(team.name, 100))), ck.facts(rows)])
+
+
+def mentioned_people(activity: dict[str, Any]) -> list[tuple[str, str]]:
+    """Everyone @mentioned in the message but the bot: (their Teams id, their name), in order, once each."""
+    bot_id = (activity.get("recipient") or {}).get("id")
+    found: dict[str, str] = {}
+    for entity in activity.get("entities") or []:
+        if not isinstance(entity, dict) or entity.get("type") != "mention":
+            continue
+        mentioned = entity.get("mentioned") or {}
+        target = mentioned.get("id") if isinstance(mentioned, dict) else None
+        if not isinstance(target, str) or not 0 < len(target) <= 255 or target == bot_id:
+            continue
+        found.setdefault(target, str(mentioned.get("name") or "Teams user")[:200])
+    return list(found.items())
+
+
+def change_members_reply(services: Services, request: Request, team: Team, asked: Any,
+                         activity: dict[str, Any]) -> Reply:
+    """`team [facilitator] add | remove @person …`: the people are the message's @mentions (their Teams
+    ids → people; someone not known yet gets a person and a Teams identity as the set-up's roster does),
+    changed by the core (`handlers.core.teams.change_members`: the roles, the last facilitator)."""
+    from bot.teams import setup
+    from handlers.core import teams as core_teams
+
+    assert team.id is not None
+    core_teams.require_change_members(request.actor, team, asked.role)  # before anyone is stored
+    people = mentioned_people(activity)
+    if not people:
+        raise asked.nobody(code)
+    remove = asked.op == "remove"
+    users = [(i, n) for i, n in people if i.startswith("29:")]  # 28:… are bots
+    skipped = [i for i, _ in people if not i.startswith("29:")]
+    who = request.who
+    where = setup.Where(tenant=who.tenant, service_url=who.service_url, conversation_id=who.conversation_id,
+                        team_id=who.team_id or "", user_id=who.user_id, aad_object_id=None)
+    now = services.clock.now()
+    with services.db.session() as session:
+        actor = load_actor(session, request.actor.user_id, admins=services.settings.admins)
+        ids: list[str] = []
+        for external, name in users:
+            person = person_for_identity(session, TEAMS, who.tenant, external)
+            if person is None and not remove:
+                person = setup.teams_people(session, [setup.Member(external, None, name, None)], where,
+                                            now=now)[external]
+            ids.append(person.slack_user_id if person is not None else external)
+        result = core_teams.change_members(session, actor, team_id=team.id, people_ids=ids, role=asked.role,
+                                           remove=remove, skipped=skipped, now=now)
+    with services.db.read() as session:
+        stored = _names(session)
+    mentioned = dict(people)
+    return cards.members_changed(result.view, lambda pid: mentioned.get(pid) or stored(pid))
 
 
 # ------------------------------------------------------------------------------ home
@@ -1011,5 +1105,5 @@ MORE: dict[str, Any] = {
     "feedback": feedback_reply, "digest": digest_reply, "privacy": privacy_reply,
     "setup": setup_reply, "cycle": cycle_reply, "norms": norms_reply, "meeting": meeting_reply,
     "action": action_reply, "actions": actions_reply, "team": team_reply, "home": home_reply,
-    "break": break_reply,
+    "break": break_reply, "audit": audit_reply,
 }

@@ -215,16 +215,17 @@ def fill_from_template(session: Session, actor: Actor, *, team_id: int, name: st
 
 
 def agenda_command(session: Session, actor: Actor, *, team_id: int, args: str, now: datetime,
-                   code: Callable[[str], str]) -> AgendaPost:
+                   code: Callable[[str], str], quote: Callable[[str], str]) -> AgendaPost:
     """`agenda` (the next meeting's agenda: facilitators post it, members see it) or `agenda template
     [NAME]` (fill it from a template, then post it): one reading of the words for every front.
-    `code` words a command the way the front shows one (Slack: `/plc …` in code; Teams: plain words).
+    `code` words a command the way the front shows one (Slack: `/plc …` in code; Teams: plain words),
+    `quote` shows back what the person typed (made inert).
     Raises `RuleError` for a template name no template has, `UserError` for any other word."""
     words = args.split()
     if words and words[0].lower() == "template":
         return fill_from_template(session, actor, team_id=team_id, name=" ".join(words[1:]), now=now)
     if words:
-        raise UserError(f"I don't know {code('agenda ' + words[0][:30])}. {code('agenda')} shows the next meeting's "
+        raise UserError(f"I don't know agenda {quote(words[0][:30])}. {code('agenda')} shows the next meeting's "
                         f"agenda; {code('agenda template NAME')} fills it from a template ({TEMPLATE_CHOICES}).")
     return post_agenda(session, actor, team_id=team_id, now=now)
 
