@@ -25,7 +25,7 @@ from scheduling.meetings import Posted, publish_agenda, refresh_agenda
 from storage import meetings as store
 from storage.models import Person
 from storage.people import load_actor, team_for_channel
-from storage.rules.agenda import TEMPLATE_CHOICES, RuleError, check_item
+from storage.rules.agenda import RuleError, check_item
 from storage.rules.roles import Action, Actor, Forbidden, Role, require
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from handlers import Wiring
 
 log = logging.getLogger("plcbot.agenda")
-USAGE = f"`/plc agenda` posts the next meeting's agenda; `/plc agenda template NAME` fills it ({TEMPLATE_CHOICES})."
 
 
 def button_id(body: dict[str, Any]) -> int:
@@ -92,22 +91,18 @@ def on_agenda(request: CommandRequest, services: Services) -> None:
     """Post or update the next meeting's agenda; `template NAME` fills it first."""
     team = request.require_team()
     assert team.id is not None
-    words = request.args.split()
     now = services.clock.now()
-    if words and words[0].lower() == "template":
-        try:
-            with services.db.session() as session:
-                filled = core.fill_from_template(session, request.actor, team_id=team.id, name=" ".join(words[1:]),
-                                                 now=now)
-        except RuleError as exc:
-            raise UserError(escape(str(exc))) from None
-        request.reply(f"Filled the agenda for {filled.when} from the *{filled.template_label}* template.")
-        post_for_request(request, services, filled.meeting_id, filled.when)
+    try:
+        with services.db.session() as session:
+            shown = core.agenda_command(session, request.actor, team_id=team.id, args=request.args, now=now,
+                                        code=lambda words: f"`/plc {words}`",
+                                        quote=lambda typed: "`" + escape(typed).replace("`", "'") + "`")
+    except RuleError as exc:
+        raise UserError(escape(str(exc))) from None
+    if shown.template_label:
+        request.reply(f"Filled the agenda for {shown.when} from the *{shown.template_label}* template.")
+        post_for_request(request, services, shown.meeting_id, shown.when)
         return
-    if words:
-        raise UserError(f"I don't know `/plc agenda {escape(words[0][:30])}`. {USAGE}")
-    with services.db.session() as session:
-        shown = core.post_agenda(session, request.actor, team_id=team.id, now=now)
     if shown.post:
         post_for_request(request, services, shown.meeting_id, shown.when)
         return

@@ -25,10 +25,8 @@ from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
 from scheduling import checkins as planner
 from scheduling import delivery
-from scheduling.meetings import refresh_agenda
 from storage import cycles as store
-from storage import meetings as meeting_store
-from storage.models import Cycle, Meeting, School, Team
+from storage.models import Cycle, School, Team
 from storage.people import load_actor
 from storage.rules import cycles as rules
 from storage.rules.dates import parse_date
@@ -42,7 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("plcbot.cycles")
 
 USAGE = ("/plc cycle [start | edit | pause [until DATE] | resume | end]")
-BREAK_USAGE = "/plc break [add YYYY-MM-DD YYYY-MM-DD [label] | remove ID]"
 
 
 team_today = core.team_today
@@ -328,67 +325,19 @@ def on_reflection_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], s
 
 # ---------------------------------------------------------------------------- /plc break
 def run_break(request: CommandRequest, services: Services) -> None:
-    """`/plc break`: the school's breaks; principals add and remove them."""
+    """`/plc break`: the school's breaks; principals add and remove them (`handlers.core.cycles.break_command`)."""
     team = request.require_team()
-    word, _, rest = request.args.partition(" ")
-    word = word.lower()
-    if word in ("", "list"):
-        with services.db.read() as session:
-            rows = store.breaks(session, school_id=team.school_id)
-        if not rows:
-            request.reply("No school breaks are set. Principals add them with "
-                          "`/plc break add 2026-12-21 2027-01-01 Winter break`.")
-            return
-        lines = [f"`{b.id}` {b.starts_on:%a %b %-d, %Y} – {b.ends_on:%a %b %-d, %Y} {escape(b.label)}"
-                 for b in rows]
-        request.reply("*School breaks (no check-ins, no scheduled meetings):*\n" + "\n".join(lines))
+    done = core.break_command(services, request.actor, team=team, args=request.args,
+                              code=lambda words: f"`/plc {escape(words)}`")
+    if done.done == "added":
+        request.reply(f":palm_tree: {done.reply}")
         return
-    require(request.actor, Action.EDIT_SCHOOL, team_id=team.id, school_id=team.school_id)
-    today = team_today(services, team)
-    if word == "add":
-        parts = rest.split(" ", 2)
-        try:
-            start, finish = date.fromisoformat(parts[0]), date.fromisoformat(parts[1])
-        except (ValueError, IndexError):
-            raise UserError(f"Give the first and last day as dates: `{BREAK_USAGE}`.") from None
-        problem = rules.validate_break(start, finish, today=today)
-        if problem:
-            raise UserError(problem)
-        label = parts[2].strip() if len(parts) > 2 else ""
-        now = services.clock.now()
-        with services.db.session() as session:
-            _, created = store.add_break(session, school_id=team.school_id, starts_on=start, ends_on=finish,
-                                         label=label, created_by=request.user_id, now=now)
-            skipped = meeting_store.apply_breaks(session, school_id=team.school_id, now=now)
-        _refresh_posted(services, skipped)
-        request.reply(f":palm_tree: {'Added' if created else 'Already there:'} a break "
-                      f"{start:%a %b %-d} – {finish:%a %b %-d}: no check-ins for the school's teams, and their "
-                      "scheduled meetings on those days are skipped (a meeting added by hand with "
-                      "`/plc meeting add` is held).")
+    if done.done != "listed" or not done.breaks:
+        request.reply(done.reply)
         return
-    if word == "remove":
-        try:
-            break_id = int(rest.strip())
-        except ValueError:
-            raise UserError(f"Give the break's number from `/plc break`: `{BREAK_USAGE}`.") from None
-        now = services.clock.now()
-        with services.db.session() as session:
-            removed = store.remove_break(session, school_id=team.school_id, break_id=break_id,
-                                         actor=request.user_id, now=now)
-            session.flush()
-            back = meeting_store.apply_breaks(session, school_id=team.school_id, now=now) if removed else []
-        _refresh_posted(services, back)
-        request.reply("Removed that break: its days have check-ins and meetings again." if removed
-                      else "There is no such break for this school.")
-        return
-    raise UserError(f"Use `{BREAK_USAGE}`.")
-
-
-def _refresh_posted(services: Services, meetings: list[Meeting]) -> None:
-    """An agenda already posted for a meeting a break now skips (or gives back) says so."""
-    for meeting in meetings:
-        if meeting.id is not None and meeting.agenda_ts:
-            refresh_agenda(services, meeting.id)
+    lines = [f"`{b.id}` {b.starts_on:%a %b %-d, %Y} – {b.ends_on:%a %b %-d, %Y} {escape(b.label)}"
+             for b in done.breaks]
+    request.reply("*School breaks (no check-ins, no scheduled meetings):*\n" + "\n".join(lines))
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:

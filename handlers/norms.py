@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk.errors import SlackApiError
@@ -19,8 +18,8 @@ from handlers.router import CommandRequest
 from scheduling.delivery import deliver
 from storage import norms as store
 from storage.models import Team
-from storage.people import load_actor, slack_ids
-from storage.rules.agenda import MAX_NORMS, NORM_MAX_LEN, RuleError, clean_norms, day_label
+from storage.people import load_actor
+from storage.rules.agenda import MAX_NORMS, NORM_MAX_LEN, RuleError, clean_norms
 from storage.rules.roles import Action, Forbidden, Role, require
 
 if TYPE_CHECKING:
@@ -39,11 +38,6 @@ def norms_blocks(services: Services, team: Team, *, changed_by: str | None = Non
         done, pending = store.commitment_status(session, team_id=team.id, version=version)
     return render.norms_message(team_name=team.name, team_id=team.id, norms=norms, version=version,
                                 committed=len(done), members=len(done) + len(pending), changed_by=changed_by)
-
-
-def _require_member(request: CommandRequest, team: Team) -> None:
-    if request.actor.role_in(team_id=team.id, school_id=team.school_id) is None:
-        raise UserError("Only members of this team (and its school's leaders) can see its norms here.")
 
 
 def on_norms(request: CommandRequest, services: Services) -> None:
@@ -70,18 +64,13 @@ def on_norms(request: CommandRequest, services: Services) -> None:
         request.reply(f"{len(pending)} not yet committed", blocks=blocks)
         return
     if word == "history":
-        _require_member(request, team)
-        zone = ZoneInfo(team.timezone)
         with services.db.read() as session:
-            revisions = store.history(session, team_id=team.id)
-            who = slack_ids(session, [r.changed_by_id for r in revisions])
-            rows = [(r.version, day_label(r.changed_at.astimezone(zone).date()), who.get(r.changed_by_id or 0, ""),
-                     r.summary) for r in revisions]
+            rows = core.norms_history(session, request.actor, team=team)
         request.reply("Changes to the norms", blocks=render.norms_history_blocks(rows))
         return
     if word:
         raise UserError(f"I don't know `/plc norms {word[:30]}`. {USAGE}")
-    _require_member(request, team)
+    core.require_member(request.actor, team)
     text, blocks = norms_blocks(services, team)
     try:
         services.slack_send.chat_postMessage(channel=team.channel_id, text=text, blocks=blocks,

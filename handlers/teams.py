@@ -387,35 +387,28 @@ def run_team(request: CommandRequest, services: Services, board: HomeBoard | Non
     """`/plc team` shows the team; `add`, `remove`, `facilitator add|remove`, `archive` change it."""
     team = request.require_team()
     assert team.id is not None
-    word, _, rest = request.args.partition(" ")
-    word = word.lower()
-    if word in ("", "show"):
+    asked = core.team_command(request.args, code=_code)
+    if asked.op == "show":
         request.reply(escape(team.name), blocks=_team_view(services, team))
         return
-    if word == "archive":
-        require(request.actor, Action.ARCHIVE_TEAM, team_id=team.id, school_id=team.school_id)
+    if asked.op == "archive":
         with services.db.session() as session:
-            members = list(store.member_roles(session, team_id=team.id))
-            store.archive_team(session, team_id=team.id, actor=request.user_id, now=services.clock.now())
+            done = core.archive_team(session, request.actor, team_id=team.id, now=services.clock.now())
         request.reply(f":file_cabinet: *{escape(team.name)}* is archived. Its history is kept; nothing more "
                       "will be sent for it.")
-        refresh_homes(services, board, members)
+        refresh_homes(services, board, done.refresh_homes)
         return
-    role = "member"
-    if word in ("facilitator", "facilitators"):
-        role = "facilitator"
-        word, _, rest = rest.partition(" ")
-        word = word.lower()
-    if word not in ("add", "remove"):
-        raise UserError("Use `/plc team`, `/plc team add @person`, `/plc team remove @person`, "
-                        "`/plc team facilitator add @person` or `/plc team archive`.")
-    targets = mentions(rest)
+    targets = mentions(asked.rest)
     if not targets:
-        raise UserError(f"Mention the people to {word}, like `/plc team {word} @name`.")
-    core.require_change_members(request.actor, team, role)  # before Slack is asked anything
-    text, changed = change_members(services, request.actor, team, targets, role, remove=word == "remove")
+        raise asked.nobody(_code)
+    core.require_change_members(request.actor, team, asked.role)  # before Slack is asked anything
+    text, changed = change_members(services, request.actor, team, targets, asked.role, remove=asked.op == "remove")
     request.reply(text)
     refresh_homes(services, board, changed)
+
+
+def _code(words: str) -> str:
+    return f"`/plc {escape(words)}`"
 
 
 def change_members(services: Services, actor: Actor, team: Team, targets: list[str], role: str, *,

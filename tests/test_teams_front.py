@@ -22,6 +22,7 @@ from bot.cli.common import open_database
 from bot.services import build_services
 from bot.settings import from_env
 from bot.teams_double import TeamsDouble, TeamsUser
+from scheduling.clock import Clock
 from storage.models import Delivery, Membership, Person, PersonIdentity, School, Team, TeamPlace
 from tests.test_teams_cards import problems, wrapped_size
 
@@ -55,13 +56,15 @@ def _wait_healthy(port: int, timeout: float = 20.0) -> dict[str, Any]:
 
 
 class Bot:
-    def __init__(self, double: TeamsDouble, tmp_path: Path) -> None:
+    """The Teams front on 127.0.0.1; its services on `clock` when given (the machine's otherwise)."""
+
+    def __init__(self, double: TeamsDouble, tmp_path: Path, *, clock: Clock | None = None) -> None:
         from bot.teams.server import TeamsServer
 
         self.port = _free_port()
         self.settings = from_env(_env(double, tmp_path, self.port))
         open_database(self.settings).dispose()
-        self.services = build_services(self.settings)
+        self.services = build_services(self.settings, clock=clock)
         self.server = TeamsServer(self.settings, self.services)
         self.server.start_thread()
         self.url = f"http://127.0.0.1:{self.port}/api/messages"

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.teams import card_kit as ck
-from bot.teams import cards
+from bot.teams import cards, dialogs
 from bot.teams.app import Who, card_message, deliver_notices, raw, remember_person, remember_place
 from handlers.core import agenda as core_agenda
 from handlers.core import checkins as core_checkins
@@ -40,7 +40,7 @@ log = logging.getLogger("plcbot.teams")
 
 # In the order the Teams front gained them; the rest of Slack's `/plc` is "coming to Teams soon".
 ON_TEAMS = ("help", "agenda", "away", "back", "setup", "cycle", "norms", "meeting", "action", "actions", "team",
-            "feedback", "digest", "privacy", "home")
+            "feedback", "digest", "privacy", "home", "break", "audit")
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -92,6 +92,16 @@ def split_command(text: str) -> tuple[str, str]:
         return "help", ""
     word, _, rest = text.partition(" ")
     return word.lower(), rest.strip()
+
+
+def code(words: str) -> str:
+    """A command as the Teams front words it in a reply (`handlers.core`'s `code`): plain words."""
+    return "@plcbot " + words
+
+
+def quote(typed: str) -> str:
+    """What the person typed, shown back in a reply (`handlers.core`'s `quote`): made inert."""
+    return ck.md(typed)
 
 
 def teams_words(text: str) -> str:
@@ -172,20 +182,13 @@ def help_reply(request: Request, router: Router, *, unknown: str | None = None) 
 def agenda_reply(services: Services, request: Request) -> Reply:
     team = request.require_team()
     assert team.id is not None
-    words = request.args.split()
     now = services.clock.now()
-    if words and words[0].lower() == "template":
-        try:
-            with services.db.session() as session:
-                shown = core_agenda.fill_from_template(session, request.actor, team_id=team.id,
-                                                       name=" ".join(words[1:]), now=now)
-        except RuleError as exc:
-            raise UserError(str(exc)) from None
-    elif words:
-        raise UserError(f"I don't know agenda {words[0][:30]}. Use @plcbot agenda, or @plcbot agenda template NAME.")
-    else:
+    try:
         with services.db.session() as session:
-            shown = core_agenda.post_agenda(session, request.actor, team_id=team.id, now=now)
+            shown = core_agenda.agenda_command(session, request.actor, team_id=team.id, args=request.args, now=now,
+                                               code=code, quote=quote)
+    except RuleError as exc:  # it quotes the template name typed
+        raise UserError(ck.md(str(exc))) from None
     with services.db.read() as session:
         snap = meeting_store.agenda_snapshot(session, meeting_id=shown.meeting_id, now=now)
         names = _names(session)
@@ -508,8 +511,60 @@ def cycle_submit(services: Services, actor: Actor, team_id: int, cycle_id: int |
                            ck.subtle("Type **@plcbot cycle** to see its status.")]), tuple(result.notices)
 
 
+# ------------------------------------------------------------------------------ school breaks
+def break_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`break`: the school's breaks; principals and admins `add FROM TO [label]` and `remove ID` them
+    (`handlers.core.cycles.break_command`, as Slack's `/plc break`)."""
+    from handlers.core import cycles as core_cycles
+
+    team = request.require_team()
+    done = core_cycles.break_command(services, request.actor, team=team, args=request.args, code=code)
+    if done.done == "added":
+        return f"🌴 {done.reply}", ck.card([ck.container([ck.text("🌴 " + ck.md(done.reply))], style="good")])
+    if done.done != "listed" or not done.breaks:
+        return done.reply, None
+    rows = [(f"{b.id}", f"{b.starts_on:%a %b %-d, %Y} – {b.ends_on:%a %b %-d, %Y}"
+             + (f" · {ck.md(ck.clip(b.label, 100))}" if b.label else "")) for b in done.breaks]
+    body = [ck.heading("School breaks (no check-ins, no scheduled meetings)"),
+            *ck.facts_fit(rows, ck.CARD_BUDGET, "breaks"),
+            ck.subtle("Principals: **break add FROM TO [label]**, **break remove ID** (the number on the left).")]
+    return f"School breaks: {len(done.breaks)}", ck.card(body)
+
+
+# ------------------------------------------------------------------------------ audit
+def audit_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`audit [since YYYY-MM-DD]`: the newest entries of the log the caller may see (principals their
+    schools', admins all: `handlers.core.audit.audit_page`, as Slack's `/plc audit`). Times in UTC."""
+    from handlers.core import audit as core_audit
+
+    with services.db.read() as session:
+        page = core_audit.audit_page(session, request.actor, args=request.args, code=code,
+                                     quote=quote,
+                                     channel_school_id=request.team.school_id if request.team is not None else None)
+        names = _names(session)
+    since = f" since {page.since:%b %-d, %Y}" if page.since else ""
+    title = f"Audit log: {page.scope}{since}"
+    if not page.rows:
+        return f"{title}: no entries.", ck.card([ck.heading(ck.md(ck.clip(title, 150))), ck.text("No entries.")])
+    rows = []
+    for row in page.rows:
+        kind, _, ref = row.target.partition(":")
+        target = page.team_names.get(int(ref), row.target) if kind == "team" and ref.isdigit() else (
+            row.school or row.target if kind == "school" else row.target)
+        actor = ck.person(row.actor, names) if not row.actor.startswith(("cli:", "slack:")) else ck.md(row.actor)
+        school = f" · {ck.md(ck.clip(row.school, 60))}" if page.show_school and row.school else ""
+        rows.append((f"{row.at:%Y-%m-%d %H:%M} UTC", f"{actor} · {ck.md(row.action)} · "
+                     f"{ck.md(ck.clip(target, 80))}{school}"
+                     + (f" · {ck.md(ck.clip(' '.join(row.detail.split()), 200))}" if row.detail else "")))
+    body = [ck.heading(ck.md(ck.clip(title, 150))), *ck.facts_fit(rows, ck.CARD_BUDGET, "entries")]
+    if page.more:
+        body.append(ck.subtle(f"The newest {core_audit.SHOWN} are shown; the full log is plcbot audit on the server."))
+    return f"{title}: {len(page.rows)} entries", ck.card(body)
+
+
 # ------------------------------------------------------------------------------ norms
-NORMS_USAGE = "@plcbot norms shows them · @plcbot norms commit · @plcbot norms who"
+NORMS_USAGE = ("@plcbot norms shows them · @plcbot norms commit · @plcbot norms edit · @plcbot norms who · "
+               "@plcbot norms history")
 
 
 def norms_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
@@ -547,13 +602,22 @@ def norms_reply(services: Services, request: Request, activity: dict[str, Any]) 
                 ck.facts([("Committed", ck.people(done_ids, names, limit=30) if done_ids else "nobody yet"),
                           ("Not yet", ck.people(pending, names, limit=30) if pending else "nobody")])]
         return f"{len(pending)} not yet committed", ck.card(body)
-    if word in ("edit", "history"):
-        return (f"norms {word} is coming to Teams soon: use /plc norms {word} in Slack for now. "
-                f"On Teams: {NORMS_USAGE}."), None
+    if word == "edit":
+        require(request.actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
+        button = {"type": "Action.Submit", "title": "Edit the norms", "style": "positive",
+                  "data": {"msteams": {"type": "task/fetch"}, "dialog_id": dialogs.NORMS_DIALOG, "team_id": team.id}}
+        body = [ck.heading("Edit the norms"),
+                ck.text(f"Team **{ck.md(ck.clip(team.name, 100))}**: one norm a line. Everyone is asked to commit "
+                        "again after a change.")]
+        return "Edit the norms: click the button to open the form.", ck.card(body, [button])
+    if word == "history":
+        with services.db.read() as session:
+            rows = core_norms.norms_history(session, request.actor, team=team)
+            names = _names(session)
+        return norms_history_card(rows, names)
     if word:
-        raise UserError(f"I don't know norms {word[:30]}. {NORMS_USAGE}")
-    if request.actor.role_in(team_id=team.id, school_id=team.school_id) is None:
-        raise UserError("Only members of this team (and its school's leaders) can see its norms here.")
+        raise UserError(f"I don't know norms {ck.md(word[:30])}. {NORMS_USAGE}")
+    core_norms.require_member(request.actor, team)
     with services.db.read() as session:
         norms = norm_store.current_norms(session, team_id=team.id)
         version = norm_store.current_version(session, team_id=team.id)
@@ -564,8 +628,7 @@ def norms_reply(services: Services, request: Request, activity: dict[str, Any]) 
 def norms_card(team_name: str, norms: list[str], version: int, committed: int, members: int) -> Reply:
     body: list[dict[str, Any]] = [ck.heading(f"Norms of {ck.md(ck.clip(team_name, 100))}")]
     if not norms:
-        body.append(ck.text("This team has no norms yet. A facilitator writes them (in Slack for now: "
-                            "/plc norms edit)."))
+        body.append(ck.text("This team has no norms yet. A facilitator writes them: **@plcbot norms edit**."))
         return f"{team_name} has no norms yet", ck.card(body)
     lines = [f"{i}. {ck.md(ck.clip(n, 500))}" for i, n in enumerate(norms, 1)]
     body.append(ck.text(ck.lines_fit(lines, ck.CARD_BUDGET // 2, "norms")))
@@ -575,6 +638,67 @@ def norms_card(team_name: str, norms: list[str], version: int, committed: int, m
               "data": {"msteams": {"type": "messageBack", "text": f"norms commit {version}",
                                    "displayText": "I commit to these norms"}}}
     return f"Norms of {team_name}", ck.card(body, [button])
+
+
+def norms_history_card(rows: list[tuple[int, str, str, str]], names: Any) -> Reply:
+    """`norms history`: (version, day, who, the change) rows, newest first (`handlers.core.norms.norms_history`)."""
+    if not rows:
+        return "The norms have never been edited.", None
+    lines = [f"**v{version}** · {ck.md(when)} · {ck.person(who, names)} · {ck.md(ck.clip(summary, 300))}"
+             for version, when, who, summary in rows]
+    body = [ck.heading("Changes to the norms"), ck.text(ck.lines_fit(lines, ck.CARD_BUDGET, "older changes"))]
+    return f"Changes to the norms: {len(rows)}", ck.card(body)
+
+
+def norms_form(services: Services, actor: Actor, team_id: int) -> tuple[str, dict[str, Any]]:
+    """The norms dialog, prefilled with the current norms; refused as the core's `check_norms` refuses."""
+    from handlers.core import norms as core_norms
+    from storage import norms as norm_store
+
+    with services.db.read() as session:
+        team = core_norms.check_norms(session, actor, team_id=team_id)
+        norms = norm_store.current_norms(session, team_id=team_id)
+        name = team.name
+    return dialogs.norms_form(team_id=team_id, team_name=name, norms=norms)
+
+
+def norms_submit(services: Services, actor: Actor, team_id: int, typed: str) -> tuple[str, dict[str, Any]]:
+    """Save the typed norms (`clean_norms`, then the core's check and write): a bad value raises
+    `RuleError` with nothing stored; a new version is posted in the team's place through the ledger
+    (its key, `scheduling.keys.norms`, makes a second submit post nothing more)."""
+    from handlers.core import norms as core_norms
+    from scheduling.delivery import deliver
+    from storage import norms as norm_store
+    from storage.people import load_actor
+    from storage.rules.agenda import clean_norms
+
+    norms = clean_norms(typed)
+    with services.db.read() as session:
+        core_norms.check_norms(session, load_actor(session, actor.user_id, admins=services.settings.admins),
+                               team_id=team_id)
+    with services.db.session() as session:
+        fresh = load_actor(session, actor.user_id, admins=services.settings.admins)
+        team = core_norms.check_norms(session, fresh, team_id=team_id)
+        result = core_norms.write_norms(session, fresh, team, norms=norms, now=services.clock.now())
+        session.expunge(team)
+    from bot.teams.app import place_of_team
+
+    place = place_of_team(services, team_id)
+    for notice in result.notices:  # none when nothing changed (a double submit)
+        if notice.key is None or place is None:
+            continue
+        with services.db.read() as session:
+            current = norm_store.current_norms(session, team_id=team_id)
+            version = norm_store.current_version(session, team_id=team_id)
+            done_ids, pending = norm_store.commitment_status(session, team_id=team_id, version=version)
+        text, content = norms_card(team.name, current, version, len(done_ids), len(done_ids) + len(pending))
+        try:
+            deliver(services, key=notice.key, kind="norms", recipient=place, text=text,
+                    blocks=content)  # type: ignore[arg-type]
+        except Exception:
+            log.exception("Failed to post the changed norms of team %s", team_id)
+    words = result.reply + (" Everyone is asked to commit to them again." if result.version else "")
+    return words, ck.card([ck.container([ck.text("✅ " + ck.md(words))], style="good")])
 
 
 # ------------------------------------------------------------------------------ meetings
@@ -757,14 +881,21 @@ def actions_reply(services: Services, request: Request, activity: dict[str, Any]
 
 # ------------------------------------------------------------------------------ team
 def team_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
-    """`team`: who is in the team and when it meets (changes: the set-up dialog, or Slack for now)."""
+    """`team`: who is in the team and when it meets; `team [facilitator] add | remove @person …` and
+    `team archive` change it (the core's reading of the words, `handlers.core.teams.team_command`)."""
+    from handlers.core import teams as core_teams
     from storage import teams as team_store
 
     team = request.require_team()
     assert team.id is not None
-    if request.args.strip():
-        return ("Changing members by command is coming to Teams soon: a facilitator changes them in the "
-                "set-up (@plcbot setup), or with /plc team add|remove in Slack."), None
+    asked = core_teams.team_command(request.args, code=code)
+    if asked.op == "archive":
+        with services.db.session() as session:
+            done = core_teams.archive_team(session, request.actor, team_id=team.id, now=services.clock.now())
+        words = f"🗄️ {done.reply}"
+        return words, ck.card([ck.container([ck.text("🗄️ " + ck.md(done.reply))], style="good")])
+    if asked.op != "show":
+        return change_members_reply(services, request, team, asked, activity)
     with services.db.read() as session:
         roles = team_store.member_roles(session, team_id=team.id)
         school = team_store.school_by_id(session, school_id=team.school_id)
@@ -776,6 +907,58 @@ def team_reply(services: Services, request: Request, activity: dict[str, Any]) -
             ("Facilitators", ck.people(leads, names, limit=30) if leads else "none"),
             (f"Members ({len(members)})", ck.people(members, names, limit=60) if members else "none")]
     return f"{team.name}: {len(roles)} people", ck.card([ck.heading(ck.md(ck.clip(team.name, 100))), ck.facts(rows)])
+
+
+def mentioned_people(activity: dict[str, Any]) -> list[tuple[str, str]]:
+    """Everyone @mentioned in the message but the bot: (their Teams id, their name), in order, once each."""
+    bot_id = (activity.get("recipient") or {}).get("id")
+    found: dict[str, str] = {}
+    for entity in activity.get("entities") or []:
+        if not isinstance(entity, dict) or entity.get("type") != "mention":
+            continue
+        mentioned = entity.get("mentioned") or {}
+        target = mentioned.get("id") if isinstance(mentioned, dict) else None
+        if not isinstance(target, str) or not 0 < len(target) <= 255 or target == bot_id:
+            continue
+        found.setdefault(target, str(mentioned.get("name") or "Teams user")[:200])
+    return list(found.items())
+
+
+def change_members_reply(services: Services, request: Request, team: Team, asked: Any,
+                         activity: dict[str, Any]) -> Reply:
+    """`team [facilitator] add | remove @person …`: the people are the message's @mentions (their Teams
+    ids → people; someone not known yet gets a person and a Teams identity as the set-up's roster does),
+    changed by the core (`handlers.core.teams.change_members`: the roles, the last facilitator)."""
+    from bot.teams import setup
+    from handlers.core import teams as core_teams
+
+    assert team.id is not None
+    core_teams.require_change_members(request.actor, team, asked.role)  # before anyone is stored
+    people = mentioned_people(activity)
+    if not people:
+        raise asked.nobody(code)
+    remove = asked.op == "remove"
+    users = [(i, n) for i, n in people if i.startswith("29:")]  # 28:… are bots
+    skipped = [i for i, _ in people if not i.startswith("29:")]
+    who = request.who
+    where = setup.Where(tenant=who.tenant, service_url=who.service_url, conversation_id=who.conversation_id,
+                        team_id=who.team_id or "", user_id=who.user_id, aad_object_id=None)
+    now = services.clock.now()
+    with services.db.session() as session:
+        actor = load_actor(session, request.actor.user_id, admins=services.settings.admins)
+        ids: list[str] = []
+        for external, name in users:
+            person = person_for_identity(session, TEAMS, who.tenant, external)
+            if person is None and not remove:
+                person = setup.teams_people(session, [setup.Member(external, None, name, None)], where,
+                                            now=now)[external]
+            ids.append(person.slack_user_id if person is not None else external)
+        result = core_teams.change_members(session, actor, team_id=team.id, people_ids=ids, role=asked.role,
+                                           remove=remove, skipped=skipped, now=now)
+    with services.db.read() as session:
+        stored = _names(session)
+    mentioned = dict(people)
+    return cards.members_changed(result.view, lambda pid: mentioned.get(pid) or stored(pid))
 
 
 # ------------------------------------------------------------------------------ home
@@ -916,4 +1099,5 @@ MORE: dict[str, Any] = {
     "feedback": feedback_reply, "digest": digest_reply, "privacy": privacy_reply,
     "setup": setup_reply, "cycle": cycle_reply, "norms": norms_reply, "meeting": meeting_reply,
     "action": action_reply, "actions": actions_reply, "team": team_reply, "home": home_reply,
+    "break": break_reply, "audit": audit_reply,
 }

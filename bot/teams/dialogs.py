@@ -15,6 +15,8 @@ from bot.teams.card_kit import Element, card, clip, container, heading, md, subm
 
 REFLECTION_SUBMIT = "cycle_reflection_submit"
 ADD_ITEM_SUBMIT = "agenda_add_item_submit"
+NORMS_DIALOG = "norms_edit"
+NORMS_SUBMIT = "norms_edit_submit"
 REACHED_CHOICES = (("yes", "Yes, we reached it"), ("partly", "Partly"), ("no", "Not yet"))
 
 
@@ -111,3 +113,19 @@ def add_item_form(form: Any) -> tuple[str, Element]:
          "maxLength": ITEM_OUTCOME_MAX, "errorMessage": f"Keep it under {ITEM_OUTCOME_MAX} characters."},
     ]
     return "Add an agenda item", card(body, [submit("Add", ADD_ITEM_SUBMIT, meeting_id=form.meeting_id)])
+
+
+def norms_form(*, team_id: int, team_name: str, norms: list[str]) -> tuple[str, Element]:
+    """"Edit norms": one norm a line, prefilled with the current ones (as Slack's modal)."""
+    from storage.rules.agenda import MAX_NORMS, NORM_MAX_LEN
+
+    body: list[Element] = [
+        heading(f"Norms of {md(clip(team_name, 100))}"),
+        subtle("Norms are the team's own agreements. Write one per line, in the order you want them; delete a "
+               "line to remove a norm. Everyone is asked to commit again after a change."),
+        {"type": "Input.Text", "id": "norms", "label": "Our norms", "isMultiline": True, "maxLength": 3000,
+         "value": "\n".join(norms)[:3000],
+         "placeholder": f"At most {MAX_NORMS} norms, each under {NORM_MAX_LEN} characters.",
+         "errorMessage": f"At most {MAX_NORMS} norms, each under {NORM_MAX_LEN} characters."},
+    ]
+    return "Edit norms", card(body, [submit("Save", NORMS_SUBMIT, team_id=team_id)])

@@ -618,17 +618,41 @@ def add_item_submit(services: Services, actor: Actor, meeting_id: int, data: Map
     return dialog_answer("Agenda", notice_card(words, "good"), height="small")
 
 
+# the norms (bot.teams.commands: `norms edit`) -----------------------------------------
+def norms_fetch(services: Services, actor: Actor, team_id: int) -> Answer:
+    from bot.teams import commands
+
+    title, content = commands.norms_form(services, actor, team_id)
+    return dialog_answer(title, content, height="medium")
+
+
+def norms_submit(services: Services, actor: Actor, team_id: int, data: Mapping[str, Any],
+                 activity: Mapping[str, Any]) -> Answer:
+    """Save: a bad value (too many norms, one too long) back on the form, nothing stored."""
+    from bot.teams import commands
+
+    typed = {"norms": field(data, "norms", 4000)}
+    try:
+        words, content = commands.norms_submit(services, actor, team_id, typed["norms"])
+    except RuleError as exc:
+        title, form = commands.norms_form(services, actor, team_id)
+        return dialog_answer(title, dialogs.with_errors(form, {"norms": str(exc)}, typed), height="medium")
+    return dialog_answer("Norms", content, height="small")
+
+
 DIALOGS: dict[str, Dialog] = {
     "checkin_details": Dialog("checkin_id", details_fetch, details_submit),
     "meeting_feedback": Dialog("meeting_id", feedback_fetch, feedback_submit),
     "cycle_reflection": Dialog("cycle_id", reflection_fetch, reflection_submit),
     "agenda_add_item": Dialog("meeting_id", add_item_fetch, add_item_submit),
+    dialogs.NORMS_DIALOG: Dialog("team_id", norms_fetch, norms_submit),
 }
 SUBMITS: dict[str, Dialog] = {
     cards.DETAILS_SUBMIT: DIALOGS["checkin_details"],
     cards.FEEDBACK_SUBMIT: DIALOGS["meeting_feedback"],
     dialogs.REFLECTION_SUBMIT: DIALOGS["cycle_reflection"],
     dialogs.ADD_ITEM_SUBMIT: DIALOGS["agenda_add_item"],
+    dialogs.NORMS_SUBMIT: DIALOGS[dialogs.NORMS_DIALOG],
 }
 
 

@@ -222,7 +222,7 @@ def _form(d: Defaults, roster: list[Member], shown: int) -> dict[str, Any]:
         body.append(element)
     if len(roster) > shown:
         body.append(ck.subtle(f"The first {shown} of this team's {len(roster)} people are shown (a dialog holds "
-                              "no more); add the others with /plc team add in Slack for now."))
+                              "no more); add the others with @plcbot team add @person."))
     days: dict[str, Any] = {"type": "Input.ChoiceSet", "id": "days", "label": "Meeting days", "isMultiSelect": True,
                             "choices": [{"title": n, "value": w} for w, n in zip(WEEKDAYS, DAY_NAMES, strict=True)]}
     if d.weekdays:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,7 +26,7 @@ from scheduling import keys
 from storage import meetings as store
 from storage.models import AgendaItem, Meeting, Team
 from storage.people import slack_id, slack_ids
-from storage.rules.agenda import ItemView, RuleError, check_item, find_template, local_label
+from storage.rules.agenda import TEMPLATE_CHOICES, ItemView, RuleError, check_item, find_template, local_label
 from storage.rules.roles import Action, Actor, Forbidden, Role, allowed, require
 from storage.views.agenda_actions import AgendaDue
 
@@ -211,6 +212,22 @@ def fill_from_template(session: Session, actor: Actor, *, team_id: int, name: st
     return _posting(meeting, team, may_post=True, template_label=template.label,
                     reply=f"Filled the agenda for {when} from the {template.label} template.",
                     changed=(f"meeting:{meeting.id} agenda from template {template.name}",))
+
+
+def agenda_command(session: Session, actor: Actor, *, team_id: int, args: str, now: datetime,
+                   code: Callable[[str], str], quote: Callable[[str], str]) -> AgendaPost:
+    """`agenda` (the next meeting's agenda: facilitators post it, members see it) or `agenda template
+    [NAME]` (fill it from a template, then post it): one reading of the words for every front.
+    `code` words a command the way the front shows one (Slack: `/plc …` in code; Teams: plain words),
+    `quote` shows back what the person typed (made inert).
+    Raises `RuleError` for a template name no template has, `UserError` for any other word."""
+    words = args.split()
+    if words and words[0].lower() == "template":
+        return fill_from_template(session, actor, team_id=team_id, name=" ".join(words[1:]), now=now)
+    if words:
+        raise UserError(f"I don't know agenda {quote(words[0][:30])}. {code('agenda')} shows the next meeting's "
+                        f"agenda; {code('agenda template NAME')} fills it from a template ({TEMPLATE_CHOICES}).")
+    return post_agenda(session, actor, team_id=team_id, now=now)
 
 
 # ---------------------------------------------------------------------- adding items

@@ -10,6 +10,7 @@ Each takes who (an `Actor`), where (a team or cycle id) and plain inputs, checks
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -22,7 +23,8 @@ from handlers.errors import Invalid, UserError
 from scheduling import checkins as planner
 from scheduling import keys
 from storage import cycles as store
-from storage.models import Cycle, School, Team
+from storage import meetings as meeting_store
+from storage.models import Cycle, School, SchoolBreak, Team
 from storage.people import load_actor
 from storage.rules import cycles as rules
 from storage.rules.roles import Action, Actor, require
@@ -328,3 +330,74 @@ def reflect(services: Services, actor: Actor, *, cycle_id: int, answers: Reflect
     with services.db.session() as session:
         was_open = write_reflection(session, services, checked)
     return reflection_saved(services, checked, was_open)
+
+
+# ---------------------------------------------------------------------------- school breaks
+BREAK_USAGE = "break [add YYYY-MM-DD YYYY-MM-DD [label] | remove ID]"
+
+
+@dataclass(frozen=True)
+class BreakResult(ActionResult):
+    """`break`: the school's breaks (`done` "listed"), or what adding or removing one did (`reply`)."""
+
+    done: str = "listed"  # "listed", "added" (or found there already), "removed" (or none such)
+    breaks: tuple[SchoolBreak, ...] = ()  # the school's breaks, earliest first (detached rows)
+
+
+def break_command(services: Services, actor: Actor, *, team: Team, args: str,
+                  code: Callable[[str], str]) -> BreakResult:
+    """`break` (the school's breaks, for anyone in a team's place), `break add FROM TO [label]` and
+    `break remove ID` (principals and admins). Adding or removing a break skips, or gives back, the
+    scheduled meetings on its days; an agenda already posted for them says so. `code` words a command
+    the way the front shows one (Slack: `/plc …` in code; Teams: plain words)."""
+    from scheduling.meetings import refresh_agenda
+
+    word, _, rest = args.strip().partition(" ")
+    word = word.lower()
+    if word in ("", "list"):
+        with services.db.read() as session:
+            rows = store.breaks(session, school_id=team.school_id)
+            for row in rows:
+                session.expunge(row)
+        reply = "" if rows else ("No school breaks are set. Principals add them with "
+                                 f"{code('break add 2026-12-21 2027-01-01 Winter break')}.")
+        return BreakResult(reply=reply, breaks=tuple(rows))
+    require(actor, Action.EDIT_SCHOOL, team_id=team.id, school_id=team.school_id)
+    now = services.clock.now()
+    if word == "add":
+        parts = rest.split(" ", 2)
+        try:
+            start, finish = date.fromisoformat(parts[0]), date.fromisoformat(parts[1])
+        except (ValueError, IndexError):
+            raise UserError(f"Give the first and last day as dates: {code(BREAK_USAGE)}.") from None
+        problem = rules.validate_break(start, finish, today=team_today(services, team))
+        if problem:
+            raise UserError(problem)
+        label = parts[2].strip() if len(parts) > 2 else ""
+        with services.db.session() as session:
+            _, created = store.add_break(session, school_id=team.school_id, starts_on=start, ends_on=finish,
+                                         label=label, created_by=actor.user_id, now=now)
+            changed = meeting_store.apply_breaks(session, school_id=team.school_id, now=now)
+        reply = (f"{'Added' if created else 'Already there:'} a break {start:%a %b %-d} – {finish:%a %b %-d}: no "
+                 "check-ins for the school's teams, and their scheduled meetings on those days are skipped (a "
+                 f"meeting added by hand with {code('meeting add')} is held).")
+        result = BreakResult(reply=reply, done="added", changed=(f"break {start}..{finish} added",) if created else ())
+    elif word == "remove":
+        try:
+            break_id = int(rest.strip())
+        except ValueError:
+            raise UserError(f"Give the break's number from {code('break')}: {code(BREAK_USAGE)}.") from None
+        with services.db.session() as session:
+            removed = store.remove_break(session, school_id=team.school_id, break_id=break_id, actor=actor.user_id,
+                                         now=now)
+            session.flush()
+            changed = meeting_store.apply_breaks(session, school_id=team.school_id, now=now) if removed else []
+        result = BreakResult(reply="Removed that break: its days have check-ins and meetings again." if removed
+                             else "There is no such break for this school.", done="removed",
+                             changed=(f"break {break_id} removed",) if removed else ())
+    else:
+        raise UserError(f"Use {code(BREAK_USAGE)}.")
+    for meeting in changed:  # an agenda already posted for a meeting the break skips (or gives back) says so
+        if meeting.id is not None and meeting.agenda_ts:
+            refresh_agenda(services, meeting.id)
+    return result

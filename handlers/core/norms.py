@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
@@ -17,9 +18,12 @@ from handlers.errors import UserError
 from scheduling import keys
 from storage import norms as store
 from storage.models import Person, Team
+from storage.people import slack_ids
+from storage.rules.agenda import day_label
 from storage.rules.roles import Action, Actor, require
 
 NOT_A_MEMBER = "Only members of this team commit to its norms."
+MEMBERS_SEE = "Only members of this team (and its school's leaders) can see its norms here."
 STALE = ("These norms have changed since this message was posted. "
          "Run `/plc norms` to see the current ones and commit to them.")
 
@@ -77,3 +81,21 @@ def commit_norms(session: Session, actor: Actor, *, team_id: int, version: int, 
     return CommitResult(reply="Thank you: you have committed to the team's norms." if added
                         else "You have already committed to these norms.",
                         changed=(f"committed to v{version}",) if added else (), added=added)
+
+
+def require_member(actor: Actor, team: Team) -> None:
+    """Raise `UserError` unless `actor` is in the team or leads its school (who may see its norms)."""
+    if actor.role_in(team_id=team.id, school_id=team.school_id) is None:
+        raise UserError(MEMBERS_SEE)
+
+
+def norms_history(session: Session, actor: Actor, *, team: Team) -> list[tuple[int, str, str, str]]:
+    """`norms history`: the latest changes, newest first, as (version, the day in the team's time
+    zone, who changed them (person id), the change in words); for the team and its school's leaders."""
+    assert team.id is not None
+    require_member(actor, team)
+    zone = ZoneInfo(team.timezone)
+    revisions = store.history(session, team_id=team.id)
+    who = slack_ids(session, [r.changed_by_id for r in revisions])
+    return [(r.version, day_label(r.changed_at.astimezone(zone).date()), who.get(r.changed_by_id or 0, ""), r.summary)
+            for r in revisions]

@@ -9,7 +9,7 @@ comes in as plain data: `Profile` rows for the people not stored yet, and the id
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -223,3 +223,54 @@ def change_members(session: Session, actor: Actor, *, team_id: int, people_ids: 
     return MembersResult(reply=reply, changed=tuple(f"{uid}: {wanted[uid] or 'left'}" for uid in done),
                          refresh_homes=tuple(done),
                          view=MembersChanged(role=role, remove=remove, done=tuple(done), skipped=tuple(left_out)))
+
+
+# ---------------------------------------------------------------------- the `team` command
+
+
+@dataclass(frozen=True)
+class TeamAsked:
+    """What `team …` asks: "show", "archive", or "add" / "remove" `role`s; `rest` names the people
+    (each front reads its own mentions from it)."""
+
+    op: str
+    role: str = "member"
+    rest: str = ""
+
+    def nobody(self, code: Callable[[str], str]) -> UserError:
+        """The refusal when no person is named."""
+        role = "facilitator " if self.role == "facilitator" else ""
+        return UserError(f"Mention the people to {self.op}, like {code(f'team {role}{self.op} @name')}.")
+
+
+def team_command(args: str, *, code: Callable[[str], str]) -> TeamAsked:
+    """`team` (show it), `team add | remove @person …`, `team facilitator add | remove @person …` and
+    `team archive`: one reading of the words for every front. `code` words a command the way the
+    front shows one (Slack: `/plc …` in code; Teams: plain words)."""
+    word, _, rest = args.strip().partition(" ")
+    word = word.lower()
+    if word in ("", "show"):
+        return TeamAsked("show")
+    if word == "archive":
+        return TeamAsked("archive")
+    role = "member"
+    if word in ("facilitator", "facilitators"):
+        role = "facilitator"
+        word, _, rest = rest.strip().partition(" ")
+        word = word.lower()
+    if word not in ("add", "remove"):
+        raise UserError(f"Use {code('team')}, {code('team add @person')}, {code('team remove @person')}, "
+                        f"{code('team facilitator add @person')} or {code('team archive')}.")
+    return TeamAsked(word, role, rest.strip())
+
+
+def archive_team(session: Session, actor: Actor, *, team_id: int, now: datetime) -> ActionResult:
+    """Archive the team (principals and admins): its history is kept, nothing more is sent for it."""
+    team = store.team_by_id(session, team_id=team_id)
+    if team is None or team.archived_at is not None:
+        raise UserError("That team no longer exists.")
+    require(actor, Action.ARCHIVE_TEAM, team_id=team_id, school_id=team.school_id)
+    members = tuple(store.member_roles(session, team_id=team_id))
+    store.archive_team(session, team_id=team_id, actor=actor.user_id, now=now)
+    return ActionResult(reply=f"{team.name} is archived. Its history is kept; nothing more will be sent for it.",
+                        changed=("archived",), refresh_homes=members)

@@ -1,0 +1,66 @@
+"""The audit log for people in chat: `audit [since YYYY-MM-DD]`, the newest entries a caller may see.
+
+Principals see their schools' part (only the place's school when asked in one of its teams' places);
+admins see the whole log, or the place's school in a team's place. Anyone else is refused with who
+can (`storage.rules.roles.audit_scope`). Each front only words the page (the full log, with filters,
+is `plcbot audit` on the server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from handlers.errors import UserError
+from storage import audit_log
+from storage.rules.roles import Actor, audit_scope
+
+USAGE = "audit [since YYYY-MM-DD]"
+SHOWN = 30  # the newest 30 entries
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: tuple[Any, ...]  # storage.audit_log's rows, newest first, at most SHOWN
+    scope: str  # "the whole district", or the schools' names
+    since: date | None
+    more: bool  # older entries were left out
+    team_names: Mapping[int, str]
+    show_school: bool  # the page spans several schools: each line names its school
+
+
+def parse_since(text: str, *, code: Callable[[str], str], quote: Callable[[str], str]) -> date | None:
+    """The day after `audit` ("since 2026-11-01", or the date alone); None for none. `code` words a
+    command the way the front shows one, `quote` shows back what the person typed (made inert)."""
+    words = (text or "").split()
+    if words and words[0].lower() == "since":
+        words = words[1:]
+        if not words:
+            raise UserError(f"Since when? Give a day like 2026-11-01: {code(USAGE)}.")
+    if not words:
+        return None
+    if len(words) > 1:
+        raise UserError(f"I only understand a start day here: {code(USAGE)}.")
+    try:
+        return date.fromisoformat(words[0])
+    except ValueError:
+        raise UserError(f"{quote(words[0][:40])} is not a day; use YYYY-MM-DD, like 2026-11-01: "
+                        f"{code(USAGE)}.") from None
+
+
+def audit_page(session: Session, actor: Actor, *, channel_school_id: int | None, args: str,
+               code: Callable[[str], str], quote: Callable[[str], str]) -> AuditPage:
+    """The newest entries of the part of the log `actor` may see (`Forbidden` says who can)."""
+    school_ids = audit_scope(actor, channel_school_id=channel_school_id)
+    since = parse_since(args, code=code, quote=quote)
+    start = datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None
+    rows = list(audit_log.entries(session, since=start, school_ids=school_ids, limit=SHOWN + 1, newest_first=True))
+    teams = audit_log.team_names(session, team_ids=audit_log.team_ids_in(rows)) if rows else {}
+    names = audit_log.school_names(session, school_ids=school_ids) if school_ids is not None else []
+    scope = "the whole district" if school_ids is None else ", ".join(names) or "your school"
+    return AuditPage(rows=tuple(rows[:SHOWN]), scope=scope, since=since, more=len(rows) > SHOWN, team_names=teams,
+                     show_school=school_ids is None or len(school_ids) > 1)
