@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from bot.teams import admin_commands, cards
 from bot.teams import card_kit as ck
-from bot.teams import cards
+from bot.teams import wrapup as teams_wrapup
 from bot.teams.app import Who, card_message, deliver_notices, raw, remember_person, remember_place
 from handlers.core import agenda as core_agenda
 from handlers.core import checkins as core_checkins
@@ -922,4 +923,6 @@ MORE: dict[str, Any] = {
     "feedback": feedback_reply, "digest": digest_reply, "privacy": privacy_reply,
     "setup": setup_reply, "cycle": cycle_reply, "norms": norms_reply, "meeting": meeting_reply,
     "action": action_reply, "actions": actions_reply, "team": team_reply, "home": home_reply,
+    "school": admin_commands.school_reply, "wrapup": teams_wrapup.wrapup_reply,
 }
+ON_TEAMS = (*ON_TEAMS, "school", "wrapup")  # noqa: PLE0643 - the commands bot.teams.admin_commands adds

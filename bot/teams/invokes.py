@@ -24,6 +24,9 @@ The answer is a plain dict:
 - optional `"update"`: `[{"activity_id": id, "activity": activity}]`, messages of that conversation
   the app updates after answering (the file consent card once declined; the check-in card a
   details dialog was opened from);
+- optional `"after"`: functions (no arguments) the app runs in its pool once the answer is decided,
+  for what an action owes that is not one notice (the wrap-up's log and its owners' cards, each
+  sent once through the ledger);
 - optional `"notices"`: `handlers.core.Notice`s an action owes others; the app delivers them
   through the ledger off the request path (`scheduling.delivery.deliver` with the notice's key,
   so a retry never doubles one). Nothing here sends anything itself except the workbook's PUT.
@@ -45,6 +48,7 @@ data for that school and week, PUT to the upload URL, and the ledger row marked 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -60,6 +64,7 @@ from sqlmodel import Session, select
 
 from bot.teams import cards, dialogs
 from bot.teams import setup as team_setup
+from bot.teams import wrapup as teams_wrapup
 from bot.teams.card_kit import ADAPTIVE, card, clip, container, md, text
 from bot.teams.transport import consent_pending
 from handlers.core import Notice
@@ -68,6 +73,7 @@ from handlers.core import agenda as core_agenda
 from handlers.core import checkins as core_checkins
 from handlers.core import cycles as core_cycles
 from handlers.core import feedback as core_feedback
+from handlers.core import meetings as core_meetings
 from handlers.errors import OUR_FAULT, UserError
 from storage.identities import person_for_identity
 from storage.models import Checkin, Delivery
@@ -204,7 +210,11 @@ def actor_for(services: Services, activity: Mapping[str, Any]) -> Actor | None:
             if person is not None:
                 if person.forgotten_at is not None:
                     return None
-                return load_actor(session, person.slack_user_id, admins=services.settings.admins)
+                actor = load_actor(session, person.slack_user_id, admins=services.settings.admins)
+                aad = sender.get("aadObjectId")
+                if not actor.is_admin and isinstance(aad, str) and aad.lower() in services.settings.admins:
+                    actor = dataclasses.replace(actor, is_admin=True)  # PLCBOT_ADMINS names their Entra object id
+                return actor
     return None
 
 
@@ -618,17 +628,41 @@ def add_item_submit(services: Services, actor: Actor, meeting_id: int, data: Map
     return dialog_answer("Agenda", notice_card(words, "good"), height="small")
 
 
+# the wrap-up (bot.teams.wrapup) ----------------------------------------------------
+def wrapup_fetch(services: Services, actor: Actor, meeting_id: int) -> Answer:
+    title, content = teams_wrapup.form(services, actor, meeting_id)
+    return dialog_answer(title, content)
+
+
+def wrapup_submit(services: Services, actor: Actor, meeting_id: int, data: Mapping[str, Any],
+                  activity: Mapping[str, Any]) -> Answer:
+    """Attendance, notes, decisions, action items: a bad value back on the form with nothing stored;
+    saved once (a doubled submit finds the meeting held), then the log and the owners' cards."""
+    typed = teams_wrapup.typed_of(data, field)
+    try:
+        title, content, then = teams_wrapup.submit(services, actor, meeting_id, typed)
+    except core_meetings.FormErrors as exc:
+        form_title, form = teams_wrapup.form(services, actor, meeting_id)
+        return dialog_answer(form_title, teams_wrapup.again(form, exc.errors, typed))
+    out = dialog_answer(title, content, height="small")
+    if then is not None:
+        out["after"] = [then]
+    return out
+
+
 DIALOGS: dict[str, Dialog] = {
     "checkin_details": Dialog("checkin_id", details_fetch, details_submit),
     "meeting_feedback": Dialog("meeting_id", feedback_fetch, feedback_submit),
     "cycle_reflection": Dialog("cycle_id", reflection_fetch, reflection_submit),
     "agenda_add_item": Dialog("meeting_id", add_item_fetch, add_item_submit),
+    teams_wrapup.DIALOG: Dialog("meeting_id", wrapup_fetch, wrapup_submit),
 }
 SUBMITS: dict[str, Dialog] = {
     cards.DETAILS_SUBMIT: DIALOGS["checkin_details"],
     cards.FEEDBACK_SUBMIT: DIALOGS["meeting_feedback"],
     dialogs.REFLECTION_SUBMIT: DIALOGS["cycle_reflection"],
     dialogs.ADD_ITEM_SUBMIT: DIALOGS["agenda_add_item"],
+    teams_wrapup.SUBMIT: DIALOGS[teams_wrapup.DIALOG],
 }
 
 
