@@ -471,10 +471,11 @@ def run_school(request: CommandRequest, services: Services, board: HomeBoard | N
     if word in ("principal", "principals", "leader"):
         _name_principals(request, services, rest, board=board)
         return
-    school = _which_school(request, services, rest if word not in ("", "edit", "show") else "")
+    what, name = core_schools.read_show(request.args)
+    school = _which_school(request, services, name)
     assert school.id is not None
     require(request.actor, Action.EDIT_SCHOOL, school_id=school.id)
-    if word == "edit":
+    if what == "edit":
         request.client.views_open(trigger_id=request.trigger_id, view=school_modal(school))
         return
     with services.db.read() as session:

@@ -68,13 +68,13 @@ def school_reply(services: Services, request: Request, activity: dict[str, Any])
         return create(services, request, rest)
     if word in ("principal", "principals", "leader"):
         return principals(services, request, rest, activity)
+    what, name = core.read_show(request.args)
     team_school = request.team.school_id if request.team is not None else None
     with services.db.read() as session:
-        school = core.school_meant(session, request.actor, name=rest if word not in ("", "edit", "show") else "",
-                                   team_school_id=team_school, show=shown)
+        school = core.school_meant(session, request.actor, name=name, team_school_id=team_school, show=shown)
     assert school.id is not None
     require(request.actor, Action.EDIT_SCHOOL, school_id=school.id)
-    if word == "edit":
+    if what == "edit":
         return ("Changing the school's settings is coming to Teams soon: use /plc school edit in Slack, or ask "
                 "a plcbot admin."), None
     return school_card(services, school)

@@ -63,6 +63,7 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, select
 
 from bot.teams import cards, dialogs
+from bot.teams import privacy_export as teams_privacy
 from bot.teams import setup as team_setup
 from bot.teams import wrapup as teams_wrapup
 from bot.teams.card_kit import ADAPTIVE, card, clip, container, md, text
@@ -708,7 +709,10 @@ def on_file_consent(services: Services, activity: dict[str, Any], value: dict[st
     choice = word(value, "action")
     if choice not in ("accept", "decline"):
         raise BadRequest("action must be accept or decline")
-    offer = consent_offer(value.get("context"))
+    context = value.get("context")
+    if isinstance(context, dict) and str(context.get("key") or "").startswith(teams_privacy.FILE_PREFIX):
+        return privacy_consent(services, activity, value, choice, context)
+    offer = consent_offer(context)
     actor = actor_for(services, activity)
     if actor is None or not own_key(offer, actor):
         log.warning("A file consent answer for a workbook that is not the sender's was refused")
@@ -743,6 +747,54 @@ def on_file_consent(services: Services, activity: dict[str, Any], value: dict[st
         "contentType": FILE_INFO, "contentUrl": content_url, "name": name,
         "content": {"uniqueId": unique_id, "fileType": file_type}}]}
     return {"status": 200, "body": None, "send": [file_card]}
+
+
+def privacy_consent(services: Services, activity: dict[str, Any], value: dict[str, Any], choice: str,
+                    context: dict[str, Any]) -> Answer:
+    """The answer to a `privacy export` file card: only the clicker's own export key is honoured,
+    and the workbook is built from the clicker's own records (`bot.teams.privacy_export`)."""
+    key = context.get("key")
+    if not isinstance(key, str) or len(key) > 255:
+        raise BadRequest("context.key must be the ledger key")
+    actor = actor_for(services, activity)
+    if actor is None or not teams_privacy.own_key(key, actor):
+        log.warning("A file consent answer for a privacy export that is not the sender's was refused")
+        return {"status": 200, "body": None}
+    reply_to = activity.get("replyToId") if isinstance(activity.get("replyToId"), str) else None
+    if choice == "decline":
+        mark(services, key, state="failed", error="declined")
+        return _declined_answer("No workbook this time: you declined it. " + teams_privacy.ASK_AGAIN, reply_to)
+    info = _dict(value.get("uploadInfo"), "value.uploadInfo")
+    upload_url = info.get("uploadUrl")
+    if not isinstance(upload_url, str) or len(upload_url) > 2000 or not _upload_allowed(upload_url, activity):
+        raise BadRequest("uploadInfo.uploadUrl must be an https URL")
+    unique_id, name = field(info, "uniqueId", 255), field(info, "name", 255)
+    content_url, file_type = field(info, "contentUrl", 2000), field(info, "fileType", 16)
+    if not claim_upload(services, key):
+        return {"status": 200, "body": None}
+    try:
+        content, _ = teams_privacy.workbook(services, actor)
+        put_bytes(upload_url, content)
+    except Exception as exc:  # noqa: BLE001 - recorded on the ledger row
+        log.warning("Uploading a privacy export failed: %s", type(exc).__name__)
+        mark(services, key, state="pending", error=f"upload: {type(exc).__name__}")
+        return {"status": 200, "body": None, "send": [_text_activity(
+            "⚠️ I couldn't upload the workbook just now. Type **privacy export** to me to get it offered again.")]}
+    mark(services, key, state="sent", ts=unique_id[:32] or None, error=None)
+    file_card = {"type": "message", "attachments": [{
+        "contentType": FILE_INFO, "contentUrl": content_url, "name": name,
+        "content": {"uniqueId": unique_id, "fileType": file_type}}]}
+    return {"status": 200, "body": None, "send": [file_card]}
+
+
+def _declined_answer(words: str, reply_to: str | None) -> Answer:
+    out: Answer = {"status": 200, "body": None}
+    if reply_to:
+        out["update"] = [{"activity_id": reply_to, "activity": {"type": "message", "attachments": [
+            {"contentType": ADAPTIVE, "content": card([container([text(words)], style="emphasis")])}]}}]
+    else:
+        out["send"] = [_text_activity(words)]
+    return out
 
 
 def _text_activity(words: str) -> dict[str, Any]:

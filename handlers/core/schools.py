@@ -58,6 +58,15 @@ class PrincipalsNamed(ActionResult):
     done: tuple[str, ...] = ()  # the people (person ids as the core names them) whose role changed
 
 
+def read_show(args: str) -> tuple[str, str]:
+    """`[show | edit] [School Name]` → ("show" or "edit", the school's name or ""). A name typed
+    alone is the whole text (`/plc school Lincoln Elementary`), not its words after the first."""
+    word, _, rest = args.strip().partition(" ")
+    if word.lower() in ("show", "edit"):
+        return word.lower(), rest.strip()
+    return "show", args.strip()
+
+
 def read_create(words: str, *, default_timezone: str, show: Show = _plain) -> NewSchool:
     """`School Name [Area/City]`: the name, and the IANA time zone given last (else the default)."""
     parts = words.split()
