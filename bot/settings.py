@@ -304,6 +304,32 @@ def check_timezone(name: str, value: str) -> str:
     return value
 
 
+_EMAIL = re.compile(r"^[^@\s,]{1,64}@[^@\s,]+\.[^@\s,]{2,}$")
+
+
+def admin_entries(raw: str) -> frozenset[str]:
+    """PLCBOT_ADMINS: who is a plcbot admin, comma separated, in whichever form the district has at hand:
+    a Slack user id (U012ABCDEF), or for Microsoft Teams the person's Entra object id (the GUID on the
+    user's page in the Entra admin center) or their e-mail address (sign-in name). GUIDs and e-mail
+    addresses are kept in lower case; `storage.people.load_actor` matches them against the person's
+    Teams identities and e-mail."""
+    admins: set[str] = set()
+    for entry in (a.strip() for a in raw.split(",")):
+        if not entry:
+            continue
+        if _USER_ID.match(entry):
+            admins.add(entry)
+        elif _GUID.match(entry) or _EMAIL.match(entry):
+            admins.add(entry.lower())
+        else:
+            raise SettingError(
+                "PLCBOT_ADMINS",
+                "must be Slack user ids (like U012ABCDEF), Teams users' Entra object ids (like "
+                f"3f2504e0-4f89-11d3-9a0c-0305e82c3301) or e-mail addresses, separated by commas, not {entry[:80]!r}.",
+            )
+    return frozenset(admins)
+
+
 def from_env(env: Mapping[str, str]) -> Settings:
     """Build settings from a mapping of environment variables (pure; used by tests)."""
     from scheduling.hours import parse_school_hours  # local: keeps settings import-light
@@ -323,14 +349,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
 
-    admins_raw = _text(env, "PLCBOT_ADMINS") or ""
-    admins = frozenset(a.strip() for a in admins_raw.split(",") if a.strip())
-    bad = sorted(a for a in admins if not _USER_ID.match(a))
-    if bad:
-        raise SettingError(
-            "PLCBOT_ADMINS",
-            f"must be Slack user ids separated by commas (like U012ABCDEF), not {bad[0]!r}.",
-        )
+    admins = admin_entries(_text(env, "PLCBOT_ADMINS") or "")
 
     log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

@@ -25,7 +25,6 @@ from storage import meetings as store
 from storage.models import Meeting, Team
 from storage.people import load_actor
 from storage.rules.agenda import (
-    ACTION_MAX,
     MEETING_USAGE,
     ItemView,
     RuleError,
@@ -122,55 +121,32 @@ def on_wrapup(request: CommandRequest, services: Services) -> None:
 
 def read_wrapup(view: dict[str, Any], *, today: date | None = None
                 ) -> tuple[list[str], dict[int, str], str, list[store.NewAction], dict[str, str]]:
-    """The modal's values, and inline errors for action rows that are half filled or badly dated.
+    """The modal's values, and inline errors for action rows that are half filled or badly dated
+    (the reading is the core's, `handlers.core.meetings.read_wrapup`, which Teams' dialog uses too).
 
     `today` is the team's local date: a due date before it is refused, as `/plc action` does.
     """
+    form = _read(view, today=today)
+    actions = [store.NewAction(a.owner, a.text, a.due, field=a.field) for a in form.actions]
+    return form.present, form.notes, form.decisions, actions, form.errors
+
+
+def _read(view: dict[str, Any], *, today: date | None = None) -> core.WrapupForm:
     values = view.get("state", {}).get("values", {})
 
     def get(block: str, key: str = "value") -> Any:
         return ((values.get(block) or {}).get("value") or {}).get(key)
 
-    present = list(get("present", "selected_users") or [])
-    notes = {}
-    for block in values:
-        if block.startswith("n") and block[1:].isdigit():
-            text = (get(block) or "").strip()
-            if text:
-                notes[int(block[1:])] = text[:2000]
-    decisions = (get("decisions") or "").strip()[:3000]
-    actions, errors = [], {}
-    for k in range(1, render.WRAPUP_ACTION_ROWS + 1):
-        owner, text, due = get(f"a{k}_owner", "selected_user"), " ".join((get(f"a{k}_text") or "").split()), \
-            get(f"a{k}_due", "selected_date")
-        if not owner and not text and not due:
-            continue
-        if not owner:
-            errors[f"a{k}_owner"] = "Choose who owns this action item."
-        elif not text:
-            errors[f"a{k}_text"] = "Say what needs doing."
-        elif len(text) > ACTION_MAX:
-            errors[f"a{k}_text"] = f"Keep it under {ACTION_MAX} characters."
-        else:
-            try:
-                due_day = date.fromisoformat(str(due)) if due else None
-            except ValueError:
-                errors[f"a{k}_due"] = "Pick the due date from the calendar."
-                continue
-            if due_day is not None and today is not None and due_day < today:
-                errors[f"a{k}_due"] = "That date has passed; give a due date from today on."
-                continue
-            actions.append(store.NewAction(owner, text, due_day, field=f"a{k}_owner"))
-    return present, notes, decisions, actions, errors
+    notes = {int(block[1:]): get(block) or "" for block in values if block.startswith("n") and block[1:].isdigit()}
+    rows = [(f"a{k}", get(f"a{k}_owner", "selected_user"), get(f"a{k}_text") or "", get(f"a{k}_due", "selected_date"))
+            for k in range(1, render.WRAPUP_ACTION_ROWS + 1)]
+    return core.read_wrapup(present=list(get("present", "selected_users") or []), notes=notes,
+                            decisions=get("decisions") or "", rows=rows, today=today)
 
 
 def wrapup_form(view: dict[str, Any]) -> core.WrapupForm:
     """The wrap-up modal as the core's plain form (a past due date is the core's to refuse)."""
-    present, notes, decisions, actions, errors = read_wrapup(view)
-    return core.WrapupForm(
-        present=present, notes=notes, decisions=decisions, errors=errors,
-        actions=[core.WrapupAction(a.owner, a.text, a.due, field=a.field,
-                                   due_field=a.field.removesuffix("_owner") + "_due") for a in actions])
+    return _read(view)
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:

@@ -67,6 +67,7 @@ from bot.render.teams import (  # noqa: F401  (the ids and builders are part of 
 )
 from bot.render.teams import read_school as _read_school
 from handlers import forms
+from handlers.core import schools as core_schools
 from handlers.core import teams as core
 from handlers.errors import OUR_FAULT, UserError
 from handlers.home import HomeBoard, publish_home
@@ -86,7 +87,6 @@ from storage.rules.roles import (
     Role,
     allowed,
     require,
-    require_grant,
 )
 from storage.rules.roster import check_timezone
 from storage.views.team_actions import MembersChanged, ShareNamesChanged
@@ -454,22 +454,21 @@ def _team_view(services: Services, team: Team) -> list[dict[str, Any]]:
 
 
 def run_school(request: CommandRequest, services: Services, board: HomeBoard | None = None) -> None:
-    """`/plc school` shows and edits the school; admins `create` schools and name `principal`s."""
+    """`/plc school` shows and edits the school; admins `create` schools and name `principal`s
+    (what they mean: `handlers.core.schools`)."""
     word, _, rest = request.args.partition(" ")
     word = word.lower()
     if word == "create":
         _create_school(request, services, rest)
         return
     if word in ("principal", "principals", "leader"):
-        action, _, rest = rest.partition(" ")
-        if action.lower() not in ("add", "remove"):
-            raise UserError("Use `/plc school principal add @person` or `/plc school principal remove @person`.")
-        _name_principals(request, services, rest, remove=action.lower() == "remove", board=board)
+        _name_principals(request, services, rest, board=board)
         return
-    school = _which_school(request, services, rest if word not in ("", "edit", "show") else "")
+    what, name = core_schools.read_show(request.args)
+    school = _which_school(request, services, name)
     assert school.id is not None
     require(request.actor, Action.EDIT_SCHOOL, school_id=school.id)
-    if word == "edit":
+    if what == "edit":
         request.client.views_open(trigger_id=request.trigger_id, view=school_modal(school))
         return
     with services.db.read() as session:
@@ -480,90 +479,52 @@ def run_school(request: CommandRequest, services: Services, board: HomeBoard | N
                                                              default_hours=services.settings.school_hours))
 
 
+def _shown(text: str) -> str:
+    """A name someone typed, as Slack shows it: bold and escaped."""
+    return f"*{escape(text)}*"
+
+
 def _which_school(request: CommandRequest, services: Services, name: str) -> School:
     """The school a command means: named, the channel's team's, or the only one the caller leads."""
     with services.db.read() as session:
-        if name.strip():
-            school = store.school_by_name(session, name=name)
-            if school is None:
-                raise UserError(f"There is no school called *{escape(name.strip()[:80])}*.")
-            return school
-        if request.team is not None:
-            found = store.school_by_id(session, school_id=request.team.school_id)
-            assert found is not None
-            return found
-        everything = store.all_schools(session)
-        led = [s for s in everything if s.id in request.actor.principal_of]
-        if len(led) == 1:
-            return led[0]
-        if len(everything) == 1 and request.actor.is_admin:
-            return everything[0]
-    if not everything:
-        raise UserError("No school is set up yet. An admin creates one with "
-                        "`/plc school create School Name America/Chicago`.")
-    raise UserError("Which school? Run this in one of its teams' channels, or add its name: "
-                    "`/plc school principal add @person in School Name`, `/plc school School Name`.")
+        return core_schools.school_meant(session, request.actor, name=name, show=_shown,
+                                         team_school_id=request.team.school_id if request.team else None)
 
 
 def _create_school(request: CommandRequest, services: Services, rest: str) -> None:
     require(request.actor, Action.CREATE_SCHOOL)
-    words = rest.split()
-    timezone = services.settings.timezone
-    if words and "/" in words[-1]:
-        try:
-            timezone = check_timezone(words[-1])
-        except ValueError as exc:
-            raise UserError(f"{escape(str(exc))}. Nothing was created.") from None
-        words = words[:-1]
-    name = " ".join(words)
-    if not name:
-        raise UserError("Give the school's name and time zone: "
-                        "`/plc school create Lincoln Elementary America/Chicago`.")
-    if len(name) > 200:
-        raise UserError("That name is too long (200 characters at most).")
+    new = core_schools.read_create(rest, default_timezone=services.settings.timezone, show=escape)
     with services.db.read() as session:
-        taken = store.school_by_name(session, name=name) is not None
-    if taken:
-        raise UserError(f"*{escape(name)}* already exists; nothing was created.")
+        core_schools.check_create(session, request.actor, new, show=_shown)
     try:
         with services.db.session() as session:
-            store.create_school(session, name=name, timezone=timezone, actor=request.user_id,
-                                now=services.clock.now())
+            made = core_schools.create_school(session, request.actor, new, now=services.clock.now(), show=_shown)
     except IntegrityError:  # created by someone else a moment ago (the name is unique)
-        raise UserError(f"*{escape(name)}* already exists; nothing was created.") from None
-    request.reply(f":school: *{escape(name)}* is created ({escape(timezone)}). Name its principals with "
-                  f"`/plc school principal add @person in {escape(name)}`.")
+        raise core_schools.exists_error(new, show=_shown) from None
+    request.reply(f":school: *{escape(made.name)}* is created ({escape(made.timezone)}). Name its principals with "
+                  f"`/plc school principal add @person in {escape(made.name)}`.")
 
 
-def _name_principals(request: CommandRequest, services: Services, rest: str, *, remove: bool,
+def _name_principals(request: CommandRequest, services: Services, args: str,
                      board: HomeBoard | None = None) -> None:
+    remove, rest, school_name = core_schools.read_principals(args)
     targets = mentions(rest)
-    school_name = rest.split(" in ", 1)[1] if " in " in rest else ""
-    # The check comes before anything else is looked at: refusals must not depend on the input.
-    require(request.actor, Action.NAME_PRINCIPAL)
-    if not targets:
-        raise UserError("Mention the people, like `/plc school principal add @name`.")
-    school = _which_school(request, services, school_name)
+    core_schools.check_principals(request.actor, targets)
+    with services.db.read() as session:
+        school = core_schools.school_for_principals(
+            session, request.actor, name=school_name, show=_shown,
+            team_school_id=request.team.school_id if request.team else None)
     assert school.id is not None
-    require_grant(request.actor, Role.PRINCIPAL, school_id=school.id)
     fresh, skipped = lookup_people(services, [] if remove else targets)
-    changed = []
-    now = services.clock.now()
     with services.db.session() as session:
+        now = services.clock.now()
         people = stored_people(session, targets, fresh, now=now)
-        for uid, person in people.items():
-            assert person.id is not None
-            if remove:
-                did = store.remove_leader(session, school_id=school.id, person_id=person.id, actor=request.user_id,
-                                          now=now)
-            else:
-                did = store.add_leader(session, school_id=school.id, person_id=person.id, actor=request.user_id,
-                                       now=now)
-            if did:
-                changed.append(uid)
+        named = core_schools.name_principals(session, request.actor, school_id=school.id, people=people,
+                                             remove=remove, now=now)
+    changed = list(named.done)
     verb = "no longer a principal of" if remove else "now a principal of"
     text = (f":white_check_mark: {people_line(changed)} {'are' if len(changed) > 1 else 'is'} {verb} "
-            f"*{escape(school.name)}*." if changed else "Nothing to change: they already were.")
+            f"*{escape(school.name)}*." if changed else named.reply)
     if skipped:
         text += f"\nLeft out (bots or accounts I can't see): {people_line(skipped)}"
     request.reply(text)

@@ -12,7 +12,8 @@ from sqlmodel import Session, col, select
 
 from storage.clock import session_now
 from storage.identities import add_slack_identities
-from storage.models import Membership, Person, SchoolLeader, Team
+from storage.models import Membership, Person, PersonIdentity, SchoolLeader, Team
+from storage.models.identities import TEAMS
 from storage.rules.roles import Actor
 
 # A chat platform's user id (Slack's U012AB…): upper-case letters and digits, unlike "cli:<login>".
@@ -48,13 +49,38 @@ _ROLES: CompoundSelect[Any] = union_all(
 _TEAM_FOR_CHANNEL = select(Team).where(Team.channel_id == bindparam("channel"), col(Team.archived_at).is_(None))
 
 
+# A Teams person's identities and e-mail, for PLCBOT_ADMINS entries that are Entra object ids or e-mails.
+_TEAMS_NAMES = (select(col(PersonIdentity.external_id), col(Person.email))
+                .select_from(Person)
+                .join(PersonIdentity, (col(PersonIdentity.person_id) == Person.id)
+                      & (col(PersonIdentity.platform) == TEAMS), isouter=True)
+                .where(Person.slack_user_id == bindparam("uid"), col(Person.forgotten_at).is_(None)))
+
+
+def is_admin(session: Session, user_id: str, admins: Iterable[str]) -> bool:
+    """Is this person a plcbot admin (PLCBOT_ADMINS)? By their Slack user id, or, for the entries
+    that are Entra object ids or e-mail addresses (kept in lower case by `bot.settings`), by any of
+    their Teams identities (`29:` id, Entra object id) or their e-mail. The second look costs one
+    query and is made only when such entries are configured."""
+    wanted = set(admins)
+    if user_id in wanted:
+        return True
+    teams_entries = {a for a in wanted if "@" in a or "-" in a}
+    if not teams_entries:
+        return False
+    for external, email in session.connection().execute(_TEAMS_NAMES, {"uid": user_id}).all():
+        if (external and external.lower() in teams_entries) or (email and email.lower() in teams_entries):
+            return True
+    return False
+
+
 def load_actor(session: Session, user_id: str, *, admins: Iterable[str]) -> Actor:
-    """Everything one person is, in one query."""
+    """Everything one person is, in one query (two when PLCBOT_ADMINS names Teams users)."""
     rows = session.connection().execute(_ROLES, {"uid": user_id}).all()
     return Actor(
         user_id=user_id,
         person_id=next((ref for ref, role in rows if role == "person"), None),
-        is_admin=user_id in set(admins),
+        is_admin=is_admin(session, user_id, admins),
         principal_of=frozenset(ref for ref, role in rows if role == "principal"),
         facilitator_of=frozenset(ref for ref, role in rows if role == "facilitator"),
         member_of=frozenset(ref for ref, role in rows if role in ("member", "facilitator")),

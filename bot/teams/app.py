@@ -170,9 +170,49 @@ def remember_person(services: Services, who: Who) -> Person:
             identity.conversation_id = who.conversation_id
         identity.service_url = who.service_url
         session.add(identity)
+        aad = (who.aad_object_id or "").lower()
+        if aad and len(aad) <= 255 and session.exec(select(PersonIdentity.id).where(
+                PersonIdentity.platform == TEAMS, PersonIdentity.workspace == who.tenant,
+                PersonIdentity.external_id == aad)).first() is None:
+            # The Entra object id too, as the set-up's roster stores it: PLCBOT_ADMINS may name it.
+            session.add(PersonIdentity(person_id=person.id, platform=TEAMS, workspace=who.tenant, external_id=aad,
+                                       service_url=who.service_url, created_at=now))
         session.flush()
         session.expunge(person)
+    if person.email is None and person.forgotten_at is None and any("@" in a for a in services.settings.admins):
+        learn_email(services, who, person)
     return person
+
+
+_EMAIL_ASKED: set[str] = set()  # Teams ids whose e-mail this process asked for (asked once)
+
+
+def learn_email(services: Services, who: Who, person: Person) -> None:
+    """PLCBOT_ADMINS names people by e-mail: ask Teams once for this sender's address (the Bot
+    Connector's member profile, `GET …/conversations/{id}/members/{user}`) and keep it on the person,
+    as the set-up's roster does. Best effort: a failure leaves the person without an e-mail."""
+    if who.user_id in _EMAIL_ASKED or not who.service_url or not who.conversation_id:
+        return
+    _EMAIL_ASKED.add(who.user_id)
+    from urllib.parse import quote
+
+    try:
+        transport: Any = services.transports["teams"]
+        url = (who.service_url.rstrip("/") + "/v3/conversations/" + quote(who.conversation_id, safe=":@.")
+               + "/members/" + quote(who.user_id, safe=":@."))
+        answer = transport._request("GET", url, op="members", conversation=who.conversation_id, idempotent=True)
+    except Exception as exc:  # noqa: BLE001 - best effort: an admin named by e-mail is then not recognised
+        log.warning("Could not read a Teams member's e-mail (%s)", type(exc).__name__)
+        return
+    email = answer.get("email") or answer.get("userPrincipalName") if isinstance(answer, dict) else None
+    if not isinstance(email, str) or "@" not in email or len(email) > 320:
+        return
+    with services.db.session() as session:
+        stored = session.get(Person, person.id)
+        if stored is not None and stored.email is None and stored.forgotten_at is None:
+            stored.email = email
+            session.add(stored)
+    person.email = email
 
 
 def place_of_team(services: Services, team_id: int) -> str | None:
@@ -353,6 +393,11 @@ class TeamsFront:
         notices = list(answer.get("notices") or ())
         if notices:
             await self.run_sync(self._deliver_notices, notices)
+        for then in answer.get("after") or ():
+            try:
+                await self.run_sync(then)
+            except Exception:
+                log.exception("Failed to send what a Teams invoke owed")
         return InvokeResponse(status=int(answer.get("status") or 200), body=answer.get("body"))
 
     def _deliver_notices(self, notices: list[Any]) -> None:

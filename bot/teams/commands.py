@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from bot.teams import admin_commands, cards, dialogs
 from bot.teams import card_kit as ck
-from bot.teams import cards, dialogs
+from bot.teams import wrapup as teams_wrapup
 from bot.teams.app import Who, card_message, deliver_notices, raw, remember_person, remember_place
 from handlers.core import agenda as core_agenda
 from handlers.core import checkins as core_checkins
@@ -1082,8 +1083,9 @@ def privacy_reply(services: Services, request: Request, activity: dict[str, Any]
 
     word = request.args.strip().lower()
     if word == "export":
-        return ("privacy export is coming to Teams soon: use /plc privacy export in Slack, or ask a plcbot admin "
-                "for plcbot privacy export."), None
+        from bot.teams.privacy_export import export_reply
+
+        return export_reply(services, request, activity)
     if word:
         raise UserError("Use @plcbot privacy (what is kept about you and who sees it).")
     settings = services.settings
@@ -1100,4 +1102,7 @@ MORE: dict[str, Any] = {
     "setup": setup_reply, "cycle": cycle_reply, "norms": norms_reply, "meeting": meeting_reply,
     "action": action_reply, "actions": actions_reply, "team": team_reply, "home": home_reply,
     "break": break_reply, "audit": audit_reply,
+    "school": admin_commands.school_reply, "wrapup": teams_wrapup.wrapup_reply,
 }
+# The commands bot.teams.admin_commands and bot.teams.wrapup add (kept here: small merges with MORE).
+ON_TEAMS = (*ON_TEAMS, "school", "wrapup")  # type: ignore[assignment]

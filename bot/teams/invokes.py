@@ -24,6 +24,9 @@ The answer is a plain dict:
 - optional `"update"`: `[{"activity_id": id, "activity": activity}]`, messages of that conversation
   the app updates after answering (the file consent card once declined; the check-in card a
   details dialog was opened from);
+- optional `"after"`: functions (no arguments) the app runs in its pool once the answer is decided,
+  for what an action owes that is not one notice (the wrap-up's log and its owners' cards, each
+  sent once through the ledger);
 - optional `"notices"`: `handlers.core.Notice`s an action owes others; the app delivers them
   through the ledger off the request path (`scheduling.delivery.deliver` with the notice's key,
   so a retry never doubles one). Nothing here sends anything itself except the workbook's PUT.
@@ -45,6 +48,7 @@ data for that school and week, PUT to the upload URL, and the ledger row marked 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -59,7 +63,9 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, select
 
 from bot.teams import cards, dialogs
+from bot.teams import privacy_export as teams_privacy
 from bot.teams import setup as team_setup
+from bot.teams import wrapup as teams_wrapup
 from bot.teams.card_kit import ADAPTIVE, card, clip, container, md, text
 from bot.teams.transport import consent_pending
 from handlers.core import Notice
@@ -68,6 +74,7 @@ from handlers.core import agenda as core_agenda
 from handlers.core import checkins as core_checkins
 from handlers.core import cycles as core_cycles
 from handlers.core import feedback as core_feedback
+from handlers.core import meetings as core_meetings
 from handlers.errors import OUR_FAULT, UserError
 from storage.identities import person_for_identity
 from storage.models import Checkin, Delivery
@@ -204,7 +211,11 @@ def actor_for(services: Services, activity: Mapping[str, Any]) -> Actor | None:
             if person is not None:
                 if person.forgotten_at is not None:
                     return None
-                return load_actor(session, person.slack_user_id, admins=services.settings.admins)
+                actor = load_actor(session, person.slack_user_id, admins=services.settings.admins)
+                aad = sender.get("aadObjectId")
+                if not actor.is_admin and isinstance(aad, str) and aad.lower() in services.settings.admins:
+                    actor = dataclasses.replace(actor, is_admin=True)  # PLCBOT_ADMINS names their Entra object id
+                return actor
     return None
 
 
@@ -640,12 +651,35 @@ def norms_submit(services: Services, actor: Actor, team_id: int, data: Mapping[s
     return dialog_answer("Norms", content, height="small")
 
 
+# the wrap-up (bot.teams.wrapup) ----------------------------------------------------
+def wrapup_fetch(services: Services, actor: Actor, meeting_id: int) -> Answer:
+    title, content = teams_wrapup.form(services, actor, meeting_id)
+    return dialog_answer(title, content)
+
+
+def wrapup_submit(services: Services, actor: Actor, meeting_id: int, data: Mapping[str, Any],
+                  activity: Mapping[str, Any]) -> Answer:
+    """Attendance, notes, decisions, action items: a bad value back on the form with nothing stored;
+    saved once (a doubled submit finds the meeting held), then the log and the owners' cards."""
+    typed = teams_wrapup.typed_of(data, field)
+    try:
+        title, content, then = teams_wrapup.submit(services, actor, meeting_id, typed)
+    except core_meetings.FormErrors as exc:
+        form_title, form = teams_wrapup.form(services, actor, meeting_id)
+        return dialog_answer(form_title, teams_wrapup.again(form, exc.errors, typed))
+    out = dialog_answer(title, content, height="small")
+    if then is not None:
+        out["after"] = [then]
+    return out
+
+
 DIALOGS: dict[str, Dialog] = {
     "checkin_details": Dialog("checkin_id", details_fetch, details_submit),
     "meeting_feedback": Dialog("meeting_id", feedback_fetch, feedback_submit),
     "cycle_reflection": Dialog("cycle_id", reflection_fetch, reflection_submit),
     "agenda_add_item": Dialog("meeting_id", add_item_fetch, add_item_submit),
     dialogs.NORMS_DIALOG: Dialog("team_id", norms_fetch, norms_submit),
+    teams_wrapup.DIALOG: Dialog("meeting_id", wrapup_fetch, wrapup_submit),
 }
 SUBMITS: dict[str, Dialog] = {
     cards.DETAILS_SUBMIT: DIALOGS["checkin_details"],
@@ -653,6 +687,7 @@ SUBMITS: dict[str, Dialog] = {
     dialogs.REFLECTION_SUBMIT: DIALOGS["cycle_reflection"],
     dialogs.ADD_ITEM_SUBMIT: DIALOGS["agenda_add_item"],
     dialogs.NORMS_SUBMIT: DIALOGS[dialogs.NORMS_DIALOG],
+    teams_wrapup.SUBMIT: DIALOGS[teams_wrapup.DIALOG],
 }
 
 
@@ -698,7 +733,10 @@ def on_file_consent(services: Services, activity: dict[str, Any], value: dict[st
     choice = word(value, "action")
     if choice not in ("accept", "decline"):
         raise BadRequest("action must be accept or decline")
-    offer = consent_offer(value.get("context"))
+    context = value.get("context")
+    if isinstance(context, dict) and str(context.get("key") or "").startswith(teams_privacy.FILE_PREFIX):
+        return privacy_consent(services, activity, value, choice, context)
+    offer = consent_offer(context)
     actor = actor_for(services, activity)
     if actor is None or not own_key(offer, actor):
         log.warning("A file consent answer for a workbook that is not the sender's was refused")
@@ -733,6 +771,54 @@ def on_file_consent(services: Services, activity: dict[str, Any], value: dict[st
         "contentType": FILE_INFO, "contentUrl": content_url, "name": name,
         "content": {"uniqueId": unique_id, "fileType": file_type}}]}
     return {"status": 200, "body": None, "send": [file_card]}
+
+
+def privacy_consent(services: Services, activity: dict[str, Any], value: dict[str, Any], choice: str,
+                    context: dict[str, Any]) -> Answer:
+    """The answer to a `privacy export` file card: only the clicker's own export key is honoured,
+    and the workbook is built from the clicker's own records (`bot.teams.privacy_export`)."""
+    key = context.get("key")
+    if not isinstance(key, str) or len(key) > 255:
+        raise BadRequest("context.key must be the ledger key")
+    actor = actor_for(services, activity)
+    if actor is None or not teams_privacy.own_key(key, actor):
+        log.warning("A file consent answer for a privacy export that is not the sender's was refused")
+        return {"status": 200, "body": None}
+    reply_to = activity.get("replyToId") if isinstance(activity.get("replyToId"), str) else None
+    if choice == "decline":
+        mark(services, key, state="failed", error="declined")
+        return _declined_answer("No workbook this time: you declined it. " + teams_privacy.ASK_AGAIN, reply_to)
+    info = _dict(value.get("uploadInfo"), "value.uploadInfo")
+    upload_url = info.get("uploadUrl")
+    if not isinstance(upload_url, str) or len(upload_url) > 2000 or not _upload_allowed(upload_url, activity):
+        raise BadRequest("uploadInfo.uploadUrl must be an https URL")
+    unique_id, name = field(info, "uniqueId", 255), field(info, "name", 255)
+    content_url, file_type = field(info, "contentUrl", 2000), field(info, "fileType", 16)
+    if not claim_upload(services, key):
+        return {"status": 200, "body": None}
+    try:
+        content, _ = teams_privacy.workbook(services, actor)
+        put_bytes(upload_url, content)
+    except Exception as exc:  # noqa: BLE001 - recorded on the ledger row
+        log.warning("Uploading a privacy export failed: %s", type(exc).__name__)
+        mark(services, key, state="pending", error=f"upload: {type(exc).__name__}")
+        return {"status": 200, "body": None, "send": [_text_activity(
+            "⚠️ I couldn't upload the workbook just now. Type **privacy export** to me to get it offered again.")]}
+    mark(services, key, state="sent", ts=unique_id[:32] or None, error=None)
+    file_card = {"type": "message", "attachments": [{
+        "contentType": FILE_INFO, "contentUrl": content_url, "name": name,
+        "content": {"uniqueId": unique_id, "fileType": file_type}}]}
+    return {"status": 200, "body": None, "send": [file_card]}
+
+
+def _declined_answer(words: str, reply_to: str | None) -> Answer:
+    out: Answer = {"status": 200, "body": None}
+    if reply_to:
+        out["update"] = [{"activity_id": reply_to, "activity": {"type": "message", "attachments": [
+            {"contentType": ADAPTIVE, "content": card([container([text(words)], style="emphasis")])}]}}]
+    else:
+        out["send"] = [_text_activity(words)]
+    return out
 
 
 def _text_activity(words: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ in `handlers.forms.submit`: `check_wrapup` (read-only) and `write_wrapup` (one t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from scheduling import keys
 from storage import jobs
 from storage import meetings as store
 from storage.models import Meeting, Team
-from storage.rules.agenda import RuleError, local_label
+from storage.rules.agenda import ACTION_MAX, RuleError, local_label
 from storage.rules.roles import Action, Actor, require
 from storage.teams import active_members
 from storage.views.meeting_actions import ActionAssigned, MeetingLogDue
@@ -155,6 +156,46 @@ class WrapupForm:
     decisions: str
     actions: list[WrapupAction]
     errors: dict[str, str] = field(default_factory=dict)
+
+
+NOTES_MAX = 2000  # one agenda item's notes
+DECISIONS_MAX = 3000
+
+
+def read_wrapup(*, present: Sequence[str], notes: Mapping[int, str], decisions: str,
+                rows: Sequence[tuple[str, str | None, str, str | None]], today: date | None = None) -> WrapupForm:
+    """The wrap-up form as every front reads it: who attended, the notes per agenda item id, the
+    decisions, and the action rows as typed, `(row name, owner id, what, due date as YYYY-MM-DD)`.
+
+    A row left empty is skipped; a half-filled row, a text too long or a date that is no date is
+    an error on its field (`{row}_owner`, `{row}_text`, `{row}_due`), as is a due date before
+    `today` (the team's; `check_wrapup` checks that again). Notes and decisions are trimmed and cut.
+    """
+    kept = {item: text.strip()[:NOTES_MAX] for item, text in notes.items() if text and text.strip()}
+    actions: list[WrapupAction] = []
+    errors: dict[str, str] = {}
+    for row, owner, raw_text, due in rows:
+        text = " ".join((raw_text or "").split())
+        if not owner and not text and not due:
+            continue
+        if not owner:
+            errors[f"{row}_owner"] = "Choose who owns this action item."
+        elif not text:
+            errors[f"{row}_text"] = "Say what needs doing."
+        elif len(text) > ACTION_MAX:
+            errors[f"{row}_text"] = f"Keep it under {ACTION_MAX} characters."
+        else:
+            try:
+                due_day = date.fromisoformat(str(due)) if due else None
+            except ValueError:
+                errors[f"{row}_due"] = "Pick the due date from the calendar."
+                continue
+            if due_day is not None and today is not None and due_day < today:
+                errors[f"{row}_due"] = "That date has passed; give a due date from today on."
+                continue
+            actions.append(WrapupAction(owner, text, due_day, field=f"{row}_owner", due_field=f"{row}_due"))
+    return WrapupForm(present=list(dict.fromkeys(p for p in present if p)), notes=kept,
+                      decisions=(decisions or "").strip()[:DECISIONS_MAX], actions=actions, errors=errors)
 
 
 @dataclass(frozen=True)

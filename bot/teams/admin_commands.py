@@ -1,0 +1,158 @@
+"""`school` typed to the bot on Teams: Slack's `/plc school` with the same words, roles and meaning.
+
+- `school [School Name]`: the school's settings, principals and teams (its principals and admins);
+- `school create School Name America/Chicago` (plcbot admins);
+- `school principal add | remove @person … [in School Name]` (plcbot admins): the people are the
+  ones @mentioned in the message (Teams' mention entities); someone the bot does not know yet
+  gets a person row and a Teams identity, as the set-up's roster makes them
+  (`bot.teams.setup.teams_people`).
+
+What they mean (the reading of the words, which school, the role checks, the writes) is
+`handlers.core.schools`, which Slack's `/plc school` calls too.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from bot.teams import card_kit as ck
+from handlers.core import schools as core
+from storage import teams as store
+from storage.models import Team
+from storage.rules.roles import Action, require
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from bot.teams.commands import Reply, Request
+
+MAX_MENTIONS = 20
+_AT = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+
+
+def shown(value: str) -> str:
+    """A name someone typed, as a card shows it: bold, markdown characters escaped."""
+    return f"**{ck.md(ck.clip(value, 100))}**"
+
+
+def done(words: str) -> Reply:
+    return words, ck.card([ck.container([ck.text(words)], style="good")])
+
+
+def mentioned_people(activity: dict[str, Any]) -> list[tuple[str, str]]:
+    """Everyone @mentioned in the message but the bot, in order, without repeats: (Teams id, name)."""
+    bot_id = (activity.get("recipient") or {}).get("id")
+    found: dict[str, str] = {}
+    for entity in activity.get("entities") or []:
+        if not isinstance(entity, dict) or entity.get("type") != "mention":
+            continue
+        mentioned = entity.get("mentioned") or {}
+        target = mentioned.get("id") if isinstance(mentioned, dict) else None
+        if not isinstance(target, str) or not target or target == bot_id or len(target) > 255:
+            continue
+        label = html.unescape(_AT.sub(lambda m: m.group(0)[4:-5], str(entity.get("text") or "")))
+        name = str(mentioned.get("name") or label or "Teams user")[:200]
+        found.setdefault(target, name)
+    return list(found.items())[:MAX_MENTIONS]
+
+
+def school_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
+    """`school …` (see the module's docstring)."""
+    word, _, rest = request.args.partition(" ")
+    word = word.lower()
+    if word == "create":
+        return create(services, request, rest)
+    if word in ("principal", "principals", "leader"):
+        return principals(services, request, rest, activity)
+    what, name = core.read_show(request.args)
+    team_school = request.team.school_id if request.team is not None else None
+    with services.db.read() as session:
+        school = core.school_meant(session, request.actor, name=name, team_school_id=team_school, show=shown)
+    assert school.id is not None
+    require(request.actor, Action.EDIT_SCHOOL, school_id=school.id)
+    if what == "edit":
+        return ("Changing the school's settings is coming to Teams soon: use /plc school edit in Slack, or ask "
+                "a plcbot admin."), None
+    return school_card(services, school)
+
+
+def school_card(services: Services, school: Any) -> Reply:
+    from bot.teams.commands import _names
+    from storage.rules.cycles import WEEKDAYS
+
+    with services.db.read() as session:
+        leaders = store.leader_ids(session, school_id=school.id)
+        teams = list(session.exec(select(Team.name).where(Team.school_id == school.id, col(Team.archived_at).is_(None))
+                                  .order_by(col(Team.name))).all())
+        names = _names(session)
+    rows = [("Time zone", ck.md(school.timezone)),
+            ("School hours", ck.md(school.school_hours or services.settings.school_hours)),
+            ("Digest", f"{WEEKDAYS[school.digest_weekday]}s at {ck.md(school.digest_time)}"),
+            ("Self-service", "teachers may set up the first team" if school.self_service else "off"),
+            ("Principals", ck.people(leaders, names, limit=20) if leaders else "none yet"),
+            (f"Teams ({len(teams)})", ck.clip(", ".join(ck.md(t) for t in teams), 1500) if teams else "none yet")]
+    body = [ck.heading(ck.md(ck.clip(school.name, 150))), ck.facts(rows),
+            ck.subtle("Admins name principals with **@plcbot school principal add @person**.")]
+    return f"{school.name}: {len(teams)} teams", ck.card(body)
+
+
+def create(services: Services, request: Request, rest: str) -> Reply:
+    require(request.actor, Action.CREATE_SCHOOL)
+    new = core.read_create(rest, default_timezone=services.settings.timezone, show=ck.md)
+    with services.db.read() as session:
+        core.check_create(session, request.actor, new, show=shown)
+    try:
+        with services.db.session() as session:
+            made = core.create_school(session, request.actor, new, now=services.clock.now(), show=shown)
+    except IntegrityError:  # created by someone else a moment ago (the name is unique)
+        raise core.exists_error(new, show=shown) from None
+    return done(f"🏫 {shown(made.name)} is created ({ck.md(made.timezone)}). Name its principals with "
+                f"**@plcbot school principal add @person in {ck.md(ck.clip(made.name, 100))}**.")
+
+
+def principals(services: Services, request: Request, args: str, activity: dict[str, Any]) -> Reply:
+    """`principal add | remove @person … [in School Name]`: the people are the message's @mentions."""
+    from bot.teams.setup import Member, Where, teams_people
+
+    remove, rest, school_name = core.read_principals(args)
+    people = mentioned_people(activity)
+    core.check_principals(request.actor, [target for target, _ in people])
+    team_school = request.team.school_id if request.team is not None else None
+    with services.db.read() as session:
+        school = core.school_for_principals(session, request.actor, name=school_name, team_school_id=team_school,
+                                            show=shown)
+    assert school.id is not None
+    who = request.who
+    where = Where(tenant=who.tenant, service_url=who.service_url, conversation_id=who.conversation_id,
+                  team_id=who.team_id or "", user_id=who.user_id, aad_object_id=who.aad_object_id)
+    now = services.clock.now()
+    with services.db.session() as session:
+        if remove:  # removing names nobody new: only people the bot knows
+            from storage.identities import person_for_identity
+            from storage.models.identities import TEAMS
+
+            found = {target: person_for_identity(session, TEAMS, who.tenant, target) for target, _ in people}
+            rows = {target: person for target, person in found.items() if person is not None}
+        else:
+            rows = teams_people(session, [Member(id=target, aad_object_id=None, name=name, email=None)
+                                          for target, name in people], where, now=now)
+        by_core_id = {person.slack_user_id: person for person in rows.values()}
+        named = core.name_principals(session, request.actor, school_id=school.id, people=by_core_id,
+                                     remove=remove, now=now)
+    if not named.done:
+        return named.reply, None
+    labels = dict(people)
+    who_changed = [labels.get(t, "") for t, p in rows.items() if p.slack_user_id in named.done]
+    listed = ", ".join(f"**{ck.md(ck.clip(n or 'Teams user', 80))}**" for n in who_changed)
+    verb = "no longer a principal of" if remove else "now a principal of"
+    plural = "are" if len(who_changed) > 1 else "is"
+    return done(f"✅ {listed} {plural} {verb} {shown(named.school_name)}.")
+
+
+def register(more: dict[str, Any]) -> None:
+    """The commands this module adds to the Teams front (`bot.teams.commands.MORE`)."""
+    more["school"] = school_reply
