@@ -38,7 +38,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import CheckinRound, Cycle, Meeting, Person, PersonIdentity, Team
 from storage.models.identities import SLACK
-from storage.personal_data import PERSON_KEYS, SLACK_ID_COLUMNS, is_token
+from storage.personal_data import PERSON_KEYS, SLACK_ID_COLUMNS, is_token, valid_user_id
 
 ACTION = "people.link"
 
@@ -197,12 +197,12 @@ def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now
         if p.forgotten_at is not None or is_token(p.slack_user_id):
             raise LinkError(f"{p.slack_user_id} was forgotten (erased); an erased person cannot be linked.")
     a_ids, b_ids = _identities(session, keep.id), _identities(session, drop.id)
-    a_slack = [i for i in a_ids if i.platform == SLACK]
-    b_slack = [i for i in b_ids if i.platform == SLACK]
+    # Known on Slack: a Slack identity, or a Slack id as their name (people made before identities).
+    a_slack = any(i.platform == SLACK for i in a_ids) or valid_user_id(keep.slack_user_id)
+    b_slack = any(i.platform == SLACK for i in b_ids) or valid_user_id(drop.slack_user_id)
     if a_slack and b_slack:
-        raise LinkError(f"{shown(keep)} and {shown(drop)} are two different Slack accounts "
-                        f"({a_slack[0].external_id} and {b_slack[0].external_id}); a person has one Slack id. "
-                        "Nothing was changed.")
+        raise LinkError(f"{shown(keep)} and {shown(drop)} are two different Slack accounts; a person has one "
+                        "Slack id. Nothing was changed.")
     report = LinkReport(keep=shown(keep), drop=shown(drop), applied=apply)
     report.identities = [f"{'Slack' if i.platform == SLACK else 'Teams'} {i.external_id}" for i in b_ids]
     tables = _tables()
