@@ -23,7 +23,9 @@ from sqlmodel import select
 from bot.services import Services, build_services
 from bot.settings import from_env
 from bot.teams import cards, dialogs, invokes
+from bot.teams import setup as team_setup
 from bot.teams.card_kit import ADAPTIVE
+from bot.teams.pacing import Pacer
 from bot.teams_double import TeamsDouble
 from bot.teams_double.user import INVOKE_DEADLINE, TeamsUser
 from scheduling import keys
@@ -550,3 +552,162 @@ def test_fuzz_every_action_and_dialog_no_exception_escapes_and_refusals_store_no
     if refused(answer):
         assert snapshot(world) == before
     assert world.double.calls_to("upload") == []
+
+
+# ------------------------------------------------------------------------------ fuzz: set-up and cycle dialogs
+@dataclass
+class FormWorld:
+    """`world` with the Teams transport (the set-up dialog reads the roster through it): the team set
+    up in a Teams channel whose roster is UT1, UT2, UFAC and UPRIN; a second Teams team not set up,
+    whose roster holds someone else; a second PLC team ("Science", UT2 facilitates) with no cycle."""
+
+    world: World
+    services: Services
+    channel: str  # Grade 3 Math's channel
+    new_channel: str  # a channel with no PLC team yet
+    outsider: str  # on the other team's roster only
+    science_id: int
+
+
+@pytest.fixture
+def form_world(world: World) -> Iterator[FormWorld]:
+    double = world.double
+    services = build_services(from_env({
+        "DATABASE_URL": str(world.services.db.engine.url), "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "PLCBOT_SECRET_KEY": "a secret for the invoke tests", "TEAMS_CLIENT_ID": double.client_id,
+        "TEAMS_CLIENT_SECRET": double.client_secret, "TEAMS_TENANT_ID": double.tenant_id,
+        "TEAMS_OPENID_METADATA_URL": double.openid_metadata_url, "TEAMS_LOGIN_URL": double.login_url}),
+        db=world.services.db, clock=world.services.clock)
+    # Hundreds of roster reads of one team in a minute: not what this test is about, so unpaced
+    # (the pacer counts a roster read against the team conversation's budget).
+    services.transports["teams"].pacer = Pacer(conversation_windows=((1.0, 10**6),), app_windows=((1.0, 10**6),))
+    team = double.add_team("Grade 3 Math", [u.id for u in world.users.values()])
+    outsider = double.add_user("Olga Outsider")
+    other = double.add_team("Other team", [world.users["UPRIN"].id, outsider["id"]])
+    with services.db.session() as session:
+        math = session.get(Team, world.team_id)
+        assert math is not None
+        math.channel_id = team["id"]
+        session.add(math)
+        science = Team(school_id=world.school_id, name="Science", channel_id="CSCI", timezone="America/New_York",
+                       meeting_weekdays="", meeting_time="15:30", meeting_minutes=45)
+        session.add(science)
+        session.flush()
+        assert science.id is not None
+        ut2 = session.exec(select(Person).where(Person.slack_user_id == "UT2")).one()
+        session.add(Membership(team_id=science.id, person_id=ut2.id or 0, role="facilitator"))
+        science_id = science.id
+    yield FormWorld(world, services, team["id"], other["id"], outsider["id"], science_id)
+
+
+def form_snapshot(services: Services) -> tuple:
+    with services.db.read() as session:
+        return (
+            [(t.id, t.name, t.channel_id, t.meeting_weekdays, t.meeting_time, t.meeting_minutes, t.timezone,
+              t.share_names_with_principal) for t in session.exec(select(Team).order_by(Team.id)).all()],
+            sorted((m.team_id, m.person_id, m.role, m.active) for m in session.exec(select(Membership)).all()),
+            [(c.id, c.team_id, c.title, c.goal, c.status, c.weeks, c.target) for c in
+             session.exec(select(Cycle).order_by(Cycle.id)).all()],
+            len(session.exec(select(Person)).all()),
+            len(session.exec(select(PersonIdentity)).all()),
+        )
+
+
+HOSTILE = st.one_of(SCALAR, VALUE, st.sampled_from(NASTY), st.text(min_size=0, max_size=300))
+
+
+@st.composite
+def setup_data(draw: Any, fw: FormWorld) -> tuple[str, dict[str, Any]]:
+    """A set-up dialog's submit as Teams sends it, fields replaced, dropped or forged."""
+    ids = [u.id for u in fw.world.users.values()]
+    people = st.lists(st.sampled_from([*ids, fw.outsider, "29:forged", "UT1", ""]), max_size=4).map(",".join)
+    good = {"action": team_setup.SUBMIT, "name": "Grade 3 Math", "school": str(fw.world.school_id),
+            "facilitators": fw.world.users["UFAC"].id, "members": f"{ids[0]},{ids[1]}", "days": "tue,thu",
+            "time": "15:30", "minutes": "45", "timezone": "America/New_York", "share_names": "false"}
+    data: dict[str, Any] = dict(good)
+    for key in draw(st.lists(st.sampled_from([k for k in good if k != "action"]), max_size=4, unique=True)):
+        choice = draw(st.integers(0, 3))
+        if choice == 0:
+            data.pop(key)
+        elif choice == 1:
+            data[key] = draw(HOSTILE)
+        elif choice == 2 and key in ("facilitators", "members"):
+            data[key] = draw(people)
+        elif choice == 3 and key == "school":
+            data[key] = draw(st.sampled_from(["999", "0", "-1", "1" * 30, str(fw.world.school_id)]))
+    channel = draw(st.sampled_from([fw.channel, fw.new_channel]))
+    return channel, data
+
+
+@st.composite
+def cycle_data(draw: Any, fw: FormWorld) -> dict[str, Any]:
+    """A cycle dialog's submit: for this team, another team, no team; a good form made hostile."""
+    good = {"title": "Fractions II", "goal": "85% place fractions", "strategy": "Warm-ups", "metric_name": "Exit",
+            "metric_unit": "%", "baseline": "55", "target": "85", "start_date": "2026-11-30", "weeks": "4",
+            "checkin_weekday": "3", "checkin_time": "14:00", "reminder_hours": "24"}
+    data: dict[str, Any] = {"action": "cycle_form_submit", **good}
+    team, cycle = draw(st.sampled_from([
+        (fw.world.team_id, fw.world.cycle_id), (fw.world.team_id, fw.world.cycle_id), (fw.world.team_id, None),
+        (fw.science_id, None), (fw.science_id, fw.world.cycle_id), (999, None), (None, None), ("1", None),
+        ("x", None), (-1, None), (fw.world.team_id, 999), (fw.world.team_id, "1"), (fw.world.team_id, [1])]))
+    if team is not None:
+        data["team_id"] = team
+    if cycle is not None:
+        data["cycle_id"] = cycle
+    if draw(st.booleans()):  # an edit that changes something, so a stored edit shows
+        data["title"] = draw(st.sampled_from(["Fractions II", "Fractions III", "Decimals"]))
+    for key in draw(st.lists(st.sampled_from(list(good)), max_size=4, unique=True)):
+        if draw(st.booleans()):
+            data.pop(key)
+        else:
+            data[key] = draw(HOSTILE)
+    return data
+
+
+def form_refused(answer: dict[str, Any]) -> bool:
+    return refused(answer) or "task" in (answer.get("body") or {}) and any(
+        "errorMessage" in json.dumps(c) and "⚠" in json.dumps(c, ensure_ascii=False) for c in cards_in(answer))
+
+
+@FUZZ
+@given(data=st.data(), who=st.sampled_from(PEOPLE))
+def test_fuzz_the_set_up_and_cycle_dialogs_hostile_data_is_a_form_error_or_refusal_never_a_500(
+        form_world, data, who):
+    fw = form_world
+    services, user = fw.services, fw.world.users[who]
+    if data.draw(st.booleans(), label="setup"):
+        channel, values = data.draw(setup_data(fw), label="setup data")
+        activity = user.task_submit(values, team_id=channel)
+        target_team: int | None = fw.world.team_id if channel == fw.channel else None
+    else:
+        values = data.draw(cycle_data(fw), label="cycle data")
+        activity = user.task_submit(values, team_id=fw.channel)
+        target_team = values.get("team_id") if isinstance(values.get("team_id"), int) else None
+    before = form_snapshot(services)
+    started = time.monotonic()
+    answer = valid(invokes.handle(services, activity))
+    assert time.monotonic() - started < INVOKE_DEADLINE
+    assert answer["status"] in (200, 400), answer  # never a 500
+    assert "Traceback" not in json.dumps(answer, default=str)
+    after = form_snapshot(services)
+    event(f"{values['action']}: {answer['status']} {'stored' if after != before else 'nothing stored'}")
+    if after == before:
+        return
+    # Something was stored: only by someone allowed to, and only valid values.
+    assert answer["status"] == 200 and not refused(answer)
+    if values["action"] == team_setup.SUBMIT:
+        assert who in (("UFAC", "UPRIN") if target_team is not None else ("UPRIN",)), (who, values)
+        teams, memberships = after[0], after[1]
+        for _, name, *_rest in teams:
+            assert name and name == " ".join(name.split()) and len(name) <= team_setup.TEAM_NAME_MAX
+        roster = {u.id for u in fw.world.users.values()} | {"UT1", "UT2", "UFAC", "UPRIN"}
+        with services.db.read() as session:
+            named = {p.id: p.slack_user_id for p in session.exec(select(Person)).all()}
+        assert all(named[pid] in roster for _, pid, _, active in memberships if active), memberships
+        assert fw.outsider not in named.values()  # someone from another team's roster was never added
+    else:
+        assert target_team is not None
+        allowed_by = {fw.world.team_id: ("UFAC", "UPRIN"), fw.science_id: ("UT2", "UPRIN")}
+        assert who in allowed_by.get(target_team, ()), (who, values)
+        for _, team_id, title, goal, _status, weeks, _target in after[2]:
+            assert title and goal and 1 <= weeks <= 52

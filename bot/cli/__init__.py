@@ -28,6 +28,7 @@ MODULES = [
     "bot.cli.calendar",
     "bot.cli.digest",
     "bot.cli.privacy",
+    "bot.cli.people",
     "bot.cli.year",
     "bot.cli.audit",
     "bot.cli.demo",

@@ -41,6 +41,7 @@ from handlers.core import teams as core
 from handlers.errors import UserError
 from storage import teams as store
 from storage.identities import Place, person_for_identity
+from storage.linking import person_for_email
 from storage.models import Person, PersonIdentity
 from storage.models.identities import TEAMS
 from storage.people import load_actor, team_for_channel
@@ -257,16 +258,22 @@ def fetch(services: Services, activity: Mapping[str, Any], actor: Actor | None) 
         with services.db.read() as session:
             roles = store.member_roles(session, team_id=team.id)
             school = store.school_by_id(session, school_id=team.school_id)
+            # The core names people by `person.slack_user_id`; the dialog by roster (Teams) id.
+            as_roster = {name: rid for rid, name in core_names(session, roster, where).items()}
         d = Defaults(name=team.name, schools=((team.school_id, school.name if school else ""),),
-                     school_id=team.school_id, members=tuple(u for u, r in roles.items() if r == "member"),
-                     facilitators=tuple(u for u, r in roles.items() if r == "facilitator"),
+                     school_id=team.school_id,
+                     members=tuple(as_roster.get(u, u) for u, r in roles.items() if r == "member"),
+                     facilitators=tuple(as_roster.get(u, u) for u, r in roles.items() if r == "facilitator"),
                      weekdays=team.meeting_weekdays, time=team.meeting_time, minutes=team.meeting_minutes,
                      timezone=team.timezone, share_names=team.share_names_with_principal, editing=True)
     else:
         channel_data = activity.get("channelData") if isinstance(activity.get("channelData"), dict) else {}
         assert isinstance(channel_data, dict)
         team_name = (channel_data.get("team") or {}).get("name") if isinstance(channel_data.get("team"), dict) else ""
-        leads = () if allowed(actor, Action.CREATE_TEAM, school_id=schools[0][0]) else (actor.user_id,)
+        with services.db.read() as session:
+            me = next((rid for rid, name in core_names(session, roster, where).items() if name == actor.user_id),
+                      actor.user_id)
+        leads = () if allowed(actor, Action.CREATE_TEAM, school_id=schools[0][0]) else (me,)
         zone = activity.get("localTimezone")
         try:
             zone = check_timezone(zone) if isinstance(zone, str) and zone else services.settings.timezone
@@ -375,8 +382,16 @@ def save(services: Services, activity: Mapping[str, Any], actor: Actor, typed: T
     setup, errors = read_form(typed, roster, editing=editing)
     if setup is None:
         raise FormError(errors)
-    setup = dataclasses.replace(setup, place=where.conversation_id, where=Place(
-        TEAMS, where.conversation_id, workspace=where.tenant, kind="channel", service_url=where.service_url))
+    # Roster (Teams) ids become the names the core knows people by: a teacher already known on
+    # Slack (by a linked identity, or the e-mail the roster gives) is that person, not a new one.
+    with services.db.read() as session:
+        names = core_names(session, list(roster.values()), where)
+    setup = dataclasses.replace(setup, place=where.conversation_id,
+                                members=[names.get(i, i) for i in setup.members],
+                                facilitators=[names.get(i, i) for i in setup.facilitators],
+                                where=Place(TEAMS, where.conversation_id, workspace=where.tenant, kind="channel",
+                                            service_url=where.service_url))
+    by_name = {names.get(m.id, m.id): m for m in roster.values()}
     try:
         with services.db.read() as session:
             core.check_setup(session, load_actor(session, actor.user_id, admins=services.settings.admins), setup)
@@ -387,7 +402,7 @@ def save(services: Services, activity: Mapping[str, Any], actor: Actor, typed: T
     try:
         with services.db.session() as session:
             fresh_actor = load_actor(session, actor.user_id, admins=services.settings.admins)
-            teams_people(session, [roster[i] for i in everyone if i in roster], where, now=now)
+            teams_people(session, [by_name[i] for i in everyone if i in by_name], where, now=now)
             result = core.write_setup(session, fresh_actor, setup, fresh=(), skipped=(), now=now)
             assert result.view is not None
             team = team_for_channel(session, where.conversation_id)
@@ -404,17 +419,37 @@ def save(services: Services, activity: Mapping[str, Any], actor: Actor, typed: T
     return Saved(text, content, tuple(result.notices))
 
 
+def known_person(session: Session, member: Member, where: Where) -> Person | None:
+    """The person a roster member already is: by their Teams identity (29: id or Entra object id),
+    by the Teams id the core names them with, or else by their e-mail when it names exactly one
+    person not yet known on Teams (a teacher known on Slack: `storage.linking.person_for_email`)."""
+    person = person_for_identity(session, TEAMS, where.tenant, member.id)
+    if person is None and member.aad_object_id:
+        person = person_for_identity(session, TEAMS, where.tenant, member.aad_object_id)
+    if person is None:
+        person = session.exec(select(Person).where(Person.slack_user_id == member.id)).first()
+    if person is None:
+        person = person_for_email(session, member.email, TEAMS)
+    return person
+
+
+def core_names(session: Session, roster: list[Member], where: Where) -> dict[str, str]:
+    """Roster id -> the name the core knows the person by (`person.slack_user_id`): their own
+    Teams id for someone new, a Slack id for a teacher already known there. Reads only."""
+    out: dict[str, str] = {}
+    for member in roster:
+        person = known_person(session, member, where)
+        out[member.id] = person.slack_user_id if person is not None and person.forgotten_at is None else member.id
+    return out
+
+
 def teams_people(session: Session, chosen: list[Member], where: Where, *, now: Any) -> dict[str, Person]:
     """A person for each chosen roster member, found by their Teams identity (29: id or Entra
     object id) or made with one; their service URL is this request's. Named in the core by
     their Teams id (`person.slack_user_id`), as `remember_person` does."""
     out: dict[str, Person] = {}
     for member in chosen:
-        person = person_for_identity(session, TEAMS, where.tenant, member.id)
-        if person is None and member.aad_object_id:
-            person = person_for_identity(session, TEAMS, where.tenant, member.aad_object_id)
-        if person is None:
-            person = session.exec(select(Person).where(Person.slack_user_id == member.id)).first()
+        person = known_person(session, member, where)
         if person is None:
             if len(member.id) > 32:
                 log.debug("Teams id of %d characters stored in person.slack_user_id (VARCHAR(32))", len(member.id))

@@ -1,0 +1,298 @@
+"""One person on Slack and Teams: attaching a new platform identity to the person an e-mail names,
+and merging two person rows that are the same teacher (`plcbot people link A B`).
+
+A district that runs both fronts against one database expects one person per teacher: their
+check-ins, roles and history in one place, reached on the platform where they are known.
+
+- **By e-mail** (`person_for_email`): a platform identity that arrives with an e-mail (the Teams
+  set-up roster gives one for each member) is attached to the existing person with that e-mail
+  (case-insensitive) when exactly one person, not erased, has it and that person has no identity
+  on that platform yet. Otherwise a new person is made, as before.
+- **By hand** (`link_people`): B is merged into A. Every person column of the inventory
+  (`storage.personal_data.PERSON_KEYS`, the single list of them) is re-pointed from B to A, B's
+  identities move to A, and B's row goes. A row that would then exist twice (a unique key of its
+  table holding the person) is resolved by the table's rule in `ON_CONFLICT`: the same team
+  membership twice keeps one with the higher role; the same check-in week or meeting feedback
+  twice refuses the whole link, naming it, and nothing changes. A table with no rule refuses too:
+  nothing is ever dropped silently.
+
+The core names a person by `person.slack_user_id` (a Teams person by their Teams id there): the
+merged person keeps A's name, unless only B is known on Slack, in which case A takes B's Slack
+id (Slack's front finds people by it). No other column holds that name as a copy (since
+migration 0011 the ledger's recipient, the audit log's actor and a check-in's owner are person
+keys too, so they follow B's rows to A with the rest of `PERSON_KEYS`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import MetaData, Table, UniqueConstraint, func, update
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, SQLModel, col, select
+
+from storage.models import CheckinRound, Cycle, Meeting, Person, PersonIdentity, Team
+from storage.models.identities import SLACK
+from storage.personal_data import PERSON_KEYS, is_token, valid_user_id
+
+ACTION = "people.link"
+
+ROLE_RANK = {"member": 0, "facilitator": 1}
+
+# What to do when B's row and A's row would collide on a unique key that holds the person:
+# "keep" (A's row stays, B's goes), "membership" (one, with the higher role, active if either
+# was), "attendance" (one, present if either was), "refuse" (nothing changes). Unlisted: refuse.
+ON_CONFLICT: dict[str, str] = {
+    "membership": "membership",
+    "schoolleader": "keep",
+    "normcommitment": "keep",
+    "attendance": "attendance",
+    "checkin": "refuse",
+    "feedback": "refuse",
+}
+
+
+class LinkError(Exception):
+    """Why two people cannot be linked, or a name that names nobody; nothing was changed."""
+
+
+# ------------------------------------------------------------------------------ by e-mail
+def person_for_email(session: Session, email: str | None, platform: str) -> Person | None:
+    """The one person, not erased, with this e-mail (case-insensitive) and no identity on
+    `platform` yet; None when nobody or several people have it, or when they are already known there."""
+    wanted = (email or "").strip().lower()
+    if "@" not in wanted:
+        return None
+    found = list(session.exec(select(Person).where(
+        func.lower(col(Person.email)) == wanted, col(Person.forgotten_at).is_(None)).limit(2)).all())
+    if len(found) != 1:
+        return None
+    person = found[0]
+    if is_token(person.slack_user_id):
+        return None
+    known_there = session.exec(select(PersonIdentity.id).where(
+        PersonIdentity.person_id == person.id, PersonIdentity.platform == platform)).first()
+    return None if known_there is not None else person
+
+
+# ------------------------------------------------------------------------------ naming people
+_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+
+
+def find(session: Session, raw: str) -> Person:
+    """The person a CLI argument names: a Slack user id, a Teams user id (29:…), an Entra object
+    id, an e-mail address (exactly one person), or the id the bot shows for them."""
+    text = (raw or "").strip()
+    if not text:
+        raise LinkError("an empty name names nobody; give a Slack user id, a Teams id or an e-mail address.")
+    if len(text) > 320:
+        raise LinkError("that name is too long to be a Slack id, a Teams id or an e-mail address.")
+    candidates = [text, text.upper()] if _SLACK_ID.match(text.upper()) else [text]
+    for value in candidates:
+        person = session.exec(select(Person).where(Person.slack_user_id == value)).first()
+        if person is not None:
+            return person
+        person = session.exec(select(Person).join(PersonIdentity, col(PersonIdentity.person_id) == Person.id)
+                              .where(func.lower(col(PersonIdentity.external_id)) == value.lower())).first()
+        if person is not None:
+            return person
+    if "@" in text and not text.startswith("<@"):
+        people = list(session.exec(select(Person).where(
+            func.lower(col(Person.email)) == text.lower(), col(Person.forgotten_at).is_(None))).all())
+        if len(people) == 1:
+            return people[0]
+        if people:
+            names = ", ".join(p.slack_user_id for p in people[:5])
+            raise LinkError(f"{text} is the e-mail address of {len(people)} people ({names}); "
+                            "name the one you mean by their Slack or Teams id.")
+        raise LinkError(f"nobody with the e-mail address {text} is known to the bot.")
+    raise LinkError(f"no person known as {text!r} (a Slack user id like U012ABCDEF, a Teams id like 29:1…, "
+                    "an Entra object id or an e-mail address).")
+
+
+def shown(person: Person) -> str:
+    return f"{person.name} ({person.slack_user_id})" if person.name else person.slack_user_id
+
+
+# ------------------------------------------------------------------------------ merging
+@dataclass
+class LinkReport:
+    keep: str
+    drop: str
+    applied: bool
+    moved: dict[str, int] = field(default_factory=dict)  # "table.column" -> rows re-pointed
+    resolved: list[str] = field(default_factory=list)  # conflicts resolved, in words
+    identities: list[str] = field(default_factory=list)  # "Slack U1", "Teams 29:…"
+    renamed: str | None = None  # the merged person's new core name, when it changes
+
+    def lines(self) -> list[str]:
+        head = "Linked" if self.applied else "Dry run: would link"
+        out = [f"{head} {self.drop} into {self.keep}."]
+        if self.identities:
+            out.append("  chat accounts moved: " + ", ".join(self.identities))
+        for key, n in sorted(self.moved.items()):
+            out.append(f"  {key}: {n} row{'s' if n != 1 else ''}")
+        out += [f"  {line}" for line in self.resolved]
+        if self.renamed:
+            out.append(f"  known to the bot as {self.renamed} from now on (their Slack id)")
+        out.append("Done: one person now." if self.applied else "Nothing was changed. Run again with --apply to do it.")
+        return out
+
+
+def _tables() -> dict[str, Table]:
+    metadata: MetaData = SQLModel.metadata
+    return {t.name: t for t in metadata.sorted_tables}
+
+
+def _unique_with(table: Table, column: str) -> list[list[str]]:
+    """The other columns of each unique key of `table` that holds `column`."""
+    out = []
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint):
+            names = [c.name for c in constraint.columns]
+            if column in names:
+                out.append([n for n in names if n != column])
+    return out
+
+
+def _describe_clash(session: Session, table: str, a_row: dict[str, object]) -> str:
+    """A clash in words an admin can find: the team, the cycle and week, the meeting."""
+    if table == "checkin":
+        row = session.exec(select(CheckinRound, Cycle, Team).join(Cycle, col(Cycle.id) == CheckinRound.cycle_id)
+                           .join(Team, col(Team.id) == Cycle.team_id)
+                           .where(CheckinRound.id == a_row["round_id"])).first()
+        if row is not None:
+            rnd, cycle, team = row
+            return f"both have a check-in for {team.name}, cycle '{cycle.title}', week {rnd.week} ({rnd.local_day})"
+    if table == "feedback":
+        row2 = session.exec(select(Meeting, Team).join(Team, col(Team.id) == Meeting.team_id)
+                            .where(Meeting.id == a_row["meeting_id"])).first()
+        if row2 is not None:
+            meeting, team = row2
+            return f"both gave feedback on {team.name}'s meeting of {meeting.starts_at:%Y-%m-%d}"
+    keys = ", ".join(f"{k} {v}" for k, v in a_row.items())
+    return f"both have a {table} row for {keys}"
+
+
+def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now: datetime,
+                apply: bool) -> LinkReport:
+    """Merge `drop` into `keep` (see the module's docstring); the caller commits. A dry run
+    (`apply=False`) reads only. Raises LinkError, changing nothing, when they cannot be linked."""
+    from storage.teams import audit
+
+    assert keep.id is not None and drop.id is not None
+    if keep.id == drop.id:
+        raise LinkError(f"{shown(keep)} and {drop.slack_user_id} are already the same person; nothing to link.")
+    for p in (keep, drop):
+        if p.forgotten_at is not None or is_token(p.slack_user_id):
+            raise LinkError(f"{p.slack_user_id} was forgotten (erased); an erased person cannot be linked.")
+    a_ids, b_ids = _identities(session, keep.id), _identities(session, drop.id)
+    # Known on Slack: a Slack identity, or a Slack id as their name (people made before identities).
+    a_slack = any(i.platform == SLACK for i in a_ids) or valid_user_id(keep.slack_user_id)
+    b_slack = any(i.platform == SLACK for i in b_ids) or valid_user_id(drop.slack_user_id)
+    if a_slack and b_slack:
+        raise LinkError(f"{shown(keep)} and {shown(drop)} are two different Slack accounts; a person has one "
+                        "Slack id. Nothing was changed.")
+    report = LinkReport(keep=shown(keep), drop=shown(drop), applied=apply)
+    report.identities = [f"{'Slack' if i.platform == SLACK else 'Teams'} {i.external_id}" for i in b_ids]
+    tables = _tables()
+    keep_id, drop_id = keep.id, drop.id
+
+    # Conflicts first, all of them, so a refusal changes nothing.
+    plans: list[tuple[str, str, str, list[tuple[dict[str, object], dict[str, object]]]]] = []
+    refusals: list[str] = []
+    for key in PERSON_KEYS:
+        if key.table == "personidentity":
+            continue
+        table = tables[key.table]
+        column = table.c[key.column]
+        clashes: list[tuple[dict[str, object], dict[str, object]]] = []
+        for others in _unique_with(table, key.column):
+            a_rows = {tuple(r._mapping[o] for o in others): dict(r._mapping) for r in session.execute(
+                sa_select(table).where(column == keep_id)).all()}
+            for r in session.execute(sa_select(table).where(column == drop_id)).all():
+                b_row = dict(r._mapping)
+                a_row = a_rows.get(tuple(b_row[o] for o in others))
+                if a_row is not None:
+                    clashes.append((a_row, b_row))
+                    if ON_CONFLICT.get(key.table, "refuse") == "refuse":
+                        refusals.append(_describe_clash(session, key.table, {o: b_row[o] for o in others}))
+        plans.append((key.table, key.column, ON_CONFLICT.get(key.table, "refuse"), clashes))
+    if refusals:
+        more = f" (and {len(refusals) - 3} more)" if len(refusals) > 3 else ""
+        raise LinkError(f"cannot link {shown(drop)} into {shown(keep)}: " + "; ".join(refusals[:3]) + more
+                        + ". Nothing was changed: erase or keep one of them by hand first.")
+
+    for table_name, column_name, rule, clashes in plans:
+        table = tables[table_name]
+        column = table.c[column_name]
+        pk = table.c["id"]
+        for a_row, b_row in clashes:
+            if rule == "membership":
+                role = max((str(a_row["role"]), str(b_row["role"])), key=lambda r: ROLE_RANK.get(r, 0))
+                active = bool(a_row["active"]) or bool(b_row["active"])
+                report.resolved.append(f"team membership in {_team_name(session, a_row['team_id'])} held twice: "
+                                       f"one kept, as {role}")
+                if apply:
+                    values: dict[str, object] = {"role": role, "active": active}
+                    if active:
+                        values["left_at"] = None
+                    session.execute(update(table).where(pk == a_row["id"]).values(**values))
+            elif rule == "attendance":
+                report.resolved.append(f"attendance at meeting {a_row['meeting_id']} recorded twice: one kept")
+                if apply and b_row["present"] and not a_row["present"]:
+                    session.execute(update(table).where(pk == a_row["id"]).values(present=True))
+            else:
+                report.resolved.append(f"{table_name} row held twice: one kept")
+            if apply:
+                session.execute(sa_delete(table).where(pk == b_row["id"]))
+        n = session.execute(sa_select(func.count()).select_from(table).where(column == drop_id)).scalar_one()
+        n = int(n) if apply else int(n) - len(clashes)
+        if n:
+            report.moved[f"{table_name}.{column_name}"] = int(n)
+            if apply:
+                session.execute(update(table).where(column == drop_id).values({column_name: keep_id}))
+
+    # The merged person's core name: A's, unless only B is known on Slack.
+    new_name = drop.slack_user_id if (b_slack and not a_slack) else keep.slack_user_id
+    if new_name != keep.slack_user_id:
+        report.renamed = new_name
+
+    if not apply:
+        return report
+    for identity in b_ids:
+        identity.person_id = keep_id
+        session.add(identity)
+    session.flush()
+    # Profile: what A lacks, B gives; the Slack side (id and DM) when A takes B's Slack id.
+    drop_name, drop_dm, drop_email = drop.slack_user_id, drop.dm_channel_id, drop.email
+    drop_tz, drop_pname = drop.tz, drop.name
+    session.delete(drop)
+    session.flush()
+    if new_name != keep.slack_user_id:
+        keep.slack_user_id, keep.dm_channel_id = new_name, drop_dm
+    keep.email = keep.email or drop_email
+    keep.tz = keep.tz or drop_tz
+    keep.name = keep.name or drop_pname
+    session.add(keep)
+    session.flush()
+    audit(session, actor=actor, action=ACTION, target=keep.slack_user_id,
+          detail=f"merged {drop_name} into {keep.slack_user_id}: "
+                 + ", ".join(f"{k} {v}" for k, v in sorted(report.moved.items()))
+                 + (f"; {len(report.resolved)} duplicate rows resolved" if report.resolved else ""), at=now)
+    return report
+
+
+def _identities(session: Session, person_id: int) -> list[PersonIdentity]:
+    return list(session.exec(select(PersonIdentity).where(PersonIdentity.person_id == person_id)
+                             .order_by(col(PersonIdentity.id))).all())
+
+
+def _team_name(session: Session, team_id: object) -> str:
+    team = session.get(Team, team_id)
+    return team.name if team is not None else f"team {team_id}"
+
+

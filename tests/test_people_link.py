@@ -1,0 +1,210 @@
+"""One teacher on Slack and Teams is one person.
+
+1. `plcbot people link A B` (in-process, on the harness's database): a dry run changes nothing;
+   `--apply` re-points every person column of the inventory, moves B's chat accounts to A,
+   keeps one membership with the higher role, writes an audit entry; a Teams-first A takes B's
+   Slack id. Refusals (the same check-in week twice, an erased person, two Slack accounts, a
+   name that names nobody, an e-mail shared by two people) are one line, exit 2, nothing changed.
+2. By e-mail: `storage.linking.person_for_email` attaches only when exactly one person, not
+   erased and not yet on that platform, has the address.
+The Teams set-up dialog's use of it (a roster member with a Slack teacher's e-mail joins as that
+teacher) is in `tests/test_teams_both.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlmodel import select
+
+import bot.cli.people as people_cli
+from storage import linking
+from storage.identities import identities_of
+from storage.models import AuditEntry, Checkin, CheckinRound, Membership, Person, PersonIdentity
+from storage.models.identities import SLACK, TEAMS
+from tests.cycle_helpers import make_cycle
+from tests.harness import BotHarness
+from tests.privacy_seed import dump, run_cli
+from tests.seed import seed_team
+
+TENANT = "11111111-1111-4111-8111-111111111111"
+ANA_TEAMS = "29:1ana-teams-id"
+
+
+def teams_person(bot: BotHarness, user_id: str = ANA_TEAMS, *, email: str | None = "ana@school.example",
+                 name: str = "Ana (Teams)") -> int:
+    """A person known on Teams only, named in the core by their Teams id (as the Teams front makes them)."""
+    with bot.db.session() as session:
+        p = Person(slack_user_id=user_id, name=name, email=email, created_at=bot.clock.now())
+        session.add(p)
+        session.flush()
+        assert p.id is not None
+        session.add(PersonIdentity(person_id=p.id, platform=TEAMS, workspace=TENANT, external_id=user_id,
+                                   conversation_id="a:1ana-chat", service_url="https://smba.example/amer/",
+                                   created_at=bot.clock.now()))
+        return p.id
+
+
+def join(bot: BotHarness, team_id: int, person_id: int, role: str) -> None:
+    with bot.db.session() as session:
+        session.add(Membership(team_id=team_id, person_id=person_id, role=role))
+
+
+def checkin_for(bot: BotHarness, cycle_id: int, team_id: int, person_id: int, user_id: str, week: int = 1) -> None:
+    with bot.db.session() as session:
+        rnd = session.exec(select(CheckinRound).where(CheckinRound.cycle_id == cycle_id,
+                                                      CheckinRound.week == week)).first()
+        if rnd is None:
+            rnd = CheckinRound(cycle_id=cycle_id, team_id=team_id, week=week, local_day=date(2026, 12, 3))
+            session.add(rnd)
+            session.flush()
+        assert rnd.id is not None
+        session.add(Checkin(round_id=rnd.id, cycle_id=cycle_id, person_id=person_id, week=week,
+                            status="sent"))
+
+
+def cli(bot: BotHarness, monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:  # noqa: ANN001
+    from bot.cli.common import services_from
+
+    def on_test_clock(args):  # noqa: ANN001, ANN202
+        services = services_from(args)
+        services.clock = bot.clock
+        return services
+
+    monkeypatch.setattr(people_cli, "services_from", on_test_clock)
+    capsys.readouterr()
+    status = run_cli(bot, monkeypatch, "people", "link", *argv)
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def person(bot: BotHarness, user_id: str) -> Person | None:
+    with bot.db.read() as session:
+        return session.exec(select(Person).where(Person.slack_user_id == user_id)).first()
+
+
+# ------------------------------------------------------------------------------ link, applied
+def test_link_dry_run_changes_nothing_then_apply_merges_into_one_person(bot, monkeypatch, capsys):
+    seeded = seed_team(bot)  # UFAC facilitates, UT1..UT3 members
+    ana_teams = teams_person(bot)
+    join(bot, seeded.team_id, ana_teams, "facilitator")  # the same team, with the higher role on Teams
+    cycle_id = make_cycle(bot, seeded.team_id)
+    checkin_for(bot, cycle_id, seeded.team_id, ana_teams, ANA_TEAMS, week=2)  # answered on Teams
+    checkin_for(bot, cycle_id, seeded.team_id, seeded.person_ids["UT1"], "UT1", week=1)  # answered on Slack
+    before = dump(bot)
+
+    status, out, err = cli(bot, monkeypatch, capsys, "UT1", ANA_TEAMS)
+    assert (status, err) == (0, "")
+    assert "Dry run" in out and "Nothing was changed" in out and "checkin.person_id: 1 row" in out
+    assert "membership" in out and "as facilitator" in out
+    assert dump(bot) == before
+
+    status, out, err = cli(bot, monkeypatch, capsys, "ut1", ANA_TEAMS, "--apply")  # lower case forgiven
+    assert (status, err) == (0, ""), err
+    assert "Linked" in out
+    assert person(bot, ANA_TEAMS) is None
+    ut1 = person(bot, "UT1")
+    assert ut1 is not None and ut1.id == seeded.person_ids["UT1"]
+    with bot.db.read() as session:
+        assert {(i.platform, i.external_id) for i in identities_of(session, ut1.id)} == {
+            (SLACK, "UT1"), (TEAMS, ANA_TEAMS)} or {(i.platform, i.external_id) for i in identities_of(
+                session, ut1.id)} == {(TEAMS, ANA_TEAMS)}  # seeded people may predate their Slack identity
+        memberships = session.exec(select(Membership).where(Membership.team_id == seeded.team_id,
+                                                            Membership.person_id == ut1.id)).all()
+        assert [(m.role, m.active) for m in memberships] == [("facilitator", True)]
+        checkins = session.exec(select(Checkin).where(Checkin.cycle_id == cycle_id)
+                                .order_by(Checkin.week)).all()  # type: ignore[arg-type]
+        assert [(c.week, c.person_id) for c in checkins] == [(1, ut1.id), (2, ut1.id)]
+        [entry] = session.exec(select(AuditEntry).where(AuditEntry.action == linking.ACTION)).all()
+        assert entry.actor_label.startswith("cli:") and entry.target == "UT1" and ANA_TEAMS in entry.detail
+
+    # Linking again: they are one person now.
+    status, out, err = cli(bot, monkeypatch, capsys, "UT1", ANA_TEAMS, "--apply")
+    assert status == 2 and out == "" and len(err.strip().splitlines()) == 1 and "same person" in err
+
+
+def test_a_teams_first_person_linked_to_their_slack_row_takes_the_slack_id(bot, monkeypatch, capsys):
+    seeded = seed_team(bot)
+    ana_teams = teams_person(bot)
+    join(bot, seeded.team_id, ana_teams, "member")
+    cycle_id = make_cycle(bot, seeded.team_id)
+    checkin_for(bot, cycle_id, seeded.team_id, ana_teams, ANA_TEAMS, week=1)
+    status, out, err = cli(bot, monkeypatch, capsys, ANA_TEAMS, "UT2", "--apply")
+    assert (status, err) == (0, ""), err
+    assert "UT2" in out
+    merged = person(bot, "UT2")
+    assert merged is not None and merged.id == ana_teams  # A's row, with B's Slack id
+    with bot.db.read() as session:
+        [c] = session.exec(select(Checkin).where(Checkin.cycle_id == cycle_id)).all()
+        assert c.person_id == ana_teams  # the fronts compare this with the actor's person
+        roles = session.exec(select(Membership).where(Membership.person_id == ana_teams)).all()
+        assert [m.role for m in roles] == ["member"]
+
+
+# ------------------------------------------------------------------------------ refusals
+def test_the_same_checkin_week_twice_is_refused_naming_it_and_nothing_changes(bot, monkeypatch, capsys):
+    seeded = seed_team(bot)
+    ana_teams = teams_person(bot)
+    join(bot, seeded.team_id, ana_teams, "member")
+    cycle_id = make_cycle(bot, seeded.team_id)
+    checkin_for(bot, cycle_id, seeded.team_id, ana_teams, ANA_TEAMS, week=1)
+    checkin_for(bot, cycle_id, seeded.team_id, seeded.person_ids["UT1"], "UT1", week=1)
+    before = dump(bot)
+    status, out, err = cli(bot, monkeypatch, capsys, "UT1", ANA_TEAMS, "--apply")
+    assert status == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "Grade 3" in err and "week 1" in err and "Fractions" in err and "Nothing was changed" in err
+    assert dump(bot) == before
+
+
+@pytest.mark.parametrize("case", ["forgotten", "two_slack", "unknown", "shared_email", "empty"])
+def test_refusals_are_one_line_exit_2_and_change_nothing(bot, monkeypatch, capsys, case):
+    seed_team(bot)
+    teams_person(bot)
+    args = {"two_slack": ["UT1", "UT2"], "unknown": ["UT1", "29:1nobody"], "empty": ["UT1", " "],
+            "shared_email": ["UT1", "shared@school.example"], "forgotten": ["UT1", "UT3"]}[case]
+    if case == "forgotten":
+        assert run_cli(bot, monkeypatch, "privacy", "forget", "UT3", "--apply") == 0
+        with bot.db.read() as session:
+            token = session.exec(select(Person.slack_user_id).where(Person.forgotten_at.is_not(None))).one()  # type: ignore[union-attr]
+        args = ["UT1", token]
+    if case == "shared_email":
+        teams_person(bot, "29:1other", email="Shared@school.example")
+        teams_person(bot, "29:1another", email="shared@School.example")
+    before = dump(bot)
+    status, out, err = cli(bot, monkeypatch, capsys, *args, "--apply")
+    assert status == 2 and out == "", (out, err)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert {"forgotten": "erased", "two_slack": "two different Slack accounts", "unknown": "no person known",
+            "shared_email": "2 people", "empty": "names nobody"}[case] in err
+    assert dump(bot) == before
+
+
+def test_people_are_named_by_teams_id_entra_id_and_email(bot):
+    seed_team(bot)
+    ana = teams_person(bot)
+    with bot.db.session() as session:
+        session.add(PersonIdentity(person_id=ana, platform=TEAMS, workspace=TENANT,
+                                   external_id="0a1b2c3d-aaaa-4bbb-8ccc-000000000001", created_at=bot.clock.now()))
+    with bot.db.read() as session:
+        assert linking.find(session, ANA_TEAMS).id == ana
+        assert linking.find(session, "0A1B2C3D-AAAA-4BBB-8CCC-000000000001").id == ana
+        assert linking.find(session, " ANA@School.example ").id == ana
+        assert linking.find(session, "ut1").slack_user_id == "UT1"
+
+
+# ------------------------------------------------------------------------------ by e-mail
+def test_an_email_attaches_only_to_exactly_one_person_not_yet_on_that_platform(bot):
+    seed_team(bot)  # UT1 is ut1@school.example, on Slack only
+    teams_person(bot, "29:1bea", email="bea@school.example")
+    with bot.db.read() as session:
+        found = linking.person_for_email(session, "UT1@School.Example", TEAMS)
+        assert found is not None and found.slack_user_id == "UT1"
+        assert linking.person_for_email(session, "bea@school.example", TEAMS) is None  # already on Teams
+        assert linking.person_for_email(session, "nobody@school.example", TEAMS) is None
+        assert linking.person_for_email(session, None, TEAMS) is None
+        assert linking.person_for_email(session, "not-an-address", TEAMS) is None
+    teams_person(bot, "29:1ut1-twin", email="ut1@school.example")  # now two people have it
+    with bot.db.read() as session:
+        assert linking.person_for_email(session, "ut1@school.example", TEAMS) is None
