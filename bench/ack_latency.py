@@ -344,9 +344,9 @@ def seed(db_url: str, double: Any) -> None:
         session.add(team)
         session.flush()
         for user in everyone:
-            session.add(Person(slack_user_id=user, name=f"Teacher {user}", email=f"{user.lower()}@bench.example"))
+            session.add(Person(handle=user, name=f"Teacher {user}", email=f"{user.lower()}@bench.example"))
         session.flush()
-        ids = {p.slack_user_id: p.id for p in session.exec(select(Person)).all()}
+        ids = {p.handle: p.id for p in session.exec(select(Person)).all()}
         session.add(Membership(team_id=team.id, person_id=ids[FACILITATOR], role="facilitator"))
         for user in TEACHERS:
             session.add(Membership(team_id=team.id, person_id=ids[user], role="member"))

@@ -99,7 +99,7 @@ def seed(db: Database, users: list[str]) -> None:
         team = Team(school_id=school.id or 0, name="Bench team", channel_id="CBENCH", timezone="America/New_York")
         session.add(team)
         session.flush()
-        people = [Person(slack_user_id=u, name=f"Teacher {u}") for u in users]
+        people = [Person(handle=u, name=f"Teacher {u}") for u in users]
         session.add_all(people)
         session.flush()
         session.add_all([Membership(team_id=team.id or 0, person_id=p.id or 0,

@@ -104,7 +104,7 @@ def build(db_url: str, *, schools: int, teams_per_school: int, teachers_per_team
         zone = ZoneInfo(tz)
         rows[School].append(dict(id=s, name=f"School {s:03d}", timezone=tz, created_at=created))
         principal = nid("person")
-        rows[Person].append(dict(id=principal, slack_user_id=f"UP{s:05d}", name=f"Principal {s}", created_at=created))
+        rows[Person].append(dict(id=principal, handle=f"UP{s:05d}", name=f"Principal {s}", created_at=created))
         rows[SchoolLeader].append(dict(school_id=s, person_id=principal, created_at=created))
         for t in range(teams_per_school):
             team = nid("team")
@@ -115,7 +115,7 @@ def build(db_url: str, *, schools: int, teams_per_school: int, teachers_per_team
             for k in range(teachers_per_team):
                 pid = nid("person")
                 teachers.append(pid)
-                rows[Person].append(dict(id=pid, slack_user_id=f"U{pid:07d}", name=f"Teacher {pid}",
+                rows[Person].append(dict(id=pid, handle=f"U{pid:07d}", name=f"Teacher {pid}",
                                          created_at=created))
                 rows[Membership].append(dict(team_id=team, person_id=pid, role="facilitator" if k == 0 else "member",
                                              joined_at=created))

@@ -74,7 +74,7 @@ def build(db_url: str, *, schools: int, teams: int, teachers: int, weeks: int) -
                           timezone="America/New_York", created_at=made)
             people = []
             for p in range(teachers):
-                pid = add(Person, slack_user_id=f"U{s:03d}{t:03d}{p:03d}", name=f"Teacher {p}", created_at=made)
+                pid = add(Person, handle=f"U{s:03d}{t:03d}{p:03d}", name=f"Teacher {p}", created_at=made)
                 add(Membership, team_id=team_id, person_id=pid, role="member", joined_at=made)
                 people.append(pid)
             for year in YEARS:

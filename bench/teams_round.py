@@ -187,13 +187,13 @@ def seed(db: Database, users: list[str], chats: dict[str, str | None], service_u
                     timezone="America/New_York")
         session.add(team)
         session.flush()
-        # `person.slack_user_id` still names people in every record (issue 24): a Teams-only
+        # `person.handle` still names people in every record (issue 24): a Teams-only
         # person holds their Teams user id there, and their identity says how to reach them.
-        people = [Person(slack_user_id=u, name=f"Teacher {u[-6:]}") for u in users]
+        people = [Person(handle=u, name=f"Teacher {u[-6:]}") for u in users]
         session.add_all(people)
         session.flush()
         session.add_all([PersonIdentity(person_id=p.id or 0, platform="teams", workspace=TENANT_ID,
-                                        external_id=p.slack_user_id, conversation_id=chats[p.slack_user_id],
+                                        external_id=p.handle, conversation_id=chats[p.handle],
                                         service_url=service_url, created_at=DUE - timedelta(days=7))
                          for p in people])
         session.add_all([Membership(team_id=team.id or 0, person_id=p.id or 0,

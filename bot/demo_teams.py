@@ -600,16 +600,16 @@ class TeamsDemo:
         with services.db.session() as session:
             for p in EVERYONE:
                 member = d.user(teams_id(p))
-                if session.exec(select(PersonRow).where(PersonRow.slack_user_id == member["id"])).first():
+                if session.exec(select(PersonRow).where(PersonRow.handle == member["id"])).first():
                     continue
-                row = PersonRow(slack_user_id=member["id"], name=p.name, email=email_of(p), tz=TZ, created_at=now)
+                row = PersonRow(handle=member["id"], name=p.name, email=email_of(p), tz=TZ, created_at=now)
                 session.add(row)
                 session.flush()
                 assert row.id is not None
                 session.add(PersonIdentity(person_id=row.id, platform=TEAMS, workspace=d.tenant_id,
                                            external_id=member["id"], service_url=d.service_url, created_at=now))
             school = team_store.create_school(session, name=SCHOOL, timezone=TZ, actor="cli:demo", now=now)
-            principal = session.exec(select(PersonRow).where(PersonRow.slack_user_id == teams_id(PRINCIPAL))).one()
+            principal = session.exec(select(PersonRow).where(PersonRow.handle == teams_id(PRINCIPAL))).one()
             team_store.add_leader(session, school_id=school.id or 0, person_id=principal.id or 0,
                                   actor=teams_id(ADMIN), now=now)
             c = self.calendar

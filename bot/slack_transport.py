@@ -97,7 +97,7 @@ class SlackTransport:
         if not _is_user(recipient):
             return recipient
         with self.services.db.read() as session:
-            person = session.exec(select(Person).where(Person.slack_user_id == recipient)).first()
+            person = session.exec(select(Person).where(Person.handle == recipient)).first()
             if person is not None and person.dm_channel_id:
                 return person.dm_channel_id
         try:
@@ -113,7 +113,7 @@ class SlackTransport:
         if not channel_id.startswith("D"):
             return
         with self.services.db.session() as session:
-            person = session.exec(select(Person).where(Person.slack_user_id == user_id)).first()
+            person = session.exec(select(Person).where(Person.handle == user_id)).first()
             if person is not None and person.dm_channel_id != channel_id:
                 person.dm_channel_id = channel_id
                 session.add(person)

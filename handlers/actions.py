@@ -40,7 +40,7 @@ def notify_owner(services: Services, action_id: int, *, assigned_by: str) -> Non
         ctx = store.load(session, action_id=action_id)
     if ctx is None:
         return
-    view = ActionView(action_id, ctx.owner.slack_user_id, ctx.item.text, ctx.item.due_date, ctx.item.status,
+    view = ActionView(action_id, ctx.owner.handle, ctx.item.text, ctx.item.due_date, ctx.item.status,
                       ctx.team.name)
     text, blocks = render.action_assigned_dm(view, assigned_by=assigned_by)
     send_action_dm(services, view, key=keys.action_assigned(action_id), text=text, blocks=blocks)
@@ -79,7 +79,7 @@ def on_actions(request: CommandRequest, services: Services) -> None:
     """The team's open action items (in a team channel), or your own anywhere else."""
     if request.team is None:
         with services.db.read() as session:
-            person = session.exec(select(Person).where(Person.slack_user_id == request.user_id)).first()
+            person = session.exec(select(Person).where(Person.handle == request.user_id)).first()
             mine = meeting_store.action_views(session, owner_id=person.id) if person and person.id else []
         text, blocks = render.actions_list(carry_over(mine, now=services.clock.now()), team_name="You")
         request.reply(text, blocks=blocks)
@@ -102,7 +102,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
 
     def home_section(services_: Services, actor: Actor) -> list[dict[str, Any]]:
         with services_.db.read() as session:
-            person = session.exec(select(Person).where(Person.slack_user_id == actor.user_id)).first()
+            person = session.exec(select(Person).where(Person.handle == actor.user_id)).first()
             mine = meeting_store.action_views(session, owner_id=person.id) if person and person.id else []
         return render.home_actions_section(carry_over(mine, now=services_.clock.now()))
 

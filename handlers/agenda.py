@@ -226,8 +226,8 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
             with services.db.read() as session:
                 team = team_for_channel(session, channel)
                 actor = actor_of(session, user_id)
-                names = {p.slack_user_id: p.name for p in session.exec(select(Person).where(
-                    col(Person.slack_user_id).in_(_mentioned(message.get("text") or ""))))}
+                names = {p.handle: p.name for p in session.exec(select(Person).where(
+                    col(Person.handle).in_(_mentioned(message.get("text") or ""))))}
             if team is None or team.id is None:
                 raise UserError("Use “Add to PLC agenda” on a message in your PLC team's channel.")
             # Refused before asking Slack for the link; the action checks again when it writes.

@@ -103,7 +103,7 @@ def on_meeting(request: CommandRequest, services: Services) -> None:
 def wrapup_view(services: Services, meeting: Meeting, team: Team) -> dict[str, Any]:
     assert meeting.id is not None and team.id is not None
     with services.db.read() as session:
-        members = [p.slack_user_id for p in active_members(session, team_id=team.id)]
+        members = [p.handle for p in active_members(session, team_id=team.id)]
         rows = store.items(session, meeting_id=meeting.id)
     items = [ItemView(i.id or 0, i.title, i.minutes) for i in rows]
     return render.wrapup_modal(meeting_id=meeting.id, when=local_label(meeting.starts_at, team.timezone),

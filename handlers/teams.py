@@ -121,7 +121,7 @@ def lookup_people(services: Services, user_ids: list[str]) -> tuple[list[Profile
     if not user_ids:
         return [], []
     with services.db.read() as session:
-        known = set(session.exec(select(Person.slack_user_id).where(col(Person.slack_user_id).in_(user_ids))).all())
+        known = set(session.exec(select(Person.handle).where(col(Person.handle).in_(user_ids))).all())
     fresh: list[Profile] = []
     skipped: list[str] = []
     for uid in user_ids:
@@ -160,7 +160,7 @@ def channel_humans(services: Services, channel_id: str) -> list[str]:
     ids = ids[:MAX_CHANNEL_MEMBERS]
     fresh, _ = lookup_people(services, ids)
     with services.db.read() as session:
-        known = set(session.exec(select(Person.slack_user_id).where(col(Person.slack_user_id).in_(ids))).all())
+        known = set(session.exec(select(Person.handle).where(col(Person.handle).in_(ids))).all())
     people = known | {uid for uid, *_ in fresh}
     return [uid for uid in ids if uid in people]
 
@@ -241,7 +241,7 @@ def _defaults(request: CommandRequest, services: Services, team: Team | None,
         with services.db.read() as session:
             roles = store.member_roles(session, team_id=team.id)
             school = store.school_by_id(session, school_id=team.school_id)
-            principal_ids = [p.slack_user_id for p in store.principals(session, school_id=team.school_id)]
+            principal_ids = [p.handle for p in store.principals(session, school_id=team.school_id)]
         return SetupDefaults(
             channel_id=team.channel_id, team_id=team.id, name=team.name,
             schools=[(team.school_id, school.name if school else "")], school_id=team.school_id,
@@ -251,7 +251,7 @@ def _defaults(request: CommandRequest, services: Services, team: Team | None,
     channel_name = str(request.body.get("channel_name") or "")
     name = "" if channel_name in ("privategroup", "directmessage") else channel_name.replace("-", " ").title()
     with services.db.read() as session:
-        principal_ids = [p.slack_user_id for p in store.principals(session, school_id=schools[0][0])]
+        principal_ids = [p.handle for p in store.principals(session, school_id=schools[0][0])]
     # A principal who sets a team up is not made its facilitator (and so a member getting
     # check-ins) by default; a teacher creating a self-service school's first team leads it.
     leads = [] if allowed(request.actor, Action.CREATE_TEAM, school_id=schools[0][0]) else [request.user_id]
@@ -442,12 +442,12 @@ def _team_view(services: Services, team: Team) -> list[dict[str, Any]]:
     with services.db.read() as session:
         school = store.school_by_id(session, school_id=team.school_id)
         members = store.active_members(session, team_id=team.id)
-        facilitator_ids = [p.slack_user_id for p in store.facilitators(session, team_id=team.id)]
-        principal_ids = [p.slack_user_id for p in store.principals(session, school_id=team.school_id)]
+        facilitator_ids = [p.handle for p in store.facilitators(session, team_id=team.id)]
+        principal_ids = [p.handle for p in store.principals(session, school_id=team.school_id)]
         cycle = session.exec(select(Cycle).where(Cycle.team_id == team.id, Cycle.status != "ended")
                              .order_by(col(Cycle.start_date).desc())).first()
     return team_blocks(team=team, school_name=school.name if school else "", facilitator_ids=facilitator_ids,
-                       member_ids=[p.slack_user_id for p in members], principal_ids=principal_ids, cycle=cycle)
+                       member_ids=[p.handle for p in members], principal_ids=principal_ids, cycle=cycle)
 
 
 # ---------------------------------------------------------------------- /plc school
@@ -593,8 +593,8 @@ def on_member_joined(services: Services, event: dict[str, Any]) -> None:
             return
         if user_id in store.member_roles(session, team_id=team.id):
             return
-        leads = [p.slack_user_id for p in store.facilitators(session, team_id=team.id)] or \
-            [p.slack_user_id for p in store.principals(session, school_id=team.school_id)]
+        leads = [p.handle for p in store.facilitators(session, team_id=team.id)] or \
+            [p.handle for p in store.principals(session, school_id=team.school_id)]
     try:
         info = services.slack.users_info(user=user_id)["user"]
     except SlackApiError:
@@ -654,7 +654,7 @@ def on_member_left(services: Services, event: dict[str, Any], board: HomeBoard |
         if team is None or team.id is None or user_id not in store.member_roles(session, team_id=team.id):
             return
     with services.db.session() as session:
-        left = store.leave_team(session, team_id=team.id, slack_user_id=user_id, actor="slack:member_left_channel",
+        left = store.leave_team(session, team_id=team.id, handle=user_id, actor="slack:member_left_channel",
                                 now=services.clock.now())
     if left:
         refresh_homes(services, board, [user_id])
@@ -676,7 +676,7 @@ def on_user_change(services: Services, event: dict[str, Any]) -> None:
         if person is None or person.active == active:
             return
     with services.db.session() as session:
-        store.set_person_active(session, slack_user_id=uid, active=active, actor="slack:user_change",
+        store.set_person_active(session, handle=uid, active=active, actor="slack:user_change",
                                 now=services.clock.now())
 
 

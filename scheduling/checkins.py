@@ -363,7 +363,7 @@ class CycleContext:
             checkin_id=checkin.id or 0, team_name=t.name, title=c.title, goal=c.goal, strategy=c.strategy,
             metric_name=c.metric_name, metric_unit=c.metric_unit, week=checkin.week, weeks=c.weeks,
             progress=checkin.progress, value=checkin.value, evidence=checkin.evidence, support=checkin.support,
-            support_state=support_state, facilitators=tuple(p.name or p.slack_user_id for p in self.facilitators),
+            support_state=support_state, facilitators=tuple(p.name or p.handle for p in self.facilitators),
             closed=closed, reminder=reminder,
         )
 
@@ -440,7 +440,7 @@ def run_round(job: ScheduledJob, services: Services) -> str | None:
         round_ = store.open_round(session, cycle=cycle, week=week, local_day=day, now=now, closes_at=closes)
         if round_.state != "open":
             return f"week {week}'s round has closed"
-        people = {p.slack_user_id: p for p, _ in members}
+        people = {p.handle: p for p, _ in members}
         store.ensure_checkins(session, round_=round_, asked=[people[u] for u in found.asked],
                               away=[people[u] for u in found.away], now=now)
         checkins = store.round_checkins(session, round_id=round_.id or 0)
@@ -486,10 +486,10 @@ def _tell_facilitators_of_failures(services: Services, ctx: CycleContext, week: 
     assert ctx.team is not None and ctx.cycle is not None
     view = views.DeliveryFailures(team_name=ctx.team.name, week=week, failed=tuple(failed))
     for fac in ctx.facilitators:
-        if fac.slack_user_id in {u for u, _ in failed}:
+        if fac.handle in {u for u, _ in failed}:
             continue
-        delivery.deliver(services, key=keys.checkin_failures(ctx.cycle.id, week, fac.slack_user_id, len(failed)),
-                         kind="checkin_failures", recipient=fac.slack_user_id, view=view,
+        delivery.deliver(services, key=keys.checkin_failures(ctx.cycle.id, week, fac.handle, len(failed)),
+                         kind="checkin_failures", recipient=fac.handle, view=view,
                          job_id=job.id)
 
 
@@ -512,7 +512,7 @@ def run_reminder(job: ScheduledJob, services: Services) -> str | None:
         waiting = store.unanswered(session, round_id=round_.id or 0)
         people = session.exec(select(Person).where(col(Person.id).in_([c.person_id for c in waiting]))).all()
         away = {p.id for p in people if rules.is_away(p.away_from, p.away_until, today)}
-        handles = {p.id: p.slack_user_id for p in people}
+        handles = {p.id: p.handle for p in people}
     if rules.is_paused(ctx.cycle.status, ctx.cycle.paused_until, today):
         return "the cycle is paused"
     todo = [c for c in waiting if c.person_id not in away and c.reminded_at is None]
@@ -586,7 +586,7 @@ def _send_support(services: Services, ctx: CycleContext, request: Any, checkin: 
                   person: Person | None, job: ScheduledJob, *, follower: str | None) -> int:
     """DM each facilitator the request with the teacher's name; returns how many are in doubt."""
     assert ctx.team is not None
-    handle = person.slack_user_id if person is not None else ""
+    handle = person.handle if person is not None else ""
     card = views.SupportCard(
         request_id=request.id, teacher_id=handle,
         teacher_name=(person.name if person and person.name else handle),
@@ -595,8 +595,8 @@ def _send_support(services: Services, ctx: CycleContext, request: Any, checkin: 
     left = 0
     targets = [f for f in ctx.facilitators if f.id != checkin.person_id] or ctx.facilitators
     for fac in targets:
-        outcome = delivery.deliver(services, key=keys.support(request.id, fac.slack_user_id), kind="support",
-                                   recipient=fac.slack_user_id, view=card, job_id=job.id,
+        outcome = delivery.deliver(services, key=keys.support(request.id, fac.handle), kind="support",
+                                   recipient=fac.handle, view=card, job_id=job.id,
                                    payload={"support_id": request.id})
         if outcome.state not in ("sent", "failed"):
             left += 1

@@ -222,7 +222,7 @@ def run(job: ScheduledJob, services: Services) -> str | None:
             job.school_id)
         if digest is None:
             return "the school no longer exists"
-        recipients = [p.slack_user_id for p in principals(session, school_id=job.school_id)]
+        recipients = [p.handle for p in principals(session, school_id=job.school_id)]
         if not recipients:
             return "no principal to send to"
         buffer = io.BytesIO()

@@ -325,7 +325,7 @@ def run_action_reminder(job: ScheduledJob, services: Services) -> str | None:
     today = now.astimezone(ZoneInfo(ctx.team.timezone)).date()
     if is_away(today, ctx.owner.away_from, ctx.owner.away_until):
         return "owner away"
-    view = ActionView(ctx.item.id or 0, ctx.owner.slack_user_id, ctx.item.text, ctx.item.due_date, "open",
+    view = ActionView(ctx.item.id or 0, ctx.owner.handle, ctx.item.text, ctx.item.due_date, "open",
                       ctx.team.name)
     state = send_action_dm(services, view, key=keys.action_reminder(view.id, ctx.item.due_date),
                            message=ActionReminder(view))

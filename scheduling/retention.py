@@ -53,9 +53,9 @@ def purge(services: Services, *, apply: bool, actor: str) -> store.PurgeReport:
     return report
 
 
-def _forget(services: Services, actor: str, session: Session, slack_user_id: str) -> Any:
+def _forget(services: Services, actor: str, session: Session, handle: str) -> Any:
     s = services.settings
-    return erasure.forget_person(session, slack_user_id, actor=actor, now=services.clock.now(),
+    return erasure.forget_person(session, handle, actor=actor, now=services.clock.now(),
                          link_key=install_link_key(s), apply=True)
 
 

@@ -13,18 +13,18 @@ from storage.people import person_ref
 from storage.rules.agenda import RuleError
 
 
-def member_person(session: Session, *, team_id: int, slack_user_id: str) -> Person | None:
+def member_person(session: Session, *, team_id: int, handle: str) -> Person | None:
     """The person if they are an active member (or facilitator) of the team."""
     return session.exec(
         select(Person).join(Membership, col(Membership.person_id) == Person.id)
-        .where(Membership.team_id == team_id, Person.slack_user_id == slack_user_id,
+        .where(Membership.team_id == team_id, Person.handle == handle,
                col(Membership.active).is_(True))
     ).first()
 
 
 def add_action(session: Session, *, team_id: int, owner: str, text: str, due: date | None, created_by: str,
                now: datetime, meeting_id: int | None = None) -> ActionItem:
-    person = member_person(session, team_id=team_id, slack_user_id=owner)
+    person = member_person(session, team_id=team_id, handle=owner)
     if person is None or person.id is None:
         raise RuleError("That person is not a member of this team; action items go to team members.")
     if not person.active:

@@ -76,7 +76,7 @@ def user_match(session: Session, *, user: str) -> UserMatch:
     if user.startswith("cli:"):
         return UserMatch(user=user)
     person_id = session.execute(
-        select(col(Person.id)).where(col(Person.slack_user_id) == user)).scalar_one_or_none()
+        select(col(Person.id)).where(col(Person.handle) == user)).scalar_one_or_none()
     return UserMatch(user=user, person_id=person_id)
 
 
@@ -84,7 +84,7 @@ def _statement(*, since: datetime | None, school_ids: frozenset[int] | None, who
                newest_first: bool) -> Select:
     query = (
         select(col(AuditEntry.id), col(AuditEntry.at), col(AuditEntry.school_id), col(School.name),
-               func.coalesce(col(Person.slack_user_id), col(AuditEntry.actor_label)), col(Person.name),
+               func.coalesce(col(Person.handle), col(AuditEntry.actor_label)), col(Person.name),
                col(AuditEntry.action), col(AuditEntry.target), col(AuditEntry.detail))
         .outerjoin(School, col(School.id) == col(AuditEntry.school_id))
         .outerjoin(Person, col(Person.id) == col(AuditEntry.actor_id))

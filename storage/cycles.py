@@ -229,7 +229,7 @@ def team_members(session: Session, *, team_id: int) -> list[tuple[Person, rules.
         .order_by(col(Person.id))
     ).all()
     return [
-        (p, rules.Member(p.slack_user_id, active=bool(m.active and p.active),
+        (p, rules.Member(p.handle, active=bool(m.active and p.active),
                          away_from=p.away_from, away_until=p.away_until))
         for p, m in rows
     ]
@@ -245,7 +245,7 @@ def facilitators(session: Session, *, team_id: int) -> list[Person]:
 
 
 def set_away(session: Session, *, user_id: str, from_day: date | None, until: date | None) -> Person | None:
-    person = session.exec(select(Person).where(Person.slack_user_id == user_id)).first()
+    person = session.exec(select(Person).where(Person.handle == user_id)).first()
     if person is None:
         return None
     person.away_from, person.away_until = from_day, until

@@ -202,7 +202,7 @@ def team_facts(session: Session, scope: Scope, *, include_archived: bool = False
     rows = session.execute(query).all()
     facs: dict[int, list[str]] = {}
     fac_query = (
-        select(Membership.team_id, Person.slack_user_id)
+        select(Membership.team_id, Person.handle)
         .join(Person, col(Person.id) == Membership.person_id)
         .join(Team, col(Team.id) == Membership.team_id)
         .where(_in_scope(scope), Membership.role == "facilitator",
@@ -386,7 +386,7 @@ def support_rows(session: Session, scope: Scope) -> Iterator[tuple[Any, ...]]:
     query = (
         sa_select(col(School.name), col(Team.name), col(Person.name), col(Checkin.week),
                   col(SupportRequest.created_at), col(SupportRequest.state), follower.c.name,
-                  follower.c.slack_user_id, col(Checkin.support), col(Checkin.progress), col(School.id))
+                  follower.c.handle, col(Checkin.support), col(Checkin.progress), col(School.id))
         .join(Checkin, col(Checkin.id) == SupportRequest.checkin_id)
         .join(Person, col(Person.id) == SupportRequest.person_id)
         .join(Team, col(Team.id) == SupportRequest.team_id)

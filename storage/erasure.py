@@ -70,7 +70,7 @@ class ErasureError(Exception):
 class ErasureReport:
     """What an erasure changed (or, on a dry run, would change), per table."""
 
-    slack_user_id: str
+    handle: str
     applied: bool
     forgotten_at: datetime | None = None
     counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
@@ -89,7 +89,7 @@ class ErasureReport:
             f"{table}: {sum(per.values())}" for table, per in sorted(self.counts.items()))
 
     def lines(self) -> list[str]:
-        head = ("Forgot" if self.applied else "Dry run: forgetting") + f" {self.slack_user_id}" + (
+        head = ("Forgot" if self.applied else "Dry run: forgetting") + f" {self.handle}" + (
             "" if self.applied else " would change")
         out = [head + ":"]
         for table, per in sorted(self.counts.items()):
@@ -106,17 +106,17 @@ class ErasureReport:
         return out
 
 
-def forget_person(session: Session, slack_user_id: str, *, actor: str, now: datetime, link_key: bytes,
+def forget_person(session: Session, handle: str, *, actor: str, now: datetime, link_key: bytes,
                   apply: bool) -> ErasureReport:
-    """Erase `slack_user_id` (see the module's docstring); the caller commits the session.
+    """Erase `handle` (see the module's docstring); the caller commits the session.
 
     Raises ErasureError, changing nothing, for a malformed or unknown id or a person already
     forgotten (the message says when).
     """
-    uid = (slack_user_id or "").strip()
+    uid = (handle or "").strip()
     if not inv.valid_user_id(uid):
-        raise ErasureError(f"{slack_user_id!r} is not a Slack user id (they look like U012ABCDEF).")
-    person = session.exec(select_rows(Person).where(Person.slack_user_id == uid)).first()
+        raise ErasureError(f"{handle!r} is not a Slack user id (they look like U012ABCDEF).")
+    person = session.exec(select_rows(Person).where(Person.handle == uid)).first()
     if person is None:
         entry = session.exec(select_rows(AuditEntry).where(
             AuditEntry.action == ACTION, AuditEntry.target == uid).order_by(col(AuditEntry.at).desc())).first()
@@ -129,9 +129,9 @@ def forget_person(session: Session, slack_user_id: str, *, actor: str, now: date
     # A write that references them (a check-in answer, feedback, attendance) holds a key share
     # on the row, so the erasure also waits for writes already under way, and new ones wait for
     # it, instead of landing between its steps where neither the steps nor the sweep see them.
-    locked = session.execute(select(col(Person.slack_user_id), col(Person.forgotten_at))
+    locked = session.execute(select(col(Person.handle), col(Person.forgotten_at))
                              .where(col(Person.id) == person.id).with_for_update()).one()
-    if locked.forgotten_at is not None or locked.slack_user_id != uid:
+    if locked.forgotten_at is not None or locked.handle != uid:
         raise ErasureError(f"{uid} was forgotten a moment ago, by another erasure; nothing changed.")
     report = ErasureReport(uid, applied=apply, forgotten_at=now if apply else None)
     if apply:
@@ -150,7 +150,7 @@ def forget_person(session: Session, slack_user_id: str, *, actor: str, now: date
 
 def _erase(session: Session, person: Person, report: ErasureReport, *, now: datetime, link_key: bytes) -> None:
     assert person.id is not None
-    pid, uid, dm = person.id, person.slack_user_id, person.dm_channel_id
+    pid, uid, dm = person.id, person.handle, person.dm_channel_id
     stored_name = (person.name or "").strip()
     token = inv.TOKEN_PREFIX + secrets.token_hex(6)
     run = session.exec  # for UPDATE/DELETE: the same call as execute, typed as the CursorResult (rowcount) it is
@@ -224,7 +224,7 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
 
     # The tombstone (before the sweep, which then finds nothing of theirs in their own row).
     run(update(Person).where(col(Person.id) == pid).values(
-        slack_user_id=token, name=inv.FORMER_MEMBER, email=None, tz=None, dm_channel_id=None, away_from=None,
+        handle=token, name=inv.FORMER_MEMBER, email=None, tz=None, dm_channel_id=None, away_from=None,
         away_until=None, active=False, forgotten_at=now))
     report.add("person", "tombstone (name, e-mail, time zone, DM channel, Slack id removed)", 1)
 

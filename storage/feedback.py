@@ -242,7 +242,7 @@ class ResultRow:
 
 def answers_for(session: Session, *, meeting_id: int) -> list[ResultRow]:
     rows = session.exec(
-        select(Feedback, Person.slack_user_id)
+        select(Feedback, Person.handle)
         .join(Person, col(Person.id) == Feedback.person_id, isouter=True)
         .where(Feedback.meeting_id == meeting_id)
     ).all()

@@ -385,7 +385,7 @@ def _support(session: Session, teams: dict[int, TeamGlance], ids: list[int], act
     rows = session.exec(
         cast("Select[int | None, int, str, int, str, str]",
              Select(col(SupportRequest.id), col(SupportRequest.team_id), col(SupportRequest.state), col(Checkin.week),
-                    col(Person.slack_user_id), col(Person.name)))
+                    col(Person.handle), col(Person.name)))
         .join(Checkin, col(Checkin.id) == SupportRequest.checkin_id)
         .join(Person, col(Person.id) == SupportRequest.person_id)
         .join(Team, col(Team.id) == SupportRequest.team_id)

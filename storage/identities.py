@@ -1,5 +1,5 @@
 """People's platform identities and teams' chat places: look-ups, and keeping the Slack ones in
-step with `person.slack_user_id` / `person.dm_channel_id` and `team.channel_id`.
+step with `person.handle` / `person.dm_channel_id` and `team.channel_id`.
 
 Every place that makes a person or changes their Slack id or DM channel (`storage.people`,
 `storage.roster`, the Slack transport's remembered DM) calls `add_slack_identities` or
@@ -78,7 +78,7 @@ def platform_of(session: Session, recipient: str) -> str | None:
 
 
 _PERSON_OF: CompoundSelect[Any] = union_all(
-    sa_select(col(Person.id)).where(col(Person.slack_user_id) == bindparam("recipient")),
+    sa_select(col(Person.id)).where(col(Person.handle) == bindparam("recipient")),
     sa_select(col(PersonIdentity.person_id)).where(col(PersonIdentity.external_id) == bindparam("recipient")),
     sa_select(col(PersonIdentity.person_id)).where(col(PersonIdentity.conversation_id) == bindparam("recipient")),
 )
@@ -111,17 +111,17 @@ def set_slack_conversation(session: Session, person: Person, *, now: datetime) -
     identity = session.exec(select(PersonIdentity).where(
         PersonIdentity.person_id == person.id, PersonIdentity.platform == SLACK,
         PersonIdentity.workspace == SLACK_WORKSPACE)).first()
-    if person.forgotten_at is not None or person.slack_user_id.startswith("forgotten-"):
+    if person.forgotten_at is not None or person.handle.startswith("forgotten-"):
         if identity is not None:
             session.delete(identity)
         return
     if identity is None:
         session.add(PersonIdentity(person_id=person.id, platform=SLACK, workspace=SLACK_WORKSPACE,
-                                   external_id=person.slack_user_id, conversation_id=person.dm_channel_id,
+                                   external_id=person.handle, conversation_id=person.dm_channel_id,
                                    created_at=now))
         return
-    if (identity.external_id, identity.conversation_id) != (person.slack_user_id, person.dm_channel_id):
-        identity.external_id, identity.conversation_id = person.slack_user_id, person.dm_channel_id
+    if (identity.external_id, identity.conversation_id) != (person.handle, person.dm_channel_id):
+        identity.external_id, identity.conversation_id = person.handle, person.dm_channel_id
         session.add(identity)
 
 

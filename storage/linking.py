@@ -16,7 +16,7 @@ check-ins, roles and history in one place, reached on the platform where they ar
   twice refuses the whole link, naming it, and nothing changes. A table with no rule refuses too:
   nothing is ever dropped silently.
 
-The core names a person by `person.slack_user_id` (a Teams person by their Teams id there): the
+The core names a person by `person.handle` (a Teams person by their Teams id there): the
 merged person keeps A's name, unless only B is known on Slack, in which case A takes B's Slack
 id (Slack's front finds people by it). No other column holds that name as a copy (since
 migration 0011 the ledger's recipient, the audit log's actor and a check-in's owner are person
@@ -71,7 +71,7 @@ def person_for_email(session: Session, email: str | None, platform: str) -> Pers
     if len(found) != 1:
         return None
     person = found[0]
-    if is_token(person.slack_user_id):
+    if is_token(person.handle):
         return None
     known_there = session.exec(select(PersonIdentity.id).where(
         PersonIdentity.person_id == person.id, PersonIdentity.platform == platform)).first()
@@ -92,7 +92,7 @@ def find(session: Session, raw: str) -> Person:
         raise LinkError("that name is too long to be a Slack id, a Teams id or an e-mail address.")
     candidates = [text, text.upper()] if _SLACK_ID.match(text.upper()) else [text]
     for value in candidates:
-        person = session.exec(select(Person).where(Person.slack_user_id == value)).first()
+        person = session.exec(select(Person).where(Person.handle == value)).first()
         if person is not None:
             return person
         person = session.exec(select(Person).join(PersonIdentity, col(PersonIdentity.person_id) == Person.id)
@@ -105,7 +105,7 @@ def find(session: Session, raw: str) -> Person:
         if len(people) == 1:
             return people[0]
         if people:
-            names = ", ".join(p.slack_user_id for p in people[:5])
+            names = ", ".join(p.handle for p in people[:5])
             raise LinkError(f"{text} is the e-mail address of {len(people)} people ({names}); "
                             "name the one you mean by their Slack or Teams id.")
         raise LinkError(f"nobody with the e-mail address {text} is known to the bot.")
@@ -114,7 +114,7 @@ def find(session: Session, raw: str) -> Person:
 
 
 def shown(person: Person) -> str:
-    return f"{person.name} ({person.slack_user_id})" if person.name else person.slack_user_id
+    return f"{person.name} ({person.handle})" if person.name else person.handle
 
 
 # ------------------------------------------------------------------------------ merging
@@ -185,14 +185,14 @@ def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now
 
     assert keep.id is not None and drop.id is not None
     if keep.id == drop.id:
-        raise LinkError(f"{shown(keep)} and {drop.slack_user_id} are already the same person; nothing to link.")
+        raise LinkError(f"{shown(keep)} and {drop.handle} are already the same person; nothing to link.")
     for p in (keep, drop):
-        if p.forgotten_at is not None or is_token(p.slack_user_id):
-            raise LinkError(f"{p.slack_user_id} was forgotten (erased); an erased person cannot be linked.")
+        if p.forgotten_at is not None or is_token(p.handle):
+            raise LinkError(f"{p.handle} was forgotten (erased); an erased person cannot be linked.")
     a_ids, b_ids = _identities(session, keep.id), _identities(session, drop.id)
     # Known on Slack: a Slack identity, or a Slack id as their name (people made before identities).
-    a_slack = any(i.platform == SLACK for i in a_ids) or valid_user_id(keep.slack_user_id)
-    b_slack = any(i.platform == SLACK for i in b_ids) or valid_user_id(drop.slack_user_id)
+    a_slack = any(i.platform == SLACK for i in a_ids) or valid_user_id(keep.handle)
+    b_slack = any(i.platform == SLACK for i in b_ids) or valid_user_id(drop.handle)
     if a_slack and b_slack:
         raise LinkError(f"{shown(keep)} and {shown(drop)} are two different Slack accounts; a person has one "
                         "Slack id. Nothing was changed.")
@@ -257,8 +257,8 @@ def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now
                 session.execute(update(table).where(column == drop_id).values({column_name: keep_id}))
 
     # The merged person's core name: A's, unless only B is known on Slack.
-    new_name = drop.slack_user_id if (b_slack and not a_slack) else keep.slack_user_id
-    if new_name != keep.slack_user_id:
+    new_name = drop.handle if (b_slack and not a_slack) else keep.handle
+    if new_name != keep.handle:
         report.renamed = new_name
 
     if not apply:
@@ -268,19 +268,19 @@ def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now
         session.add(identity)
     session.flush()
     # Profile: what A lacks, B gives; the Slack side (id and DM) when A takes B's Slack id.
-    drop_name, drop_dm, drop_email = drop.slack_user_id, drop.dm_channel_id, drop.email
+    drop_name, drop_dm, drop_email = drop.handle, drop.dm_channel_id, drop.email
     drop_tz, drop_pname = drop.tz, drop.name
     session.delete(drop)
     session.flush()
-    if new_name != keep.slack_user_id:
-        keep.slack_user_id, keep.dm_channel_id = new_name, drop_dm
+    if new_name != keep.handle:
+        keep.handle, keep.dm_channel_id = new_name, drop_dm
     keep.email = keep.email or drop_email
     keep.tz = keep.tz or drop_tz
     keep.name = keep.name or drop_pname
     session.add(keep)
     session.flush()
-    audit(session, actor=actor, action=ACTION, target=keep.slack_user_id,
-          detail=f"merged {drop_name} into {keep.slack_user_id}: "
+    audit(session, actor=actor, action=ACTION, target=keep.handle,
+          detail=f"merged {drop_name} into {keep.handle}: "
                  + ", ".join(f"{k} {v}" for k, v in sorted(report.moved.items()))
                  + (f"; {len(report.resolved)} duplicate rows resolved" if report.resolved else ""), at=now)
     return report

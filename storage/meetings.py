@@ -412,7 +412,7 @@ def wrap_up(session: Session, *, meeting_id: int, present: list[str], notes: dic
     if meeting.starts_at > now:  # a modal kept open, or a forged submission, before the meeting
         raise RuleError("The wrap-up opens once the meeting has started; nothing was saved.")
     members = active_members(session, team_id=meeting.team_id)
-    people = {p.slack_user_id: p for p in members}
+    people = {p.handle: p for p in members}
     for new in actions:  # checked before anything is written: a refused owner changes nothing
         if new.owner not in people:
             raise RuleError("That person is not a member of this team; action items go to team members.",
@@ -422,8 +422,8 @@ def wrap_up(session: Session, *, meeting_id: int, present: list[str], notes: dic
     here = set(present)
     guests = sorted(here - set(people))  # marked present but not (or no longer) members: one query
     if guests:
-        people.update((p.slack_user_id, p) for p in session.exec(
-            select(Person).where(col(Person.slack_user_id).in_(guests))))
+        people.update((p.handle, p) for p in session.exec(
+            select(Person).where(col(Person.handle).in_(guests))))
     for uid, person in people.items():
         assert person.id is not None
         session.add(Attendance(meeting_id=meeting_id, person_id=person.id, present=uid in here))
@@ -497,7 +497,7 @@ def requested(session: Session, *, team_id: int) -> list[str]:
 
 def action_views(session: Session, *, team_id: int | None = None, owner_id: int | None = None,
                  status: str | None = "open", meeting_id: int | None = None) -> list[ActionView]:
-    query = (select(ActionItem, Person.slack_user_id, Team.name, Team.timezone)
+    query = (select(ActionItem, Person.handle, Team.name, Team.timezone)
              .join(Person, col(Person.id) == ActionItem.owner_id)
              .join(Team, col(Team.id) == ActionItem.team_id))
     if team_id is not None:
@@ -541,7 +541,7 @@ def agenda_snapshot(session: Session, *, meeting_id: int, now: datetime) -> Agen
         requested=requested(session, team_id=team.id) if meeting.status == OPEN else [],
         open_actions=carry_over(action_views(session, team_id=team.id), today=today),
         template_label=template.label if template else None,
-        facilitators=[p.slack_user_id for p in facilitators(session, team_id=team.id)],
+        facilitators=[p.handle for p in facilitators(session, team_id=team.id)],
         timekeeper=slack_id(session, record.timekeeper_id) if record else None,
         notetaker=slack_id(session, record.notetaker_id) if record else None,
     )
@@ -553,7 +553,7 @@ def meeting_log(session: Session, *, meeting_id: int) -> MeetingLog:
     team = session.get(Team, meeting.team_id)
     assert team is not None
     rows = session.exec(
-        select(Person.slack_user_id, Attendance.present)
+        select(Person.handle, Attendance.present)
         .join(Person, col(Person.id) == Attendance.person_id)
         .where(Attendance.meeting_id == meeting_id).order_by(col(Person.name))
     ).all()

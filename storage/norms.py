@@ -81,7 +81,7 @@ def commit(session: Session, *, team_id: int, person_id: int, version: int, now:
 def commitment_status(session: Session, *, team_id: int, version: int) -> tuple[list[str], list[str]]:
     """(committed, not yet) Slack ids among the team's active members, for the current version."""
     members = session.exec(
-        select(Person.id, Person.slack_user_id)
+        select(Person.id, Person.handle)
         .join(Membership, col(Membership.person_id) == Person.id)
         .where(Membership.team_id == team_id, col(Membership.active).is_(True), col(Person.active).is_(True))
         .order_by(col(Person.name))

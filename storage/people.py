@@ -20,15 +20,15 @@ from storage.rules.roles import Actor
 _USER_ID = re.compile(r"[A-Z][A-Z0-9]{1,63}")
 
 
-def get_or_create_person(session: Session, slack_user_id: str, *, now: datetime, name: str = "",
+def get_or_create_person(session: Session, handle: str, *, now: datetime, name: str = "",
                          email: str | None = None, tz: str | None = None) -> Person:
-    person = session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
+    person = session.exec(select(Person).where(Person.handle == handle)).first()
     if person is None:
-        person = Person(slack_user_id=slack_user_id, name=name, email=email, tz=tz, created_at=now)
+        person = Person(handle=handle, name=name, email=email, tz=tz, created_at=now)
         session.add(person)
         session.flush()
         assert person.id is not None
-        add_slack_identities(session, [(person.id, slack_user_id, None)], now=now)
+        add_slack_identities(session, [(person.id, handle, None)], now=now)
     return person
 
 
@@ -36,14 +36,14 @@ def get_or_create_person(session: Session, slack_user_id: str, *, now: datetime,
 # statement cost more CPU than running it (profiled; ~5 ms of the bot's time per request).
 _ROLES: CompoundSelect[Any] = union_all(
     select(col(Person.id).label("ref"), literal("person").label("role"))
-    .where(Person.slack_user_id == bindparam("uid")),
+    .where(Person.handle == bindparam("uid")),
     select(col(SchoolLeader.school_id).label("ref"), literal("principal").label("role"))
     .join(Person, col(Person.id) == SchoolLeader.person_id)
-    .where(Person.slack_user_id == bindparam("uid")),
+    .where(Person.handle == bindparam("uid")),
     select(col(Membership.team_id).label("ref"), col(Membership.role).label("role"))
     .join(Person, col(Person.id) == Membership.person_id)
     .join(Team, col(Team.id) == Membership.team_id)
-    .where(Person.slack_user_id == bindparam("uid"), col(Membership.active).is_(True),
+    .where(Person.handle == bindparam("uid"), col(Membership.active).is_(True),
            col(Team.archived_at).is_(None)),
 )
 _TEAM_FOR_CHANNEL = select(Team).where(Team.channel_id == bindparam("channel"), col(Team.archived_at).is_(None))
@@ -54,7 +54,7 @@ _TEAMS_NAMES = (select(col(PersonIdentity.external_id), col(Person.email))
                 .select_from(Person)
                 .join(PersonIdentity, (col(PersonIdentity.person_id) == Person.id)
                       & (col(PersonIdentity.platform) == TEAMS), isouter=True)
-                .where(Person.slack_user_id == bindparam("uid"), col(Person.forgotten_at).is_(None)))
+                .where(Person.handle == bindparam("uid"), col(Person.forgotten_at).is_(None)))
 
 
 def is_admin(session: Session, user_id: str, admins: Iterable[str]) -> bool:
@@ -94,7 +94,7 @@ def team_for_channel(session: Session, channel_id: str) -> Team | None:
 def ensure_people(
     session: Session, users: Iterable[tuple[str, str, str | None, str | None]], *, now: datetime
 ) -> dict[str, Person]:
-    """Person rows for (slack_user_id, name, email, tz), made in one query plus one insert batch.
+    """Person rows for (handle, name, email, tz), made in one query plus one insert batch.
 
     Known people get a changed name, e-mail or time zone refreshed (Slack is the truth for
     those); nobody is re-activated here, because only Slack's `user_change` says an account is back.
@@ -107,13 +107,13 @@ def ensure_people(
     ids = list(wanted)
     for start in range(0, len(ids), 500):  # keep the IN list well inside every database's limit
         chunk = ids[start : start + 500]
-        for person in session.exec(select(Person).where(col(Person.slack_user_id).in_(chunk))).all():
-            found[person.slack_user_id] = person
+        for person in session.exec(select(Person).where(col(Person.handle).in_(chunk))).all():
+            found[person.handle] = person
     new: list[Person] = []
     for uid, (name, email, tz) in wanted.items():
         known = found.get(uid)
         if known is None:
-            found[uid] = Person(slack_user_id=uid, name=name, email=email, tz=tz, created_at=now)
+            found[uid] = Person(handle=uid, name=name, email=email, tz=tz, created_at=now)
             session.add(found[uid])
             new.append(found[uid])
             continue
@@ -125,12 +125,12 @@ def ensure_people(
         if tz and person.tz != tz:
             person.tz = tz
     session.flush()
-    add_slack_identities(session, [(p.id, p.slack_user_id, None) for p in new if p.id is not None], now=now)
+    add_slack_identities(session, [(p.id, p.handle, None) for p in new if p.id is not None], now=now)
     return found
 
 
-def person_by_slack_id(session: Session, slack_user_id: str) -> Person | None:
-    return session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
+def person_by_slack_id(session: Session, handle: str) -> Person | None:
+    return session.exec(select(Person).where(Person.handle == handle)).first()
 
 
 def person_ref(session: Session, user_id: str | None, *, now: datetime | None = None) -> int | None:
@@ -157,7 +157,7 @@ def slack_ids(session: Session, person_ids: Iterable[int | None]) -> dict[int, s
     if not wanted:
         return {}
     return {pid: uid for pid, uid in session.exec(
-        select(col(Person.id), col(Person.slack_user_id)).where(col(Person.id).in_(wanted))).all() if pid is not None}
+        select(col(Person.id), col(Person.handle)).where(col(Person.id).in_(wanted))).all() if pid is not None}
 
 
 def slack_id(session: Session, person_id: int | None) -> str | None:

@@ -154,13 +154,13 @@ AUTHORED_TEXT: tuple[AuthoredText, ...] = (
 )
 
 # The person's own row: what the tombstone keeps (nothing that names them).
-PROFILE_COLUMNS = ("slack_user_id", "name", "email", "tz", "dm_channel_id", "away_from", "away_until")
+PROFILE_COLUMNS = ("handle", "name", "email", "tz", "dm_channel_id", "away_from", "away_until")
 
 # Column names that, by this project's conventions, hold a Slack user id. The test that guards
 # this inventory fails when a column so named is missing from SLACK_ID_COLUMNS.
 SLACK_ID_NAMES = re.compile(r"(^|_)(user_id|owner|by|follower|recipient|actor|timekeeper|notetaker)$")
 NOT_SLACK_IDS = frozenset({
-    ("person", "slack_user_id"),  # the tombstone handles its own row
+    ("person", "handle"),  # the tombstone handles its own row
     ("scheduledjob", "claimed_by"),  # a worker process, not a person
 })
 
@@ -259,14 +259,14 @@ def _local(value: datetime | None, tz: str | None) -> datetime | None:
     return value.astimezone(zone).replace(tzinfo=None)
 
 
-def find_person(session: Session, slack_user_id: str) -> Person | None:
-    return session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
+def find_person(session: Session, handle: str) -> Person | None:
+    return session.exec(select(Person).where(Person.handle == handle)).first()
 
 
 def collect(session: Session, person: Person, *, now: datetime) -> PersonalData:
     """Read everything the inventory lists about `person`: one query per sheet."""
     assert person.id is not None
-    pid, uid = person.id, person.slack_user_id
+    pid, uid = person.id, person.handle
     if person.forgotten_at is not None:
         status = f"forgotten on {person.forgotten_at:%Y-%m-%d}"
     elif not person.active:

@@ -280,7 +280,7 @@ def forget_plan(session: Session, *, now: datetime, days: int) -> ForgetPlan:
         return ForgetPlan(days, None)
     before = now - timedelta(days=days)
     due = session.exec(
-        select(Person.slack_user_id)
+        select(Person.handle)
         .where(col(Person.active).is_(False), col(Person.deactivated_at).is_not(None),
                col(Person.deactivated_at) < before, col(Person.forgotten_at).is_(None))
         .order_by(col(Person.id))
@@ -298,7 +298,7 @@ def run_purge(db: Any, *, now: datetime, retention_years: int, year_start: tuple
     """The whole retention run, as the daily job and `plcbot privacy purge` both do it.
 
     `db` is a `storage.db.Database`. One transaction per school, one for the ledger, one per
-    forgotten person; a dry run only reads. `forget(session, slack_user_id)` erases one person
+    forgotten person; a dry run only reads. `forget(session, handle)` erases one person
     (the caller binds `storage.erasure.forget_person` with its key); a person whose erasure
     fails is counted in `failed` and the run goes on (`on_error` is told, without the user id).
     """

@@ -137,7 +137,7 @@ def snapshot(session: Session) -> tuple[Existing, dict[str, str], dict[tuple[str
                   for t in every_team if t.archived_at is not None},
     )
     rows = session.exec(
-        select(Membership.team_id, Person.slack_user_id, Membership.role)
+        select(Membership.team_id, Person.handle, Membership.role)
         .join(Person, col(Person.id) == Membership.person_id)
         .where(col(Membership.active).is_(True))
     ).all()
@@ -146,7 +146,7 @@ def snapshot(session: Session) -> tuple[Existing, dict[str, str], dict[tuple[str
         if team is not None:
             existing.members[(school_key[team.school_id], canonical(team.name), uid)] = role
     for school_id, uid in session.exec(
-        select(SchoolLeader.school_id, Person.slack_user_id)
+        select(SchoolLeader.school_id, Person.handle)
         .join(Person, col(Person.id) == SchoolLeader.person_id)
     ).all():
         existing.leaders.add((school_key[school_id], uid))
@@ -259,11 +259,11 @@ def _people_ids(session: Session, people: list[SlackPerson], *, now: datetime) -
     ids = list(wanted)
     for start in range(0, len(ids), 500):  # well inside every database's limit on bound parameters
         for pid, uid, name, email, tz in session.execute(
-                sa_select(col(Person.id), col(Person.slack_user_id), col(Person.name), col(Person.email),
+                sa_select(col(Person.id), col(Person.handle), col(Person.name), col(Person.email),
                        col(Person.tz))
-                .where(col(Person.slack_user_id).in_(ids[start:start + 500]))).all():
+                .where(col(Person.handle).in_(ids[start:start + 500]))).all():
             found[uid] = (int(pid), name, email, tz)
-    new = [{"slack_user_id": uid, "name": p.name[:200], "email": p.email, "tz": p.tz, "active": True,
+    new = [{"handle": uid, "name": p.name[:200], "email": p.email, "tz": p.tz, "active": True,
             "created_at": now} for uid, p in wanted.items() if uid not in found]
     refreshed = []
     for uid, (pid, name, email, tz) in found.items():
@@ -279,11 +279,11 @@ def _people_ids(session: Session, people: list[SlackPerson], *, now: datetime) -
             refreshed)
     if new:
         session.execute(insert(Person), new)
-        fresh = [row["slack_user_id"] for row in new]
+        fresh = [row["handle"] for row in new]
         made: list[tuple[int, str, str | None]] = []
         for start in range(0, len(fresh), 500):
-            for pid, uid in session.exec(select(col(Person.id), col(Person.slack_user_id))
-                                         .where(col(Person.slack_user_id).in_(fresh[start:start + 500]))).all():
+            for pid, uid in session.exec(select(col(Person.id), col(Person.handle))
+                                         .where(col(Person.handle).in_(fresh[start:start + 500]))).all():
                 found[uid] = (int(pid or 0), "", None, None)
                 made.append((int(pid or 0), uid, None))
         add_slack_identities(session, made, now=now)  # in the same transaction: all or nothing
@@ -309,7 +309,7 @@ def export_rows(session: Session) -> list[list[object]]:
     ).all()
     for school_id, person in leaders:
         school = schools[school_id]
-        out.append([school.name, "", "", person.email or "", person.slack_user_id, "principal", "", "", "",
+        out.append([school.name, "", "", person.email or "", person.handle, "principal", "", "", "",
                     school.timezone])
     seats = session.exec(
         select(Team, Person, Membership.role)
@@ -320,7 +320,7 @@ def export_rows(session: Session) -> list[list[object]]:
     ).all()
     for team, person, role in seats:
         out.append([schools[team.school_id].name, team.name, team.channel_id, person.email or "",
-                    person.slack_user_id, role, team.meeting_weekdays, team.meeting_time or "",
+                    person.handle, role, team.meeting_weekdays, team.meeting_time or "",
                     team.meeting_minutes, team.timezone])
     return out
 

@@ -109,7 +109,7 @@ def team_count(session: Session, *, school_id: int) -> int:
 def member_roles(session: Session, *, team_id: int) -> dict[str, str]:
     """Slack user id -> role ("member" | "facilitator") of the team's active memberships."""
     rows = session.exec(
-        select(Person.slack_user_id, Membership.role)
+        select(Person.handle, Membership.role)
         .join(Membership, col(Membership.person_id) == Person.id)
         .where(Membership.team_id == team_id, col(Membership.active).is_(True))
     ).all()
@@ -119,7 +119,7 @@ def member_roles(session: Session, *, team_id: int) -> dict[str, str]:
 def leader_ids(session: Session, *, school_id: int) -> list[str]:
     """Slack user ids of the school's leaders, active or not (for showing and editing)."""
     return list(session.exec(
-        select(Person.slack_user_id)
+        select(Person.handle)
         .join(SchoolLeader, col(SchoolLeader.person_id) == Person.id)
         .where(SchoolLeader.school_id == school_id)
         .order_by(col(Person.name))
@@ -190,13 +190,13 @@ def audit_actor(session: Session, entry: AuditEntry) -> str:
     if entry.actor_id is None:
         return entry.actor_label
     person = session.get(Person, entry.actor_id)
-    return person.slack_user_id if person is not None else entry.actor_label
+    return person.handle if person is not None else entry.actor_label
 
 
 def _person_detail(session: Session, person_id: int) -> str:
     """"person:N U123": the row id and the Slack id, so `plcbot audit --user U123` finds it."""
     person = session.get(Person, person_id)
-    return f"person:{person_id} {person.slack_user_id}" if person is not None else f"person:{person_id}"
+    return f"person:{person_id} {person.handle}" if person is not None else f"person:{person_id}"
 
 
 def _school_of_target(session: Session, target: str) -> int | None:
@@ -384,7 +384,7 @@ def set_membership(session: Session, *, team_id: int, person: Person, role: str 
     else:
         row = session.exec(select(Membership).where(
             Membership.team_id == team_id, Membership.person_id == person.id)).first()
-    uid = person.slack_user_id
+    uid = person.handle
     outcome, action = membership_change((row.active, row.role) if row is not None else None, role)
     if outcome == "unchanged":
         return outcome
@@ -429,29 +429,29 @@ def replace_members(session: Session, *, team_id: int, roles: dict[str, str], pe
             set_membership(session, team_id=team_id, person=people[uid], role=role, actor=actor, now=now,
                            changes=changes, known=known)
         for membership, person in rows:
-            if membership.active and person.slack_user_id not in roles:
+            if membership.active and person.handle not in roles:
                 set_membership(session, team_id=team_id, person=person, role=None, actor=actor, now=now,
                                changes=changes, known=known)
     session.flush()
     return changes
 
 
-def leave_team(session: Session, *, team_id: int, slack_user_id: str, actor: str, now: datetime) -> bool:
+def leave_team(session: Session, *, team_id: int, handle: str, actor: str, now: datetime) -> bool:
     """Someone left the team's channel: their membership goes inactive, their history stays."""
-    person = session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
+    person = session.exec(select(Person).where(Person.handle == handle)).first()
     if person is None:
         return False
     outcome = set_membership(session, team_id=team_id, person=person, role=None, actor=actor, now=now)
     return outcome == "removed"
 
 
-def set_person_active(session: Session, *, slack_user_id: str, active: bool, actor: str,
+def set_person_active(session: Session, *, handle: str, active: bool, actor: str,
                       now: datetime | None = None) -> bool:
     """Slack deactivated (or restored) an account: prompts stop (or resume); nothing is deleted.
 
     `deactivated_at` starts the PLCBOT_FORGET_DEACTIVATED_DAYS clock; a restored account stops it.
     """
-    person = session.exec(select(Person).where(Person.slack_user_id == slack_user_id)).first()
+    person = session.exec(select(Person).where(Person.handle == handle)).first()
     if person is None or person.active == active:
         return False
     now = now or session_now(session)
@@ -459,5 +459,5 @@ def set_person_active(session: Session, *, slack_user_id: str, active: bool, act
     person.deactivated_at = None if active else now
     session.add(person)
     audit(session, actor=actor, action="person.activate" if active else "person.deactivate",
-          target=f"person:{person.id}", detail=slack_user_id, at=now)
+          target=f"person:{person.id}", detail=handle, at=now)
     return True

@@ -84,9 +84,9 @@ class BotHarness(Stage):
 def checkin_of(handle: str) -> ColumnElement[bool]:
     """A where-clause for the check-ins of the person known by `handle` (a Slack or Teams id):
     check-ins name their person row, not a chat id."""
-    return col(Checkin.person_id) == select(Person.id).where(Person.slack_user_id == handle).scalar_subquery()
+    return col(Checkin.person_id) == select(Person.id).where(Person.handle == handle).scalar_subquery()
 
 
 def handles(session: Session) -> dict[int, str]:
     """person id -> handle, to say whose each stored row is."""
-    return {p.id or 0: p.slack_user_id for p in session.exec(select(Person)).all()}
+    return {p.id or 0: p.handle for p in session.exec(select(Person)).all()}

@@ -255,9 +255,9 @@ class TeamsFront:
             person = identities.person_for_identity(session, TEAMS, tenant or self.tenant, user_id)
             if person is None:
                 raise UserError("I don't know you yet: ask your facilitator to add you to a PLC team.")
-            # The core still names people by `person.slack_user_id` (issue 24, item 1 not done):
+            # The core still names people by `person.handle` (issue 24, item 1 not done):
             # a Teams-only person carries their Teams id there.
-            return load_actor(session, person.slack_user_id, admins=())
+            return load_actor(session, person.handle, admins=())
 
     # notices the actions owe others (to the team's Teams channel, through the ledger)
     def deliver_notices(self, result: ActionResult) -> list[delivery.Outcome]:

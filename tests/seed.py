@@ -60,9 +60,9 @@ def seed_team(
         session.add(t)
         session.flush()
         for user_id in everyone:
-            person = session.exec(select(Person).where(Person.slack_user_id == user_id)).first()
+            person = session.exec(select(Person).where(Person.handle == user_id)).first()
             if person is None:
-                person = Person(slack_user_id=user_id, name=f"Teacher {user_id}",
+                person = Person(handle=user_id, name=f"Teacher {user_id}",
                                 email=f"{user_id.lower()}@school.example", tz=timezone)
                 session.add(person)
                 session.flush()

@@ -84,7 +84,7 @@ def test_no_reminder_while_the_owner_is_away(bot):
     team = seed_team(bot)
     _command(bot, "UFAC", "action <@UT3|ut3> Bring the data by Dec 4", team.channel)
     with bot.db.session() as session:
-        person = session.exec(select(Person).where(Person.slack_user_id == "UT3")).one()
+        person = session.exec(select(Person).where(Person.handle == "UT3")).one()
         person.away_from, person.away_until = date(2026, 12, 2), date(2026, 12, 3)
     bot.tick()
     bot.clock.set(THURSDAY_9AM)

@@ -371,7 +371,7 @@ def test_wrap_up_refuses_a_submission_before_the_start_and_bad_action_rows(bot):
     bot.double.add_user("UOUT", name="outsider")
     with bot.db.session() as session:  # a Person who is not in the team
         from storage.models import Person
-        session.add(Person(slack_user_id="UOUT", name="Outsider"))
+        session.add(Person(handle="UOUT", name="Outsider"))
     _command(bot, "UFAC", "agenda", team.channel)
     with bot.db.read() as session:
         meeting = session.exec(select(Meeting).where(Meeting.starts_at == THURSDAY_MEETING)).one()

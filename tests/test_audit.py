@@ -321,7 +321,7 @@ def test_cli_streams_a_big_log_in_a_fixed_number_of_queries(bot, tmp_path, capsy
 
     a, _ = _two_schools(bot)
     with bot.db.session() as session:
-        fac = session.exec(select(Person.id).where(Person.slack_user_id == "UFAC")).one()
+        fac = session.exec(select(Person.id).where(Person.handle == "UFAC")).one()
         session.execute(insert(AuditEntry), [
             {"at": START + timedelta(seconds=i), "actor_id": fac, "action": "member.add",
              "target": f"team:{a.team_id}", "detail": f"person:{i} U{i:05d}", "school_id": a.school_id}
@@ -412,7 +412,7 @@ def test_person_ids_in_old_entries_still_match_their_slack_id(bot):
     a, _ = _history(bot)
     with bot.db.read() as session:
         from storage import audit_log
-        person = session.exec(select(Person).where(Person.slack_user_id == "UT1")).one()
+        person = session.exec(select(Person).where(Person.handle == "UT1")).one()
         rows = list(audit_log.entries(session, user="UT1"))
     assert person.id == a.person_ids["UT1"]
     assert [r.action for r in rows] == ["principal.add", "member.add"]

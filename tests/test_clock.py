@@ -60,7 +60,7 @@ def test_a_school_set_up_under_the_test_clock_gets_the_next_digest_on_that_clock
     with bot.db.read() as session:
         school = session.exec(select(School)).one()
         assert school.created_at == START
-        person = session.exec(select(Person).where(Person.slack_user_id == "UPRIN")).one()
+        person = session.exec(select(Person).where(Person.handle == "UPRIN")).one()
         assert person.created_at == START
         assert session.exec(select(SchoolLeader)).one().created_at == START
         assert {e.at for e in session.exec(select(AuditEntry)).all()} == {START}

@@ -69,7 +69,7 @@ def world(any_db_url: str) -> Iterator[World]:
         session.add(team)
         session.flush()
         for uid, role in (("UFAC", "facilitator"), ("UT1", "member"), ("UT2", "member"), ("UOUT", None)):
-            person = Person(slack_user_id=uid, name=f"Teacher {uid}", tz="America/New_York")
+            person = Person(handle=uid, name=f"Teacher {uid}", tz="America/New_York")
             session.add(person)
             session.flush()
             if role:

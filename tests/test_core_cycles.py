@@ -86,7 +86,7 @@ def world(any_db_url: str) -> World:
         session.add(team)
         session.flush()
         for uid, role in (("UFAC", "facilitator"), ("UT1", "member"), ("UT2", "member")):
-            person = Person(slack_user_id=uid, name=f"Teacher {uid}", tz="America/New_York")
+            person = Person(handle=uid, name=f"Teacher {uid}", tz="America/New_York")
             session.add(person)
             session.flush()
             session.add(Membership(team_id=team.id, person_id=person.id, role=role))
@@ -174,7 +174,7 @@ def _a_sent_checkin(world: World, user_id: str) -> int:
     with services.db.session() as session:
         round_ = checkin_store.open_round(session, cycle=cycle, week=1, local_day=date(2026, 12, 2),
                                           now=START, closes_at=datetime(2026, 12, 3, 19, 0, tzinfo=UTC))
-        person = session.exec(select(Person).where(Person.slack_user_id == user_id)).one()
+        person = session.exec(select(Person).where(Person.handle == user_id)).one()
         (checkin,) = checkin_store.ensure_checkins(session, round_=round_, asked=[person], away=[], now=START)
         return checkin.id or 0
 
@@ -233,7 +233,7 @@ def test_away_then_back(world: World) -> None:
 
     def away_until() -> date | None:
         with services.db.read() as session:
-            return session.exec(select(Person).where(Person.slack_user_id == "UT1")).one().away_until
+            return session.exec(select(Person).where(Person.handle == "UT1")).one().away_until
 
     assert away_until() == date(2026, 12, 11)
     checkin_actions.back(services, teacher)

@@ -122,7 +122,7 @@ def world(any_db_url: str) -> Iterator[World]:
             teams[name] = team.id
         people = {}
         for uid in ("UFAC", "UT1", "UT2", "USCI", "UPRIN"):
-            person = Person(slack_user_id=uid, name=f"Teacher {uid}", tz="America/New_York")
+            person = Person(handle=uid, name=f"Teacher {uid}", tz="America/New_York")
             session.add(person)
             session.flush()
             people[uid] = person.id

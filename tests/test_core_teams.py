@@ -114,7 +114,7 @@ def test_a_facilitator_sets_a_team_up_and_adds_a_member(db: Database) -> None:
     assert added.refresh_homes == ("UNEW",)
     assert roles(db, team_id) == {"UFAC": "facilitator", "UT1": "member", "UNEW": "member"}
     with db.read() as session:
-        assert session.exec(select(Person).where(Person.slack_user_id == "UNEW")).one().name == "Teacher UNEW"
+        assert session.exec(select(Person).where(Person.handle == "UNEW")).one().name == "Teacher UNEW"
 
 
 def test_the_last_facilitator_cannot_step_down(db: Database) -> None:
@@ -146,7 +146,7 @@ def test_a_member_cannot_add_anyone_and_nothing_changes(db: Database) -> None:
                                     people_ids=["UT1"], role="facilitator", remove=False, now=START)
     assert roles(db, team_id) == before
     with db.read() as session:
-        assert session.exec(select(Person).where(Person.slack_user_id == "UOUT")).first() is None
+        assert session.exec(select(Person).where(Person.handle == "UOUT")).first() is None
         assert len(session.exec(select(AuditEntry)).all()) == audits
 
 

@@ -22,7 +22,7 @@ def _keyed(bot, user_id: str, key: str) -> list[dict]:
 def _teacher(bot, user_id: str = "UT1", **kwargs) -> None:
     bot.double.add_user(user_id, name=user_id.lower(), **kwargs)
     with bot.db.session() as session:
-        session.add(Person(slack_user_id=user_id, name=user_id))
+        session.add(Person(handle=user_id, name=user_id))
 
 
 def _row(bot, key: str) -> Delivery:
@@ -38,7 +38,7 @@ def test_sending_twice_sends_once_and_remembers_the_dm(bot):
     assert len(_keyed(bot, "UT1", "k1")) == 1
     assert first.channel_id and first.channel_id.startswith("D")
     with bot.db.read() as session:
-        person = session.exec(select(Person).where(Person.slack_user_id == "UT1")).one()
+        person = session.exec(select(Person).where(Person.handle == "UT1")).one()
     assert person.dm_channel_id == first.channel_id
 
 

@@ -104,7 +104,7 @@ def test_forget_a_teacher_everywhere_with_the_figures_unchanged(harness, monkeyp
     bot = harness
     history = build_history(bot)
     with bot.db.read() as session:
-        maria = session.execute(select(Person).where(Person.slack_user_id == TEACHER)).scalar_one()
+        maria = session.execute(select(Person).where(Person.handle == TEACHER)).scalar_one()
         dm = maria.dm_channel_id
         mine = session.execute(select(Checkin).where(Checkin.person_id == maria.id)).scalars().one()
         assert (mine.evidence, mine.support) == (EVIDENCE, SUPPORT)
@@ -114,7 +114,7 @@ def test_forget_a_teacher_everywhere_with_the_figures_unchanged(harness, monkeyp
     before = figures(bot, history)
     rows_before = dump(bot)
     held = {(t, c) for t, c, _ in occurrences(bot, TEACHER)}
-    assert {("person", "slack_user_id"), ("delivery", "key"),
+    assert {("person", "handle"), ("delivery", "key"),
             ("auditentry", "detail")} <= held, held
 
     # The dry run says what would change, per table, and changes nothing.
@@ -142,7 +142,7 @@ def test_forget_a_teacher_everywhere_with_the_figures_unchanged(harness, monkeyp
         assert entry.action == "privacy.forget" and entry.actor_label.startswith("cli:")
         assert "forgotten-" not in entry.detail and re.search(r"checkin: \d", entry.detail)
         tomb = session.get(Person, maria.id)
-        assert tomb.slack_user_id.startswith("forgotten-") and tomb.forgotten_at is not None
+        assert tomb.handle.startswith("forgotten-") and tomb.forgotten_at is not None
         assert (tomb.name, tomb.email, tomb.tz, tomb.dm_channel_id, tomb.active) == (
             "a former member", None, None, None, False)
         assert not session.execute(select(Membership).where(Membership.person_id == maria.id,
@@ -223,7 +223,7 @@ def test_forget_person_is_the_same_call_for_the_retention_job(bot):
         report = forget_person(session, "UT2", actor="system:retention", now=now, link_key=key, apply=False)
     assert not report.applied and report.counts["membership"] and report.lines()[-1].startswith("Nothing")
     with bot.db.read() as session:
-        assert session.execute(select(Person).where(Person.slack_user_id == "UT2")).scalar_one().name
+        assert session.execute(select(Person).where(Person.handle == "UT2")).scalar_one().name
     dry = report
     with bot.db.session() as session:
         report = forget_person(session, "UT2", actor="system:retention", now=now, link_key=key, apply=True)

@@ -55,7 +55,7 @@ def richer_history(bot: BotHarness):  # noqa: ANN201
     now = bot.clock.now()
     bot.double.add_user(TEACHER, name=DISPLAY, real_name=REAL_NAME, email=EMAIL)
     with bot.db.session() as session:
-        maria = session.execute(select(Person).where(Person.slack_user_id == TEACHER)).scalar_one()
+        maria = session.execute(select(Person).where(Person.handle == TEACHER)).scalar_one()
         maria.name, maria.email = REAL_NAME, EMAIL
     _command(bot, "UFAC2", f"team facilitator add <@{TEACHER}>", math.channel)
     _command(bot, TEACHER, "away until 2026-12-20", grade3.channel)
@@ -77,7 +77,7 @@ def richer_history(bot: BotHarness):  # noqa: ANN201
     bot.wait_idle()
 
     with bot.db.session() as session:
-        maria = session.execute(select(Person).where(Person.slack_user_id == TEACHER)).scalar_one()
+        maria = session.execute(select(Person).where(Person.handle == TEACHER)).scalar_one()
         other = School(name="Roosevelt Middle", timezone="America/New_York")
         session.add(other)
         session.flush()
@@ -131,7 +131,7 @@ def test_a_richer_history_leaves_nothing_that_names_her(harness, monkeypatch, ca
     bot = harness
     richer_history(bot)
     with bot.db.read() as session:
-        maria = session.execute(select(Person).where(Person.slack_user_id == TEACHER)).scalar_one()
+        maria = session.execute(select(Person).where(Person.handle == TEACHER)).scalar_one()
         dm, maria_id = maria.dm_channel_id, maria.id
         assert maria.away_until == date(2026, 12, 20) and maria.email == EMAIL and maria.name == REAL_NAME
     before = survivors(bot, dm)
@@ -300,8 +300,8 @@ def test_a_forgotten_person_who_comes_back_is_a_new_person(bot, monkeypatch, cap
     _command(bot, "UFAC", "team add <@UT1>", team.channel)
     with bot.db.read() as session:
         people = session.execute(select(Person).where(Person.id == team.person_ids["UT1"])).scalars().all()
-        assert people[0].slack_user_id.startswith("forgotten-")
-        fresh = session.execute(select(Person).where(Person.slack_user_id == "UT1")).scalar_one()
+        assert people[0].handle.startswith("forgotten-")
+        fresh = session.execute(select(Person).where(Person.handle == "UT1")).scalar_one()
         assert fresh.id != team.person_ids["UT1"] and fresh.away_until is None and fresh.forgotten_at is None
         assert fresh.name == "Teacher UT1"
         mine = session.execute(select(Membership).where(Membership.person_id == fresh.id)).scalars().all()

@@ -365,7 +365,7 @@ def test_parallel_saves_keep_one_answer_on_every_database(any_db_url):
         session.add(school)
         session.flush()
         team = Team(school_id=school.id, name="T", channel_id="CT", timezone="America/New_York")
-        person = Person(slack_user_id="UX")
+        person = Person(handle="UX")
         session.add_all([team, person])
         session.flush()
         meeting = Meeting(team_id=team.id, starts_at=MEETING_AT)

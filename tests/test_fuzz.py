@@ -518,14 +518,14 @@ def test_away_picker_with_arbitrary_text(bot, caplog):
                      lambda: _acked(bot.user("UT1").click(home, cycle_render.AWAY_ACTION,
                                                           channel=bot.double.dm_channel_id("UT1")), "away"))
         with bot.db.read() as session:
-            old = session.exec(select(Person).where(Person.slack_user_id == "UT1")).one().model_dump()
+            old = session.exec(select(Person).where(Person.handle == "UT1")).one().model_dump()
         before = _counts(bot)
         reply = bot.user("UT1").submit(view, {"until": {"until": text}})  # a forged date picker value
         _acked(reply, "until")
         _no_apology(reply, "until")
         watch.check(f"away until={text[:40]!r}")
         with bot.db.read() as session:
-            now = session.exec(select(Person).where(Person.slack_user_id == "UT1")).one()
+            now = session.exec(select(Person).where(Person.handle == "UT1")).one()
         if _refused(reply):
             assert _counts(bot) == before and now.model_dump() == old
             _finish(bot, "UT1", view, reply)
@@ -535,7 +535,7 @@ def test_away_picker_with_arbitrary_text(bot, caplog):
     run()
     _no_bolt_errors(caplog)
     with bot.db.session() as session:  # the others in the team were never touched
-        assert all(p.away_until is None for p in session.exec(select(Person).where(Person.slack_user_id != "UT1")))
+        assert all(p.away_until is None for p in session.exec(select(Person).where(Person.handle != "UT1")))
 
 
 def test_wrapup_with_arbitrary_text(bot, caplog):

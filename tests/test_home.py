@@ -257,7 +257,7 @@ def _many_teams(bot, n: int) -> str:
 def test_a_coach_in_forty_teams_stays_within_the_home_limits(bot):
     coach = _many_teams(bot, 40)
     with bot.db.session() as session:  # the coach is also a principal of the school
-        person = session.exec(select(Person).where(Person.slack_user_id == coach)).one()
+        person = session.exec(select(Person).where(Person.handle == coach)).one()
         from storage.models import SchoolLeader
         school_id = session.exec(select(Team.school_id)).first()
         session.add(SchoolLeader(school_id=school_id, person_id=person.id))
@@ -293,7 +293,7 @@ def test_dashboard_reads_in_a_fixed_number_of_queries(bot):
 
     small = count_for()
     with bot.db.session() as session:
-        person = session.exec(select(Person).where(Person.slack_user_id == coach)).one()
+        person = session.exec(select(Person).where(Person.handle == coach)).one()
         school_id = session.exec(select(Team.school_id)).first()
         for i in range(10, 30):
             team = Team(school_id=school_id, name=f"Extra {i}", channel_id=f"CX{i}", timezone="America/New_York",

@@ -46,7 +46,7 @@ def test_people_made_anywhere_get_their_slack_identity_in_the_same_transaction(d
         assert again.id == maria.id and made["UMARIA"].id == maria.id
     with db.read() as session:
         for uid in ("UMARIA", "UBOB"):
-            person = session.exec(select(Person).where(Person.slack_user_id == uid)).one()
+            person = session.exec(select(Person).where(Person.handle == uid)).one()
             assert person.id is not None
             ident = _slack_identity(session, person.id)
             assert (ident.workspace, ident.external_id, ident.conversation_id, ident.service_url) == ("", uid, None,
@@ -94,7 +94,7 @@ def test_a_roster_import_gives_every_new_person_a_slack_identity(slack, tmp_path
     with db(tmp_path).read() as session:
         people = session.exec(select(Person)).all()
         pairs = {(i.person_id, i.external_id) for i in session.exec(select(PersonIdentity)).all()}
-        assert pairs == {(p.id, p.slack_user_id) for p in people} and len(people) == 5
+        assert pairs == {(p.id, p.handle) for p in people} and len(people) == 5
         places = {(p.team_id, p.place_id) for p in session.exec(select(TeamPlace)).all()}
         assert places == {(t.id, t.channel_id) for t in session.exec(select(Team)).all()}
 
@@ -102,9 +102,9 @@ def test_a_roster_import_gives_every_new_person_a_slack_identity(slack, tmp_path
 def _teams_teacher(bot, team_id: int) -> int:  # noqa: ANN001
     """A teacher known on Teams only: the 1:1 conversation reference the Teams front stores."""
     with bot.db.session() as session:
-        # `person.slack_user_id` is still the column every record names people by (issue 24,
+        # `person.handle` is still the column every record names people by (issue 24,
         # item 1); a Teams person holds their Teams user id there until it goes.
-        person = Person(slack_user_id=TEAMS_ID, name="Ms. Teams", tz="America/New_York")
+        person = Person(handle=TEAMS_ID, name="Ms. Teams", tz="America/New_York")
         session.add(person)
         session.flush()
         assert person.id is not None
@@ -148,7 +148,7 @@ def test_one_round_reaches_each_teacher_on_the_platform_where_they_are_known(bot
 
     # Slack's remembered DM is on the person's Slack identity too (made here: seeded by hand).
     with bot.db.read() as session:
-        ut1 = session.exec(select(Person).where(Person.slack_user_id == "UT1")).one()
+        ut1 = session.exec(select(Person).where(Person.handle == "UT1")).one()
         assert ut1.id is not None and ut1.dm_channel_id
         assert _slack_identity(session, ut1.id).conversation_id == ut1.dm_channel_id
 

@@ -66,7 +66,7 @@ def test_every_person_gets_their_slack_identity_and_every_team_its_channel(any_d
         places = conn.execute(sa.text(
             "SELECT team_id, platform, workspace, place_id, kind, service_url FROM teamplace ORDER BY team_id")).all()
         people = {row[0]: row for row in conn.execute(sa.text(
-            "SELECT id, slack_user_id, name, dm_channel_id, forgotten_at FROM person")).all()}
+            "SELECT id, handle, name, dm_channel_id, forgotten_at FROM person")).all()}
 
     by_person: dict[int, list[tuple]] = {}
     for row in idents:

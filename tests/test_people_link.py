@@ -36,7 +36,7 @@ def teams_person(bot: BotHarness, user_id: str = ANA_TEAMS, *, email: str | None
                  name: str = "Ana (Teams)") -> int:
     """A person known on Teams only, named in the core by their Teams id (as the Teams front makes them)."""
     with bot.db.session() as session:
-        p = Person(slack_user_id=user_id, name=name, email=email, created_at=bot.clock.now())
+        p = Person(handle=user_id, name=name, email=email, created_at=bot.clock.now())
         session.add(p)
         session.flush()
         assert p.id is not None
@@ -81,7 +81,7 @@ def cli(bot: BotHarness, monkeypatch, capsys, *argv: str) -> tuple[int, str, str
 
 def person(bot: BotHarness, user_id: str) -> Person | None:
     with bot.db.read() as session:
-        return session.exec(select(Person).where(Person.slack_user_id == user_id)).first()
+        return session.exec(select(Person).where(Person.handle == user_id)).first()
 
 
 # ------------------------------------------------------------------------------ link, applied
@@ -166,7 +166,7 @@ def test_refusals_are_one_line_exit_2_and_change_nothing(bot, monkeypatch, capsy
     if case == "forgotten":
         assert run_cli(bot, monkeypatch, "privacy", "forget", "UT3", "--apply") == 0
         with bot.db.read() as session:
-            token = session.exec(select(Person.slack_user_id).where(Person.forgotten_at.is_not(None))).one()  # type: ignore[union-attr]
+            token = session.exec(select(Person.handle).where(Person.forgotten_at.is_not(None))).one()  # type: ignore[union-attr]
         args = ["UT1", token]
     if case == "shared_email":
         teams_person(bot, "29:1other", email="Shared@school.example")
@@ -190,7 +190,7 @@ def test_people_are_named_by_teams_id_entra_id_and_email(bot):
         assert linking.find(session, ANA_TEAMS).id == ana
         assert linking.find(session, "0A1B2C3D-AAAA-4BBB-8CCC-000000000001").id == ana
         assert linking.find(session, " ANA@School.example ").id == ana
-        assert linking.find(session, "ut1").slack_user_id == "UT1"
+        assert linking.find(session, "ut1").handle == "UT1"
 
 
 # ------------------------------------------------------------------------------ by e-mail
@@ -199,7 +199,7 @@ def test_an_email_attaches_only_to_exactly_one_person_not_yet_on_that_platform(b
     teams_person(bot, "29:1bea", email="bea@school.example")
     with bot.db.read() as session:
         found = linking.person_for_email(session, "UT1@School.Example", TEAMS)
-        assert found is not None and found.slack_user_id == "UT1"
+        assert found is not None and found.handle == "UT1"
         assert linking.person_for_email(session, "bea@school.example", TEAMS) is None  # already on Teams
         assert linking.person_for_email(session, "nobody@school.example", TEAMS) is None
         assert linking.person_for_email(session, None, TEAMS) is None

@@ -193,7 +193,7 @@ def test_the_export_audit_entry_does_not_keep_the_file_name_after_an_erasure(bot
     with bot.db.read() as s:
         [entry] = s.exec(select(AuditEntry).where(AuditEntry.action == "privacy.export")).all()
     assert entry.detail == "workbook written by `plcbot privacy export`"
-    assert entry.actor == common.cli_actor()
+    assert entry.actor_label == common.cli_actor()
 
 
 def test_one_login_helper_for_every_cli_audit_entry(monkeypatch):

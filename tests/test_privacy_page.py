@@ -166,7 +166,7 @@ def test_the_page_for_a_teacher_a_facilitator_and_a_principal(bot):
     assert "/plc privacy export" in body and "deleted 3 school years after" in body.lower()
     # Generated from the table, not written by hand: the same blocks the builder makes.
     with bot.db.read() as session:
-        assert session.exec(select(Person).where(Person.slack_user_id == "UT1")).first() is not None
+        assert session.exec(select(Person).where(Person.handle == "UT1")).first() is not None
     counts = {k.key: 0 for k in (v.CHECKINS, v.SUPPORT, v.NAMED_FEEDBACK, v.ACTION_ITEMS, v.NORM_COMMITMENTS,
                                  v.MEETING_LOGS)}
     expected = render.page(render.Caller(

@@ -112,6 +112,8 @@ CONVERTED.update({
     ("schoolyear", "closed_by"): Converted("closed_by_id", _person_or_none, "closed_by_label", _unless_person("")),
     # It repeated `checkin.person_id`, which is compared as it stands.
     ("checkin", "user_id"): Converted(None),
+    # 0012: the person's own column is renamed, its values kept.
+    ("person", "slack_user_id"): Converted("handle"),
 })
 # Fixture tables a migration may add rows to (every fixture row must still be there).
 MAY_GROW: set[str] = set()
@@ -340,7 +342,7 @@ def test_an_open_anonymous_answer_is_still_the_authors_after_the_upgrade(any_db_
     key = link_key(None, INSTALL_SECRET)
     author, meeting_id = ANONYMOUS_INSIDE
     with db.session() as session:
-        person = session.exec(select(Person).where(Person.slack_user_id == author)).one()
+        person = session.exec(select(Person).where(Person.handle == author)).one()
         assert person.id is not None
         new = anonymous_link(key, meeting_id=meeting_id, person_id=person.id)
         old = legacy_link(key, meeting_id=meeting_id, user_id=author)

@@ -340,9 +340,9 @@ def test_deactivated_and_unknown_users_get_handled_paths(bot):
     team = seed_team(bot)
     bot.double.deactivate_user("UT2")  # account_inactive on its DM
     with bot.db.session() as session:  # a person Slack no longer knows: user_not_found / channel_not_found
-        session.add(Person(slack_user_id="UGHOST", name="Ghost"))
+        session.add(Person(handle="UGHOST", name="Ghost"))
         session.flush()
-        ghost = session.exec(select(Person).where(Person.slack_user_id == "UGHOST")).one()
+        ghost = session.exec(select(Person).where(Person.handle == "UGHOST")).one()
         session.add(Membership(team_id=team.team_id, person_id=ghost.id, role="member"))
     make_cycle(bot, team.team_id)
     bot.clock.set(ROUND_DUE)

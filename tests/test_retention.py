@@ -427,7 +427,7 @@ def _deactivate(bot: BotHarness, uid: str, *, days_ago: int) -> None:
     bot.user(uid).event({"type": "user_change", "user": {"id": uid, "deleted": True, "name": uid.lower()}})
     bot.wait_idle()
     with bot.db.session() as s:
-        person = s.exec(select(Person).where(Person.slack_user_id == uid)).one()
+        person = s.exec(select(Person).where(Person.handle == uid)).one()
         assert person.active is False and person.deactivated_at == bot.clock.now()  # the bot's clock
         # Slack told us `days_ago` days ago: move the stamp rather than replay the days in between.
         person.deactivated_at = bot.clock.now() - timedelta(days=days_ago)
@@ -458,9 +458,9 @@ def _forgetting_scenario(bot: BotHarness) -> None:
     retention_only(bot).tick()
 
     gone, kept = _person(bot, team.person_ids["UT2"]), _person(bot, team.person_ids["UT3"])
-    assert gone.forgotten_at == bot.clock.now() and gone.slack_user_id.startswith("forgotten-")
+    assert gone.forgotten_at == bot.clock.now() and gone.handle.startswith("forgotten-")
     assert "UT2" not in gone.name and gone.email is None
-    assert kept.forgotten_at is None and kept.slack_user_id == "UT3"
+    assert kept.forgotten_at is None and kept.handle == "UT3"
     with bot.db.read() as s:
         # The team's figures stay: the forgotten teacher's answers still count, without a name.
         assert s.exec(select(func.count()).select_from(Checkin).where(
@@ -544,7 +544,7 @@ def test_one_failed_erasure_stops_neither_the_purge_nor_the_others(bot, monkeypa
 
     monkeypatch.setattr(erasure, "forget_person", flaky)
     retention_only(bot).tick()
-    assert _person(bot, team.person_ids["UT1"]).slack_user_id == "UT1"  # rolled back whole
+    assert _person(bot, team.person_ids["UT1"]).handle == "UT1"  # rolled back whole
     assert _person(bot, team.person_ids["UT1"]).forgotten_at is None
     assert _person(bot, team.person_ids["UT2"]).forgotten_at is not None
     assert all(years_left(bot)[k] == KEPT for k in KINDS)

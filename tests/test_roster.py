@@ -293,7 +293,7 @@ def test_export_leaves_out_deactivated_people_so_it_imports_again(slack, tmp_pat
     assert run(tmp_path, "import", write(tmp_path, GOOD), "--apply") == 0
     slack.deactivate_user("UTOM")  # Slack deactivates Tom; its user_change made him inactive here
     with db(tmp_path).session() as session:
-        store.set_person_active(session, slack_user_id="UTOM", active=False, actor="slack:user_change",
+        store.set_person_active(session, handle="UTOM", active=False, actor="slack:user_change",
                                 now=datetime.now(UTC))  # the CLI's clock: the machine's
     out_path = tmp_path / "export.xlsx"
     assert run(tmp_path, "export", str(out_path)) == 0

@@ -154,9 +154,9 @@ def build_world(url: str, ids: Ids) -> World:
         person = {}
         for uid, name in ((ids.fac, "Ms. Facilitator"), (ids.t1, "Mr. One"), (ids.t2, "Ms. Two"),
                           (ids.principal, "Dr. Principal")):
-            # Known on Teams only: no Slack identity. `person.slack_user_id` still names people
+            # Known on Teams only: no Slack identity. `person.handle` still names people
             # everywhere (issue 24, item 1), so it holds the Teams id.
-            row = Person(slack_user_id=uid, name=name, tz="America/New_York")
+            row = Person(handle=uid, name=name, tz="America/New_York")
             session.add(row)
             session.flush()
             assert row.id is not None

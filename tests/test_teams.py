@@ -55,7 +55,7 @@ def _school(bot, *, name="Lincoln Elementary", principals=("UPRIN",), self_servi
         session.add(school)
         session.flush()
         for uid in principals:
-            person = Person(slack_user_id=uid, name=f"Person {uid}")
+            person = Person(handle=uid, name=f"Person {uid}")
             session.add(person)
             session.flush()
             session.add(SchoolLeader(school_id=school.id, person_id=person.id))
@@ -89,11 +89,11 @@ def test_principal_sets_up_a_team_from_the_channel(bot):
         team = session.exec(select(Team)).one()
         assert (team.channel_id, team.name, team.meeting_weekdays, team.meeting_time, team.timezone) == (
             "CG3", "Grade 3 Math", "thu", "15:30", "America/Chicago")
-        assert [p.slack_user_id for p in store.facilitators(session, team_id=team.id)] == ["UFAC"]
-        assert sorted(p.slack_user_id for p in store.active_members(session, team_id=team.id)) == [
+        assert [p.handle for p in store.facilitators(session, team_id=team.id)] == ["UFAC"]
+        assert sorted(p.handle for p in store.active_members(session, team_id=team.id)) == [
             "UFAC", "UT1", "UT2"]
         # The principal is not a member: they get no check-ins.
-        assert "UPRIN" not in [p.slack_user_id for p in store.active_members(session, team_id=team.id)]
+        assert "UPRIN" not in [p.handle for p in store.active_members(session, team_id=team.id)]
         actions = [a.action for a in session.exec(select(AuditEntry)).all()]
         assert "team.create" in actions and actions.count("member.add") == 2 and "facilitator.add" in actions
     dm = bot.double.messages("UPRIN")  # the principal is not in the channel: told by DM
@@ -240,7 +240,7 @@ def test_facilitator_cannot_name_a_principal_and_admin_can(bot):
     bot.user("UADMIN").command("school principal add <@UT1|ut1>", channel=team.channel)
     assert "now a principal" in _last_text(bot)
     with bot.db.read() as session:
-        assert [p.slack_user_id for p in store.principals(session, school_id=team.school_id)] == ["UPRIN", "UT1"]
+        assert [p.handle for p in store.principals(session, school_id=team.school_id)] == ["UPRIN", "UT1"]
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "principal.add")).one()
         assert audit_actor(session, entry) == "UADMIN"
     bot.user("UADMIN").command("school principal remove <@UT1|ut1>", channel=team.channel)
@@ -311,7 +311,7 @@ def test_joining_the_channel_offers_facilitators_a_one_click_add(bot):
     bot.wait_idle()
     with bot.db.read() as session:
         assert store.member_roles(session, team_id=team.team_id)["UNEW"] == "member"
-        assert session.exec(select(Person).where(Person.slack_user_id == "UNEW")).one().name == "Nia New"
+        assert session.exec(select(Person).where(Person.handle == "UNEW")).one().name == "Nia New"
     assert "added to the team" in bot.double.messages("UFAC")[-1]["text"]
 
 
@@ -330,7 +330,7 @@ def test_leaving_or_deactivation_stops_prompts_but_keeps_history(bot):
     bot.user("UT2").event({"type": "user_change", "user": {"id": "UT2", "deleted": True, "name": "ut2"}})
     bot.wait_idle()
     with bot.db.read() as session:
-        active = sorted(p.slack_user_id for p in store.active_members(session, team_id=team.team_id))
+        active = sorted(p.handle for p in store.active_members(session, team_id=team.team_id))
         assert active == ["UFAC", "UT3"]
         assert len(session.exec(select(Membership).where(Membership.team_id == team.team_id)).all()) == 4
         assert session.get(Person, team.person_ids["UT2"]).active is False
@@ -577,10 +577,10 @@ def test_member_sync_takes_a_fixed_number_of_queries(bot):
     team = seed_team(bot)
     now = datetime(2026, 12, 1, tzinfo=UTC)
     with bot.db.session() as session:
-        people = {f"UM{i:03d}": Person(slack_user_id=f"UM{i:03d}", name=f"m{i}") for i in range(60)}
+        people = {f"UM{i:03d}": Person(handle=f"UM{i:03d}", name=f"m{i}") for i in range(60)}
         session.add_all(people.values())
         session.flush()
-        people.update({p.slack_user_id: p for p in session.exec(select(Person)).all()})
+        people.update({p.handle: p for p in session.exec(select(Person)).all()})
         first = {f"UM{i:03d}": "member" for i in range(30)} | {"UFAC": "facilitator"}
         store.replace_members(session, team_id=team.team_id, roles=first, people=people, actor="t", now=now)
     statements: list[str] = []
@@ -591,7 +591,7 @@ def test_member_sync_takes_a_fixed_number_of_queries(bot):
     event.listen(bot.db.engine, "before_cursor_execute", count)
     try:
         with bot.db.session() as session:
-            people = {p.slack_user_id: p for p in session.exec(select(Person)).all()}
+            people = {p.handle: p for p in session.exec(select(Person)).all()}
             statements.clear()
             roles = {f"UM{i:03d}": "member" for i in range(30, 60)} | {"UFAC": "facilitator"}
             changes = store.replace_members(session, team_id=team.team_id, roles=roles, people=people,

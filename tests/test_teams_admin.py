@@ -123,7 +123,7 @@ def test_a_teams_only_admin_creates_a_school_and_names_a_principal_by_mention(do
         text, card = replies.next(ada_user.personal_conversation)
         assert "now a principal of" in text and "Pat Principal" in text, text
         with bot.services.db.read() as session:
-            person = session.exec(select(Person).where(Person.slack_user_id == pat["id"])).one()
+            person = session.exec(select(Person).where(Person.handle == pat["id"])).one()
             assert person.name == "Pat Principal"
             assert [i.external_id for i in session.exec(select(PersonIdentity).where(
                 PersonIdentity.person_id == person.id)).all()] == [pat["id"]]
@@ -258,7 +258,7 @@ def test_wrapup_dialog_bad_then_good_and_a_doubled_submit_stores_once(double: Te
             assert session.get(Meeting, meeting_id).status == "held"
             [item] = session.exec(select(ActionItem)).all()
             assert item.text == "Bring three student work samples"
-            present = {p.slack_user_id: a.present for a, p in session.exec(
+            present = {p.handle: a.present for a, p in session.exec(
                 select(Attendance, Person).where(Attendance.person_id == Person.id)).all()}
             assert present == {fay["id"]: True, ana["id"]: True, ben["id"]: False}
             assert len(session.exec(select(Delivery).where(Delivery.kind == "meeting_log")).all()) == 1
@@ -287,7 +287,7 @@ def test_privacy_export_through_file_consent_has_only_the_callers_data(double: T
         with bot.services.db.session() as session:  # an action item for Ben, one for Ana
             t = session.exec(select(Team)).one()
             for who, what in ((ana, "Ana's own task"), (ben, "Ben's private task")):
-                person = session.exec(select(Person).where(Person.slack_user_id == who["id"])).one()
+                person = session.exec(select(Person).where(Person.handle == who["id"])).one()
                 session.add(ActionItem(team_id=t.id, meeting_id=meeting_id, owner_id=person.id, text=what,
                                        created_at=bot.services.clock.now()))
 

@@ -109,7 +109,7 @@ def test_one_round_reaches_each_teacher_once_on_their_platform_and_the_digest_co
     tina, theo, lin_on_teams = (double.add_user(n) for n in ("Tina Teams", "Theo Teams", "Lin Linked"))
     with bot.db.session() as session:
         for member in (tina, theo):  # known on Teams only, named in the core by their Teams id
-            person = Person(slack_user_id=member["id"], name=member["name"], email=member["email"],
+            person = Person(handle=member["id"], name=member["name"], email=member["email"],
                             created_at=bot.clock.now())
             session.add(person)
             session.flush()
@@ -198,12 +198,12 @@ def test_the_teams_set_up_makes_a_slack_teacher_with_the_same_email_a_member_not
     assert "is set up" in text
     with bot.db.read() as session:
         mays = session.exec(select(Person).where(Person.email.ilike("umay@school.example"))).all()  # type: ignore[union-attr]
-        assert [p.slack_user_id for p in mays] == ["UMAY"]  # one person
+        assert [p.handle for p in mays] == ["UMAY"]  # one person
         ids = {(i.platform, i.external_id) for i in session.exec(
             select(PersonIdentity).where(PersonIdentity.person_id == mays[0].id)).all()}
         assert {(SLACK, "UMAY"), (TEAMS, may["id"])} <= ids
         new_team = session.exec(select(Team).where(Team.name == "Grade 4 Science")).one()
-        roles = {p.slack_user_id: m.role for m, p in session.exec(
+        roles = {p.handle: m.role for m, p in session.exec(
             select(Membership, Person).where(Membership.person_id == Person.id,
                                              Membership.team_id == new_team.id)).all()}
         assert roles == {fay["id"]: "facilitator", "UMAY": "member"}

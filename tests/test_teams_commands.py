@@ -140,7 +140,7 @@ def test_setup_from_the_roster_then_cycle_norms_meetings_actions_and_home(bot: B
     assert inputs(again)["members"]["value"] == f"{ana['id']},{ben['id']}"  # what was typed stays
     with bot.services.db.read() as session:
         assert session.exec(select(Team)).all() == []
-        assert session.exec(select(Person).where(Person.slack_user_id == ana["id"])).first() is None
+        assert session.exec(select(Person).where(Person.handle == ana["id"])).first() is None
 
     # ---- a forged member (not in the roster) is refused the same way
     forged = dialog_card(fay_user.task_submit({**good, "members": "29:not-in-this-team"}, team_id=channel))
@@ -159,10 +159,10 @@ def test_setup_from_the_roster_then_cycle_norms_meetings_actions_and_home(bot: B
         places = session.exec(select(TeamPlace).where(TeamPlace.team_id == t.id)).all()
         assert [(p.platform, p.workspace, p.place_id, p.service_url) for p in places] == [
             ("teams", double.tenant_id, channel, double.service_url)]
-        roles = {p.slack_user_id: m.role for m, p in session.exec(
+        roles = {p.handle: m.role for m, p in session.exec(
             select(Membership, Person).where(Membership.person_id == Person.id, Membership.team_id == t.id)).all()}
         assert roles == {fay["id"]: "facilitator", ana["id"]: "member", ben["id"]: "member"}
-        anas = session.exec(select(Person).where(Person.slack_user_id == ana["id"])).one()
+        anas = session.exec(select(Person).where(Person.handle == ana["id"])).one()
         assert anas.email == ana["email"] and anas.name == "Ana Teacher"
         ids = {(i.external_id, i.service_url) for i in session.exec(
             select(PersonIdentity).where(PersonIdentity.person_id == anas.id)).all()}
@@ -224,7 +224,7 @@ def test_setup_from_the_roster_then_cycle_norms_meetings_actions_and_home(bot: B
     with bot.services.db.read() as session:
         [item] = session.exec(select(ActionItem)).all()
         owner = session.get(Person, item.owner_id)
-        assert owner is not None and owner.slack_user_id == ana["id"] and item.text == "share the fractions rubric"
+        assert owner is not None and owner.handle == ana["id"] and item.text == "share the fractions rubric"
     told = double.wait_for(lambda: [a for a in double.seen_by(ana["id"]) if "fractions rubric" in words(a)] or None,
                            timeout=10)
     for activity in told:

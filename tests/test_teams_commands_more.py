@@ -91,7 +91,7 @@ def mentions_in_channel(user: TeamsUser, double: TeamsDouble, channel: str, comm
 
 def roles(bot: Bot, team_id: int) -> dict[str, tuple[str, bool]]:
     with bot.services.db.read() as session:
-        return {p.slack_user_id: (m.role, m.active) for m, p in session.exec(
+        return {p.handle: (m.role, m.active) for m, p in session.exec(
             select(Membership, Person).where(Membership.person_id == Person.id, Membership.team_id == team_id)).all()}
 
 
@@ -100,14 +100,14 @@ def test_team_add_and_remove_by_mention(world: tuple[Bot, TeamsDouble]) -> None:
     t = Team3(bot, double)
     assert t.ben["id"] not in roles(bot, t.team_id)
     with bot.services.db.read() as session:  # Ben has never written to the bot: no person yet
-        assert session.exec(select(Person).where(Person.slack_user_id == t.ben["id"])).first() is None
+        assert session.exec(select(Person).where(Person.handle == t.ben["id"])).first() is None
 
     # ---- a member may not change the team: refused, and nobody is stored
     assert mentions_in_channel(t.ana_user, double, t.channel, "team add", [t.ben]).status == 200
     text, card = t.replies.next(t.channel)
     assert text.startswith("⛔") and card is None
     with bot.services.db.read() as session:
-        assert session.exec(select(Person).where(Person.slack_user_id == t.ben["id"])).first() is None
+        assert session.exec(select(Person).where(Person.handle == t.ben["id"])).first() is None
 
     # ---- the facilitator adds two people by @mention; one unknown so far gets a person and a Teams identity
     assert mentions_in_channel(t.fay_user, double, t.channel, "team add", [t.ben, t.cal]).status == 200
@@ -116,7 +116,7 @@ def test_team_add_and_remove_by_mention(world: tuple[Bot, TeamsDouble]) -> None:
     assert roles(bot, t.team_id) == {t.fay["id"]: ("facilitator", True), t.ana["id"]: ("member", True),
                                      t.ben["id"]: ("member", True), t.cal["id"]: ("member", True)}
     with bot.services.db.read() as session:
-        ben = session.exec(select(Person).where(Person.slack_user_id == t.ben["id"])).one()
+        ben = session.exec(select(Person).where(Person.handle == t.ben["id"])).one()
         assert ben.name == "Ben Newcomer"
         [identity] = session.exec(select(PersonIdentity).where(PersonIdentity.person_id == ben.id)).all()
         assert (identity.platform, identity.workspace, identity.external_id, identity.service_url) == (
@@ -227,7 +227,7 @@ def test_break_list_add_remove_and_audit_for_principals(world: tuple[Bot, TeamsD
     assert pat_user.say("help").status == 200  # the bot knows Pat from now on
     t.replies.next(pat_user.personal_conversation)
     with bot.services.db.session() as session:
-        person = session.exec(select(Person).where(Person.slack_user_id == pat["id"])).one()
+        person = session.exec(select(Person).where(Person.handle == pat["id"])).one()
         assert person.id is not None and t.school_id is not None
         team_store.add_leader(session, school_id=t.school_id, person_id=person.id, actor="test", now=START)
     text, _ = t.say(pat_user, "break add 2026-12-21")

@@ -189,7 +189,7 @@ def _seed_team(bot: Bot, double: TeamsDouble, team: dict[str, Any], facilitator:
         t = Team(school_id=school.id, name="Grade 3", channel_id=team["id"][:32], timezone="America/New_York",
                  meeting_weekdays="mon,tue,wed,thu,fri", meeting_time="15:30", meeting_minutes=45)
         session.add(t)
-        person = Person(slack_user_id=facilitator["id"], name=facilitator["name"], tz="America/New_York")
+        person = Person(handle=facilitator["id"], name=facilitator["name"], tz="America/New_York")
         session.add(person)
         session.flush()
         session.add(PersonIdentity(person_id=person.id, platform="teams", workspace=double.tenant_id,

@@ -107,7 +107,7 @@ def world(db_url: str) -> Iterator[World]:
         assert team.id is not None
         people: dict[str, Person] = {}
         for uid in PEOPLE:
-            person = Person(slack_user_id=uid, name=f"Teacher {uid}", tz="America/New_York", created_at=NOW)
+            person = Person(handle=uid, name=f"Teacher {uid}", tz="America/New_York", created_at=NOW)
             session.add(person)
             session.flush()
             assert person.id is not None
@@ -594,7 +594,7 @@ def form_world(world: World) -> Iterator[FormWorld]:
         session.add(science)
         session.flush()
         assert science.id is not None
-        ut2 = session.exec(select(Person).where(Person.slack_user_id == "UT2")).one()
+        ut2 = session.exec(select(Person).where(Person.handle == "UT2")).one()
         session.add(Membership(team_id=science.id, person_id=ut2.id or 0, role="facilitator"))
         science_id = science.id
     yield FormWorld(world, services, team["id"], other["id"], outsider["id"], science_id)
@@ -702,7 +702,7 @@ def test_fuzz_the_set_up_and_cycle_dialogs_hostile_data_is_a_form_error_or_refus
             assert name and name == " ".join(name.split()) and len(name) <= team_setup.TEAM_NAME_MAX
         roster = {u.id for u in fw.world.users.values()} | {"UT1", "UT2", "UFAC", "UPRIN"}
         with services.db.read() as session:
-            named = {p.id: p.slack_user_id for p in session.exec(select(Person)).all()}
+            named = {p.id: p.handle for p in session.exec(select(Person)).all()}
         assert all(named[pid] in roster for _, pid, _, active in memberships if active), memberships
         assert fw.outsider not in named.values()  # someone from another team's roster was never added
     else:

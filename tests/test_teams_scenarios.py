@@ -270,7 +270,7 @@ def add_principal(world: World, user_id: str, name: str) -> None:
     cid = world.double.personal_conversation(user_id)
     with world.services.db.session() as session:
         school = session.exec(select(School)).one()
-        person = Person(slack_user_id=user_id, name=name, tz="America/New_York")
+        person = Person(handle=user_id, name=name, tz="America/New_York")
         session.add(person)
         session.flush()
         session.add(PersonIdentity(person_id=person.id or 0, platform="teams", workspace=TENANT_ID,
@@ -379,7 +379,7 @@ def test_a_send_stored_then_dropped_is_unknown_reported_and_never_resent(world, 
     assert "not confirmed" in out
     # ... and which message is in doubt, to whom: the operator can ask that teacher.
     with world.services.db.read() as session:
-        name = session.exec(select(Person).where(Person.slack_user_id == victim)).one().name
+        name = session.exec(select(Person).where(Person.handle == victim)).one().name
     [doubt] = [line for line in out.splitlines() if key in line]
     assert name and f"to {name}" in doubt and "Messages in doubt" in out
     # The round's later passes look again and never send it twice; the others are untouched.

@@ -56,7 +56,7 @@ class World:
         self.double.add_user(f"Teacher {n}", user_id=user_id)
         cid = self.double.personal_conversation(user_id) if chat else None
         with self.services.db.session() as session:
-            person = Person(slack_user_id=user_id, name=f"Teacher {n}")
+            person = Person(handle=user_id, name=f"Teacher {n}")
             session.add(person)
             session.flush()
             session.add(PersonIdentity(person_id=person.id or 0, platform="teams", workspace=TENANT_ID,

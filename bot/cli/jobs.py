@@ -64,7 +64,7 @@ def _print_in_doubt(services: Any) -> None:
                                 .order_by(col(Delivery.updated_at)).limit(IN_DOUBT_SHOWN + 1)).all()
         if not doubtful:
             return
-        names = {p.id: p.name or p.slack_user_id for p in session.exec(
+        names = {p.id: p.name or p.handle for p in session.exec(
             select(Person).where(col(Person.id).in_({d.person_id for d in doubtful if d.person_id})))}
     print(f"\nMessages in doubt: sent, but whether they arrived could not be confirmed; they are not "
           f"resent on a guess ({min(len(doubtful), IN_DOUBT_SHOWN)}{'+' if len(doubtful) > IN_DOUBT_SHOWN else ''}):")

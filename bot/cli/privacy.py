@@ -66,7 +66,7 @@ def _email_hint(args: argparse.Namespace, raw: str, command: str) -> CliError:
     email = raw.strip()
     services = services_from(args)
     with services.db.read() as session:
-        found = list(session.exec(select(Person.slack_user_id).where(
+        found = list(session.exec(select(Person.handle).where(
             func.lower(col(Person.email)) == email.lower(), col(Person.forgotten_at).is_(None))).all())
     if len(found) == 1:
         return CliError(f"SLACK_USER_ID {raw!r} is an e-mail address; the bot knows it as {found[0]}: "

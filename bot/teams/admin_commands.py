@@ -140,13 +140,13 @@ def principals(services: Services, request: Request, args: str, activity: dict[s
         else:
             rows = teams_people(session, [Member(id=target, aad_object_id=None, name=name, email=None)
                                           for target, name in people], where, now=now)
-        by_core_id = {person.slack_user_id: person for person in rows.values()}
+        by_core_id = {person.handle: person for person in rows.values()}
         named = core.name_principals(session, request.actor, school_id=school.id, people=by_core_id,
                                      remove=remove, now=now)
     if not named.done:
         return named.reply, None
     labels = dict(people)
-    who_changed = [labels.get(t, "") for t, p in rows.items() if p.slack_user_id in named.done]
+    who_changed = [labels.get(t, "") for t, p in rows.items() if p.handle in named.done]
     listed = ", ".join(f"**{ck.md(ck.clip(n or 'Teams user', 80))}**" for n in who_changed)
     verb = "no longer a principal of" if remove else "now a principal of"
     plural = "are" if len(who_changed) > 1 else "is"

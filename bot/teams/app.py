@@ -151,11 +151,11 @@ def remember_person(services: Services, who: Who) -> Person:
     with services.db.session() as session:
         person = person_for_identity(session, TEAMS, who.tenant, who.user_id)
         if person is None:
-            person = session.exec(select(Person).where(Person.slack_user_id == who.user_id)).first()
+            person = session.exec(select(Person).where(Person.handle == who.user_id)).first()
             if person is None:
-                # The core names people by `person.slack_user_id`; a Teams person is named by their
+                # The core names people by `person.handle`; a Teams person is named by their
                 # Teams id there, as `storage.identities` does for delivery (issue 24).
-                person = Person(slack_user_id=who.user_id, name=who.name or "Teams user", tz=who.tz, created_at=now)
+                person = Person(handle=who.user_id, name=who.name or "Teams user", tz=who.tz, created_at=now)
                 session.add(person)
                 session.flush()
             assert person.id is not None

@@ -142,7 +142,7 @@ def load_request(services: Services, who: Who, word: str, args: str) -> Request:
     person = remember_person(services, who)
     remember_place(services, who)
     with services.db.read() as session:
-        actor = load_actor(session, person.slack_user_id, admins=services.settings.admins)
+        actor = load_actor(session, person.handle, admins=services.settings.admins)
         team = None
         if who.conversation_type != "personal":
             team = team_for_place(session, TEAMS, who.tenant, who.conversation_id) \
@@ -202,7 +202,7 @@ def agenda_reply(services: Services, request: Request) -> Reply:
 def _names(session: Any) -> Any:
     from sqlmodel import select
 
-    known = {p.slack_user_id: p.name for p in session.exec(select(Person)).all() if p.name}
+    known = {p.handle: p.name for p in session.exec(select(Person)).all() if p.name}
     return lambda pid: known.get(pid, pid)
 
 
@@ -812,7 +812,7 @@ def action_reply(services: Services, request: Request, activity: dict[str, Any])
         raise UserError("That person is not in a PLC team here yet: a facilitator adds them with @plcbot setup.")
     now = services.clock.now()
     today = now.astimezone(ZoneInfo(team.timezone)).date()
-    wanted = action_request(owner.slack_user_id, rest, today=today)
+    wanted = action_request(owner.handle, rest, today=today)
     with services.db.session() as session:
         added = core_actions.add_action_item(session, request.actor, team_id=team.id, owner=wanted.owner,
                                              text=wanted.text, due=wanted.due, now=now)
@@ -837,7 +837,7 @@ def notify_owner(services: Services, action_id: int | None, *, assigned_by: str)
         names = _names(session)
     if ctx is None:
         return
-    owner = ctx.owner.slack_user_id
+    owner = ctx.owner.handle
     try:
         if services.transports.platform_of(owner) != TEAMS:
             from handlers.actions import notify_owner as slack_notify
@@ -953,7 +953,7 @@ def change_members_reply(services: Services, request: Request, team: Team, asked
             if person is None and not remove:
                 person = setup.teams_people(session, [setup.Member(external, None, name, None)], where,
                                             now=now)[external]
-            ids.append(person.slack_user_id if person is not None else external)
+            ids.append(person.handle if person is not None else external)
         result = core_teams.change_members(session, actor, team_id=team.id, people_ids=ids, role=asked.role,
                                            remove=remove, skipped=skipped, now=now)
     with services.db.read() as session:

@@ -211,7 +211,7 @@ def actor_for(services: Services, activity: Mapping[str, Any]) -> Actor | None:
             if person is not None:
                 if person.forgotten_at is not None:
                     return None
-                actor = load_actor(session, person.slack_user_id, admins=services.settings.admins)
+                actor = load_actor(session, person.handle, admins=services.settings.admins)
                 aad = sender.get("aadObjectId")
                 if not actor.is_admin and isinstance(aad, str) and aad.lower() in services.settings.admins:
                     actor = dataclasses.replace(actor, is_admin=True)  # PLCBOT_ADMINS names their Entra object id

@@ -17,7 +17,7 @@ service URL of this validated request) before the core makes them members, and t
 its Teams place (the channel's conversation id).
 
 People: like `bot.teams.app.remember_person`, a Teams person is named in the core by their
-Teams id in `person.slack_user_id` (issue 24's convention). Teams ids (29:1 + 32 hex = 36
+Teams id in `person.handle` (issue 24's convention). Teams ids (29:1 + 32 hex = 36
 characters) and channel ids (19:…@thread.tacv2, 48) are longer than that column and
 `team.channel_id` (VARCHAR(32)): they are stored whole (SQLite does not enforce the length;
 PostgreSQL would refuse them) rather than cut, since a cut id would not match the next request.
@@ -258,7 +258,7 @@ def fetch(services: Services, activity: Mapping[str, Any], actor: Actor | None) 
         with services.db.read() as session:
             roles = store.member_roles(session, team_id=team.id)
             school = store.school_by_id(session, school_id=team.school_id)
-            # The core names people by `person.slack_user_id`; the dialog by roster (Teams) id.
+            # The core names people by `person.handle`; the dialog by roster (Teams) id.
             as_roster = {name: rid for rid, name in core_names(session, roster, where).items()}
         d = Defaults(name=team.name, schools=((team.school_id, school.name if school else ""),),
                      school_id=team.school_id,
@@ -411,8 +411,8 @@ def save(services: Services, activity: Mapping[str, Any], actor: Actor, typed: T
         raise FormError({"name": f"Another change to this team landed at the same moment, or the name "
                                  f"{setup.name[:60]} was just taken. Nothing was saved."}) from None
     with services.db.read() as session:
-        known = {p.slack_user_id: p.name for p in session.exec(select(Person).where(
-            Person.slack_user_id.in_([*result.view.added, *result.view.removed]))).all()}  # type: ignore[attr-defined]
+        known = {p.handle: p.name for p in session.exec(select(Person).where(
+            Person.handle.in_([*result.view.added, *result.view.removed]))).all()}  # type: ignore[attr-defined]
     text, content = cards.setup_saved(result.view, lambda pid: known.get(pid) or pid)
     content["body"].append(ck.subtle("Next: type **@plcbot cycle** to see the learning cycle, or **@plcbot norms** "
                                      "for the team's norms."))
@@ -427,33 +427,33 @@ def known_person(session: Session, member: Member, where: Where) -> Person | Non
     if person is None and member.aad_object_id:
         person = person_for_identity(session, TEAMS, where.tenant, member.aad_object_id)
     if person is None:
-        person = session.exec(select(Person).where(Person.slack_user_id == member.id)).first()
+        person = session.exec(select(Person).where(Person.handle == member.id)).first()
     if person is None:
         person = person_for_email(session, member.email, TEAMS)
     return person
 
 
 def core_names(session: Session, roster: list[Member], where: Where) -> dict[str, str]:
-    """Roster id -> the name the core knows the person by (`person.slack_user_id`): their own
+    """Roster id -> the name the core knows the person by (`person.handle`): their own
     Teams id for someone new, a Slack id for a teacher already known there. Reads only."""
     out: dict[str, str] = {}
     for member in roster:
         person = known_person(session, member, where)
-        out[member.id] = person.slack_user_id if person is not None and person.forgotten_at is None else member.id
+        out[member.id] = person.handle if person is not None and person.forgotten_at is None else member.id
     return out
 
 
 def teams_people(session: Session, chosen: list[Member], where: Where, *, now: Any) -> dict[str, Person]:
     """A person for each chosen roster member, found by their Teams identity (29: id or Entra
     object id) or made with one; their service URL is this request's. Named in the core by
-    their Teams id (`person.slack_user_id`), as `remember_person` does."""
+    their Teams id (`person.handle`), as `remember_person` does."""
     out: dict[str, Person] = {}
     for member in chosen:
         person = known_person(session, member, where)
         if person is None:
             if len(member.id) > 32:
-                log.debug("Teams id of %d characters stored in person.slack_user_id (VARCHAR(32))", len(member.id))
-            person = Person(slack_user_id=member.id, name=member.name, email=member.email, created_at=now)
+                log.debug("Teams id of %d characters stored in person.handle (VARCHAR(32))", len(member.id))
+            person = Person(handle=member.id, name=member.name, email=member.email, created_at=now)
             session.add(person)
             session.flush()
         elif person.forgotten_at is None:

@@ -66,7 +66,7 @@ def form(services: Services, actor: Actor, meeting_id: int) -> tuple[str, dict[s
     with services.db.read() as session:
         meeting, team = core.open_wrapup(session, actor, meeting_id=meeting_id, now=services.clock.now())
         assert team.id is not None
-        members = [p.slack_user_id for p in active_members(session, team_id=team.id)]
+        members = [p.handle for p in active_members(session, team_id=team.id)]
         items = [(i.id or 0, i.title) for i in store.items(session, meeting_id=meeting_id)][:ITEMS_MAX]
         names = _names(session)
     when = local_label(meeting.starts_at, team.timezone)

@@ -89,12 +89,12 @@ def mark_done(session: Session, actor: Actor, *, action_id: int, now: datetime) 
     if ctx is None:
         raise UserError("That action item no longer exists.")
     assert ctx.team.id is not None
-    if not may_close(actor, ctx.owner.slack_user_id, ctx.team.id, ctx.team.school_id):
+    if not may_close(actor, ctx.owner.handle, ctx.team.id, ctx.team.school_id):
         raise UserError(NOT_YOURS)
     closed = store.mark_done(session, action_id=action_id, by=actor.user_id, now=now)
     return ActionDone(
         reply="Marked done." if closed else "This action item was done already.",
         changed=(f"action:{action_id} done",) if closed else (),
-        action_id=action_id, team_id=ctx.team.id, team_name=ctx.team.name, owner=ctx.owner.slack_user_id,
+        action_id=action_id, team_id=ctx.team.id, team_name=ctx.team.name, owner=ctx.owner.handle,
         text=ctx.item.text, due=ctx.item.due_date, closed=closed,
         agenda_meeting_id=_next_meeting_id(session, ctx.team.id, now) if closed else None)

@@ -131,7 +131,7 @@ def add_details(services: Services, actor: Actor, *, checkin_id: int, details: D
 
 # ---------------------------------------------------------------------------- away and back
 def find_person(session: Session, user_id: str) -> Person | None:
-    return session.exec(select(Person).where(Person.slack_user_id == user_id)).first()
+    return session.exec(select(Person).where(Person.handle == user_id)).first()
 
 
 def person_today(services: Services, person: Person | None, fallback_tz: str | None = None) -> date:
@@ -387,8 +387,8 @@ def support_card(services: Services, request_id: int) -> tuple[SupportRequest, C
         follower = slack_id(session, request.follower_id)
     assert checkin is not None and team is not None
     card = SupportCard(
-        request_id=request_id, teacher_id=person.slack_user_id if person else "",
-        teacher_name=person.name if person and person.name else (person.slack_user_id if person else ""),
+        request_id=request_id, teacher_id=person.handle if person else "",
+        teacher_name=person.name if person and person.name else (person.handle if person else ""),
         team_name=team.name,
         week=checkin.week, progress=checkin.progress, evidence=checkin.evidence, support=checkin.support,
         state=request.state, follower=follower)

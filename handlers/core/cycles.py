@@ -52,7 +52,7 @@ def team_today(services: Services, team: Team) -> date:
 
 def team_homes(session: Session, team_id: int, actor_id: str) -> tuple[str, ...]:
     """Whose dashboard shows the team's cycle: whoever acted and the team's active members."""
-    members = [p.slack_user_id for p, m in store.team_members(session, team_id=team_id) if m.active]
+    members = [p.handle for p, m in store.team_members(session, team_id=team_id) if m.active]
     return tuple(list(dict.fromkeys([actor_id, *members]))[:HOME_REFRESH_MAX])
 
 

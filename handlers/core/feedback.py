@@ -85,12 +85,12 @@ def open_for(session: Session, *, actor: Actor, meeting: Meeting | None, key: by
         raise UserError(
             f"The feedback window for the meeting of {label} closed on {day_label(closes, team.timezone)}."
         )
-    person = session.exec(select(Person).where(Person.slack_user_id == actor.user_id)).first()
+    person = session.exec(select(Person).where(Person.handle == actor.user_id)).first()
     if person is None or person.id is None:
         raise UserError(NOT_A_MEMBER)
     assert meeting.id is not None
     link = store.anonymous_link(key, meeting_id=meeting.id, person_id=person.id)
-    legacy = store.legacy_link(key, meeting_id=meeting.id, user_id=person.slack_user_id)
+    legacy = store.legacy_link(key, meeting_id=meeting.id, user_id=person.handle)
     return Open(meeting, team, person.id, link, closes, legacy)
 
 

@@ -230,7 +230,7 @@ def check_wrapup(session: Session, actor: Actor, *, meeting_id: int | None, form
         raise FormErrors(errors)
     if meeting.status == "scheduled" and meeting.starts_at > now:
         raise RuleError(NOT_STARTED)
-    members = {p.slack_user_id for p in active_members(session, team_id=team.id)}
+    members = {p.handle for p in active_members(session, team_id=team.id)}
     for new in form.actions:
         if new.owner not in members:
             raise RuleError("That person is not a member of this team; action items go to team members.",

@@ -72,7 +72,7 @@ def write_norms(session: Session, actor: Actor, team: Team, *, norms: list[str],
 def commit_norms(session: Session, actor: Actor, *, team_id: int, version: int, now: datetime) -> CommitResult:
     """Record "I commit to these norms" for `version`; refused (`UserError`) to non-members and old versions."""
     team = session.get(Team, team_id)
-    person = session.exec(select(Person).where(Person.slack_user_id == actor.user_id)).first()
+    person = session.exec(select(Person).where(Person.handle == actor.user_id)).first()
     if team is None or team_id not in actor.member_of or person is None or person.id is None:
         raise UserError(NOT_A_MEMBER)
     if version != store.current_version(session, team_id=team_id):

@@ -84,7 +84,7 @@ def privacy_page(session: Session, *, actor: Actor, retention_years: int, forget
     """Who the caller is and how much is kept about them: four queries whatever they hold.
 
     Anyone may look, at their own page only, so there is no role to check."""
-    person_id = session.exec(select(Person.id).where(Person.slack_user_id == actor.user_id)).first()
+    person_id = session.exec(select(Person.id).where(Person.handle == actor.user_id)).first()
     counts = counts_for(session, person_id) if person_id is not None else {}
     teams = session.exec(select(Team).where(col(Team.id).in_(sorted(actor.member_of)))
                          .order_by(col(Team.name))).all() if actor.member_of else []

@@ -81,8 +81,8 @@ def stored_people(session: Session, ids: list[str], fresh: Sequence[Profile], *,
     people = ensure_people(session, fresh, now=now)
     rest = [uid for uid in ids if uid not in people]
     if rest:
-        people.update({p.slack_user_id: p for p in session.exec(
-            select(Person).where(col(Person.slack_user_id).in_(rest))).all()})
+        people.update({p.handle: p for p in session.exec(
+            select(Person).where(col(Person.handle).in_(rest))).all()})
     return {uid: people[uid] for uid in ids if uid in people}
 
 

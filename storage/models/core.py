@@ -11,10 +11,14 @@ from storage.models.base import stamp_field, utc_field
 
 
 class Person(SQLModel, table=True):
-    """A Slack user the bot knows. History stays when they leave or are deactivated."""
+    """A person the bot knows, on whichever chat platforms (`personidentity`). History stays when
+    they leave or are deactivated."""
 
     id: int | None = Field(default=None, primary_key=True)
-    slack_user_id: str = Field(max_length=255, unique=True, index=True)
+    # How the core and the fronts name this person in messages, mentions and ledger keys: the user
+    # id of the platform they were first known on (Slack `U…`, Teams `29:…`), or an erased
+    # person's `forgotten-…` token. Every record keys them by `id`, never by this.
+    handle: str = Field(max_length=255, unique=True, index=True)
     name: str = Field(default="", max_length=200)
     email: str | None = Field(default=None, max_length=320, index=True)
     tz: str | None = Field(default=None, max_length=64)
@@ -24,7 +28,7 @@ class Person(SQLModel, table=True):
     dm_channel_id: str | None = Field(default=None, max_length=255)
     created_at: datetime = stamp_field()
     deactivated_at: datetime | None = utc_field(nullable=True)  # when Slack deactivated the account
-    # Set by an erasure: the row then holds no name, email or Slack id (slack_user_id becomes
+    # Set by an erasure: the row then holds no name, email or chat id (handle becomes
     # "forgotten-…"), so the person's past answers still count in their team's figures.
     forgotten_at: datetime | None = utc_field(nullable=True)
 

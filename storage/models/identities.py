@@ -5,7 +5,7 @@ roles hang off `person.id`. How the bot knows them on a platform, and how it rea
 there, is a `PersonIdentity`; a district on Slack and Teams at once has people with one of
 each, and delivery (`scheduling.transport.Transports.for_recipient`) picks the platform from
 the identity. A team's chat place (a Slack channel, a Teams channel or group chat) is its
-`TeamPlace`. Both are additive to `person.slack_user_id` / `person.dm_channel_id` and
+`TeamPlace`. Both are additive to `person.handle` / `person.dm_channel_id` and
 `team.channel_id`, which still hold the Slack side and are kept in step with them
 (`storage.identities`).
 """
