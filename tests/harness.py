@@ -16,7 +16,8 @@ from sqlmodel import Session, col, select
 
 from bot.stage import Stage
 from scheduling.clock import FakeClock, SystemClock
-from storage.models import Checkin, Person
+from storage.identities import addressee
+from storage.models import Checkin, Delivery, Person
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 # A Monday morning in term time, New York.
@@ -90,3 +91,17 @@ def checkin_of(handle: str) -> ColumnElement[bool]:
 def handles(session: Session) -> dict[int, str]:
     """person id -> handle, to say whose each stored row is."""
     return {p.id or 0: p.handle for p in session.exec(select(Person)).all()}
+
+
+def recipient_of(session: Session, row: Delivery) -> str:
+    """Whom a ledger row went to, by handle (a person) or place id (a team's channel)."""
+    if row.person_id is None:
+        return row.place or ""
+    person = session.get(Person, row.person_id)
+    return person.handle if person is not None else ""
+
+
+def addressed(session: Session, recipient: str) -> dict[str, object]:
+    """A ledger row's recipient columns for a handle or place id, as the ledger itself fills them."""
+    person_id, place = addressee(session, recipient)
+    return {"person_id": person_id, "place": place}

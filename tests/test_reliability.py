@@ -42,7 +42,7 @@ from storage.models import (
     Team,
 )
 from tests.cycle_helpers import GOOD_FORM, checkin_dms, make_cycle
-from tests.harness import SIGNING_SECRET, checkin_of
+from tests.harness import SIGNING_SECRET, checkin_of, recipient_of
 from tests.seed import seed_team
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,7 +307,8 @@ def test_permanent_errors_are_recorded_reported_and_never_retried(bot, monkeypat
     _fail_posts_to(monkeypatch, "UT2", error)
     bot.tick()
     with bot.db.read() as session:
-        rows = {d.recipient: d for d in session.exec(select(Delivery)).all() if d.key.startswith("checkin:")}
+        rows = {recipient_of(session, d): d for d in session.exec(select(Delivery)).all()
+                if d.key.startswith("checkin:")}
     assert rows["UT2"].state == "failed" and rows["UT2"].error == error
     assert {rows[u].state for u in ("UFAC", "UT1", "UT3")} == {"sent"}
     assert _checkin(bot, "UT2").status == "failed"
@@ -348,7 +349,8 @@ def test_deactivated_and_unknown_users_get_handled_paths(bot):
     bot.clock.set(ROUND_DUE)
     bot.tick()
     with bot.db.read() as session:
-        rows = {d.recipient: d for d in session.exec(select(Delivery)).all() if d.key.startswith("checkin:")}
+        rows = {recipient_of(session, d): d for d in session.exec(select(Delivery)).all()
+                if d.key.startswith("checkin:")}
     assert rows["UT2"].state == "failed" and rows["UT2"].error == "account_inactive"
     assert rows["UGHOST"].state == "failed" and rows["UGHOST"].error in ("user_not_found", "channel_not_found")
     assert {rows[u].state for u in ("UFAC", "UT1", "UT3")} == {"sent"}

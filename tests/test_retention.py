@@ -45,7 +45,7 @@ from storage.models import (
     SchoolYear,
     SupportRequest,
 )
-from tests.harness import BotHarness
+from tests.harness import BotHarness, addressed
 from tests.seed import Seeded, seed_team
 
 # A Thursday in November of each school year, and the year it belongs to.
@@ -106,9 +106,9 @@ def seed_year(bot: BotHarness, team: Seeded, year: int, *, day: date | None = No
                            ref_id=cycle.id, due_at=at, state="done", finished_at=at, created_at=at)
         s.add(job)
         s.flush()
-        s.add(Delivery(key=f"checkin:{rnd.id}:UT1", kind="checkin", recipient="UT1", state="sent", job_id=job.id,
+        s.add(Delivery(key=f"checkin:{rnd.id}:UT1", kind="checkin", **addressed(s, "UT1"), state="sent", job_id=job.id,
                        created_at=at, updated_at=at))
-        s.add(Delivery(key=f"action:{team.team_id}:{day}:UT2", kind="action", recipient="UT2", state="sent",
+        s.add(Delivery(key=f"action:{team.team_id}:{day}:UT2", kind="action", **addressed(s, "UT2"), state="sent",
                        created_at=at, updated_at=at))
 
 
@@ -295,7 +295,7 @@ def test_open_work_and_its_deliveries_are_never_purged(bot):
                            state="running", lease_until=bot.clock.now() + timedelta(minutes=5), created_at=old)
         s.add(job)
         s.flush()
-        s.add(Delivery(key="digest:1:2022-W45:UPRIN", kind="digest", recipient="UPRIN", state="sent",
+        s.add(Delivery(key="digest:1:2022-W45:UPRIN", kind="digest", **addressed(s, "UPRIN"), state="sent",
                        job_id=job.id, created_at=old, updated_at=old))
     retention_only(bot).tick()
     with bot.db.read() as s:

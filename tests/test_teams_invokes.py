@@ -55,7 +55,7 @@ from storage.models.feedback import Feedback
 from storage.models.identities import TEAMS
 from storage.people import slack_id
 from storage.rules.cycles import CycleValues
-from tests.harness import checkin_of, handles
+from tests.harness import addressed, checkin_of, handles
 from tests.test_teams_cards import VALIDATOR
 
 NOW = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)  # Thursday Dec 3, 3 PM in New York: week 1's check-in day
@@ -420,7 +420,7 @@ def _offer_consent(world: World, uid: str, key: str) -> dict[str, Any]:
     with urllib.request.urlopen(request, timeout=5):  # noqa: S310
         pass
     with world.services.db.session() as session:
-        session.add(Delivery(key=key, kind="digest-file", recipient=uid, state="sending", created_at=NOW,
+        session.add(Delivery(key=key, kind="digest-file", **addressed(session, uid), state="sending", created_at=NOW,
                              updated_at=NOW))
     return d.file_consents()[-1]
 

@@ -27,6 +27,7 @@ from storage import migrate
 from storage.db import Database
 from storage.models import Delivery
 from storage.views.feedback import FeedbackPrompt
+from tests.harness import addressed, recipient_of
 
 NOW = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
 TEACHER = "29:1teacher-aad-object"
@@ -154,7 +155,9 @@ def test_the_same_key_twice_sends_once_and_the_message_is_updated_by_its_id(team
     assert activity.body == [{"type": "AdaptiveCard", "body": []}] and activity.data == {"checkin_id": 7}
     assert transport.calls.count("send") == 1
     row = _row(services, "checkin:1:29:1teacher:1")
-    assert (row.state, row.channel_id, row.ts, row.recipient) == ("sent", first.channel_id, "1:1", TEACHER)
+    with services.db.read() as session:
+        assert (row.state, row.channel_id, row.ts, recipient_of(session, row)) == (
+            "sent", first.channel_id, "1:1", TEACHER)
     # What the ledger kept is enough to update the message in place.
     transport.update(row.channel_id, row.ts, Rendered("Answered", None))
     assert activity.text == "Answered"
@@ -185,7 +188,7 @@ def test_a_row_left_sending_by_a_crash_is_found_not_resent(teams):
     transport.chats[chat] = [Activity("1:99", "k-crash", "hello", None, {})]  # stored, then the process died
     old = NOW - timedelta(minutes=10)
     with services.db.session() as session:
-        session.add(Delivery(key="k-crash", kind="test", recipient=TEACHER, state="sending", created_at=old,
+        session.add(Delivery(key="k-crash", kind="test", **addressed(session, TEACHER), state="sending", created_at=old,
                              updated_at=old))
     outcome = deliver(services, key="k-crash", kind="test", recipient=TEACHER, text="hello")
     assert outcome.sent and outcome.already and outcome.ts == "1:99"

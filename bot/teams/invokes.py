@@ -839,15 +839,8 @@ def _upload_allowed(url: str, activity: Mapping[str, Any]) -> bool:
 
 def declined(services: Services, offer: Offer, reply_to: str | None) -> Answer:
     mark(services, offer.key, state="failed", error="declined")
-    words = (f"No workbook this time: you declined it. To get it later, type **digest {offer.week}** to me "
-             "in this chat.")
-    out: Answer = {"status": 200, "body": None}
-    if reply_to:
-        out["update"] = [{"activity_id": reply_to, "activity": {"type": "message", "attachments": [
-            {"contentType": ADAPTIVE, "content": card([container([text(words)], style="emphasis")])}]}}]
-    else:
-        out["send"] = [_text_activity(words)]
-    return out
+    return _declined_answer(f"No workbook this time: you declined it. To get it later, type **digest {offer.week}** "
+                            "to me in this chat.", reply_to)
 
 
 def _row(session: Session, key: str) -> Delivery | None:
