@@ -173,7 +173,7 @@ def build(db_url: str, *, schools: int, teams_per_school: int, teachers_per_team
                     answered = rng.random() < 0.85
                     progress = rng.choice(("on_track", "on_track", "some_progress", "stuck")) if answered else None
                     rows[Checkin].append(dict(
-                        id=cid, round_id=rnd, cycle_id=cycle, person_id=pid, user_id=f"U{pid:07d}",
+                        id=cid, round_id=rnd, cycle_id=cycle, person_id=pid,
                         week=w % cycle_len + 1, status="sent", progress=progress,
                         value=rng.uniform(40, 95) if answered and rng.random() < 0.6 else None,
                         evidence=rng.choice(WORDS) if answered and rng.random() < 0.4 else None,

@@ -95,9 +95,9 @@ def build(db_url: str, *, schools: int, teams: int, teachers: int, weeks: int) -
                         created_at=at)
                     for n, pid in enumerate(people):
                         uid = f"U{s:03d}{t:03d}{n:03d}"
-                        add(Checkin, round_id=round_id, cycle_id=cycle_id, person_id=pid, user_id=uid, week=w + 1,
+                        add(Checkin, round_id=round_id, cycle_id=cycle_id, person_id=pid, week=w + 1,
                             status="sent", progress="on_track", answered_at=at, created_at=at)
-                        add(Delivery, key=f"checkin:{round_id}:{uid}", kind="checkin", recipient=uid, state="sent",
+                        add(Delivery, key=f"checkin:{round_id}:{uid}", kind="checkin", person_id=pid, state="sent",
                             job_id=job_id, attempts=1, created_at=at, updated_at=at)
                         add(Attendance, meeting_id=meeting_id, person_id=pid, present=True)
                         if n % 2 == 0:
