@@ -129,7 +129,7 @@ def test_one_round_reaches_each_teacher_on_the_platform_where_they_are_known(bot
     assert not any(TEAMS_ID in str(call) for call in bot.double.calls)
     with bot.db.read() as session:
         [mine] = session.exec(select(Checkin).where(Checkin.person_id == teams_pid)).all()
-        rows = {d.recipient: d for d in session.exec(select(Delivery).where(Delivery.kind == "checkin")).all()}
+        rows = _by_recipient(session, "checkin")
     [activity] = teams.sent(rows[TEAMS_ID].key)
     assert activity.text and rows[TEAMS_ID].state == "sent" and mine.status == "sent"
     assert (rows[TEAMS_ID].channel_id, rows[TEAMS_ID].ts) == (TEAMS_CHAT, activity.id)
@@ -140,9 +140,8 @@ def test_one_round_reaches_each_teacher_on_the_platform_where_they_are_known(bot
     bot.clock.set(datetime(2026, 12, 4, 19, 30, tzinfo=UTC))
     bot.tick()
     with bot.db.read() as session:
-        reminders = {d.recipient: d for d in session.exec(select(Delivery).where(
-            Delivery.kind == "checkin_reminder")).all()}
-    assert TEAMS_CHAT in reminders and reminders[TEAMS_CHAT].state == "sent"
+        reminders = _by_recipient(session, "checkin_reminder")
+    assert TEAMS_ID in reminders and reminders[TEAMS_ID].state == "sent"
     assert teams.calls.count("send") == 2
     assert all(r.state == "sent" for r in reminders.values()) and len(reminders) == 4
 
@@ -151,6 +150,14 @@ def test_one_round_reaches_each_teacher_on_the_platform_where_they_are_known(bot
         ut1 = session.exec(select(Person).where(Person.handle == "UT1")).one()
         assert ut1.id is not None and ut1.dm_channel_id
         assert _slack_identity(session, ut1.id).conversation_id == ut1.dm_channel_id
+
+
+def _by_recipient(session, kind: str) -> dict[str, Delivery]:  # noqa: ANN001
+    """The ledger's rows of one kind by whom they went to (the ledger names the person by their row:
+    shown by their handle), or the place for a team's channel."""
+    handles = {p.id: p.handle for p in session.exec(select(Person)).all()}
+    return {(handles[d.person_id] if d.person_id is not None else d.place or ""): d
+            for d in session.exec(select(Delivery).where(Delivery.kind == kind)).all()}
 
 
 def test_a_platform_this_process_does_not_serve_fails_that_row_only(bot):
@@ -162,7 +169,7 @@ def test_a_platform_this_process_does_not_serve_fails_that_row_only(bot):
     bot.tick()
     assert len(checkin_dms(bot, "UT1")) == 1
     with bot.db.read() as session:
-        row = session.exec(select(Delivery).where(Delivery.recipient == TEAMS_ID)).one()
+        row = _by_recipient(session, "checkin")[TEAMS_ID]
     assert (row.state, row.error) == ("failed", "no_transport_for_teams")
 
 
@@ -178,7 +185,7 @@ def test_export_lists_identities_and_erasure_deletes_them_and_their_ids(db_url):
         assert maria.id is not None
         session.add(PersonIdentity(person_id=maria.id, platform="teams", workspace=TENANT, external_id=TEAMS_ID,
                                    conversation_id="a:1on1-maria", service_url=SERVICE_URL, created_at=NOW))
-        session.add(Delivery(key=f"checkin:1:{TEAMS_ID}:1", kind="checkin", recipient=TEAMS_ID, state="pending",
+        session.add(Delivery(key=f"checkin:1:{TEAMS_ID}:1", kind="checkin", person_id=maria.id, state="pending",
                              created_at=NOW, updated_at=NOW))
         other = get_or_create_person(session, "UOTHER", now=NOW)
         pid, other_id = maria.id, other.id
@@ -200,5 +207,5 @@ def test_export_lists_identities_and_erasure_deletes_them_and_their_ids(db_url):
         assert identities.identities_of(session, other_id or 0)[0].external_id == "UOTHER"
         [row] = session.exec(select(Delivery)).all()
         # Her Teams id is gone from the ledger too, and what was owed to her is never sent.
-        assert TEAMS_ID not in row.key + row.recipient and row.state == "failed"
+        assert TEAMS_ID not in row.key + (row.place or "") and row.state == "failed"
     db.dispose()

@@ -207,3 +207,60 @@ def test_an_email_attaches_only_to_exactly_one_person_not_yet_on_that_platform(b
     teams_person(bot, "29:1ut1-twin", email="ut1@school.example")  # now two people have it
     with bot.db.read() as session:
         assert linking.person_for_email(session, "ut1@school.example", TEAMS) is None
+
+
+# ------------------------------------------------------------------------------ by e-mail, from Slack
+def test_a_teams_first_teacher_added_on_slack_is_the_same_person_with_both_accounts(bot):
+    """Known on Teams first (a membership, an answered check-in); then a facilitator adds their
+    Slack account with `/plc team add` in another team: the Slack profile's e-mail (any case) names
+    that person, who takes the Slack id and keeps everything. Nobody else is touched."""
+    seeded = seed_team(bot)
+    other = seed_team(bot, team="Grade 4", channel="CGRADE4", facilitators=("UFAC4",), members=(), principals=(),
+                      school_id=_school_of(bot, seeded.team_id))
+    ana_teams = teams_person(bot)
+    join(bot, seeded.team_id, ana_teams, "member")
+    cycle_id = make_cycle(bot, seeded.team_id)
+    checkin_for(bot, cycle_id, seeded.team_id, ana_teams, ANA_TEAMS, week=1)
+    bot.double.add_user("UANA", name="ana", real_name="Ana Slack", email="ANA@School.example")
+    with bot.db.read() as session:
+        people_before = len(session.exec(select(Person)).all())
+
+    bot.user("UFAC4").command("team add <@UANA|ana>", channel=other.channel)
+    bot.wait_idle()
+
+    with bot.db.read() as session:
+        assert len(session.exec(select(Person)).all()) == people_before  # no second person
+        ana = session.get(Person, ana_teams)
+        assert ana is not None and ana.handle == "UANA" and ana.name == "Ana Slack"
+        assert {(i.platform, i.external_id) for i in identities_of(session, ana_teams)} == {
+            (TEAMS, ANA_TEAMS), ("slack", "UANA")}
+        teams = {m.team_id: m.role for m in session.exec(select(Membership).where(
+            Membership.person_id == ana_teams, Membership.active)).all()}
+        assert teams == {seeded.team_id: "member", other.team_id: "member"}
+        [c] = session.exec(select(Checkin).where(Checkin.cycle_id == cycle_id)).all()
+        assert c.person_id == ana_teams
+        [entry] = session.exec(select(AuditEntry).where(AuditEntry.action == linking.ACTION)).all()
+        assert entry.target == "UANA" and ANA_TEAMS in entry.detail and "by e-mail" in entry.detail
+
+
+def test_slack_links_need_exactly_one_person_with_that_email_who_is_not_on_slack(bot):
+    seed_team(bot)  # UT1… are on Slack by their handle
+    teams_person(bot, "29:1bea", email="bea@school.example")
+    teams_person(bot, "29:1cy", email="cy@school.example")
+    teams_person(bot, "29:1cy-twin", email="CY@school.example")
+    with bot.db.read() as session:
+        found = linking.slack_links(session, [("UBEA", " Bea@School.Example "), ("UCY", "cy@school.example"),
+                                              ("UT9", "ut1@school.example"), ("UX", None), ("UY", "nope")])
+        assert {uid: p.handle for uid, p in found.items()} == {"UBEA": "29:1bea"}
+        # The same e-mail for two Slack users, or a Slack id that names someone already: nobody.
+        assert linking.slack_links(session, [("UB1", "bea@school.example"), ("UB2", "bea@school.example")]) == {}
+        assert linking.slack_links(session, [("UT1", "bea@school.example")]) == {}
+
+
+def _school_of(bot: BotHarness, team_id: int) -> int:
+    from storage.models import Team
+
+    with bot.db.read() as session:
+        team = session.get(Team, team_id)
+        assert team is not None
+        return team.school_id
