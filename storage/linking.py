@@ -251,6 +251,8 @@ def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now
     from storage.teams import audit
 
     assert keep.id is not None and drop.id is not None
+    if apply and keep.id != drop.id:
+        keep, drop = _lock_both(session, keep, drop)
     if keep.id == drop.id:
         raise LinkError(f"{shown(keep)} and {drop.handle} are already the same person; nothing to link.")
     for p in (keep, drop):
@@ -351,6 +353,27 @@ def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now
                  + ", ".join(f"{k} {v}" for k, v in sorted(report.moved.items()))
                  + (f"; {len(report.resolved)} duplicate rows resolved" if report.resolved else ""), at=now)
     return report
+
+
+def _lock_both(session: Session, keep: Person, drop: Person) -> tuple[Person, Person]:
+    """Lock both person rows (PostgreSQL: FOR UPDATE; SQLite's BEGIN IMMEDIATE serialises writers
+    already), the lower id first, so two links or a link and an erasure never deadlock; then read
+    them again. A write that names either of them (a check-in answer holds its person with
+    `storage.people.hold_person`) has then finished, and its rows are moved with the rest, or
+    waits for this link and finds the merged person. A row changed meanwhile (merged by another
+    link, erased) refuses the link, changing nothing."""
+    assert keep.id is not None and drop.id is not None
+    for person_id in sorted((keep.id, drop.id)):
+        session.execute(sa_select(col(Person.id)).where(col(Person.id) == person_id).with_for_update())
+    fresh: list[Person] = []
+    for was in (keep, drop):
+        now_is = session.exec(select(Person).where(Person.id == was.id)
+                              .execution_options(populate_existing=True)).first()
+        if now_is is None:
+            raise LinkError(f"{was.handle} was merged into another person a moment ago, by another link; "
+                            "nothing was changed. Run it again to see where they are now.")
+        fresh.append(now_is)
+    return fresh[0], fresh[1]
 
 
 def _identities(session: Session, person_id: int) -> list[PersonIdentity]:

@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CompoundSelect, bindparam, literal, union_all
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from storage import linking
 from storage.clock import session_now
-from storage.identities import add_slack_identities
+from storage.identities import add_slack_identities, addressee
 from storage.models import Membership, Person, PersonIdentity, SchoolLeader, Team
 from storage.models.identities import TEAMS
 from storage.rules.roles import Actor
@@ -140,6 +141,26 @@ def ensure_people(
     session.flush()
     add_slack_identities(session, [(p.id, p.handle, None) for p in new if p.id is not None], now=now)
     return found
+
+
+def hold_person(session: Session, person_id: int | None, handle: str | None) -> int | None:
+    """The person a write on their behalf names, held until the transaction ends (PostgreSQL:
+    FOR KEY SHARE; SQLite's BEGIN IMMEDIATE serialises writers already). A link of that person
+    (`storage.linking.link_people`, which locks both rows FOR UPDATE) or an erasure then waits
+    for this write, or this write waits for it. When the row is gone, merged into another person
+    a moment ago, `handle` (the name the actor was loaded by) finds the merged person: their Teams
+    id is one of its identities, or their Slack id its name. None: nobody (any more)."""
+    if person_id is not None and _hold(session, person_id):
+        return person_id
+    if not handle:
+        return None
+    merged, _ = addressee(session, handle)
+    return merged if merged is not None and merged != person_id and _hold(session, merged) else None
+
+
+def _hold(session: Session, person_id: int) -> bool:
+    return session.execute(sa_select(col(Person.id)).where(col(Person.id) == person_id)
+                           .with_for_update(read=True, key_share=True)).first() is not None
 
 
 def person_by_slack_id(session: Session, handle: str) -> Person | None:

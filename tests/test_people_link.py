@@ -264,3 +264,101 @@ def _school_of(bot: BotHarness, team_id: int) -> int:
         team = session.get(Team, team_id)
         assert team is not None
         return team.school_id
+
+
+# ------------------------------------------------------------------------------ a link and an answer at once
+def _wait_until_blocked(bot: BotHarness, holder_pid: int | None) -> None:
+    """Until a session waits for the one with this backend pid (PostgreSQL: pg_blocking_pids, so
+    the order is certain, whatever else the server runs); SQLite: the writer queues on the file's
+    lock, whichever moment it starts, so a short pause is enough."""
+    import time
+
+    from sqlalchemy import text
+
+    if holder_pid is None:
+        time.sleep(0.3)
+        return
+    deadline = time.monotonic() + 20
+    with bot.db.engine.connect() as conn:
+        while conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
+                           {"pid": holder_pid}).scalar_one() == 0:
+            assert time.monotonic() < deadline, "the second writer never waited for the first"
+            time.sleep(0.02)
+
+
+def _backend_pid(bot: BotHarness, session) -> int | None:  # noqa: ANN001
+    from sqlalchemy import text
+
+    return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one()) if bot.db.is_postgresql else None
+
+
+@pytest.mark.parametrize("first", ["answer", "link"])
+def test_a_checkin_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url, first):
+    """Ana's Teams row is merged into her Slack row (UT1) while she answers her check-in "stuck" on
+    Teams (an update of the check-in and a new support request naming her). Either order: the link
+    locks both rows, so an answer under way finishes first and its rows move with the rest; an answer
+    arriving during the link waits, then is stored for the merged person. Nothing is refused, lost,
+    or left naming the row the link dropped."""
+    import threading
+
+    from storage import checkins as checkin_store
+    from storage.models import SupportRequest
+
+    bot = BotHarness(any_db_url).start()
+    try:
+        seeded = seed_team(bot)
+        ana = teams_person(bot)
+        ut1 = seeded.person_ids["UT1"]
+        join(bot, seeded.team_id, ana, "member")
+        cycle_id = make_cycle(bot, seeded.team_id)
+        checkin_for(bot, cycle_id, seeded.team_id, ana, ANA_TEAMS, week=1)
+        with bot.db.read() as session:
+            checkin_id = session.exec(select(Checkin.id).where(Checkin.person_id == ana)).one()
+        holding, release = threading.Event(), threading.Event()
+        holder: list[int | None] = []
+        errors: list[BaseException] = []
+
+        def answer() -> None:  # the actor was loaded before the link: her Teams row
+            try:
+                with bot.db.session() as session:
+                    checkin_store.record_answer(session, checkin_id=checkin_id or 0, person_id=ana, handle=ANA_TEAMS,
+                                                change=checkin_store.Change(progress="stuck"), now=bot.clock.now())
+                    if first == "answer":
+                        holder.append(_backend_pid(bot, session))
+                        holding.set()
+                        release.wait(20)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        def link() -> None:
+            try:
+                with bot.db.session() as session:
+                    keep, drop = linking.find(session, "UT1"), linking.find(session, ANA_TEAMS)
+                    linking.link_people(session, keep, drop, actor="cli:test", now=bot.clock.now(), apply=True)
+                    if first == "link":
+                        holder.append(_backend_pid(bot, session))
+                        holding.set()
+                        release.wait(20)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        one, two = (answer, link) if first == "answer" else (link, answer)
+        t1 = threading.Thread(target=one)
+        t1.start()
+        assert holding.wait(20)
+        t2 = threading.Thread(target=two)
+        t2.start()
+        _wait_until_blocked(bot, holder[0])
+        release.set()
+        t1.join(30)
+        t2.join(30)
+        assert errors == []
+        with bot.db.read() as session:
+            assert session.get(Person, ana) is None
+            row = session.get(Checkin, checkin_id)
+            assert row is not None and (row.person_id, row.progress) == (ut1, "stuck") and row.answered_at
+            [support] = session.exec(select(SupportRequest)).all()
+            assert support.person_id == ut1 and support.checkin_id == checkin_id
+            assert {(i.platform, i.external_id) for i in identities_of(session, ut1)} >= {(TEAMS, ANA_TEAMS)}
+    finally:
+        bot.stop()
