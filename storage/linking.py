@@ -108,9 +108,9 @@ def slack_links(session: Session, users: Iterable[tuple[str, str | None]]) -> di
         query = query.where(email_of.in_(sorted(wanted)))
     found: dict[str, Person] = {}
     for person in session.exec(query).all():
-        uid = wanted.get((person.email or "").lower())
-        if uid is not None and not is_token(person.handle) and not valid_user_id(person.handle):
-            found[uid] = person
+        target = wanted.get((person.email or "").lower())
+        if target is not None and not is_token(person.handle) and not valid_user_id(person.handle):
+            found[target] = person
     if found:  # a Slack id some person is named by already: theirs to link by hand (`plcbot people link`)
         taken = set(session.exec(select(Person.handle).where(col(Person.handle).in_(sorted(found)))).all())
         found = {uid: p for uid, p in found.items() if uid not in taken}
@@ -253,6 +253,7 @@ def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now
     assert keep.id is not None and drop.id is not None
     if apply and keep.id != drop.id:
         keep, drop = _lock_both(session, keep, drop)
+    assert keep.id is not None and drop.id is not None
     if keep.id == drop.id:
         raise LinkError(f"{shown(keep)} and {drop.handle} are already the same person; nothing to link.")
     for p in (keep, drop):
