@@ -711,7 +711,7 @@ class Demo:
         roster = roster_store.read_roster(path)
         directory = fetch_directory(services.slack, channels=True)
         with services.db.session() as session:
-            existing, school_names, team_names = roster_store.snapshot(session)
+            existing, school_names, team_names = roster_store.snapshot(session, directory.people)
             plan = plan_import(roster.rows, directory, existing, default_timezone=TZ)
             if not plan.ok:
                 raise StepSkipped("the roster had bad rows: " + "; ".join(str(e) for e in plan.errors[:3]))

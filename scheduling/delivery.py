@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
@@ -188,6 +188,41 @@ def _after_doubt(services: Services, transport: Transport, row: Delivery, recipi
     # posting (marking it "pending" here sent a late-landing post twice).
     update(services, row.key, state="sending", error=error[:200])
     return Outcome(row.key, "pending", error=error)
+
+
+# ------------------------------------------------------------------------------ settling by hand
+class SettleError(Exception):
+    """A row that cannot be settled (no such key, or not in doubt); nothing was changed."""
+
+
+SETTLED = {True: "sent", False: "pending"}
+
+
+def settle(session: Session, key: str, *, arrived: bool, now: datetime,
+           in_flight: timedelta = IN_FLIGHT) -> tuple[Delivery, str]:
+    """What the operator learnt about a message in doubt (`plcbot jobs settle KEY`): it arrived
+    (the row becomes "sent", so it is never sent again) or it did not ("pending", so the next
+    run of its job sends it, once). Only a row in doubt may be settled: "unknown", or "sending"
+    for longer than `in_flight` (a process that died mid-send). Returns the row, locked until
+    the caller's transaction ends, and the state it was in. The caller commits and audits."""
+    query = select(Delivery).where(Delivery.key == key).with_for_update()
+    row = session.exec(query).first()
+    if row is None:
+        raise SettleError(f"no message with the key {key!r} in the delivery ledger; "
+                          "`plcbot jobs` lists the messages in doubt with their keys.")
+    before = row.state
+    stuck = before == "sending" and now - row.updated_at >= in_flight
+    if before != "unknown" and not stuck:
+        why = {"sent": "it was delivered", "failed": "it could not be delivered and is never retried",
+               "pending": "it has not been sent yet", "sending": "it is being sent right now"}.get(before, "")
+        raise SettleError(f"the message {key!r} is {before}" + (f" ({why})" if why else "")
+                          + "; only a message in doubt (unknown) can be settled. Nothing was changed.")
+    row.state = SETTLED[arrived]
+    row.error = None
+    row.updated_at = now
+    session.add(row)
+    session.flush()
+    return row, before
 
 
 def outcome_of(services: Services, key: str) -> Outcome | None:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import Checkin, CheckinRound, Cycle, Person, SupportRequest
-from storage.people import person_ref
+from storage.people import hold_person, person_ref
 from storage.rules import cycles as rules
 
 T = TypeVar("T", bound=SQLModel)
@@ -124,12 +124,18 @@ class Change:
 
 
 def record_answer(session: Session, *, checkin_id: int, person_id: int | None, change: Change,
-                  now: datetime) -> tuple[Checkin, SupportRequest | None]:
+                  now: datetime, handle: str | None = None) -> tuple[Checkin, SupportRequest | None]:
     """Store a teacher's answer on their check-in (the same click twice stores it once).
 
     A support request exists while the answer is "stuck" or names a support; changing the
     answer before facilitators were told withdraws it.
+
+    The person is held first (`storage.people.hold_person`): a link of them landing at the same
+    moment either waits for this answer, then moves it with the rest, or goes first, and the
+    answer is then stored for the merged person (found by `handle`, the name the actor was loaded
+    by), never refused nor left naming the row the link dropped.
     """
+    person_id = hold_person(session, person_id, handle)
     row = session.exec(select(Checkin).where(Checkin.id == checkin_id).with_for_update()).first()
     cycle = check_answerable(session, row, person_id=person_id)
     assert row is not None

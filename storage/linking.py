@@ -7,7 +7,11 @@ check-ins, roles and history in one place, reached on the platform where they ar
 - **By e-mail** (`person_for_email`): a platform identity that arrives with an e-mail (the Teams
   set-up roster gives one for each member) is attached to the existing person with that e-mail
   (case-insensitive) when exactly one person, not erased, has it and that person has no identity
-  on that platform yet. Otherwise a new person is made, as before.
+  on that platform yet. Otherwise a new person is made, as before. The Slack side does the same in
+  bulk (`slack_links`, then `attach_slack`: one query for all the e-mails, one insert for the
+  identities), for the people `storage.people.ensure_people`, `get_or_create_person` and the roster
+  import make: a teacher known on Teams first becomes known by their Slack id (`adopt_slack_id`,
+  the rule `link_people` follows when only B is on Slack).
 - **By hand** (`link_people`): B is merged into A. Every person column of the inventory
   (`storage.personal_data.PERSON_KEYS`, the single list of them) is re-pointed from B to A, B's
   identities move to A, and B's row goes. A row that would then exist twice (a unique key of its
@@ -26,10 +30,11 @@ keys too, so they follow B's rows to A with the rest of `PERSON_KEYS`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import MetaData, Table, UniqueConstraint, func, update
+from sqlalchemy import MetaData, Table, UniqueConstraint, exists, func, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
@@ -76,6 +81,68 @@ def person_for_email(session: Session, email: str | None, platform: str) -> Pers
     known_there = session.exec(select(PersonIdentity.id).where(
         PersonIdentity.person_id == person.id, PersonIdentity.platform == platform)).first()
     return None if known_there is not None else person
+
+
+def slack_links(session: Session, users: Iterable[tuple[str, str | None]]) -> dict[str, Person]:
+    """Slack user id -> the person that Slack user already is, by e-mail, for Slack users not
+    stored yet: the one person, not erased, with the same e-mail (case-insensitive) who is not
+    known on Slack (a teacher known on Teams first). The same rule as `person_for_email`, in bulk:
+    one query for all the e-mails (one more, for the few found, checks that no person is named by
+    that Slack id already). A Slack id or e-mail that appears twice in `users` links nobody."""
+    by_email: dict[str, list[str]] = {}
+    for uid, email in users:
+        wanted_email = (email or "").strip().lower()
+        if "@" in wanted_email and uid:
+            by_email.setdefault(wanted_email, []).append(uid)
+    wanted = {e: uids[0] for e, uids in by_email.items() if len(set(uids)) == 1}
+    if not wanted:
+        return {}
+    email_of = func.lower(col(Person.email))
+    unique = (sa_select(email_of.label("email"))
+              .where(col(Person.forgotten_at).is_(None), col(Person.email).is_not(None))
+              .group_by(email_of).having(func.count() == 1).subquery())
+    on_slack = exists().where(col(PersonIdentity.person_id) == col(Person.id), col(PersonIdentity.platform) == SLACK)
+    query = (select(Person).join(unique, email_of == unique.c.email)
+             .where(col(Person.forgotten_at).is_(None), ~on_slack))
+    if len(wanted) <= 500:  # a set-up's few people: only theirs; a roster's thousands: filtered here
+        query = query.where(email_of.in_(sorted(wanted)))
+    found: dict[str, Person] = {}
+    for person in session.exec(query).all():
+        target = wanted.get((person.email or "").lower())
+        if target is not None and not is_token(person.handle) and not valid_user_id(person.handle):
+            found[target] = person
+    if found:  # a Slack id some person is named by already: theirs to link by hand (`plcbot people link`)
+        taken = set(session.exec(select(Person.handle).where(col(Person.handle).in_(sorted(found)))).all())
+        found = {uid: p for uid, p in found.items() if uid not in taken}
+    return found
+
+
+def adopt_slack_id(person: Person, slack_id: str, *, dm: str | None) -> None:
+    """The person is known to the core by their Slack id from now on (Slack's front finds people
+    by it), with the DM the bot has with them there: what a link does when only the merged-in
+    person was on Slack, and what attaching a Slack account to a Teams-first person does."""
+    person.handle, person.dm_channel_id = slack_id, dm
+
+
+def attach_slack(session: Session, links: Mapping[str, Person], *, now: datetime, actor: str = "plcbot") -> None:
+    """Attach each Slack id to the person `slack_links` found for it: the person takes the Slack
+    id as their name (`adopt_slack_id`) and gets a Slack identity (one insert for all); each link
+    is audited (`people.link`). Their check-ins, roles and history stay theirs: nothing else moves."""
+    from storage.identities import add_slack_identities
+    from storage.teams import audit
+
+    if not links:
+        return
+    before = {uid: person.handle for uid, person in links.items()}
+    for uid, person in links.items():
+        adopt_slack_id(person, uid, dm=None)
+        session.add(person)
+    session.flush()
+    add_slack_identities(session, [(p.id, uid, None) for uid, p in links.items() if p.id is not None], now=now)
+    for uid, person in links.items():
+        audit(session, actor=actor, action=ACTION, target=uid,
+              detail=f"by e-mail: Slack account {uid} attached to person:{person.id} {before[uid]}, "
+                     "known on another platform first", at=now)
 
 
 # ------------------------------------------------------------------------------ naming people
@@ -184,6 +251,9 @@ def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now
     from storage.teams import audit
 
     assert keep.id is not None and drop.id is not None
+    if apply and keep.id != drop.id:
+        keep, drop = _lock_both(session, keep, drop)
+    assert keep.id is not None and drop.id is not None
     if keep.id == drop.id:
         raise LinkError(f"{shown(keep)} and {drop.handle} are already the same person; nothing to link.")
     for p in (keep, drop):
@@ -273,7 +343,7 @@ def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now
     session.delete(drop)
     session.flush()
     if new_name != keep.handle:
-        keep.handle, keep.dm_channel_id = new_name, drop_dm
+        adopt_slack_id(keep, new_name, dm=drop_dm)
     keep.email = keep.email or drop_email
     keep.tz = keep.tz or drop_tz
     keep.name = keep.name or drop_pname
@@ -284,6 +354,27 @@ def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now
                  + ", ".join(f"{k} {v}" for k, v in sorted(report.moved.items()))
                  + (f"; {len(report.resolved)} duplicate rows resolved" if report.resolved else ""), at=now)
     return report
+
+
+def _lock_both(session: Session, keep: Person, drop: Person) -> tuple[Person, Person]:
+    """Lock both person rows (PostgreSQL: FOR UPDATE; SQLite's BEGIN IMMEDIATE serialises writers
+    already), the lower id first, so two links or a link and an erasure never deadlock; then read
+    them again. A write that names either of them (a check-in answer holds its person with
+    `storage.people.hold_person`) has then finished, and its rows are moved with the rest, or
+    waits for this link and finds the merged person. A row changed meanwhile (merged by another
+    link, erased) refuses the link, changing nothing."""
+    assert keep.id is not None and drop.id is not None
+    for person_id in sorted((keep.id, drop.id)):
+        session.execute(sa_select(col(Person.id)).where(col(Person.id) == person_id).with_for_update())
+    fresh: list[Person] = []
+    for was in (keep, drop):
+        now_is = session.exec(select(Person).where(Person.id == was.id)
+                              .execution_options(populate_existing=True)).first()
+        if now_is is None:
+            raise LinkError(f"{was.handle} was merged into another person a moment ago, by another link; "
+                            "nothing was changed. Run it again to see where they are now.")
+        fresh.append(now_is)
+    return fresh[0], fresh[1]
 
 
 def _identities(session: Session, person_id: int) -> list[PersonIdentity]:

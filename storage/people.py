@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CompoundSelect, bindparam, literal, union_all
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from storage import linking
 from storage.clock import session_now
-from storage.identities import add_slack_identities
+from storage.identities import add_slack_identities, addressee
 from storage.models import Membership, Person, PersonIdentity, SchoolLeader, Team
 from storage.models.identities import TEAMS
 from storage.rules.roles import Actor
@@ -23,6 +25,10 @@ _USER_ID = re.compile(r"[A-Z][A-Z0-9]{1,63}")
 def get_or_create_person(session: Session, handle: str, *, now: datetime, name: str = "",
                          email: str | None = None, tz: str | None = None) -> Person:
     person = session.exec(select(Person).where(Person.handle == handle)).first()
+    if person is None and email:  # a teacher known on Teams first, by the same e-mail
+        linked = linking.slack_links(session, [(handle, email)])
+        linking.attach_slack(session, linked, now=now)
+        person = linked.get(handle)
     if person is None:
         person = Person(handle=handle, name=name, email=email, tz=tz, created_at=now)
         session.add(person)
@@ -96,6 +102,9 @@ def ensure_people(
 ) -> dict[str, Person]:
     """Person rows for (handle, name, email, tz), made in one query plus one insert batch.
 
+    A Slack user not stored yet whose e-mail names exactly one person not known on Slack (a
+    teacher known on Teams first) is that person (`storage.linking.slack_links`: one query for all).
+
     Known people get a changed name, e-mail or time zone refreshed (Slack is the truth for
     those); nobody is re-activated here, because only Slack's `user_change` says an account is back.
     New people get their Slack identity (`storage.identities`) in one more insert.
@@ -109,6 +118,11 @@ def ensure_people(
         chunk = ids[start : start + 500]
         for person in session.exec(select(Person).where(col(Person.handle).in_(chunk))).all():
             found[person.handle] = person
+    # Not stored by their Slack id, but one person already has their e-mail and no Slack account
+    # (a teacher known on Teams first): that person, with this Slack id from now on.
+    linked = linking.slack_links(session, [(uid, email) for uid, (_, email, _) in wanted.items() if uid not in found])
+    linking.attach_slack(session, linked, now=now)
+    found.update(linked)
     new: list[Person] = []
     for uid, (name, email, tz) in wanted.items():
         known = found.get(uid)
@@ -127,6 +141,26 @@ def ensure_people(
     session.flush()
     add_slack_identities(session, [(p.id, p.handle, None) for p in new if p.id is not None], now=now)
     return found
+
+
+def hold_person(session: Session, person_id: int | None, handle: str | None) -> int | None:
+    """The person a write on their behalf names, held until the transaction ends (PostgreSQL:
+    FOR KEY SHARE; SQLite's BEGIN IMMEDIATE serialises writers already). A link of that person
+    (`storage.linking.link_people`, which locks both rows FOR UPDATE) or an erasure then waits
+    for this write, or this write waits for it. When the row is gone, merged into another person
+    a moment ago, `handle` (the name the actor was loaded by) finds the merged person: their Teams
+    id is one of its identities, or their Slack id its name. None: nobody (any more)."""
+    if person_id is not None and _hold(session, person_id):
+        return person_id
+    if not handle:
+        return None
+    merged, _ = addressee(session, handle)
+    return merged if merged is not None and merged != person_id and _hold(session, merged) else None
+
+
+def _hold(session: Session, person_id: int) -> bool:
+    return session.execute(sa_select(col(Person.id)).where(col(Person.id) == person_id)
+                           .with_for_update(read=True, key_share=True)).first() is not None
 
 
 def person_by_slack_id(session: Session, handle: str) -> Person | None:

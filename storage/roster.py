@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from storage import linking
 from storage import teams as team_store
 from storage.identities import add_slack_identities
 from storage.models import AuditEntry, Membership, Person, School, SchoolLeader, Team
@@ -119,8 +120,13 @@ def directory_person(user: Mapping[str, object]) -> SlackPerson:
     )
 
 
-def snapshot(session: Session) -> tuple[Existing, dict[str, str], dict[tuple[str, str], str]]:
-    """What is stored now, in plain data, plus display names of schools and teams (few queries)."""
+def snapshot(session: Session, directory: Mapping[str, SlackPerson] | None = None,
+             ) -> tuple[Existing, dict[str, str], dict[tuple[str, str], str]]:
+    """What is stored now, in plain data, plus display names of schools and teams (few queries).
+
+    With the Slack `directory`, a person known on Teams first whose e-mail is a Slack user's
+    (`storage.linking.slack_links`, one query) is shown under that Slack id, as `apply_plan` will
+    attach it: their seats are theirs already, never added again (nor removed by --sync)."""
     schools = {s.id: s for s in session.exec(select(School)).all()}
     school_key = {sid: canonical(s.name) for sid, s in schools.items()}
     every_team = session.exec(select(Team)).all()
@@ -141,7 +147,12 @@ def snapshot(session: Session) -> tuple[Existing, dict[str, str], dict[tuple[str
         .join(Person, col(Person.id) == Membership.person_id)
         .where(col(Membership.active).is_(True))
     ).all()
+    renamed: dict[str, str] = {}
+    if directory:  # read only: `apply_plan` makes the same links in its write
+        renamed = {person.handle: uid for uid, person in linking.slack_links(
+            session, [(uid, p.email) for uid, p in directory.items()]).items()}
     for team_id, uid, role in rows:
+        uid = renamed.get(uid, uid)
         team = teams.get(team_id)
         if team is not None:
             existing.members[(school_key[team.school_id], canonical(team.name), uid)] = role
@@ -149,7 +160,8 @@ def snapshot(session: Session) -> tuple[Existing, dict[str, str], dict[tuple[str
         select(SchoolLeader.school_id, Person.handle)
         .join(Person, col(Person.id) == SchoolLeader.person_id)
     ).all():
-        existing.leaders.add((school_key[school_id], uid))
+        existing.leaders.add((school_key[school_id], renamed.get(uid, uid)))
+    existing.linked = {uid: handle for handle, uid in renamed.items()}
     school_names = {key: name for key, (name, _) in existing.schools.items()}
     team_names = {key: t.name for key, t in existing.teams.items()}
     return existing, school_names, team_names
@@ -167,7 +179,7 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
     if not plan.ok:
         raise ValueError("a plan with bad rows is never applied")
     person_ids = _people_ids(session, [people[uid] for uid in sorted(plan.people | {s.user_id for s in plan.removed})
-                                       if uid in people], now=now)
+                                       if uid in people], now=now, actor=actor)
     schools = {canonical(s.name): s for s in session.exec(select(School)).all()}
     for skey, (name, tz) in plan.new_schools.items():
         schools[skey] = team_store.create_school(session, name=name, timezone=tz, actor=actor, now=now)
@@ -249,7 +261,7 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
         session.execute(insert(AuditEntry), audits)
 
 
-def _people_ids(session: Session, people: list[SlackPerson], *, now: datetime) -> dict[str, int]:
+def _people_ids(session: Session, people: list[SlackPerson], *, now: datetime, actor: str) -> dict[str, int]:
     """Person ids for these Slack users: new people inserted in one statement (and their Slack
     identities in one more), known people's
     name, e-mail and time zone refreshed (Slack is the truth for those). Nobody is re-activated
@@ -263,6 +275,11 @@ def _people_ids(session: Session, people: list[SlackPerson], *, now: datetime) -
                        col(Person.tz))
                 .where(col(Person.handle).in_(ids[start:start + 500]))).all():
             found[uid] = (int(pid), name, email, tz)
+    # A teacher known on Teams first, with the same e-mail: that person, known by this Slack id from now on.
+    linked = linking.slack_links(session, [(uid, p.email) for uid, p in wanted.items() if uid not in found])
+    linking.attach_slack(session, linked, now=now, actor=actor)
+    for uid, person in linked.items():
+        found[uid] = (int(person.id or 0), person.name, person.email, person.tz)
     new = [{"handle": uid, "name": p.name[:200], "email": p.email, "tz": p.tz, "active": True,
             "created_at": now} for uid, p in wanted.items() if uid not in found]
     refreshed = []

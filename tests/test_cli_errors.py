@@ -328,7 +328,8 @@ def test_row_checks_on_plain_data():
 
 # ------------------------------------------------------------------------ every --help, bad args
 GROUPS = [[], ["run"], ["scheduler"], ["manifest"], ["db"], ["db", "upgrade"], ["db", "current"], ["db", "backup"],
-          ["jobs"], ["jobs", "run"], ["roster"], ["roster", "import"], ["roster", "export"], ["calendar"],
+          ["jobs"], ["jobs", "run"], ["jobs", "settle"], ["roster"], ["roster", "import"], ["roster", "export"],
+          ["calendar"],
           ["calendar", "add-break"], ["calendar", "list"], ["calendar", "remove-break"], ["digest"],
           ["digest", "export"], ["privacy"], ["privacy", "export"], ["privacy", "forget"], ["privacy", "purge"],
           ["year"], ["year", "close"], ["year", "list"], ["audit"], ["demo"]]
@@ -356,7 +357,8 @@ def test_bad_arguments_are_one_line_naming_the_field(cli, tmp_path, args):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("args", [["nosuch"], ["db"], ["jobs", "run", "abc"], ["demo", "--out", ""],
+@pytest.mark.parametrize("args", [["nosuch"], ["db"], ["jobs", "run", "abc"], ["jobs", "settle", "k"],
+                                  ["jobs", "settle", "k", "--arrived", "--not-arrived"], ["demo", "--out", ""],
                                   ["privacy", "export"], ["year", "close"]])
 def test_argparse_refusals_exit_2_without_a_traceback(args, capsys):
     with pytest.raises(SystemExit) as done:

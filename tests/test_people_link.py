@@ -207,3 +207,158 @@ def test_an_email_attaches_only_to_exactly_one_person_not_yet_on_that_platform(b
     teams_person(bot, "29:1ut1-twin", email="ut1@school.example")  # now two people have it
     with bot.db.read() as session:
         assert linking.person_for_email(session, "ut1@school.example", TEAMS) is None
+
+
+# ------------------------------------------------------------------------------ by e-mail, from Slack
+def test_a_teams_first_teacher_added_on_slack_is_the_same_person_with_both_accounts(bot):
+    """Known on Teams first (a membership, an answered check-in); then a facilitator adds their
+    Slack account with `/plc team add` in another team: the Slack profile's e-mail (any case) names
+    that person, who takes the Slack id and keeps everything. Nobody else is touched."""
+    seeded = seed_team(bot)
+    other = seed_team(bot, team="Grade 4", channel="CGRADE4", facilitators=("UFAC4",), members=(), principals=(),
+                      school_id=_school_of(bot, seeded.team_id))
+    ana_teams = teams_person(bot)
+    join(bot, seeded.team_id, ana_teams, "member")
+    cycle_id = make_cycle(bot, seeded.team_id)
+    checkin_for(bot, cycle_id, seeded.team_id, ana_teams, ANA_TEAMS, week=1)
+    bot.double.add_user("UANA", name="ana", real_name="Ana Slack", email="ANA@School.example")
+    with bot.db.read() as session:
+        people_before = len(session.exec(select(Person)).all())
+
+    bot.user("UFAC4").command("team add <@UANA|ana>", channel=other.channel)
+    bot.wait_idle()
+
+    with bot.db.read() as session:
+        assert len(session.exec(select(Person)).all()) == people_before  # no second person
+        ana = session.get(Person, ana_teams)
+        assert ana is not None and ana.handle == "UANA" and ana.name == "Ana Slack"
+        assert {(i.platform, i.external_id) for i in identities_of(session, ana_teams)} == {
+            (TEAMS, ANA_TEAMS), ("slack", "UANA")}
+        teams = {m.team_id: m.role for m in session.exec(select(Membership).where(
+            Membership.person_id == ana_teams, Membership.active)).all()}
+        assert teams == {seeded.team_id: "member", other.team_id: "member"}
+        [c] = session.exec(select(Checkin).where(Checkin.cycle_id == cycle_id)).all()
+        assert c.person_id == ana_teams
+        [entry] = session.exec(select(AuditEntry).where(AuditEntry.action == linking.ACTION)).all()
+        assert entry.target == "UANA" and ANA_TEAMS in entry.detail and "by e-mail" in entry.detail
+
+
+def test_slack_links_need_exactly_one_person_with_that_email_who_is_not_on_slack(bot):
+    seed_team(bot)  # UT1… are on Slack by their handle
+    teams_person(bot, "29:1bea", email="bea@school.example")
+    teams_person(bot, "29:1cy", email="cy@school.example")
+    teams_person(bot, "29:1cy-twin", email="CY@school.example")
+    with bot.db.read() as session:
+        found = linking.slack_links(session, [("UBEA", " Bea@School.Example "), ("UCY", "cy@school.example"),
+                                              ("UT9", "ut1@school.example"), ("UX", None), ("UY", "nope")])
+        assert {uid: p.handle for uid, p in found.items()} == {"UBEA": "29:1bea"}
+        # The same e-mail for two Slack users, or a Slack id that names someone already: nobody.
+        assert linking.slack_links(session, [("UB1", "bea@school.example"), ("UB2", "bea@school.example")]) == {}
+        assert linking.slack_links(session, [("UT1", "bea@school.example")]) == {}
+
+
+def _school_of(bot: BotHarness, team_id: int) -> int:
+    from storage.models import Team
+
+    with bot.db.read() as session:
+        team = session.get(Team, team_id)
+        assert team is not None
+        return team.school_id
+
+
+# ------------------------------------------------------------------------------ a link and an answer at once
+def _wait_until_blocked(bot: BotHarness, holder_pid: int | None) -> None:
+    """Until a session waits for the one with this backend pid (PostgreSQL: pg_blocking_pids, so
+    the order is certain, whatever else the server runs); SQLite: the writer queues on the file's
+    lock, whichever moment it starts, so a short pause is enough."""
+    import time
+
+    from sqlalchemy import text
+
+    if holder_pid is None:
+        time.sleep(0.3)
+        return
+    deadline = time.monotonic() + 20
+    with bot.db.engine.connect() as conn:
+        while conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
+                           {"pid": holder_pid}).scalar_one() == 0:
+            assert time.monotonic() < deadline, "the second writer never waited for the first"
+            time.sleep(0.02)
+
+
+def _backend_pid(bot: BotHarness, session) -> int | None:  # noqa: ANN001
+    from sqlalchemy import text
+
+    return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one()) if bot.db.is_postgresql else None
+
+
+@pytest.mark.parametrize("first", ["answer", "link"])
+def test_a_checkin_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url, first):
+    """Ana's Teams row is merged into her Slack row (UT1) while she answers her check-in "stuck" on
+    Teams (an update of the check-in and a new support request naming her). Either order: the link
+    locks both rows, so an answer under way finishes first and its rows move with the rest; an answer
+    arriving during the link waits, then is stored for the merged person. Nothing is refused, lost,
+    or left naming the row the link dropped."""
+    import threading
+
+    from storage import checkins as checkin_store
+    from storage.models import SupportRequest
+
+    bot = BotHarness(any_db_url).start()
+    try:
+        seeded = seed_team(bot)
+        ana = teams_person(bot)
+        ut1 = seeded.person_ids["UT1"]
+        join(bot, seeded.team_id, ana, "member")
+        cycle_id = make_cycle(bot, seeded.team_id)
+        checkin_for(bot, cycle_id, seeded.team_id, ana, ANA_TEAMS, week=1)
+        with bot.db.read() as session:
+            checkin_id = session.exec(select(Checkin.id).where(Checkin.person_id == ana)).one()
+        holding, release = threading.Event(), threading.Event()
+        holder: list[int | None] = []
+        errors: list[BaseException] = []
+
+        def answer() -> None:  # the actor was loaded before the link: her Teams row
+            try:
+                with bot.db.session() as session:
+                    checkin_store.record_answer(session, checkin_id=checkin_id or 0, person_id=ana, handle=ANA_TEAMS,
+                                                change=checkin_store.Change(progress="stuck"), now=bot.clock.now())
+                    if first == "answer":
+                        holder.append(_backend_pid(bot, session))
+                        holding.set()
+                        release.wait(20)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        def link() -> None:
+            try:
+                with bot.db.session() as session:
+                    keep, drop = linking.find(session, "UT1"), linking.find(session, ANA_TEAMS)
+                    linking.link_people(session, keep, drop, actor="cli:test", now=bot.clock.now(), apply=True)
+                    if first == "link":
+                        holder.append(_backend_pid(bot, session))
+                        holding.set()
+                        release.wait(20)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        one, two = (answer, link) if first == "answer" else (link, answer)
+        t1 = threading.Thread(target=one)
+        t1.start()
+        assert holding.wait(20)
+        t2 = threading.Thread(target=two)
+        t2.start()
+        _wait_until_blocked(bot, holder[0])
+        release.set()
+        t1.join(30)
+        t2.join(30)
+        assert errors == []
+        with bot.db.read() as session:
+            assert session.get(Person, ana) is None
+            row = session.get(Checkin, checkin_id)
+            assert row is not None and (row.person_id, row.progress) == (ut1, "stuck") and row.answered_at
+            [support] = session.exec(select(SupportRequest)).all()
+            assert support.person_id == ut1 and support.checkin_id == checkin_id
+            assert {(i.platform, i.external_id) for i in identities_of(session, ut1)} >= {(TEAMS, ANA_TEAMS)}
+    finally:
+        bot.stop()

@@ -329,3 +329,58 @@ def test_reimport_reactivates_and_changes_roles_in_place(slack, tmp_path, capsys
     capsys.readouterr()
     assert run(tmp_path, "import", write(tmp_path, swapped, "swapped.csv"), "--apply") == 0
     assert "Nothing to change." in capsys.readouterr().out
+
+
+def test_a_teacher_known_on_teams_first_is_imported_as_the_same_person(slack, tmp_path, capsys):
+    """Ben was set up on Teams (his Teams id names him, with his e-mail, a Grade 3 seat and an answered
+    check-in) before the district's Slack roster lists him: the import finds him by e-mail (any case),
+    shows his seat as unchanged, and --apply --sync keeps one person with both accounts and his history."""
+    from types import SimpleNamespace
+
+    from scheduling.clock import FakeClock
+    from storage.identities import identities_of
+    from storage.models import Checkin, CheckinRound, Person, PersonIdentity
+    from tests.cycle_helpers import make_cycle
+
+    assert run(tmp_path, "import", write(tmp_path, GOOD), "--apply") == 0
+    at = datetime(2026, 12, 1, 15, tzinfo=UTC)
+    database = Database(os.environ["DATABASE_URL"], clock=FakeClock(at))
+    with database.session() as session:
+        grade3 = session.exec(select(Team).where(Team.name == "Grade 3")).one()
+        ben = Person(handle="29:1ben-teams", name="Ben (Teams)", email="Ben@Lincoln.org", created_at=at)
+        session.add(ben)
+        session.flush()
+        ben_id, team_id = ben.id or 0, grade3.id or 0
+        session.add(PersonIdentity(person_id=ben_id, platform="teams", workspace="tenant", external_id=ben.handle,
+                                   created_at=at))
+        session.add(Membership(team_id=team_id, person_id=ben_id, role="member", joined_at=at))
+    cycle_id = make_cycle(SimpleNamespace(db=database, clock=database.clock), team_id, by="UFAY")
+    with database.session() as session:
+        rnd = CheckinRound(cycle_id=cycle_id, team_id=team_id, week=1, local_day=at.date())
+        session.add(rnd)
+        session.flush()
+        session.add(Checkin(round_id=rnd.id or 0, cycle_id=cycle_id, person_id=ben_id, week=1, status="sent",
+                            progress="on_track", answered_at=at))
+    with_ben = GOOD + "Lincoln Elementary,Grade 3,#grade-3,BEN@lincoln.org,,member,,,,\n"
+    capsys.readouterr()
+
+    assert run(tmp_path, "import", write(tmp_path, with_ben), "--sync") == 0
+    out = capsys.readouterr().out
+    assert "Same person, known on Teams first" in out and "Ben (UBEN) is 29:1ben-teams" in out
+    assert "Added:" not in out and "Removed" not in out  # his seat is his already
+    assert run(tmp_path, "import", write(tmp_path, with_ben), "--apply", "--sync") == 0
+    with database.read() as session:
+        [person] = session.exec(select(Person).where(Person.email.ilike("ben@lincoln.org"))).all()  # type: ignore[union-attr]
+        assert (person.id, person.handle) == (ben_id, "UBEN")
+        assert {(i.platform, i.external_id) for i in identities_of(session, ben_id)} == {
+            ("teams", "29:1ben-teams"), ("slack", "UBEN")}
+        assert [(m.team_id, m.role, m.active) for m in session.exec(
+            select(Membership).where(Membership.person_id == ben_id)).all()] == [(team_id, "member", True)]
+        [answer] = session.exec(select(Checkin).where(Checkin.cycle_id == cycle_id)).all()
+        assert (answer.person_id, answer.progress) == (ben_id, "on_track")
+        [linked] = session.exec(select(AuditEntry).where(AuditEntry.action == "people.link")).all()
+        assert linked.target == "UBEN" and "29:1ben-teams" in linked.detail and linked.actor_label.startswith("cli:")
+    # The next import is a no-op: he is stored under his Slack id now.
+    capsys.readouterr()
+    assert run(tmp_path, "import", write(tmp_path, with_ben), "--sync") == 0
+    assert "the database already matches the file" in capsys.readouterr().out

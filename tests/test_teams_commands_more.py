@@ -118,9 +118,12 @@ def test_team_add_and_remove_by_mention(world: tuple[Bot, TeamsDouble]) -> None:
     with bot.services.db.read() as session:
         ben = session.exec(select(Person).where(Person.handle == t.ben["id"])).one()
         assert ben.name == "Ben Newcomer"
-        [identity] = session.exec(select(PersonIdentity).where(PersonIdentity.person_id == ben.id)).all()
+        # His Teams id, and the Entra object id his member profile gave (asked for: a mention has no e-mail).
+        found = session.exec(select(PersonIdentity).where(PersonIdentity.person_id == ben.id)).all()
+        [identity] = [i for i in found if i.external_id == t.ben["id"]]
         assert (identity.platform, identity.workspace, identity.external_id, identity.service_url) == (
             "teams", double.tenant_id, t.ben["id"], double.service_url)
+        assert {i.external_id for i in found} - {t.ben["id"]} <= {str(t.ben.get("aadObjectId", "")).lower()}
     # the same again changes nothing; and the new member now sees the team's norms (a member's command)
     assert mentions_in_channel(t.fay_user, double, t.channel, "team add", [t.ben]).status == 200
     text, card = t.replies.next(t.channel)
@@ -287,3 +290,42 @@ def test_agenda_template_and_help_lists_only_working_commands(world: tuple[Bot, 
     assert card is not None
     soon = words(card).split("Coming to Teams soon")[-1] if "Coming to Teams soon" in words(card) else ""
     assert all(name not in soon for name in ("break", "audit", "team", "norms", "agenda"))
+
+
+def test_team_add_by_mention_of_a_teacher_known_on_slack_is_that_person_not_a_second_one(
+        world: tuple[Bot, TeamsDouble]) -> None:
+    """Dee is known on Slack only (UDEE, her e-mail). `team add @Dee` on Teams: a mention carries no
+    e-mail, so the bot asks Teams for her member profile first; her Teams account is attached to her
+    person (one person, both accounts), who joins the team. `action @Dee …` then names the same person."""
+    from storage.identities import add_slack_identities, identities_of
+
+    bot, double = world
+    t = Team3(bot, double)
+    with bot.services.db.session() as session:
+        dee = Person(handle="UDEE", name="Dee Slack", email="dee@school.example", created_at=START)
+        session.add(dee)
+        session.flush()
+        dee_id = dee.id or 0
+        add_slack_identities(session, [(dee_id, "UDEE", None)], now=START)
+    dee_teams = double.add_user("Dee Teams", email="DEE@School.example")
+    double.set_team_members(t.channel, [t.fay["id"], t.ana["id"], t.ben["id"], t.cal["id"], dee_teams["id"]])
+    with bot.services.db.read() as session:
+        people_before = len(session.exec(select(Person)).all())
+
+    assert mentions_in_channel(t.fay_user, double, t.channel, "team add", [dee_teams]).status == 200
+    t.replies.next(t.channel)
+    assert roles(bot, t.team_id)["UDEE"] == ("member", True)
+    assert dee_teams["id"] not in roles(bot, t.team_id)
+    with bot.services.db.read() as session:
+        assert len(session.exec(select(Person)).all()) == people_before
+        assert {(i.platform, i.external_id) for i in identities_of(session, dee_id)} >= {
+            ("slack", "UDEE"), ("teams", dee_teams["id"])}
+
+    assert mentions_in_channel(t.fay_user, double, t.channel, "action", [dee_teams], "send the rubric").status == 200
+    text, _ = t.replies.next(t.channel)
+    assert "Action item for Dee" in text
+    from storage.models.meetings import ActionItem
+
+    with bot.services.db.read() as session:
+        assert len(session.exec(select(Person)).all()) == people_before
+        assert [a.owner_id for a in session.exec(select(ActionItem)).all()] == [dee_id]

@@ -469,3 +469,94 @@ def test_a_round_killed_mid_way_and_rerun_at_once_sends_no_second_card(world, tm
         if keys.checkin(cycle, user_id, 1) not in in_flight:
             assert len(cards) == 1, user_id  # everyone else gets exactly one
     every_card_sent(world.double)
+
+
+# ------------------------------------------------------------------------------ 4b. the operator settles it
+def test_a_message_in_doubt_is_settled_by_the_operator_not_arrived_sends_once_arrived_sends_nothing(
+        world, monkeypatch, capsys, tmp_path):
+    """`plcbot jobs settle KEY --not-arrived | --arrived` after a send stored then dropped: the
+    footer says how; --not-arrived makes the next `plcbot jobs run ID` send it exactly once; --arrived
+    (on a second message in doubt) marks it sent and no run sends it; anything not in doubt, or a key
+    the ledger does not hold, is refused in one line with nothing changed; each settling is audited."""
+    import bot.cli.jobs as jobs_cli
+    from bot.cli import main as cli_main
+    from bot.cli.common import services_from
+    from storage.models import AuditEntry
+
+    def on_world_clock(args):  # noqa: ANN001, ANN202 - the CLI on the scenario's clock (any real date)
+        services = services_from(args)
+        services.clock = world.clock
+        return services
+
+    monkeypatch.setattr(jobs_cli, "services_from", on_world_clock)
+    monkeypatch.chdir(tmp_path)
+    for name, value in env_for(world.double, world.db_url, 0).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TEAMS_PORT")
+
+    def plcbot(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        status = cli_main(["--env-file", "/dev/null", *argv])
+        out = capsys.readouterr()
+        return status, out.out, out.err
+
+    def sends_of(key: str) -> int:
+        return sum(1 for c in world.double.calls_to("send") if c.body["channelData"][KEY_FIELD]["key"] == key)
+
+    world.double.drop_after_store(times=2, op="send")
+    job = world.tick(passes=1)
+    dropped = [c for c in world.double.calls_to("send") if c.status == 0]
+    assert len(dropped) == 2
+    cycle_id = job_id_cycle(world)
+    victims = [next(u for u in world.users if world.double.personal_conversation(u) == c.path.split("/")[3])
+               for c in dropped]
+    lost, arrived = (keys.checkin(cycle_id, v, 1) for v in victims)
+    rows = {r.key: r for r in world.rows()}
+    assert rows[lost].state == rows[arrived].state == "unknown"
+
+    status, out, _ = plcbot("jobs")
+    assert status == 0 and lost in out and arrived in out
+    assert "plcbot jobs settle KEY --arrived" in out and "--not-arrived" in out
+
+    # Refusals: one line, exit 2, nothing changed.
+    [sent_key] = [k for k, r in rows.items() if r.state == "sent"][:1]
+    status, _, err = plcbot("jobs", "settle", sent_key, "--arrived")
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "is sent" in err and "Nothing was changed" in err
+    status, _, err = plcbot("jobs", "settle", "checkin:0:nobody:1", "--not-arrived")
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "no message with the key" in err
+    status, _, err = plcbot("jobs", "settle", "  ", "--arrived")
+    assert status == 2 and "KEY" in err
+    with pytest.raises(SystemExit) as refused:  # one of the two is required, and never both
+        cli_main(["jobs", "settle", lost])
+    assert refused.value.code == 2
+    with pytest.raises(SystemExit) as refused:
+        cli_main(["jobs", "settle", lost, "--arrived", "--not-arrived"])
+    assert refused.value.code == 2
+    assert {r.key: r.state for r in world.rows()} == {k: r.state for k, r in rows.items()}
+
+    # The operator learnt one did not arrive and the other did.
+    status, out, err = plcbot("jobs", "settle", lost, "--not-arrived")
+    assert (status, err) == (0, ""), err
+    assert f"plcbot jobs run {job.id}" in out
+    status, out, err = plcbot("jobs", "settle", arrived, "--arrived")
+    assert (status, err) == (0, ""), err
+    rows = {r.key: r for r in world.rows()}
+    assert (rows[lost].state, rows[arrived].state) == ("pending", "sent")
+    status, _, err = plcbot("jobs", "settle", arrived, "--not-arrived")  # settled already: not in doubt
+    assert status == 2 and "is sent" in err
+
+    # The next run of the round sends the lost one once, the arrived one never; reruns send nothing.
+    for _ in range(2):
+        status, out, err = plcbot("jobs", "run", str(job.id))
+        assert status == 0, (out, err)
+        assert sends_of(lost) == 2 and sends_of(arrived) == 1
+    assert Counter(r.state for r in world.rows()) == {"sent": TEACHERS}
+    assert round_job(world).state == "done"
+    status, out, _ = plcbot("jobs")
+    assert "Messages in doubt" not in out
+    with world.services.db.read() as session:
+        settled = session.exec(select(AuditEntry).where(AuditEntry.action == "delivery.settle")
+                               .order_by(col(AuditEntry.id))).all()
+        assert [(e.target, e.actor_label.startswith("cli:")) for e in settled] == [(lost, True), (arrived, True)]
+        assert "unknown → pending" in settled[0].detail and "unknown → sent" in settled[1].detail
+    every_card_sent(world.double)

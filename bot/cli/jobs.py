@@ -1,4 +1,6 @@
-"""`plcbot jobs` lists upcoming scheduled work; `plcbot jobs run ID` runs one now."""
+"""`plcbot jobs` lists upcoming scheduled work; `plcbot jobs run ID` runs one now;
+`plcbot jobs settle KEY --arrived | --not-arrived` records what the operator learnt about a
+message in doubt (one the platform may have stored after the connection dropped)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-from bot.cli.common import CliError, services_from
+from bot.cli.common import CliError, cli_actor, services_from
+from scheduling import delivery, runner
 from scheduling import registry as scheduling_registry
-from scheduling import runner
 from storage import jobs
 from storage.models import Delivery, Person, ScheduledJob, School, Team
 from storage.rules import cycles as cycle_rules
+from storage.teams import audit
 
 
 def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,6 +28,17 @@ def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r = jsub.add_parser("run", help="run that work now in this process (what was delivered is not resent)")
     r.add_argument("job_id", type=int)
     r.set_defaults(func=run_job)
+    s = jsub.add_parser("settle", help="record whether a message in doubt arrived (see `plcbot jobs`)",
+                        description="A message in doubt is never resent on a guess. Ask its recipient, then "
+                                    "--arrived: it is never sent again; --not-arrived: the next run of its job "
+                                    "sends it, once.")
+    s.add_argument("key", metavar="KEY", help="the message's key, as `plcbot jobs` lists it under Messages in doubt")
+    outcome = s.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--arrived", dest="arrived", action="store_const", const=True,
+                         help="it reached them: mark it sent")
+    outcome.add_argument("--not-arrived", dest="arrived", action="store_const", const=False,
+                         help="it did not: the next run of its job sends it once")
+    s.set_defaults(func=settle)
 
 
 def list_jobs(args: argparse.Namespace) -> int:
@@ -71,7 +85,38 @@ def _print_in_doubt(services: Any) -> None:
     for row in doubtful[:IN_DOUBT_SHOWN]:
         who = names.get(row.person_id or 0) or row.place or "someone"
         print(f"  {row.kind:<18} to {who}  ({row.key}; {row.error or 'no answer'})")
-    print("  Ask them whether it arrived; `plcbot jobs run ID` on the job resends nothing that is in doubt.")
+    print("  Ask them whether it arrived, then `plcbot jobs settle KEY --arrived` (never sent again) or "
+          "`--not-arrived` (sent once by the next run of its job); until then nothing in doubt is resent.")
+
+
+def settle(args: argparse.Namespace) -> int:
+    key = (args.key or "").strip()
+    if not key or len(key) > 200:
+        raise CliError("KEY: give the message's key as `plcbot jobs` lists it under Messages in doubt "
+                       f"({'empty' if not key else 'longer than any key'}).")
+    services = services_from(args)
+    now = services.clock.now()
+    try:
+        with services.db.session() as session:
+            row, before = delivery.settle(session, key, arrived=args.arrived, now=now)
+            person = session.get(Person, row.person_id) if row.person_id is not None else None
+            to = f"person:{person.id} {person.handle}" if person is not None else (row.place or "?")
+            who = (person.name or person.handle) if person is not None else (row.place or "someone")
+            audit(session, actor=cli_actor(), action="delivery.settle", target=key[:200],
+                  detail=f"{row.kind} to {to}: {before} → {row.state} "
+                         f"({'arrived' if args.arrived else 'did not arrive'}, as the operator learnt)", at=now)
+            job_id, kind = row.job_id, row.kind
+    except delivery.SettleError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        services.db.dispose()
+    if args.arrived:
+        print(f"Settled: the {kind} to {who} arrived; it is marked sent and never sent again.")
+    else:
+        run = f"`plcbot jobs run {job_id}`" if job_id is not None else "the work that owes it"
+        print(f"Settled: the {kind} to {who} did not arrive; it is pending again, and the next run of its job "
+              f"({run}, or the scheduler) sends it once.")
+    return 0
 
 
 def _line(row: ScheduledJob, registry: scheduling_registry.Registry, teams: dict, schools: dict,

@@ -143,7 +143,7 @@ def import_roster(args: argparse.Namespace) -> int:
     progress = Progress(len(roster.rows), "checking")
     session_of = services.db.session if args.apply else services.db.read
     with session_of() as session:
-        existing, school_names, team_names = roster_store.snapshot(session)
+        existing, school_names, team_names = roster_store.snapshot(session, directory.people)
         plan = plan_import(roster.rows, directory, existing, default_timezone=services.settings.timezone,
                            sync=args.sync, progress=progress)
         progress.close()

@@ -116,7 +116,7 @@ def create(services: Services, request: Request, rest: str) -> Reply:
 
 def principals(services: Services, request: Request, args: str, activity: dict[str, Any]) -> Reply:
     """`principal add | remove @person … [in School Name]`: the people are the message's @mentions."""
-    from bot.teams.setup import Member, Where, teams_people
+    from bot.teams.setup import Where, known_person, mentioned_members, teams_people
 
     remove, rest, school_name = core.read_principals(args)
     people = mentioned_people(activity)
@@ -130,16 +130,13 @@ def principals(services: Services, request: Request, args: str, activity: dict[s
     where = Where(tenant=who.tenant, service_url=who.service_url, conversation_id=who.conversation_id,
                   team_id=who.team_id or "", user_id=who.user_id, aad_object_id=who.aad_object_id)
     now = services.clock.now()
+    members = mentioned_members(services, where, people)  # e-mails asked for before the write
     with services.db.session() as session:
-        if remove:  # removing names nobody new: only people the bot knows
-            from storage.identities import person_for_identity
-            from storage.models.identities import TEAMS
-
-            found = {target: person_for_identity(session, TEAMS, who.tenant, target) for target, _ in people}
+        if remove:  # removing names nobody new: only people the bot knows (by Teams id or e-mail)
+            found = {m.id: known_person(session, m, where) for m in members}
             rows = {target: person for target, person in found.items() if person is not None}
-        else:
-            rows = teams_people(session, [Member(id=target, aad_object_id=None, name=name, email=None)
-                                          for target, name in people], where, now=now)
+        else:  # known by Teams id, else by e-mail (a teacher known on Slack): never a second person
+            rows = teams_people(session, members, where, now=now)
         by_core_id = {person.handle: person for person in rows.values()}
         named = core.name_principals(session, request.actor, school_id=school.id, people=by_core_id,
                                      remove=remove, now=now)

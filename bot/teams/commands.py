@@ -808,6 +808,8 @@ def action_reply(services: Services, request: Request, activity: dict[str, Any])
     target, rest = found
     with services.db.read() as session:
         owner = person_for_identity(session, TEAMS, request.who.tenant, target)
+    if owner is None:  # perhaps a teacher known on Slack: by the e-mail of their Teams profile
+        owner = _known_by_email(services, request, target)
     if owner is None:
         raise UserError("That person is not in a PLC team here yet: a facilitator adds them with @plcbot setup.")
     now = services.clock.now()
@@ -821,6 +823,26 @@ def action_reply(services: Services, request: Request, activity: dict[str, Any])
     notify_owner(services, added.action_id, assigned_by=request.actor.user_id)
     _refresh_agenda(services, added.agenda_meeting_id)
     return words, ck.card([ck.container([ck.text(ck.md(words))], style="good")])
+
+
+def _known_by_email(services: Services, request: Request, target: str) -> Person | None:
+    """A mentioned Teams user the bot knows by e-mail only (a teacher known on Slack): their Teams
+    account is attached to that person (`bot.teams.setup.teams_people`); nobody new is made."""
+    from bot.teams import setup
+
+    who = request.who
+    where = setup.Where(tenant=who.tenant, service_url=who.service_url, conversation_id=who.conversation_id,
+                        team_id=who.team_id or "", user_id=who.user_id, aad_object_id=None)
+    member = setup.member_profile(services, where, target, "Teams user")
+    if member.email is None and member.aad_object_id is None:
+        return None
+    with services.db.session() as session:
+        known = setup.known_person(session, member, where)
+        if known is None or known.forgotten_at is not None:
+            return None
+        person = setup.teams_people(session, [member], where, now=services.clock.now())[member.id]
+        session.expunge(person)
+        return person
 
 
 def notify_owner(services: Services, action_id: int | None, *, assigned_by: str) -> None:
@@ -945,15 +967,16 @@ def change_members_reply(services: Services, request: Request, team: Team, asked
     where = setup.Where(tenant=who.tenant, service_url=who.service_url, conversation_id=who.conversation_id,
                         team_id=who.team_id or "", user_id=who.user_id, aad_object_id=None)
     now = services.clock.now()
+    members = setup.mentioned_members(services, where, users)  # e-mails asked for before the write
     with services.db.session() as session:
         actor = load_actor(session, request.actor.user_id, admins=services.settings.admins)
         ids: list[str] = []
-        for external, name in users:
-            person = person_for_identity(session, TEAMS, who.tenant, external)
-            if person is None and not remove:
-                person = setup.teams_people(session, [setup.Member(external, None, name, None)], where,
-                                            now=now)[external]
-            ids.append(person.handle if person is not None else external)
+        for member in members:
+            # Known by this Teams id, else by e-mail (a teacher known on Slack): never a second person.
+            person = setup.known_person(session, member, where)
+            if not remove:
+                person = setup.teams_people(session, [member], where, now=now)[member.id]
+            ids.append(person.handle if person is not None and person.forgotten_at is None else member.id)
         result = core_teams.change_members(session, actor, team_id=team.id, people_ids=ids, role=asked.role,
                                            remove=remove, skipped=skipped, now=now)
     with services.db.read() as session:

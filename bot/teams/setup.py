@@ -132,6 +132,41 @@ def read_roster(services: Services, where: Where) -> list[Member]:
     return found
 
 
+def mentioned_members(services: Services, where: Where, people: list[tuple[str, str]]) -> list[Member]:
+    """@mentioned people (Teams id, name) as roster members. A mention carries no e-mail, so for
+    anyone the bot does not know by that Teams id, their member profile is asked for (the Bot
+    Connector's `GET …/conversations/{team}/members/{user}`: e-mail and Entra object id), before
+    any write: `known_person` then finds a teacher known on Slack by that e-mail, and `teams_people`
+    attaches the Teams account to them instead of making a second person. Best effort: a profile
+    Teams will not give (someone outside this team, a 1:1 chat) leaves the e-mail unknown."""
+    with services.db.read() as session:
+        known = {i for i, _ in people if person_for_identity(session, TEAMS, where.tenant, i) is not None}
+    return [Member(i, None, n, None) if i in known else member_profile(services, where, i, n) for i, n in people]
+
+
+def member_profile(services: Services, where: Where, user_id: str, name: str) -> Member:
+    """One member's profile from the team's (or else this conversation's) members API."""
+    conversation = where.team_id or where.conversation_id
+    bare = Member(user_id, None, name, None)
+    if not conversation or not where.service_url:
+        return bare
+    try:
+        transport: Any = services.transports["teams"]
+        url = (where.service_url.rstrip("/") + "/v3/conversations/" + quote(conversation, safe=":@.")
+               + "/members/" + quote(user_id, safe=":@."))
+        raw = transport._request("GET", url, op="members", conversation=conversation, idempotent=True)
+    except Exception as exc:  # noqa: BLE001 - best effort, as the name alone still makes a person
+        log.info("No member profile for a mentioned person (%s)", type(exc).__name__)
+        return bare
+    if not isinstance(raw, dict):
+        return bare
+    email = raw.get("email") or raw.get("userPrincipalName")
+    aad = raw.get("aadObjectId")
+    return Member(user_id, aad.lower()[:255] if isinstance(aad, str) and aad else None,
+                  str(raw.get("name") or name)[:200],
+                  str(email)[:320] if isinstance(email, str) and "@" in email else None)
+
+
 # ------------------------------------------------------------------------------ the command
 def command_card(services: Services, actor: Actor, activity: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """`@plcbot setup`: refused now if the person may not (as Slack's `/plc setup`), else the card

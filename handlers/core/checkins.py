@@ -55,7 +55,8 @@ def answer(services: Services, actor: Actor, *, checkin_id: int, progress: str) 
     try:
         with services.db.session() as session:
             store.record_answer(session, checkin_id=checkin_id, person_id=actor.person_id,
-                                change=store.Change(progress=progress), now=services.clock.now())
+                                change=store.Change(progress=progress), now=services.clock.now(),
+                                handle=actor.user_id)
     except store.CheckinError as exc:
         raise UserError(str(exc)) from None
     return CheckinResult(reply="Saved your answer.", changed=(f"check-in {checkin_id}: {progress}",),
@@ -114,7 +115,7 @@ def write_details(session: Session, services: Services, checked: DetailsChecked)
         store.record_answer(session, checkin_id=checked.checkin_id, person_id=checked.actor.person_id,
                             change=store.Change(progress=d.progress, value=d.value, evidence=d.evidence,
                                                 support=d.support, details=True),
-                            now=services.clock.now())
+                            now=services.clock.now(), handle=checked.actor.user_id)
     except store.CheckinError as exc:
         raise UserError(str(exc)) from None
     return CheckinResult(reply="Saved your details.", changed=(f"check-in {checked.checkin_id}: details",),

@@ -80,6 +80,9 @@ class Existing:
     members: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (school, team, uid) -> role
     leaders: set[tuple[str, str]] = field(default_factory=set)  # (school, uid)
     archived: dict[tuple[str, str], str] = field(default_factory=dict)  # archived team key -> channel
+    # Slack id -> the name (Teams id) of the person known elsewhere first whom that Slack user's
+    # e-mail names: their seats above are under the Slack id already, as the import will link them.
+    linked: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.team_of_channel = {t.channel_id: key for key, t in self.teams.items()}
@@ -366,6 +369,7 @@ class Plan:
     unchanged: list[Seat] = field(default_factory=list)
     removed: list[Seat] = field(default_factory=list)  # only with sync
     people: set[str] = field(default_factory=set)  # Slack ids the file names
+    linked: dict[str, str] = field(default_factory=dict)  # Slack id -> the Teams-first person it joins
 
     @property
     def ok(self) -> bool:
@@ -374,7 +378,7 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.new_schools or self.school_changes or self.new_teams or self.changed_teams
-                     or self.added or self.role_changes or self.removed)
+                     or self.added or self.role_changes or self.removed or self.linked)
 
 
 def plan_import(rows: Iterable[tuple[int, Mapping[str, object]]], directory: Directory, existing: Existing,
@@ -395,6 +399,8 @@ def plan_import(rows: Iterable[tuple[int, Mapping[str, object]]], directory: Dir
     _plan_schools(entries, existing, plan, default_timezone)
     teams = _plan_teams(entries, existing, plan)
     _plan_seats(entries, existing, plan, teams, sync)
+    named = plan.people | {s.user_id for s in plan.removed}
+    plan.linked = {uid: handle for uid, handle in existing.linked.items() if uid in named}
     plan.errors.sort(key=lambda e: e.row)
     return plan
 
@@ -614,6 +620,8 @@ def summary(plan: Plan, *, names: Mapping[str, str], teams: Mapping[tuple[str, s
     block("Role changed", [f"{who(s.user_id)} in {where(s)}: {s.old_role} → {s.role}"
                            for s in plan.role_changes])
     block("Removed (no longer listed)", [f"{who(s.user_id)} as {s.role} of {where(s)}" for s in plan.removed])
+    block("Same person, known on Teams first (linked by e-mail; their history stays theirs)",
+          [f"{who(uid)} is {handle}" for uid, handle in sorted(plan.linked.items())])
     lines.append(f"Unchanged: {len(plan.unchanged)}")
     if not plan.has_changes:
         lines.append("No changes.")
