@@ -8,10 +8,10 @@ upload), the people (`TeamsUser`, sending signed activities and invokes as Teams
 (a `FakeClock` moved forward, one scheduler tick after each move). A fresh SQLite file; no
 tenant, no token, no network.
 
-The story, calendar and school break are the Slack demo's (`bot.demo`): the same people, the same
-school weeks, the same answers. Where the Teams front has no way in yet (school and team set-up,
-norms and the cycle form are typed on Slack today), the story says so and the step goes through
-the same core action the Slack form saves through: nothing is stored behind the core's back.
+The story is `bot.demo_story.Story`, the one `plcbot demo` plays on Slack: the same people, school
+weeks and answers. This module is its Teams front (`TeamsFront`): how a person types a command to
+@plcbot (school, setup, norms, cycle, break, wrapup…), clicks a card's button, fills in a dialog
+and accepts a file, and how the transcript reads what the Teams double recorded.
 
 Run again into the same folder (`--out DIR`), it replaces the files its earlier run wrote there,
 listed in `plcbot-demo-teams-files.txt`, and refuses to write over any other file.
@@ -31,39 +31,31 @@ import tempfile
 import time
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot import demo as slack_demo
-from bot.demo import (
+from bot.demo_story import (
     ADMIN,
-    BROOKS,
-    CHEN,
     GRADE3,
     GRADE4,
     KIM,
-    MAX_STEP,
     NEWCOMER,
-    NGUYEN,
-    PATEL,
     PRINCIPAL,
     RIVERA,
-    SCHOOL,
-    SCHOOL_WEEKS,
     TZ,
-    ZONE,
     DemoFiles,
     DemoResult,
+    Front,
     Person,
     StepSkipped,
-    closing,
+    Story,
     demo_calendar,
-    short_day,
+    first_morning,
 )
+from bot.demo_story import Transcript as StoryTranscript
 from bot.teams_double import TeamsDouble, TeamsUser
 from scheduling.clock import FakeClock
 
@@ -75,7 +67,14 @@ G4_TEAM, G4_NAME = "19:grade4ela@thread.tacv2", "Grade 4 ELA"
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 FILE_INFO = "application/vnd.microsoft.teams.card.file.info"
 FILE_CONSENT = "application/vnd.microsoft.teams.card.file.consent"
-NOT_ON_TEAMS = "typed on Slack today; the Teams form is coming"
+ADMIN_ENTRA_ID = "5a1e0000-0000-4000-8000-00000000ad01"  # the district admin's, named in PLCBOT_ADMINS
+# The story's buttons on Teams: their titles (a title that starts so, for the check-in's "Stuck…").
+TITLES = {
+    "norms_commit": "I commit to these norms", "checkin_on_track": "On track", "checkin_some_progress": "Some progress",
+    "checkin_stuck": "Stuck", "checkin_details": "Add details", "support_follow_up": "I'll follow up",
+    "feedback_open": "Give feedback", "cycle_reflect_open": "Fill in the reflection", "action_done": "Mark done",
+}
+PLACES = {"g3": G3_TEAM, "g4": G4_TEAM}
 
 
 def teams_id(person: Person) -> str:
@@ -192,7 +191,9 @@ class TeamsStage:
     def __init__(self, db_path: Path, start: datetime) -> None:
         self.db_path = db_path
         self.clock = FakeClock(start)
-        self.double = TeamsDouble()
+        # The story plays weeks in seconds, so people who act seconds apart act milliseconds apart here:
+        # Teams' rate-limit windows are shrunk as time is (the counts stay Microsoft's).
+        self.double = TeamsDouble(time_scale=0.01)
         self.server: Any = None
 
     def start(self) -> TeamsStage:
@@ -205,6 +206,9 @@ class TeamsStage:
         from storage.db import Database
 
         self.double.start()
+        for p in EVERYONE:  # the tenant's people (the admin with the Entra id PLCBOT_ADMINS names)
+            self.double.add_user(p.name, email=email_of(p), user_id=teams_id(p),
+                                 aad_object_id=ADMIN_ENTRA_ID if p is ADMIN else None)
         port = _free_port()
         self.settings = from_env({
             "TEAMS_CLIENT_ID": self.double.client_id, "TEAMS_CLIENT_SECRET": self.double.client_secret,
@@ -212,6 +216,7 @@ class TeamsStage:
             "TEAMS_OPENID_METADATA_URL": self.double.openid_metadata_url, "TEAMS_LOGIN_URL": self.double.login_url,
             "DATABASE_URL": f"sqlite:///{self.db_path}",
             "PLCBOT_TIMEZONE": TZ,
+            "PLCBOT_ADMINS": ADMIN_ENTRA_ID,
             "PLCBOT_LISTENER_THREADS": "8",
             "PLCBOT_SECRET_KEY": secrets.token_hex(16),
             "LOG_LEVEL": "ERROR",
@@ -279,35 +284,20 @@ class _Seen:
     activities: dict[str, dict[str, str]]  # conversation -> activity id -> what it shows
 
 
-class Transcript:
-    """Lines of "who did what → what the bot did", from the double's records, as Teams shows them."""
+class Transcript(StoryTranscript):
+    """Lines of "who did what → what the bot did", from the Teams double's records, as Teams shows them."""
 
     def __init__(self, double: TeamsDouble, out: TextIO | None, clock: FakeClock) -> None:
-        self.double, self.out, self.clock = double, out, clock
-        self.lines: list[str] = []
+        super().__init__(out, clock)
+        self.double = double
         self.names = {teams_id(p): p.name for p in EVERYONE}
         self.places = {G3_TEAM: f"{G3_NAME} › General", G4_TEAM: f"{G4_NAME} › General"}
-
-    def write(self, line: str = "") -> None:
-        line = self.words(line)
-        self.lines.append(line)
-        if self.out is not None:
-            print(line, file=self.out, flush=True)
 
     def words(self, text: str) -> str:
         """Ids as Teams shows them: people's and channels' names."""
         for cid, name in self.places.items():
             text = text.replace(cid, name)
         return re.sub(r"29:1[a-z0-9]+", lambda m: self.names.get(m[0], "someone"), text)
-
-    def when(self, at: datetime | None = None) -> str:
-        local = (at or self.clock.now()).astimezone(ZONE)
-        hour = local.strftime("%I").lstrip("0")
-        return f"{local:%a %b} {local.day}, {hour}:{local:%M %p}"
-
-    def heading(self, text: str) -> None:
-        self.write()
-        self.write(f"== {text} ==")
 
     def chats(self) -> dict[str, str]:
         """Each person's 1:1 chat with the bot that exists: conversation id -> the person's name."""
@@ -340,110 +330,54 @@ class Transcript:
                                                        sort_keys=True):
                     where = f"{chats[cid]}'s chat" if cid in chats else self.places[cid]
                     found.append(f"{indent}plcbot updated its card in {where}: “{shown}”")
-        for shown, people in dms.items():
-            who = ", ".join(people) if len(people) < 4 else f"{len(people)} people ({', '.join(people)})"
-            found.append(f"{indent}plcbot wrote in the chat with {who}: “{shown}”")
-        if found and header:
-            self.write(header)
-        for line in found:
-            self.write(line)
-        return len(found)
+        found += self.to_many(dms, f"{indent}plcbot wrote in the chat with")
+        return self.emit(found, header=header)
 
 
-# ---------------------------------------------------------------------------- the story
-class TeamsDemo:
-    """The Slack demo's story on Teams: a school, two teams, a four-week cycle, the principal's workbook."""
+# ---------------------------------------------------------------------------- the story's Teams front
+class TeamsFront(Front):
+    """The story on Teams: commands typed to @plcbot in a channel or the chat, cards' buttons (in place,
+    or opening a dialog), the file consent card, and each person's chat with the bot."""
+
+    platform = "Microsoft Teams"
+    home_title, home_where, action_item_where = "Home in each chat", "the chat with plcbot", "in his chat with plcbot"
+
+    t: Transcript
+    stage: TeamsStage
 
     def __init__(self, *, out: TextIO | None, workdir: Path, db_path: Path | None = None,
-                 start_day: date | None = None, files: DemoFiles | None = None,
-                 replaced: list[str] | None = None) -> None:
+                 start_day: date | None = None, files: DemoFiles | None = None) -> None:
         self.workdir = workdir
         self.files = files or DemoFiles(workdir, MANIFEST)
-        self.replaced = replaced or []
         self.db_path = db_path or workdir / DB_NAME
         self.calendar = demo_calendar(start_day or slack_demo.today())
-        self.monday = self.calendar.monday
-        start = datetime.combine(self.monday, datetime.min.time(), tzinfo=ZONE).replace(hour=7, minute=30)
-        self.stage = TeamsStage(self.db_path, start.astimezone(UTC))
+        self.stage = TeamsStage(self.db_path, first_morning(self.calendar))
         self.t = Transcript(self.stage.double, out, self.stage.clock)
-        self.skipped: list[str] = []
-        self.workbook: Path | None = None
-        self.team_ids: dict[str, int] = {}
-        self.cycle_weeks: list[int] = []  # the cycle's weeks that were school weeks
 
-    # ------------------------------------------------------------------ plumbing
-    def local(self, day: date, hhmm: str) -> datetime:
-        hour, minute = (int(x) for x in hhmm.split(":"))
-        return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZONE).astimezone(UTC)
+    def banner(self) -> str:
+        return ("plcbot demo --teams: the real bot (the Teams front, scheduler, storage, delivery) "
+                "against a pretend Microsoft Teams")
 
-    def ticking(self, when: datetime, label: str) -> None:
-        clock = self.stage.clock
-        for _ in range(2000):
-            before = self.t.seen()
-            calls = len(self.stage.double.calls)
-            self.stage.tick()
-            if len(self.stage.double.calls) != calls:
-                self.stage.settle()
-            self.t.report(before, header=f"{self.t.when()} · {label}:")
-            now = clock.now()
-            if now >= when:
-                return
-            due = self.stage.next_due()
-            step = min(when, now + MAX_STEP)
-            if due is not None and now < due < step:
-                step = due
-            clock.set(max(step, now + timedelta(seconds=1)))
-        raise StepSkipped("time did not move on (a job kept giving itself back)")
-
-    @contextmanager
-    def act(self, person: Person, did: str) -> Iterator[list[str]]:
-        """One thing a person does: the line, the requests, then what they and others saw."""
-        self.t.write(f"{self.t.when()} · {person.name} ({person.role}) {did}")
-        before = self.t.seen()
-        extra: list[str] = []  # what the person saw in place (an updated card, a dialog)
-        yield extra
+    def settle(self) -> None:
         self.stage.settle()
-        for line in extra:
-            self.t.write(line)
-        if self.t.report(before) == 0 and not extra:
-            self.t.write("   → (nothing visible)")
 
-    def step(self, name: str, fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except StepSkipped as exc:
-            self.skipped.append(f"{name}: {exc}")
-            self.t.write(f"   (skipped “{name}”: {exc})")
-        except Exception as exc:  # a feature not ready, or answering differently than the story expects
-            why = f"the demo hit an unexpected error ({type(exc).__name__}: {str(exc)[:200]})"
-            self.skipped.append(f"{name}: {why}")
-            self.t.write(f"   (skipped “{name}”: {why})")
+    def tick(self) -> None:
+        calls = len(self.stage.double.calls)
+        self.stage.tick()
+        if len(self.stage.double.calls) != calls:
+            self.stage.settle()
 
-    def core_said(self, words: str) -> None:
-        self.t.write(f"   → {words}")
+    def place_name(self, place: str) -> str:
+        return self.t.places[PLACES.get(place, place)]
 
-    def deliver(self, notices: Any) -> None:
-        """What a core action owes others, delivered as the Teams front delivers it after an invoke."""
-        self.stage.server.front._deliver_notices(list(notices or ()))
+    def dm(self, person: Person) -> str:
+        return "dm:" + teams_id(person)
 
-    def actor(self, person: Person) -> Any:
-        from storage.people import load_actor
-
-        with self.stage.services.db.read() as session:
-            return load_actor(session, teams_id(person), admins=self.stage.services.settings.admins)
-
-    def say_in_channel(self, person: Person, text: str, team: str) -> None:
-        with self.act(person, f"typed “@plcbot {text}” in {self.t.places[team]}"):
-            reply = self.stage.user(person).say_in_channel(text, team)
-            if reply.status != 200:
-                raise StepSkipped(f"the bot answered HTTP {reply.status}")
-
-    def latest(self, conversation: str, has: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
-        for activity in reversed(self.stage.double.activities(conversation)):
-            if has(activity):
-                return activity
-        where = self.t.places.get(conversation) or f"{self.t.chats().get(conversation, 'a')}'s chat"
-        raise StepSkipped(f"no card with {what} in {where}")
+    def conversation(self, place: str) -> str:
+        if place.startswith("dm:"):
+            person = next(p for p in EVERYONE if teams_id(p) == place[3:])
+            return self.chat(person)
+        return PLACES.get(place, place)
 
     def chat(self, person: Person) -> str:
         with self.stage.double._lock:
@@ -451,6 +385,83 @@ class TeamsDemo:
         if cid is None:
             raise StepSkipped(f"plcbot never wrote to {person.name}")
         return cid
+
+    def join(self) -> None:
+        """The tenant's two teams; their facilitators add plcbot to them, the new teacher to her chat."""
+        d = self.stage.double
+        d.add_team(G3_NAME, [teams_id(p) for p in (PRINCIPAL, RIVERA, *GRADE3)], team_id=G3_TEAM)
+        d.add_team(G4_NAME, [teams_id(p) for p in (PRINCIPAL, KIM, *GRADE4)], team_id=G4_TEAM)
+        self.t.write(f"     The tenant's teams: {G3_NAME} (Ms. Rivera and four teachers) and {G4_NAME} "
+                     "(Mr. Kim and three teachers); Dr. Okafor is in both.")
+        for person, team in ((RIVERA, G3_TEAM), (KIM, G4_TEAM)):
+            with self.act(person, f"added plcbot to the team {self.t.places[team].split(' › ')[0]}"):
+                reply = self.stage.user(person).install_in_team(team)
+                if reply.status != 200:
+                    raise StepSkipped(f"the bot answered HTTP {reply.status} to the install")
+                self.stage.double.wait_for(functools.partial(self._welcomed, team), timeout=10)
+        with self.act(NEWCOMER, "added plcbot for herself, in a chat with it"):
+            self.stage.user(NEWCOMER).install_personal()
+            self.stage.double.wait_for(lambda: self.t.chats() or None, timeout=10)
+
+    def _welcomed(self, team: str) -> object:
+        return self.stage.double.activities(team) or None
+
+    # ------------------------------------------------------------------ hands on Teams
+    def command(self, person: Person, text: str, place: str, *, mentions: tuple[Person, ...] = ()) -> None:
+        user = self.stage.user(person)
+        ats = [f"<at>{p.name}</at>" for p in mentions]
+        typed = text.format(*ats)
+        shown = text.format(*(f"@{p.name}" for p in mentions))
+        if place.startswith("dm:"):
+            activity = user.personal("message")
+            activity.update({"text": typed, "textFormat": "plain"})
+            where = "the chat with plcbot"
+            did = f"typed “{shown}” in {where}"
+        else:
+            team = PLACES.get(place, place)
+            activity = user.in_channel("message", team)
+            bot_at = f"<at>{self.stage.double.bot_name}</at>"
+            activity.update({"text": f"{bot_at} {typed}", "textFormat": "plain"})
+            activity["entities"].append({"type": "mention", "text": bot_at, "mentioned": {
+                "id": self.stage.double.bot_id, "name": self.stage.double.bot_name}})
+            did = f"typed “@plcbot {shown}” in {self.t.places[team]}"
+        activity["entities"] += [{"type": "mention", "text": at, "mentioned": {"id": teams_id(p), "name": p.name}}
+                                 for at, p in zip(ats, mentions, strict=True)]
+        with self.act(person, did):
+            reply = user.send(activity)
+            if reply.status != 200:
+                raise StepSkipped(f"the bot answered HTTP {reply.status}")
+
+    def form_by_command(self, person: Person, text: str, place: str, form: str, values: dict[str, Any],
+                        did: str) -> None:
+        """The command's answer is a card whose button opens the dialog (a typed message cannot open one)."""
+        self.command(person, text, place)
+        conversation = self.conversation(place)
+        shown = self.stage.double.activities(conversation)
+        card = shown[-1] if shown else {}
+        button = next((a for a in self.actions(card) if (a.get("data") or {}).get("msteams") == {"type": "task/fetch"}),
+                      None)
+        if button is None:
+            raise StepSkipped(f"“{text}” did not answer with a button opening {form} form")
+        self.dialog(person, card, str(button.get("title")), values, did)
+
+    def form_by_button(self, person: Person, message: Any, button: str, form: str, values: dict[str, Any],
+                       did: str) -> None:
+        self.dialog(person, message, self.title(message, button), values, did)
+
+    def latest(self, place: str, button: str) -> dict[str, Any]:
+        conversation = self.conversation(place)
+        for activity in reversed(self.stage.double.activities(conversation)):
+            if self.button(activity, self.title(activity, button)) is not None:
+                return activity
+        where = self.t.places.get(conversation) or f"{self.t.chats().get(conversation, 'a')}'s chat"
+        raise StepSkipped(f"no card with the “{TITLES.get(button, button)}” button in {where}")
+
+    def title(self, activity: dict[str, Any], button: str) -> str:
+        """The title of the story's `button` on this card (the check-in's "Stuck…" in full)."""
+        wanted = TITLES.get(button, button)
+        return next((str(a["title"]) for a in self.actions(activity) if str(a.get("title", "")).startswith(wanted)),
+                    wanted)
 
     @staticmethod
     def actions(activity: dict[str, Any]) -> list[dict[str, Any]]:
@@ -472,15 +483,26 @@ class TeamsDemo:
     def button(self, activity: dict[str, Any], title: str) -> dict[str, Any] | None:
         return next((a for a in self.actions(activity) if a.get("title") == title), None)
 
-    def with_button(self, title: str) -> Callable[[dict[str, Any]], bool]:
-        return lambda activity: self.button(activity, title) is not None
-
-    def click(self, person: Person, activity: dict[str, Any], title: str, did: str) -> None:
-        """An Action.Execute click: the card the bot answers replaces the clicked one for the clicker."""
-        if self.button(activity, title) is None:
+    def click(self, person: Person, message: Any, button: str, did: str) -> None:
+        """An Action.Execute click (the card the bot answers replaces the clicked one for the clicker), or a
+        messageBack one (Teams sends the button's words as a message, as if typed)."""
+        title = self.title(message, button)
+        found = self.button(message, title)
+        if found is None:
             raise StepSkipped(f"the “{title}” button was not there for {person.name}")
+        back = ((found.get("data") or {}).get("msteams") or {})
         with self.act(person, did) as seen:
-            reply = self.stage.user(person).click(activity, title)
+            user = self.stage.user(person)
+            if back.get("type") == "messageBack":
+                cid = str(message.get("conversationId") or "")
+                team = cid.split(";", 1)[0]
+                activity = user.in_channel("message", team) if team in self.t.places else user.personal("message")
+                activity.update({"text": back.get("text"), "value": found.get("data"), "textFormat": "plain"})
+                reply = user.send(activity)
+                if reply.status != 200:
+                    raise StepSkipped(f"the bot answered HTTP {reply.status} to “{title}”")
+                return
+            reply = user.click(message, title)
             body = reply.json or {}
             if reply.status != 200:
                 raise StepSkipped(f"the bot answered HTTP {reply.status} to “{title}”")
@@ -489,9 +511,22 @@ class TeamsDemo:
             elif body.get("value"):
                 seen.append(f"   → {person.name} saw: “{_clean(str(body['value']))}”")
 
+    @staticmethod
+    def value(value: Any) -> Any:
+        """The story's value as a dialog submits it: people as Teams ids, several as one comma-joined
+        string, a ticked toggle as "true"."""
+        if isinstance(value, Person):
+            return teams_id(value)
+        if isinstance(value, list):
+            return ",".join(teams_id(v) if isinstance(v, Person) else str(v) for v in value)
+        if value is True:
+            return "true"
+        return value
+
     def dialog(self, person: Person, activity: dict[str, Any], title: str, values: dict[str, Any],
                did: str) -> None:
-        """Open a dialog from a card's button (task/fetch), fill it in and send it (task/submit)."""
+        """Open a dialog from a card's button (task/fetch), fill it in and send it (task/submit); what the
+        dialog shows already (a prefilled value, a school to choose) is sent as shown."""
         button = self.button(activity, title)
         if button is None:
             raise StepSkipped(f"the “{title}” button was not there for {person.name}")
@@ -505,12 +540,16 @@ class TeamsDemo:
             raise StepSkipped(f"the dialog did not open for {person.name}: {task.get('value')}")
         form = task["value"]
         content = form["card"]["content"]
-        asked = set()
+        shown: dict[str, Any] = {}
 
         def inputs(node: Any) -> None:
             if isinstance(node, dict):
                 if str(node.get("type") or "").startswith("Input.") and node.get("id"):
-                    asked.add(node["id"])
+                    choices = node.get("choices") or []
+                    default = node.get("value")
+                    if default is None and node.get("isRequired") and choices:
+                        default = choices[0].get("value")
+                    shown[node["id"]] = default
                 for value in node.values():
                     inputs(value)
             elif isinstance(node, list):
@@ -518,7 +557,7 @@ class TeamsDemo:
                     inputs(value)
 
         inputs(content)
-        missing = [k for k in values if k not in asked]
+        missing = [k for k in values if k not in shown]
         if missing:
             raise StepSkipped(f"the dialog “{form.get('title')}” no longer asks for {', '.join(missing)}")
         send = next((a for a in self.actions({"attachments": [{"content": content}]})
@@ -527,321 +566,42 @@ class TeamsDemo:
             raise StepSkipped(f"the dialog “{form.get('title')}” has no button to send it")
         self.t.write(f"{self.t.when()} · {person.name} ({person.role}) clicked “{title}”")
         self.t.write(f"   → Teams opened the dialog “{form.get('title')}”: {card_line(content, 200)}")
+        filled = {k: v for k, v in shown.items() if v is not None}
+        filled.update({k: self.value(v) for k, v in values.items()})
         with self.act(person, did) as seen:
-            reply = user.task_submit({**(send.get("data") or {}), **values}, conversation=cid, team_id=team,
+            reply = user.task_submit({**(send.get("data") or {}), **filled}, conversation=cid, team_id=team,
                                      reply_to=activity.get("id"))
             answer = ((reply.json or {}).get("task") or {})
             if answer.get("type") == "continue":
-                shown = card_line(answer["value"]["card"]["content"])
-                if "⚠" in shown or "error" in shown.lower() and answer["value"].get("title") == form.get("title"):
-                    raise StepSkipped(f"the dialog said: {shown}")
-                seen.append(f"   → the dialog now says: “{shown}”")
+                said = card_line(answer["value"]["card"]["content"])
+                if "⚠" in said or "Nothing was saved" in said:
+                    raise StepSkipped(f"the dialog said: {said}")
+                seen.append(f"   → the dialog now says: “{said}”")
             elif answer.get("value"):
                 seen.append(f"   → the dialog says: “{_clean(str(answer['value']))}”")
 
-    # ------------------------------------------------------------------ the story, part by part
-    def run(self) -> DemoResult:
-        started = time.monotonic()
-        self.stage.start()
-        try:
-            c = self.calendar
-            self.t.write("plcbot demo --teams: the real bot (the Teams front, scheduler, storage, delivery) "
-                         "against a pretend Microsoft Teams")
-            self.t.write(f"on 127.0.0.1, with a fresh SQLite database at {self.db_path}"
-                         + (" (the previous demo's files there were replaced)." if self.replaced else "."))
-            self.t.write(f"Time runs fast: the demo school year starts {self.monday:%A %B} {self.monday.day}, "
-                         f"{self.monday.year} ({TZ}); its calendar has a {c.break_label.lower()} "
-                         f"from {short_day(c.break_start)} to {short_day(c.break_end)}.")
-            self.step("set up the school", self.setup_school)
-            self.step("install plcbot in the school's teams", self.install)
-            self.step("set up the two teams", self.setup_teams)
-            self.step("the norms", self.norms)
-            self.step("start the learning cycles", self.start_cycles)
-            self.step("post the agenda with @plcbot agenda", self.agenda)
-            school_week = 0
-            for week, monday in enumerate(c.weeks, start=1):
-                if c.is_break_week(monday):
-                    self.step(f"week {week} ({c.break_label.lower()})",
-                              functools.partial(self.break_week, week, monday))
-                else:
-                    school_week += 1
-                    self.cycle_weeks.append(week)
-                    self.step(f"week {week}", functools.partial(self.week, school_week, week, monday))
-            self.step("the reflection", self.reflection)
-            self.step("the principal's digest workbook", self.digest)
-            self.step("what each person saw", self.each_person)
-        finally:
-            self.stage.stop()
-            if self.db_path.parent == self.workdir:
-                Path(f"{self.db_path}.migrate-lock").unlink(missing_ok=True)
-        return closing(self.t, workbook=self.workbook, db_path=self.db_path, skipped=self.skipped,
-                       weeks=len(self.calendar.weeks), started=started, replaced=self.replaced)
+    def home(self, person: Person) -> dict[str, Any]:
+        """`home` typed in the person's chat with plcbot: the dashboard card."""
+        user = self.stage.user(person)
+        with self.act(person, "typed “home” in the chat with plcbot"):
+            before = len(self.stage.double.activities(user.personal_conversation))
+            reply = user.say("home")
+            if reply.status != 200:
+                raise StepSkipped(f"the bot answered HTTP {reply.status} to home")
+            self.stage.double.wait_for(
+                lambda: len(self.stage.double.activities(user.personal_conversation)) > before or None, timeout=10)
+        return self.stage.double.activities(user.personal_conversation)[-1]
 
-    def setup_school(self) -> None:
-        """The tenant's people and teams, the school, its principal and its break."""
-        from sqlmodel import select
+    def show_home(self, person: Person, home: Any) -> None:
+        self.t.write(f"     {person.name}'s home: {activity_line(home)}")
 
-        from storage import cycles as cycle_store
-        from storage import teams as team_store
-        from storage.models import Person as PersonRow
-        from storage.models import PersonIdentity
-        from storage.models.identities import TEAMS
+    def checkin_at_home(self, person: Person) -> Any:
+        return self.checkin(person)  # the dashboard card counts what waits; the answer is on the check-in
 
-        self.t.heading("Setting up")
-        d = self.stage.double
-        for p in EVERYONE:
-            d.add_user(p.name, email=email_of(p), user_id=teams_id(p))
-        d.add_team(G3_NAME, [teams_id(p) for p in (PRINCIPAL, RIVERA, *GRADE3)], team_id=G3_TEAM)
-        d.add_team(G4_NAME, [teams_id(p) for p in (PRINCIPAL, KIM, *GRADE4)], team_id=G4_TEAM)
-        services, now = self.stage.services, self.stage.clock.now()
-        # The people as the teams' rosters list them (Teams id, Entra id, e-mail), each reachable
-        # through the tenant and the service URL the bot was installed with: what the set-up
-        # dialog stores from the paged members API.
-        with services.db.session() as session:
-            for p in EVERYONE:
-                member = d.user(teams_id(p))
-                if session.exec(select(PersonRow).where(PersonRow.handle == member["id"])).first():
-                    continue
-                row = PersonRow(handle=member["id"], name=p.name, email=email_of(p), tz=TZ, created_at=now)
-                session.add(row)
-                session.flush()
-                assert row.id is not None
-                session.add(PersonIdentity(person_id=row.id, platform=TEAMS, workspace=d.tenant_id,
-                                           external_id=member["id"], service_url=d.service_url, created_at=now))
-            school = team_store.create_school(session, name=SCHOOL, timezone=TZ, actor="cli:demo", now=now)
-            principal = session.exec(select(PersonRow).where(PersonRow.handle == teams_id(PRINCIPAL))).one()
-            team_store.add_leader(session, school_id=school.id or 0, person_id=principal.id or 0,
-                                  actor=teams_id(ADMIN), now=now)
-            c = self.calendar
-            cycle_store.add_break(session, school_id=school.id or 0, starts_on=c.break_start, ends_on=c.break_end,
-                                  label=c.break_label, created_by="cli:demo", now=now)
-            self.school_id = school.id or 0
-        self.t.write(f"{self.t.when()} · {ADMIN.name} ({ADMIN.role}) created {SCHOOL} ({TZ}) and named "
-                     f"{PRINCIPAL.name} its principal (school commands are {NOT_ON_TEAMS}; stored as "
-                     "/plc school create and /plc school principal add store them)")
-        self.t.write(f"{self.t.when()} · {ADMIN.name} ({ADMIN.role}) ran `plcbot calendar add-break --school "
-                     f"\"{SCHOOL}\" {c.break_start} {c.break_end} --label \"{c.break_label}\"`")
-        self.core_said(f"Added a break {short_day(c.break_start)} – {short_day(c.break_end)} ({c.break_label}): "
-                       "no check-ins or meetings for the school's teams on those days")
-        self.t.write(f"     The tenant's teams: {G3_NAME} (Ms. Rivera and four teachers) and {G4_NAME} "
-                     "(Mr. Kim and three teachers); Dr. Okafor is in both.")
+    def action_item(self, person: Person) -> Any:
+        return self.latest(self.dm(person), "action_done")
 
-    def _welcomed(self, team: str) -> object:
-        return self.stage.double.activities(team) or None
-
-    def install(self) -> None:
-        for person, team in ((RIVERA, G3_TEAM), (KIM, G4_TEAM)):
-            with self.act(person, f"added plcbot to the team {self.t.places[team].split(' › ')[0]}"):
-                reply = self.stage.user(person).install_in_team(team)
-                if reply.status != 200:
-                    raise StepSkipped(f"the bot answered HTTP {reply.status} to the install")
-                self.stage.double.wait_for(functools.partial(self._welcomed, team), timeout=10)
-        with self.act(NEWCOMER, "added plcbot for herself, in a chat with it"):
-            self.stage.user(NEWCOMER).install_personal()
-            self.stage.double.wait_for(lambda: self.t.chats() or None, timeout=10)
-
-    def setup_teams(self) -> None:
-        from sqlmodel import select
-
-        from handlers.core import teams as core_teams
-        from storage.models import TeamPlace
-        from storage.models.identities import TEAMS
-
-        services, d = self.stage.services, self.stage.double
-        for name, place, facilitator, members, days, at, said in (
-            (G3_NAME, G3_TEAM, RIVERA, GRADE3, "thu", "15:30", "meets Thursdays 3:30 PM"),
-            (G4_NAME, G4_TEAM, KIM, GRADE4, "wed", "15:00", "meets Wednesdays 3 PM"),
-        ):
-            setup = core_teams.TeamSetup(place=place, name=name, school_id=self.school_id,
-                                         members=[teams_id(p) for p in members],
-                                         facilitators=[teams_id(facilitator)], weekdays=days, time=at, minutes=45,
-                                         timezone=TZ, creating=True)
-            self.t.write(f"{self.t.when()} · {PRINCIPAL.name} ({PRINCIPAL.role}) set up {name} in its channel "
-                         f"({facilitator.name} facilitates, {len(members)} teachers from the team's members, {said}); "
-                         "the set-up dialog is not in this build, so the demo saves it through the core's set-up "
-                         "action, the one /plc setup saves through")
-            actor = self.actor(PRINCIPAL)
-            with services.db.read() as session:
-                core_teams.check_setup(session, actor, setup)
-            with services.db.session() as session:
-                result = core_teams.write_setup(session, actor, setup, fresh=[], skipped=[],
-                                                now=self.stage.clock.now())
-                team = result.view
-                # The team's place is its Teams channel (the core's set-up names a Slack channel today).
-                row = session.exec(select(TeamPlace).where(TeamPlace.place_id == place)).one()
-                row.platform, row.workspace, row.service_url = TEAMS, d.tenant_id, d.service_url
-                session.add(row)
-                found = session.exec(select(TeamPlace.team_id).where(TeamPlace.place_id == place)).one()
-                self.team_ids[place] = found
-            added = ", ".join(self.t.names.get(uid, uid) for uid in (team.added if team else ()))
-            self.core_said(f"{result.reply} Members: {added}.")
-        self.deliver(())
-
-    def norms(self) -> None:
-        from handlers.core import norms as core_norms
-        from storage.models import Team
-
-        self.t.heading("Norms")
-        services = self.stage.services
-        actor = self.actor(RIVERA)
-        with services.db.session() as session:
-            team = session.get(Team, self.team_ids[G3_TEAM])
-            assert team is not None
-            result = core_norms.write_norms(session, actor, team, norms=[
-                "Start and end on time", "Assume good intent", "Bring student work, not opinions",
-                "Every voice is heard"], now=self.stage.clock.now())
-        self.t.write(f"{self.t.when()} · {RIVERA.name} ({RIVERA.role}) wrote the team's four norms (the norms form "
-                     f"is {NOT_ON_TEAMS}; saved through the core's norms action)")
-        self.core_said(result.reply + " The agenda card shows them.")
-
-    def start_cycles(self) -> None:
-        from handlers.core import cycles as core_cycles
-        from storage.rules import cycles as rules
-
-        self.t.heading("A learning cycle: four weeks of school")
-        weeks = len(self.calendar.weeks)
-        span = (f"{weeks} weeks: {SCHOOL_WEEKS} of school and {weeks - SCHOOL_WEEKS} of "
-                f"{self.calendar.break_label.lower()}")
-        for facilitator, place, title, goal, metric, baseline, target in [
-            (RIVERA, G3_TEAM, "Fractions on a number line",
-             "80% of students place fractions correctly on a number line by the end of the cycle",
-             "Exit ticket score 3+", "55", "80"),
-            (KIM, G4_TEAM, "Citing text evidence",
-             "Students cite two pieces of evidence in written responses", "Responses with 2+ citations", "40", "70"),
-        ]:
-            raw = rules.CycleInput(title=title, goal=goal, strategy="Daily warm-ups and a weekly exit ticket",
-                                   metric_name=metric, metric_unit="%", baseline=baseline, target=target,
-                                   start_date=self.monday.isoformat(), weeks=str(weeks), checkin_weekday="1",
-                                   checkin_time="14:00", reminder_hours="24")
-            with self.act(facilitator, f"started the learning cycle “{title}” ({span}, check-ins Tuesdays 2 PM; "
-                                       f"the cycle form is {NOT_ON_TEAMS}: the core's cycle action)"):
-                result = core_cycles.start(self.stage.services, self.actor(facilitator),
-                                           team_id=self.team_ids[place], raw=raw)
-                self.deliver(result.notices)
-
-    def agenda(self) -> None:
-        self.t.heading("The agenda")
-        self.say_in_channel(RIVERA, "agenda", G3_TEAM)
-
-    def break_week(self, week: int, monday: date) -> None:
-        """A week of the break: the scheduler skips its check-ins and meetings; nobody cancels anything."""
-        from sqlmodel import col, select
-
-        from storage import meetings as meeting_store
-        from storage.models import CheckinRound, Cycle, Meeting, Team
-        from storage.rules import cycles as cycle_rules
-
-        c = self.calendar
-        self.t.heading(f"Week {week}: {c.break_label}")
-        self.ticking(self.local(monday + timedelta(days=1), "14:05"), "the scheduler")
-        services = self.stage.services
-        with services.db.read() as session:
-            rounds = session.exec(select(CheckinRound, Cycle).where(CheckinRound.cycle_id == Cycle.id,
-                                                                     CheckinRound.week == week)).all()
-            found = [(r.state, r.skip_reason or "", r.opened_at, cycle.title) for r, cycle in rounds]
-        skipped = [f for f in found if f[0] == "skipped"]
-        if not skipped or len(skipped) < len(found):
-            raise StepSkipped(f"the scheduler did not skip week {week}'s check-ins over the break")
-        titles = " and of ".join(f"“{title}”" for *_, title in skipped)
-        reason = cycle_rules.break_label(skipped[0][1]) or c.break_label
-        self.t.write(f"{self.t.when(skipped[0][2])} · the scheduler skipped this week's check-ins ({reason}): "
-                     f"week {week} of {titles}; nobody was asked")
-        week_end = self.local(monday + timedelta(days=7), "00:00")
-        with services.db.read() as session:
-            planned = session.exec(select(Meeting, Team).where(
-                Meeting.team_id == Team.id, col(Meeting.starts_at) >= self.stage.clock.now(),
-                col(Meeting.starts_at) < week_end).order_by(col(Meeting.starts_at))).all()
-        for meeting, team in planned:
-            if not c.on_break(meeting.starts_at.astimezone(ZONE).date()):
-                continue
-            self.ticking(meeting.starts_at + timedelta(minutes=meeting.minutes + 30), "the scheduler")
-            with services.db.read() as session:
-                row = session.get(Meeting, meeting.id)
-            why = meeting_store.skipped_for(row) if row is not None else None
-            if row is None or why is None or row.agenda_ts:
-                raise StepSkipped(f"the scheduler held {team.name}'s meeting on a day of the break")
-            day = meeting.starts_at.astimezone(ZONE)
-            self.t.write(f"{self.t.when(meeting.starts_at)} · the scheduler did not post the agenda for "
-                         f"{day:%a %b} {day.day} in {self.t.places.get(team.channel_id, team.name)}: {why} "
-                         "(the meeting is skipped, so nobody is asked for feedback either)")
-        self.ticking(self.local(monday + timedelta(days=7), "07:05"), "the scheduler")
-
-    def week(self, week: int, cycle_week: int, monday: date) -> None:
-        tuesday = monday + timedelta(days=1)
-        thursday = tuesday + timedelta(days=2)
-        self.t.heading(f"Week {cycle_week}")
-        self.ticking(self.local(tuesday, "14:05"), "the scheduler")
-        answers = {1: [(CHEN, "on_track"), (PATEL, "details"), (BROOKS, "stuck"), (NGUYEN, "on_track")],
-                   2: [(CHEN, "on_track"), (PATEL, "details"), (BROOKS, "some_progress"), (NGUYEN, "on_track")],
-                   3: [(CHEN, "on_track"), (PATEL, "details"), (BROOKS, "on_track")],
-                   4: [(CHEN, "on_track"), (PATEL, "details"), (BROOKS, "on_track"), (NGUYEN, "some_progress")]}
-        values = {1: "62", 2: "68", 3: "74", 4: "79"}
-        self.stage.clock.advance(timedelta(minutes=20))
-        for teacher, how in answers[week]:
-            self.answer(teacher, how, values[week], week)
-        for i, teacher in enumerate(GRADE4):
-            if week == 3 and i == 2:
-                continue  # someone forgets: the reminder goes to them
-            label = "On track" if i else "Some progress"
-            self.click(teacher, self.checkin_card(teacher), label, f"clicked “{label}” on the check-in in her chat"
-                       if teacher.name.startswith("Ms.") else f"clicked “{label}” on the check-in in his chat")
-        self.ticking(self.local(thursday, "14:30"), "the scheduler")
-        if week == 1:
-            self.follow_up()
-        self.ticking(self.local(thursday, "16:20"), "the scheduler")
-        if week == 1:
-            self.feedback()
-        self.ticking(self.local(monday + timedelta(days=7), "07:05"), "the scheduler")
-
-    def checkin_card(self, teacher: Person) -> dict[str, Any]:
-        return self.latest(self.chat(teacher), self.with_button("On track"), "the check-in's “On track” button")
-
-    def answer(self, teacher: Person, how: str, value: str, week: int) -> None:
-        card = self.checkin_card(teacher)
-        if how == "details":
-            self.dialog(teacher, card, "Add details", {
-                "progress": "some_progress" if week < 3 else "on_track", "value": value,
-                "evidence": f"Exit tickets this week: {value}% scored 3 or more"},
-                f"added a data point ({value}%) and a note in the dialog, and sent it")
-            return
-        label = {"on_track": "On track", "some_progress": "Some progress", "stuck": "Stuck"}[how]
-        title = next((a["title"] for a in self.actions(card) if str(a.get("title", "")).startswith(label)), label)
-        self.click(teacher, card, title, f"clicked “{title}”")
-        if how == "stuck":
-            card = self.latest(self.chat(teacher), self.with_button("Add details"), "the “Add details” button")
-            self.dialog(teacher, card, "Add details", {
-                "progress": "stuck", "support": "Ideas for students who still count tick marks one by one"},
-                "wrote in the dialog what support would help, and sent it")
-
-    def follow_up(self) -> None:
-        card = self.latest(self.chat(RIVERA), self.with_button("I'll follow up"),
-                           "the support request's “I'll follow up” button")
-        self.click(RIVERA, card, "I'll follow up", "clicked “I'll follow up” on Mr. Brooks's support request "
-                                                   "in her chat")
-
-    def feedback(self) -> None:
-        prompt = self.latest(G3_TEAM, self.with_button("Give feedback"), "the meeting's “Give feedback” button")
-        ratings = {CHEN: ("5", "4", "5"), PATEL: ("4", "4", "4"), BROOKS: ("4", "3", "5"), NGUYEN: ("5", "5", "4")}
-        for teacher, (useful, learned, norms) in ratings.items():
-            values: dict[str, Any] = {"useful": useful, "learned": learned, "norms": norms}
-            anonymous = teacher is PATEL
-            if anonymous:
-                values["anonymous"] = "true"
-                values["next_focus"] = "How we group students for reteaching"
-            self.dialog(teacher, prompt, "Give feedback", values,
-                        "answered the three questions" + (" and ticked “Submit anonymously”" if anonymous else ""))
-
-    def reflection(self) -> None:
-        self.t.heading("Reflection")
-        card = self.latest(G3_TEAM, self.with_button("Fill in the reflection"), "the “Fill in the reflection” button")
-        self.dialog(RIVERA, card, "Fill in the reflection", {
-            "target_reached": "partly", "final_value": "79",
-            "learned": "Daily number-line warm-ups moved exit tickets from 55% to 79%",
-            "next_steps": "Keep the warm-ups; next cycle on comparing fractions",
-        }, "filled in the team's reflection (target partly reached, 79%) and sent it")
-
-    def digest(self) -> None:
-        self.t.heading("The principal's digest")
+    def digest_workbook(self) -> tuple[str, bytes]:
         d = self.stage.double
         offers = [o for o in d.file_consents(teams_id(PRINCIPAL)) if o["answer"] is None]
         if not offers:
@@ -855,16 +615,10 @@ class TeamsDemo:
         content = d.uploaded(offer["uniqueId"])
         if not content:
             raise StepSkipped("the workbook was not uploaded")
-        name = self.files.free_name(offer["name"].replace("/", "-"))
-        path = self.workdir / name
-        path.write_bytes(content)
-        self.files.claim(name)
-        self.workbook = path
-        self.t.write(f"   → wrote the workbook the principal received to {path}")
+        return str(offer["name"]), content
 
     def each_person(self) -> None:
         """Each person's chat with plcbot and each team's channel, as Teams shows them now."""
-        self.t.heading("What each person saw")
         d = self.stage.double
         for team in (G3_TEAM, G4_TEAM):
             shown = d.activities(team)
@@ -886,6 +640,9 @@ class TeamsDemo:
             self.t.write(f"{person.name} ({person.role}): {len(seen)} in the chat with plcbot{extra}: {what}")
 
 
+TeamsDemo = TeamsFront  # the name older callers know
+
+
 def run_demo_teams(*, out: TextIO | None, workdir: Path | None = None, db_path: Path | None = None,
                    start_day: date | None = None) -> DemoResult:
     """Play the story on Teams; returns where the workbook and database are, and the transcript.
@@ -904,5 +661,5 @@ def run_demo_teams(*, out: TextIO | None, workdir: Path | None = None, db_path: 
     if db_path is None:
         for name in own_db:
             files.claim(name, checksum=False)
-    return TeamsDemo(out=out, workdir=folder, db_path=db_path, start_day=start_day, files=files,
-                     replaced=replaced).run()
+    front = TeamsFront(out=out, workdir=folder, db_path=db_path, start_day=start_day, files=files)
+    return Story(front).run(replaced=replaced)

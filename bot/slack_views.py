@@ -17,6 +17,7 @@ from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt
 from storage.views.digest import DigestSummary, UploadFailed
 from storage.views.digest_actions import DigestPart
 from storage.views.feedback import FeedbackPrompt
+from storage.views.norms import NormsChanged
 
 Renderer = Callable[[Any], tuple[str, Any]]
 
@@ -32,6 +33,7 @@ RENDERERS: dict[type[View], Renderer] = {
     DigestSummary: digest.digest_summary,
     DigestPart: digest.digest_part,
     UploadFailed: digest.upload_failed,
+    NormsChanged: agenda.norms_changed,
 }
 
 

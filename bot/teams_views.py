@@ -30,6 +30,7 @@ from storage.views.digest_actions import DigestOutcome, DigestPart
 from storage.views.feedback import FeedbackPrompt
 from storage.views.feedback_actions import FeedbackForm, FeedbackResults, FeedbackSaved
 from storage.views.meeting_actions import ActionAssigned, MeetingLogDue
+from storage.views.norms import NormsChanged
 from storage.views.privacy import PrivacyPage
 from storage.views.team_actions import MembersChanged, SetupSaved, ShareNamesChanged
 
@@ -48,6 +49,7 @@ RENDERERS: dict[type, Renderer] = {
     FeedbackPrompt: cards.feedback_prompt,
     DigestSummary: cards.digest_summary,
     UploadFailed: cards.upload_failed,
+    NormsChanged: cards.norms_changed,
     # what the actions tell people (`storage/views/*_actions.py`, `privacy.py`)
     cycle_actions.CycleStarted: cards.cycle_started,
     cycle_actions.CycleNote: cards.cycle_note,

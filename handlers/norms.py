@@ -30,14 +30,14 @@ log = logging.getLogger("plcbot.norms")
 USAGE = "`/plc norms` posts them · `/plc norms edit` · `/plc norms who` · `/plc norms history`"
 
 
-def norms_blocks(services: Services, team: Team, *, changed_by: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+def norms_blocks(services: Services, team: Team) -> tuple[str, list[dict[str, Any]]]:
     assert team.id is not None
     with services.db.read() as session:
         norms = store.current_norms(session, team_id=team.id)
         version = store.current_version(session, team_id=team.id)
         done, pending = store.commitment_status(session, team_id=team.id, version=version)
     return render.norms_message(team_name=team.name, team_id=team.id, norms=norms, version=version,
-                                committed=len(done), members=len(done) + len(pending), changed_by=changed_by)
+                                committed=len(done), members=len(done) + len(pending))
 
 
 def on_norms(request: CommandRequest, services: Services) -> None:
@@ -122,8 +122,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
         try:
             for notice in result.notices:  # none when nothing changed (a double submit)
                 assert isinstance(notice.view, core.NormsChanged) and notice.key is not None
-                text, blocks = norms_blocks(services, team, changed_by=notice.view.changed_by)
-                deliver(services, key=notice.key, kind="norms", recipient=team.channel_id, text=text, blocks=blocks)
+                deliver(services, key=notice.key, kind="norms", recipient=team.channel_id, view=notice.view)
         except Exception:
             log.exception("Failed to post the changed norms of team %s", team_id)
 

@@ -170,3 +170,11 @@ def school_names(session: Session, *, school_ids: frozenset[int]) -> list[str]:
     """The schools' names, in name order (for saying whose log is shown); one query."""
     return list(session.execute(select(col(School.name)).where(col(School.id).in_(sorted(school_ids)))
                                 .order_by(col(School.name))).scalars())
+
+
+def school_zones(session: Session, *, school_ids: set[int]) -> dict[int, str]:
+    """School id -> its time zone (to show an entry's time as the school reads it); one query."""
+    if not school_ids:
+        return {}
+    return {int(school_id): zone for school_id, zone in session.execute(
+        select(col(School.id), col(School.timezone)).where(col(School.id).in_(sorted(school_ids))))}

@@ -24,6 +24,7 @@ from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt
 from storage.views.digest import DigestSummary, UploadFailed
 from storage.views.digest_actions import DigestPart
 from storage.views.feedback import FeedbackPrompt
+from storage.views.norms import NormsChanged
 
 W47 = IsoWeek(2026, 47)
 CARD = CheckinCard(checkin_id=3, team_name="Grade <3>", title="Fractions & co", goal="80% <b>", strategy="warm-ups",
@@ -78,6 +79,8 @@ SAMPLES: list[View] = [
     UploadFailed(school="Lincoln", week=W47),
     DigestPart(school_id=1, school="Lincoln", week=W47, so_far=True, team_part=True, teams=_figures()[:1],
                has_data=True),
+    NormsChanged(team_id=1, team_name="Grade <3>", norms=("Start on time", "Assume *good* intent"), version=2,
+                 changed_by="UFAC", changed_by_name="Fay", committed=0, members=4),
 ]
 
 
@@ -89,6 +92,59 @@ def view_types() -> set[type]:
         found |= {obj for _, obj in inspect.getmembers(module, inspect.isclass)
                   if issubclass(obj, View) and obj is not View and obj.__module__ == module.__name__}
     return found
+
+
+def notice_view_types() -> dict[str, type]:
+    """The view model of each `Notice(view=...)` of the core's actions (handlers/core): a class called
+    there, or called in the same function into the variable passed (`view = NormsChanged(...)`)."""
+    import ast
+
+    import handlers.core
+
+    def called(node: ast.AST) -> list[str]:
+        if isinstance(node, ast.IfExp):
+            return called(node.body) + called(node.orelse)
+        return [node.func.id] if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else []
+
+    found: dict[str, type] = {}
+    for info in pkgutil.iter_modules(handlers.core.__path__, "handlers.core."):
+        module = importlib.import_module(info.name)
+        for fn in ast.walk(ast.parse(inspect.getsource(module))):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            assigned: dict[str, list[str]] = {}
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    assigned.setdefault(node.targets[0].id, []).extend(called(node.value))
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Notice":
+                    for kw in node.keywords:
+                        if kw.arg != "view":
+                            continue
+                        names = assigned.get(kw.value.id, []) if isinstance(kw.value, ast.Name) else called(kw.value)
+                        for name in names:
+                            if inspect.isclass(getattr(module, name, None)):
+                                found[f"{info.name}.{name}"] = getattr(module, name)
+    return found
+
+
+def test_every_notice_of_the_core_is_a_view_model_of_storage_views():
+    """What an action owes others is a view model of storage/views, where the renderer tests of both
+    fronts (here, and tests/test_teams_cards.py) find it: one defined elsewhere would go unchecked."""
+    found = notice_view_types()
+    assert found.get("handlers.core.norms.NormsChanged") is NormsChanged
+    stray = sorted(name for name, t in found.items() if not t.__module__.startswith("storage.views."))
+    assert not stray, f"move these view models into storage/views: {stray}"
+
+
+def test_every_view_model_has_a_renderer_on_both_fronts():
+    from bot import teams_views
+
+    types = view_types()
+    assert NormsChanged in types
+    missing = sorted(f"{t.__name__} ({front})" for t in types for front, known in
+                     (("Slack", slack_views.RENDERERS), ("Teams", teams_views.RENDERERS)) if t not in known)
+    assert not missing, f"no renderer for {missing}"
 
 
 def test_every_view_model_has_a_slack_renderer_and_a_sample_here():

@@ -268,6 +268,8 @@ def test_every_button_routes_on_data_action():
             assert isinstance(data.get("action"), str) and data["action"], label
             if act["type"] == "Action.Execute":
                 assert act["verb"] == data["action"], label
+            elif data.get("msteams", {}).get("type") == "messageBack":  # the click comes back as a typed command
+                assert data["msteams"]["text"] and data["msteams"]["displayText"], label
             elif "msteams" in data:
                 assert data["msteams"] == {"type": "task/fetch"} and data["dialog_id"], label
 

@@ -10,8 +10,10 @@ Every card is checked against the Adaptive Card 1.5 schema and Teams' 28 KB limi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -20,9 +22,21 @@ from bot.teams import dialogs
 from bot.teams import setup as team_setup
 from bot.teams.commands import slack_router
 from bot.teams_double import TeamsDouble, TeamsUser
+from scheduling import keys
 from scheduling.clock import FakeClock
 from storage import teams as team_store
-from storage.models import AgendaItem, Membership, NormRevision, Person, PersonIdentity, School, SchoolBreak, Team
+from storage.models import (
+    AgendaItem,
+    AuditEntry,
+    Membership,
+    NormRevision,
+    Person,
+    PersonIdentity,
+    School,
+    SchoolBreak,
+    Team,
+)
+from storage.models.work import Delivery
 from tests.harness import START
 from tests.test_teams_commands import Replies, dialog_card, inputs, words
 from tests.test_teams_front import Bot
@@ -191,6 +205,11 @@ def test_norms_edit_through_the_dialog_then_history(world: tuple[Bot, TeamsDoubl
     text, card = t.replies.next(t.channel)
     assert card is not None and "Assume good intent" in words(card) and "Version 1" in words(card)
     assert card["actions"][0]["data"]["msteams"]["text"] == "norms commit 1"
+    # the core's NormsChanged view, rendered by Teams' renderer and sent once through the ledger
+    assert "**Fay Facilitator** updated the norms" in words(card) and "0 of 2 committed" in words(card)
+    with bot.services.db.read() as session:
+        [sent] = session.exec(select(Delivery).where(Delivery.key == keys.norms(t.team_id, 1))).all()
+    assert (sent.state, sent.kind, sent.place) == ("sent", "normschanged", t.channel)
     # a second submit of the same norms stores and posts nothing more
     done = dialog_card(t.fay_user.task_submit({**save["data"], "norms": good}, team_id=t.channel))
     assert "unchanged" in words(done)
@@ -257,6 +276,18 @@ def test_break_list_add_remove_and_audit_for_principals(world: tuple[Bot, TeamsD
     text, card = t.say(pat_user, "audit")
     assert card is not None and "break.add" in words(card) and "break.remove" in words(card)
     assert "Lincoln Elementary" in words(card) and "Pat Principal" in words(card)
+    # times as the school reads them, its zone named (never UTC): moved to a zone far from UTC to tell
+    with bot.services.db.session() as session:
+        school = session.get(School, t.school_id)
+        assert school is not None
+        school.timezone = "Asia/Kolkata"
+        session.add(school)
+    with bot.services.db.read() as session:
+        added = session.exec(select(AuditEntry).where(AuditEntry.action == "break.add")).one()
+    at = (added.at if added.at.tzinfo else added.at.replace(tzinfo=UTC)).astimezone(ZoneInfo("Asia/Kolkata"))
+    text, card = t.say(pat_user, "audit")
+    assert card is not None and f"{at:%Y-%m-%d %H:%M} IST" in words(card), words(card)
+    assert "Times in Asia/Kolkata (the school's time zone)" in words(card) and "UTC" not in words(card)
     text, card = t.say(pat_user, "audit since yesterday_*")
     assert "is not a day" in text and "@plcbot audit [since YYYY-MM-DD]" in text and "_*" not in text
     text, card = t.say(pat_user, f"audit since {START.year + 1}-01-01")

@@ -14,6 +14,7 @@ from bot.render import blocks as bk
 from bot.render.mrkdwn import clip, escape, link, user
 from storage.views import agenda as views
 from storage.views.agenda import ActionReminder, AgendaPost
+from storage.views.norms import NormsChanged
 
 if TYPE_CHECKING:
     from storage.rules.agenda import ActionView, AgendaSnapshot, CycleView, ItemView, MeetingLog
@@ -191,6 +192,13 @@ def norms_message(*, team_name: str, team_id: int, norms: list[str], version: in
         block_id="norms_commit",
     ))
     return f"Our norms ({len(norms)}): " + "; ".join(escape(clip(n, 80)) for n in norms[:3]), blocks
+
+
+def norms_changed(view: NormsChanged) -> tuple[str, list[Block]]:
+    """A new version of the norms, posted in the team's channel (`storage.views.norms.NormsChanged`)."""
+    return norms_message(team_name=view.team_name, team_id=view.team_id, norms=list(view.norms),
+                         version=view.version, committed=view.committed, members=view.members,
+                         changed_by=view.changed_by)
 
 
 def norms_history_blocks(revisions: list[tuple[int, str, str, str]]) -> list[Block]:

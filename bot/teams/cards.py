@@ -69,6 +69,7 @@ from storage.views.digest import DigestSummary, UploadFailed
 from storage.views.digest_actions import DigestOutcome, DigestPart
 from storage.views.feedback import FeedbackPrompt
 from storage.views.feedback_actions import FeedbackForm, FeedbackResults, FeedbackSaved, day_label, meeting_label
+from storage.views.norms import NormsChanged
 from storage.views.privacy import PrivacyPage, who_you_are
 from storage.views.team_actions import MembersChanged, SetupSaved, ShareNamesChanged
 
@@ -830,3 +831,33 @@ def privacy_page(page: PrivacyPage, names: Names = plain_names) -> Rendered:
     body.append(subtle("\n\n".join(notes)))
     body.append(text("📥 To get everything stored about you as a workbook in our chat, type **privacy export**."))
     return "What plcbot keeps about you, and who sees it. Type privacy export for all of it.", card(body)
+
+
+# ------------------------------------------------------------------------------ norms
+def norms(team_name: str, norms: list[str] | tuple[str, ...], version: int, committed: int, members: int,
+          *, changed_by: str | None = None, names: Names = plain_names) -> Rendered:
+    """The team's numbered norms with "I commit to these norms" (a messageBack: the click comes back
+    as the typed command `norms commit N`, this version); after a change it says who changed them."""
+    body: list[Element] = [heading(f"Norms of {md(clip(team_name, 100))}")]
+    if changed_by:
+        body.append(text(f"📝 {person(changed_by, names)} updated the norms. Please read them again and commit "
+                         "to this version."))
+    if not norms:
+        body.append(text("This team has no norms yet. A facilitator writes them: **@plcbot norms edit**."))
+        return md(f"{team_name} has no norms yet"), card(body)
+    lines = [f"{i}. {md(clip(n, 500))}" for i, n in enumerate(norms, 1)]
+    body.append(text(lines_fit(lines, CARD_BUDGET // 2, "norms")))
+    body.append(subtle(f"Version {version} · {committed} of {members} committed."))
+    button = {"type": "Action.Submit", "title": "I commit to these norms", "style": "positive",
+              "data": {"action": "norms_commit",
+                       "msteams": {"type": "messageBack", "text": f"norms commit {version}",
+                                   "displayText": "I commit to these norms"}}}
+    summary = f"Norms of {team_name}" if not changed_by else f"New norms for {team_name} (version {version})"
+    return md(summary), card(body, [button])
+
+
+def norms_changed(view: NormsChanged, names: Names = plain_names) -> Rendered:
+    """A new version of the norms, posted in the team's place (`storage.views.norms.NormsChanged`)."""
+    shown = view.changed_by_name or names(view.changed_by)
+    return norms(view.team_name, view.norms, view.version, view.committed, view.members,
+                 changed_by=view.changed_by, names=lambda pid: shown if pid == view.changed_by else names(pid))

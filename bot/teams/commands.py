@@ -2,8 +2,9 @@
 
 The subcommands, their arguments and their help are Slack's `/plc` ones: the help is built from
 the very router Slack's features register into (`slack_router`), and each subcommand calls the
-same core action (`handlers.core`) with the same argument parsing (`storage.rules.dates`). The
-ones not on Teams yet answer so, honestly, with the list of what is.
+same core action (`handlers.core`) with the same argument parsing (`storage.rules.dates`). Every
+`/plc` subcommand is on Teams today; one added to Slack before Teams (not in `MORE`) answers so,
+honestly, with the list of what is.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("plcbot.teams")
 
-# In the order the Teams front gained them; the rest of Slack's `/plc` is "coming to Teams soon".
+# In the order the Teams front gained them (all of Slack's `/plc` today); a Slack subcommand missing
+# here would answer "coming to Teams soon".
 ON_TEAMS = ("help", "agenda", "away", "back", "setup", "cycle", "norms", "meeting", "action", "actions", "team",
             "feedback", "digest", "privacy", "home", "break", "audit")
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
@@ -346,7 +348,7 @@ def cycle_status(services: Services, request: Request, team: Team) -> Reply:
     if cycle is None:
         words = f"{team.name} has no learning cycle running."
         return words, ck.card([ck.text(f"**{ck.md(ck.clip(team.name, 100))}** has no learning cycle running."),
-                               ck.subtle("A facilitator starts one (the cycle form is in Slack for now).")])
+                               ck.subtle("A facilitator starts one: **@plcbot cycle start** opens the cycle form.")])
     week = cycle_rules.cycle_week(cycle.start_date, cycle.weeks, today)
     if week is None:
         when = f"starts {cycle.start_date:%a %b %-d}" if today < cycle.start_date else "has run all its weeks"
@@ -535,7 +537,8 @@ def break_reply(services: Services, request: Request, activity: dict[str, Any]) 
 # ------------------------------------------------------------------------------ audit
 def audit_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
     """`audit [since YYYY-MM-DD]`: the newest entries of the log the caller may see (principals their
-    schools', admins all: `handlers.core.audit.audit_page`, as Slack's `/plc audit`). Times in UTC."""
+    schools', admins all: `handlers.core.audit.audit_page`, as Slack's `/plc audit`). Times in each
+    entry's school's time zone (district-wide ones in the team's, or the bot's default), zone named."""
     from handlers.core import audit as core_audit
 
     with services.db.read() as session:
@@ -547,6 +550,7 @@ def audit_reply(services: Services, request: Request, activity: dict[str, Any]) 
     title = f"Audit log: {page.scope}{since}"
     if not page.rows:
         return f"{title}: no entries.", ck.card([ck.heading(ck.md(ck.clip(title, 150))), ck.text("No entries.")])
+    fallback = request.team.timezone if request.team is not None else services.settings.timezone
     rows = []
     for row in page.rows:
         kind, _, ref = row.target.partition(":")
@@ -554,10 +558,13 @@ def audit_reply(services: Services, request: Request, activity: dict[str, Any]) 
             row.school or row.target if kind == "school" else row.target)
         actor = ck.person(row.actor, names) if not row.actor.startswith(("cli:", "slack:")) else ck.md(row.actor)
         school = f" · {ck.md(ck.clip(row.school, 60))}" if page.show_school and row.school else ""
-        rows.append((f"{row.at:%Y-%m-%d %H:%M} UTC", f"{actor} · {ck.md(row.action)} · "
+        rows.append((f"{page.local(row, fallback=fallback):%Y-%m-%d %H:%M %Z}", f"{actor} · {ck.md(row.action)} · "
                      f"{ck.md(ck.clip(target, 80))}{school}"
                      + (f" · {ck.md(ck.clip(' '.join(row.detail.split()), 200))}" if row.detail else "")))
-    body = [ck.heading(ck.md(ck.clip(title, 150))), *ck.facts_fit(rows, ck.CARD_BUDGET, "entries")]
+    zones = {str(page.zone(row, fallback=fallback)) for row in page.rows}
+    said = (f"Times in {ck.md(zones.pop())}" + (" (the school's time zone)." if len(page.zones) == 1 else ".")
+            if len(zones) == 1 else "Times in each school's own time zone.")
+    body = [ck.heading(ck.md(ck.clip(title, 150))), ck.subtle(said), *ck.facts_fit(rows, ck.CARD_BUDGET, "entries")]
     if page.more:
         body.append(ck.subtle(f"The newest {core_audit.SHOWN} are shown; the full log is plcbot audit on the server."))
     return f"{title}: {len(page.rows)} entries", ck.card(body)
@@ -623,22 +630,7 @@ def norms_reply(services: Services, request: Request, activity: dict[str, Any]) 
         norms = norm_store.current_norms(session, team_id=team.id)
         version = norm_store.current_version(session, team_id=team.id)
         done_ids, pending = norm_store.commitment_status(session, team_id=team.id, version=version)
-    return norms_card(team.name, norms, version, len(done_ids), len(done_ids) + len(pending))
-
-
-def norms_card(team_name: str, norms: list[str], version: int, committed: int, members: int) -> Reply:
-    body: list[dict[str, Any]] = [ck.heading(f"Norms of {ck.md(ck.clip(team_name, 100))}")]
-    if not norms:
-        body.append(ck.text("This team has no norms yet. A facilitator writes them: **@plcbot norms edit**."))
-        return f"{team_name} has no norms yet", ck.card(body)
-    lines = [f"{i}. {ck.md(ck.clip(n, 500))}" for i, n in enumerate(norms, 1)]
-    body.append(ck.text(ck.lines_fit(lines, ck.CARD_BUDGET // 2, "norms")))
-    body.append(ck.subtle(f"Version {version} · {committed} of {members} committed."))
-    # A messageBack: the click comes back as the typed command "norms commit N" (this version).
-    button = {"type": "Action.Submit", "title": "I commit to these norms", "style": "positive",
-              "data": {"msteams": {"type": "messageBack", "text": f"norms commit {version}",
-                                   "displayText": "I commit to these norms"}}}
-    return f"Norms of {team_name}", ck.card(body, [button])
+    return cards.norms(team.name, norms, version, len(done_ids), len(done_ids) + len(pending))
 
 
 def norms_history_card(rows: list[tuple[int, str, str, str]], names: Any) -> Reply:
@@ -665,11 +657,10 @@ def norms_form(services: Services, actor: Actor, team_id: int) -> tuple[str, dic
 
 def norms_submit(services: Services, actor: Actor, team_id: int, typed: str) -> tuple[str, dict[str, Any]]:
     """Save the typed norms (`clean_norms`, then the core's check and write): a bad value raises
-    `RuleError` with nothing stored; a new version is posted in the team's place through the ledger
-    (its key, `scheduling.keys.norms`, makes a second submit post nothing more)."""
+    `RuleError` with nothing stored; the new version (`NormsChanged`) is posted in the team's place
+    through the ledger like every notice (its key, `scheduling.keys.norms`, makes a second submit
+    post nothing more)."""
     from handlers.core import norms as core_norms
-    from scheduling.delivery import deliver
-    from storage import norms as norm_store
     from storage.people import load_actor
     from storage.rules.agenda import clean_norms
 
@@ -682,22 +673,7 @@ def norms_submit(services: Services, actor: Actor, team_id: int, typed: str) -> 
         team = core_norms.check_norms(session, fresh, team_id=team_id)
         result = core_norms.write_norms(session, fresh, team, norms=norms, now=services.clock.now())
         session.expunge(team)
-    from bot.teams.app import place_of_team
-
-    place = place_of_team(services, team_id)
-    for notice in result.notices:  # none when nothing changed (a double submit)
-        if notice.key is None or place is None:
-            continue
-        with services.db.read() as session:
-            current = norm_store.current_norms(session, team_id=team_id)
-            version = norm_store.current_version(session, team_id=team_id)
-            done_ids, pending = norm_store.commitment_status(session, team_id=team_id, version=version)
-        text, content = norms_card(team.name, current, version, len(done_ids), len(done_ids) + len(pending))
-        try:
-            deliver(services, key=notice.key, kind="norms", recipient=place, text=text,
-                    blocks=content)  # type: ignore[arg-type]
-        except Exception:
-            log.exception("Failed to post the changed norms of team %s", team_id)
+    deliver_notices(services, list(result.notices))  # none when nothing changed (a double submit)
     words = result.reply + (" Everyone is asked to commit to them again." if result.version else "")
     return words, ck.card([ck.container([ck.text("✅ " + ck.md(words))], style="good")])
 

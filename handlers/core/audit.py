@@ -9,9 +9,10 @@ is `plcbot audit` on the server).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session
 
@@ -31,6 +32,21 @@ class AuditPage:
     more: bool  # older entries were left out
     team_names: Mapping[int, str]
     show_school: bool  # the page spans several schools: each line names its school
+    zones: Mapping[int, str] = field(default_factory=dict)  # each school's time zone, by school id
+
+    def zone(self, row: Any, *, fallback: str) -> ZoneInfo:
+        """The time zone an entry is read in: its school's, else `fallback` (the team's, where the
+        log was asked for in a team's place, or the bot's default) for district-wide entries."""
+        name = self.zones.get(row.school_id) if row.school_id is not None else None
+        try:
+            return ZoneInfo(name or fallback)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    def local(self, row: Any, *, fallback: str) -> datetime:
+        """When the entry happened, in its zone (`zone`); stored times are UTC."""
+        at = row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC)
+        return at.astimezone(self.zone(row, fallback=fallback))
 
 
 def parse_since(text: str, *, code: Callable[[str], str], quote: Callable[[str], str]) -> date | None:
@@ -62,5 +78,7 @@ def audit_page(session: Session, actor: Actor, *, channel_school_id: int | None,
     teams = audit_log.team_names(session, team_ids=audit_log.team_ids_in(rows)) if rows else {}
     names = audit_log.school_names(session, school_ids=school_ids) if school_ids is not None else []
     scope = "the whole district" if school_ids is None else ", ".join(names) or "your school"
-    return AuditPage(rows=tuple(rows[:SHOWN]), scope=scope, since=since, more=len(rows) > SHOWN, team_names=teams,
-                     show_school=school_ids is None or len(school_ids) > 1)
+    shown = rows[:SHOWN]
+    zones = audit_log.school_zones(session, school_ids={r.school_id for r in shown if r.school_id is not None})
+    return AuditPage(rows=tuple(shown), scope=scope, since=since, more=len(rows) > SHOWN, team_names=teams,
+                     show_school=school_ids is None or len(school_ids) > 1, zones=zones)

@@ -21,20 +21,12 @@ from storage.models import Person, Team
 from storage.people import slack_ids
 from storage.rules.agenda import day_label
 from storage.rules.roles import Action, Actor, require
+from storage.views.norms import NormsChanged
 
 NOT_A_MEMBER = "Only members of this team commit to its norms."
 MEMBERS_SEE = "Only members of this team (and its school's leaders) can see its norms here."
 STALE = ("These norms have changed since this message was posted. "
          "Run `/plc norms` to see the current ones and commit to them.")
-
-
-@dataclass(frozen=True)
-class NormsChanged:
-    """For the team's place: a new version of its norms, for everyone to commit to again."""
-
-    team_id: int
-    version: int
-    changed_by: str
 
 
 @dataclass(frozen=True)
@@ -63,10 +55,14 @@ def write_norms(session: Session, actor: Actor, team: Team, *, norms: list[str],
     revision = store.save_norms(session, team_id=team.id, norms=norms, by=actor.user_id, now=now)
     if revision is None:
         return NormsResult(reply="The norms are unchanged.")
+    done, pending = store.commitment_status(session, team_id=team.id, version=revision.version)
+    by = session.exec(select(Person).where(Person.handle == actor.user_id)).first()
+    view = NormsChanged(team_id=team.id, team_name=team.name, norms=tuple(norms), version=revision.version,
+                        changed_by=actor.user_id, changed_by_name=(by.name if by is not None else "") or "",
+                        committed=len(done), members=len(done) + len(pending))
     return NormsResult(reply=f"The norms are saved (version {revision.version}).",
                        changed=(f"norms v{revision.version}",), version=revision.version,
-                       notices=(Notice(view=NormsChanged(team.id, revision.version, actor.user_id), team_id=team.id,
-                                       key=keys.norms(team.id, revision.version)),))
+                       notices=(Notice(view=view, team_id=team.id, key=keys.norms(team.id, revision.version)),))
 
 
 def commit_norms(session: Session, actor: Actor, *, team_id: int, version: int, now: datetime) -> CommitResult:
