@@ -211,6 +211,7 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
     inserts: list[dict[str, object]] = []
     updates: list[dict[str, object]] = []
     audits: list[dict[str, object]] = []
+    actor_id = team_store.actor_person(session, actor)  # the audit's "who": a person, or "cli:<login>"
     seats: list[tuple[Seat, str | None]] = [(seat, seat.role) for seat in [*plan.added, *plan.role_changes]]
     seats += [(seat, None) for seat in plan.removed]
     for seat, role in seats:
@@ -243,8 +244,9 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
             assert row is not None
             detail += f" ({row[2]} → {role})"
             updates.append({"row_id": row[0], "active": True, "left_at": None, "role": role, "joined_at": row[3]})
-        audits.append({"at": now, "actor": actor[:64], "action": action[:64], "target": f"team:{team_id}",
-                       "detail": detail, "school_id": schools[seat.school].id})
+        audits.append({"at": now, "actor_id": actor_id, "actor_label": "" if actor_id is not None else actor[:255],
+                       "action": action[:64], "target": f"team:{team_id}", "detail": detail,
+                       "school_id": schools[seat.school].id})
         if progress is not None and role is not None:
             progress.advance()  # type: ignore[attr-defined]
     session.flush()

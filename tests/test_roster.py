@@ -90,8 +90,12 @@ def test_dry_run_by_default_then_apply_then_reimport_changes_nothing(slack, tmp_
         g3 = session.exec(select(Team).where(Team.name == "Grade 3")).one()
         assert store.member_roles(session, team_id=g3.id) == {"UFAY": "facilitator", "UTOM": "member",
                                                               "UTIA": "member"}
-        actions = [a.action for a in session.exec(select(AuditEntry)).all()]
+        entries = session.exec(select(AuditEntry)).all()
+        actions = [a.action for a in entries]
         assert actions.count("member.add") == 2 and actions.count("facilitator.add") == 2
+        # Who did it: the operator at the command line, on every entry (the bulk ones too).
+        assert {(e.actor_id, e.actor_label.startswith("cli:")) for e in entries
+                if e.action in ("member.add", "facilitator.add")} == {(None, True)}
         assert "principal.add" in actions and "roster.import" in actions
     assert run(tmp_path, "import", path, "--apply") == 0
     assert "Nothing to change." in capsys.readouterr().out
