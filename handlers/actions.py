@@ -102,7 +102,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
 
     def home_section(services_: Services, actor: Actor) -> list[dict[str, Any]]:
         with services_.db.read() as session:
-            person = session.exec(select(Person).where(Person.handle == actor.user_id)).first()
+            person = session.exec(select(Person).where(Person.handle == actor.handle)).first()
             mine = meeting_store.action_views(session, owner_id=person.id) if person and person.id else []
         return render.home_actions_section(carry_over(mine, now=services_.clock.now()))
 

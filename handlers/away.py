@@ -66,7 +66,7 @@ def home_section(services: Services, actor: Actor) -> list[dict[str, Any]]:
     """The Home tab's line: away until when, with "I'm back"; or "I'll be away…"."""
     if not actor.member_of:
         return []
-    person = _person(services, actor.user_id)
+    person = _person(services, actor.handle)
     today = person_today(services, person)
     until = person.away_until if person and rules.is_away(person.away_from, person.away_until, today) else None
     return render.away_home(away_until=until, today=today)

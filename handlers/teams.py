@@ -335,7 +335,7 @@ def _save_setup(services: Services, actor: Actor, setup: core.TeamSetup) -> tupl
     fresh, skipped = lookup_people(services, everyone)
     now = services.clock.now()
     with services.db.session() as session:
-        actor = load_actor(session, actor.user_id, admins=services.settings.admins)
+        actor = load_actor(session, actor.handle, admins=services.settings.admins)
         result = core.write_setup(session, actor, setup, fresh=fresh, skipped=skipped, now=now)
     for notice in result.notices:
         if isinstance(notice.view, ShareNamesChanged):
@@ -420,7 +420,7 @@ def change_members(services: Services, actor: Actor, team: Team, targets: list[s
     assert team.id is not None
     fresh, skipped = lookup_people(services, [] if remove else targets)
     with services.db.session() as session:
-        actor = load_actor(session, actor.user_id, admins=services.settings.admins)
+        actor = load_actor(session, actor.handle, admins=services.settings.admins)
         result = core.change_members(session, actor, team_id=team.id, people_ids=targets, role=role, remove=remove,
                                      fresh=fresh, skipped=skipped, now=services.clock.now())
     return members_text(result.view), list(result.view.done)

@@ -174,7 +174,7 @@ def _today(now: datetime, tz: str) -> date:
 
 def dashboard(session: Session, *, actor: Actor, now: datetime, min_group_size: int) -> Dashboard:
     """Everything one person's Home tab shows, for their teams and (principals) their schools' teams."""
-    out = Dashboard(user_id=actor.user_id)
+    out = Dashboard(user_id=actor.handle)
     wanted = or_teams(actor)
     rows = session.exec(
         select(Team, School).join(School, col(School.id) == Team.school_id)

@@ -84,7 +84,7 @@ def load_actor(session: Session, user_id: str, *, admins: Iterable[str]) -> Acto
     """Everything one person is, in one query (two when PLCBOT_ADMINS names Teams users)."""
     rows = session.connection().execute(_ROLES, {"uid": user_id}).all()
     return Actor(
-        user_id=user_id,
+        handle=user_id,
         person_id=next((ref for ref, role in rows if role == "person"), None),
         is_admin=is_admin(session, user_id, admins),
         principal_of=frozenset(ref for ref, role in rows if role == "principal"),

@@ -666,10 +666,10 @@ def norms_submit(services: Services, actor: Actor, team_id: int, typed: str) -> 
 
     norms = clean_norms(typed)
     with services.db.read() as session:
-        core_norms.check_norms(session, load_actor(session, actor.user_id, admins=services.settings.admins),
+        core_norms.check_norms(session, load_actor(session, actor.handle, admins=services.settings.admins),
                                team_id=team_id)
     with services.db.session() as session:
-        fresh = load_actor(session, actor.user_id, admins=services.settings.admins)
+        fresh = load_actor(session, actor.handle, admins=services.settings.admins)
         team = core_norms.check_norms(session, fresh, team_id=team_id)
         result = core_norms.write_norms(session, fresh, team, norms=norms, now=services.clock.now())
         session.expunge(team)
@@ -796,7 +796,7 @@ def action_reply(services: Services, request: Request, activity: dict[str, Any])
                                              text=wanted.text, due=wanted.due, now=now)
     due = f", due {day_label(added.due)}" if added.due else ""
     words = f"📌 Action item for {owner.name or 'them'}{due}: {added.text}. I've sent them a message."
-    notify_owner(services, added.action_id, assigned_by=request.actor.user_id)
+    notify_owner(services, added.action_id, assigned_by=request.actor.handle)
     _refresh_agenda(services, added.agenda_meeting_id)
     return words, ck.card([ck.container([ck.text(ck.md(words))], style="good")])
 
@@ -945,7 +945,7 @@ def change_members_reply(services: Services, request: Request, team: Team, asked
     now = services.clock.now()
     members = setup.mentioned_members(services, where, users)  # e-mails asked for before the write
     with services.db.session() as session:
-        actor = load_actor(session, request.actor.user_id, admins=services.settings.admins)
+        actor = load_actor(session, request.actor.handle, admins=services.settings.admins)
         ids: list[str] = []
         for member in members:
             # Known by this Teams id, else by e-mail (a teacher known on Slack): never a second person.

@@ -610,10 +610,10 @@ def add_item_submit(services: Services, actor: Actor, meeting_id: int, data: Map
         if not number.is_integer():
             return again({"minutes": "Give the minutes as a whole number, like 10."})
         minutes = int(number) if abs(number) < 10_000 else 10_000
-    item = core_agenda.NewItem(typed["title"], minutes, actor.user_id, typed["link"] or None, typed["outcome"])
+    item = core_agenda.NewItem(typed["title"], minutes, actor.handle, typed["link"] or None, typed["outcome"])
     # The same answers sent again from the same card (a retry, a double click) add one item.
     reply_to = activity.get("replyToId")
-    source = f"{meeting_id}:{actor.user_id}:{reply_to if isinstance(reply_to, str) else ''}"
+    source = f"{meeting_id}:{actor.handle}:{reply_to if isinstance(reply_to, str) else ''}"
     form_id = "teams:" + hashlib.sha256(source.encode()).hexdigest()[:32]
     try:
         with services.db.read() as session:
@@ -725,8 +725,8 @@ def own_key(offer: Offer, actor: Actor) -> bool:
     """The ledger key is this person's own workbook for that school and week."""
     from scheduling import keys
 
-    return (offer.key == keys.digest_file(offer.school_id, offer.week, actor.user_id)
-            or offer.key.startswith(keys.digest_file_now(offer.school_id, offer.week, actor.user_id, "")))
+    return (offer.key == keys.digest_file(offer.school_id, offer.week, actor.handle)
+            or offer.key.startswith(keys.digest_file_now(offer.school_id, offer.week, actor.handle, "")))
 
 
 def on_file_consent(services: Services, activity: dict[str, Any], value: dict[str, Any]) -> Answer:

@@ -71,7 +71,7 @@ def export_reply(services: Services, request: Request, activity: dict[str, Any])
 # ------------------------------------------------------------------------------ the consent answer
 def own_key(key: str, actor: Actor) -> bool:
     """The consent's ledger key is this person's own export (`privacy-export-file:{user}:{request}`)."""
-    mine = FILE_PREFIX + actor.user_id + ":"
+    mine = FILE_PREFIX + actor.handle + ":"
     return key.startswith(mine) and 0 < len(key) - len(mine) <= 64
 
 
@@ -84,11 +84,11 @@ def workbook(services: Services, actor: Actor) -> tuple[bytes, str]:
 
     now = services.clock.now()
     with services.db.read() as session:
-        person = personal_data.find_person(session, actor.user_id)
+        person = personal_data.find_person(session, actor.handle)
         if person is None:
             raise UserError(core.UNKNOWN)
         data = personal_data.collect(session, person, now=now)
-        name, tz = person.name or actor.user_id, person.tz
+        name, tz = person.name or actor.handle, person.tz
     buffer: IO[bytes] = io.BytesIO()
     write_personal_workbook(data, buffer)
     try:

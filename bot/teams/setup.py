@@ -306,8 +306,8 @@ def fetch(services: Services, activity: Mapping[str, Any], actor: Actor | None) 
         assert isinstance(channel_data, dict)
         team_name = (channel_data.get("team") or {}).get("name") if isinstance(channel_data.get("team"), dict) else ""
         with services.db.read() as session:
-            me = next((rid for rid, name in core_names(session, roster, where).items() if name == actor.user_id),
-                      actor.user_id)
+            me = next((rid for rid, name in core_names(session, roster, where).items() if name == actor.handle),
+                      actor.handle)
         leads = () if allowed(actor, Action.CREATE_TEAM, school_id=schools[0][0]) else (me,)
         zone = activity.get("localTimezone")
         try:
@@ -429,14 +429,14 @@ def save(services: Services, activity: Mapping[str, Any], actor: Actor, typed: T
     by_name = {names.get(m.id, m.id): m for m in roster.values()}
     try:
         with services.db.read() as session:
-            core.check_setup(session, load_actor(session, actor.user_id, admins=services.settings.admins), setup)
+            core.check_setup(session, load_actor(session, actor.handle, admins=services.settings.admins), setup)
     except RuleError as exc:
         raise FormError({FIELDS.get(exc.field or "", ""): str(exc)}) from None
     _, everyone = core.setup_people(actor, setup)
     now = services.clock.now()
     try:
         with services.db.session() as session:
-            fresh_actor = load_actor(session, actor.user_id, admins=services.settings.admins)
+            fresh_actor = load_actor(session, actor.handle, admins=services.settings.admins)
             teams_people(session, [by_name[i] for i in everyone if i in by_name], where, now=now)
             result = core.write_setup(session, fresh_actor, setup, fresh=(), skipped=(), now=now)
             assert result.view is not None

@@ -66,13 +66,13 @@ def add_action_item(session: Session, actor: Actor, *, team_id: int, owner: str,
         raise RuleError(f"Keep the action item under {ACTION_MAX} characters ({len(text)} now).")
     if due is not None and due < now.astimezone(ZoneInfo(team.timezone)).date():
         raise RuleError(f"{due:%b} {due.day} has passed; give a due date from today on.")
-    item = store.add_action(session, team_id=team_id, owner=owner, text=text, due=due, created_by=actor.user_id,
+    item = store.add_action(session, team_id=team_id, owner=owner, text=text, due=due, created_by=actor.handle,
                             now=now)
     assert item.id is not None
     when = f", due {day_label(due)}" if due else ""
     return ActionItemResult(
         reply=f"Action item{when}: {text}. The owner is told.", changed=(f"action:{item.id} added",),
-        notices=(Notice(view=ActionAssigned(item.id, actor.user_id), person=owner,
+        notices=(Notice(view=ActionAssigned(item.id, actor.handle), person=owner,
                         key=keys.action_assigned(item.id)),),
         action_id=item.id, team_id=team_id, team_name=team.name, owner=owner, text=text, due=due,
         agenda_meeting_id=_next_meeting_id(session, team_id, now))
@@ -80,7 +80,7 @@ def add_action_item(session: Session, actor: Actor, *, team_id: int, owner: str,
 
 def may_close(actor: Actor, owner: str, team_id: int, school_id: int) -> bool:
     """An action item is closed by its owner or a facilitator."""
-    return actor.user_id == owner or allowed(actor, Action.EDIT_AGENDA, team_id=team_id, school_id=school_id)
+    return actor.handle == owner or allowed(actor, Action.EDIT_AGENDA, team_id=team_id, school_id=school_id)
 
 
 def mark_done(session: Session, actor: Actor, *, action_id: int, now: datetime) -> ActionDone:
@@ -91,7 +91,7 @@ def mark_done(session: Session, actor: Actor, *, action_id: int, now: datetime) 
     assert ctx.team.id is not None
     if not may_close(actor, ctx.owner.handle, ctx.team.id, ctx.team.school_id):
         raise UserError(NOT_YOURS)
-    closed = store.mark_done(session, action_id=action_id, by=actor.user_id, now=now)
+    closed = store.mark_done(session, action_id=action_id, by=actor.handle, now=now)
     return ActionDone(
         reply="Marked done." if closed else "This action item was done already.",
         changed=(f"action:{action_id} done",) if closed else (),

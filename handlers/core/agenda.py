@@ -207,7 +207,7 @@ def fill_from_template(session: Session, actor: Actor, *, team_id: int, name: st
     if meeting is None:
         raise UserError(NO_MEETING)
     template = template or store.template_for(session, team=team, now=now)
-    store.apply_template(session, meeting=meeting, template=template, by=actor.user_id, now=now)
+    store.apply_template(session, meeting=meeting, template=template, by=actor.handle, now=now)
     when = local_label(meeting.starts_at, team.timezone)
     return _posting(meeting, team, may_post=True, template_label=template.label,
                     reply=f"Filled the agenda for {when} from the {template.label} template.",
@@ -240,7 +240,7 @@ def open_add_item(session: Session, actor: Actor, *, meeting_id: int) -> ItemAdd
     require(actor, Action.ADD_AGENDA_ITEM, team_id=team.id, school_id=team.school_id)
     if meeting.status != "scheduled":
         raise UserError(f"That meeting is {meeting.status}; add items to the next one with `/plc agenda`.")
-    return ItemAddForm(meeting.id, local_label(meeting.starts_at, team.timezone), owner=actor.user_id)
+    return ItemAddForm(meeting.id, local_label(meeting.starts_at, team.timezone), owner=actor.handle)
 
 
 def check_add_item(session: Session, actor: Actor, *, meeting_id: int | None, item: NewItem) -> CheckedItem:
@@ -262,7 +262,7 @@ def write_add_item(session: Session, actor: Actor, checked: CheckedItem, *, form
                                 .encode()).hexdigest()[:32]
         key = f"view:{form_id[:40]}:{digest}"
     added = store.add_item(session, meeting=meeting, title=item.title, minutes=item.minutes or 5, owner=item.owner,
-                           link=item.link, outcome=item.outcome, source="member", added_by=actor.user_id, now=now,
+                           link=item.link, outcome=item.outcome, source="member", added_by=actor.handle, now=now,
                            source_key=key)
     return _added(added, target)
 
@@ -277,8 +277,8 @@ def add_linked_item(session: Session, actor: Actor, *, team_id: int, title: str,
     if meeting is None:
         raise UserError(NO_MEETING)
     assert meeting.id is not None
-    added = store.add_item(session, meeting=meeting, title=title, minutes=5, owner=actor.user_id, link=link,
-                           outcome="", source="shortcut", added_by=actor.user_id, now=now, source_key=source_key)
+    added = store.add_item(session, meeting=meeting, title=title, minutes=5, owner=actor.handle, link=link,
+                           outcome="", source="shortcut", added_by=actor.handle, now=now, source_key=source_key)
     return _added(added, AgendaTarget(meeting.id, team_id, team.school_id, team.channel_id,
                                       local_label(meeting.starts_at, team.timezone)))
 
@@ -301,7 +301,7 @@ def may_edit_item(session: Session, actor: Actor, item: AgendaItem, team: Team) 
     """The person who added an item (still a member) may change it; facilitators may change any."""
     if allowed(actor, Action.EDIT_AGENDA, team_id=team.id, school_id=team.school_id):
         return True
-    return item.added_by_id is not None and slack_id(session, item.added_by_id) == actor.user_id and \
+    return item.added_by_id is not None and slack_id(session, item.added_by_id) == actor.handle and \
         allowed(actor, Action.ADD_AGENDA_ITEM, team_id=team.id, school_id=team.school_id)
 
 

@@ -56,11 +56,11 @@ def answer(services: Services, actor: Actor, *, checkin_id: int, progress: str) 
         with services.db.session() as session:
             store.record_answer(session, checkin_id=checkin_id, person_id=actor.person_id,
                                 change=store.Change(progress=progress), now=services.clock.now(),
-                                handle=actor.user_id)
+                                handle=actor.handle)
     except store.CheckinError as exc:
         raise UserError(str(exc)) from None
     return CheckinResult(reply="Saved your answer.", changed=(f"check-in {checkin_id}: {progress}",),
-                         refresh_homes=(actor.user_id,), checkin_id=checkin_id)
+                         refresh_homes=(actor.handle,), checkin_id=checkin_id)
 
 
 @dataclass(frozen=True)
@@ -115,11 +115,11 @@ def write_details(session: Session, services: Services, checked: DetailsChecked)
         store.record_answer(session, checkin_id=checked.checkin_id, person_id=checked.actor.person_id,
                             change=store.Change(progress=d.progress, value=d.value, evidence=d.evidence,
                                                 support=d.support, details=True),
-                            now=services.clock.now(), handle=checked.actor.user_id)
+                            now=services.clock.now(), handle=checked.actor.handle)
     except store.CheckinError as exc:
         raise UserError(str(exc)) from None
     return CheckinResult(reply="Saved your details.", changed=(f"check-in {checked.checkin_id}: details",),
-                         refresh_homes=(checked.actor.user_id,), checkin_id=checked.checkin_id)
+                         refresh_homes=(checked.actor.handle,), checkin_id=checked.checkin_id)
 
 
 def add_details(services: Services, actor: Actor, *, checkin_id: int, details: Details) -> CheckinResult:
@@ -160,7 +160,7 @@ class AwayChecked:
 def check_away(session: Session, services: Services, actor: Actor, *, until: date,
                fallback_tz: str | None = None) -> AwayChecked:
     """Read-only: the person is known and `until` is a day they can be away through (raises UserError)."""
-    person = find_person(session, actor.user_id)
+    person = find_person(session, actor.handle)
     if person is None:
         raise UserError(NOT_KNOWN)
     today = person_today(services, person, fallback_tz)
@@ -172,11 +172,11 @@ def check_away(session: Session, services: Services, actor: Actor, *, until: dat
 
 def write_away(session: Session, checked: AwayChecked) -> AwayResult:
     """Away from today through `until`: no check-ins or reminders, counted as away in summaries."""
-    if cycle_store.set_away(session, user_id=checked.actor.user_id, from_day=checked.today,
+    if cycle_store.set_away(session, user_id=checked.actor.handle, from_day=checked.today,
                             until=checked.until) is None:
         raise UserError(NOT_KNOWN)
     return AwayResult(reply=f"You're away through {checked.until:%a %b %-d}.",
-                      changed=(f"away through {checked.until}",), refresh_homes=(checked.actor.user_id,),
+                      changed=(f"away through {checked.until}",), refresh_homes=(checked.actor.handle,),
                       until=checked.until)
 
 
@@ -203,7 +203,7 @@ def away_command(services: Services, actor: Actor, *, args: str, fallback_tz: st
     """`away` (what is in force) or `away until DATE` (be away through that day). `code` words a
     command the way the front shows one (Slack: `/plc away …` in code; Teams: plain words)."""
     with services.db.read() as session:
-        person = find_person(session, actor.user_id)
+        person = find_person(session, actor.handle)
     if person is None:
         raise UserError(NOT_KNOWN)
     today = person_today(services, person, fallback_tz)
@@ -225,10 +225,10 @@ def away_command(services: Services, actor: Actor, *, args: str, fallback_tz: st
 def back(services: Services, actor: Actor) -> AwayResult:
     """End an away period now; check-ins resume with the next round."""
     with services.db.session() as session:
-        if cycle_store.set_away(session, user_id=actor.user_id, from_day=None, until=None) is None:
+        if cycle_store.set_away(session, user_id=actor.handle, from_day=None, until=None) is None:
             raise UserError(NOT_KNOWN)
     return AwayResult(reply="Welcome back! Your check-ins resume with the next round.", changed=("back",),
-                      refresh_homes=(actor.user_id,))
+                      refresh_homes=(actor.handle,))
 
 
 # ---------------------------------------------------------------------------- send now
@@ -267,13 +267,13 @@ def send_now(services: Services, registry: Registry, actor: Actor, *, team_id: i
         breaks = cycle_store.break_rules(cycle_store.breaks(session, school_id=team.school_id))
     name = escape(team.name)
     if cycle is None or cycle.id is None:
-        raise UserError(f"*{name}* has no learning cycle running, so there is no check-in to send. "
-                        "Start one with *Start a cycle*.")
+        raise UserError(f"{name} has no learning cycle running, so there is no check-in to send. "
+                        "Start one with `/plc cycle start`.")
     today = now.astimezone(ZoneInfo(team.timezone)).date()
     resting = rules.recipients([], day=today, breaks=breaks, status=cycle.status,
                                paused_until=cycle.paused_until).skipped_reason
     if resting == "paused":
-        raise UserError(f"*{name}*'s cycle is paused, so no check-in goes out. Resume it with `/plc cycle resume`.")
+        raise UserError(f"{name}'s cycle is paused, so no check-in goes out. Resume it with `/plc cycle resume`.")
     week = rules.cycle_week(cycle.start_date, cycle.weeks, today)
     if week is None:
         if today < cycle.start_date:
@@ -344,7 +344,7 @@ def move_support(services: Services, actor: Actor, *, request_id: int, to: str) 
             assert team is not None
             # The request names the teacher: only those the table lets see it may move it.
             visibility.SUPPORT_MESSAGE.require(actor, team_id=team.id, school_id=team.school_id)
-            moved = store.move_support(session, request_id=request_id, to=to, user_id=actor.user_id,
+            moved = store.move_support(session, request_id=request_id, to=to, user_id=actor.handle,
                                        now=services.clock.now())
             checkin_id = moved.checkin_id
     except store.CheckinError as exc:
@@ -352,7 +352,7 @@ def move_support(services: Services, actor: Actor, *, request_id: int, to: str) 
     return CheckinResult(reply="Marked the support request " + ("resolved." if to == "resolved" else
                                                                 "as followed up by you."),
                          changed=(f"support request {request_id}: {moved.state}",),
-                         refresh_homes=(actor.user_id,), checkin_id=checkin_id)
+                         refresh_homes=(actor.handle,), checkin_id=checkin_id)
 
 
 def follow_up(services: Services, actor: Actor, *, request_id: int) -> CheckinResult:

@@ -85,13 +85,13 @@ def pause(services: Services, actor: Actor, *, team_id: int, until: date | None)
         if until is not None and until < team_today(services, team):
             raise UserError("That date has passed; give the last day of the pause.")
         cycle = _running(session, team)
-        store.pause_cycle(session, cycle_id=cycle.id or 0, until=until, actor=actor.user_id,
+        store.pause_cycle(session, cycle_id=cycle.id or 0, until=until, actor=actor.handle,
                           now=services.clock.now())
-        homes = team_homes(session, team_id, actor.user_id)
+        homes = team_homes(session, team_id, actor.handle)
     how = f"through {until:%a %b %-d}" if until else "until resumed"
     return CycleResult(reply=f"Paused “{cycle.title}” {how}. No check-ins meanwhile.",
                        changed=(f"cycle {cycle.id} paused {how}",), cycle=cycle, team=team, refresh_homes=homes,
-                       notices=(_note(services, team, cycle, CycleNote("paused", actor.user_id, until), "paused"),))
+                       notices=(_note(services, team, cycle, CycleNote("paused", actor.handle, until), "paused"),))
 
 
 def resume(services: Services, actor: Actor, *, team_id: int) -> CycleResult:
@@ -101,14 +101,14 @@ def resume(services: Services, actor: Actor, *, team_id: int) -> CycleResult:
         require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
         cycle = _running(session, team)
         try:
-            store.resume_cycle(session, cycle_id=cycle.id or 0, actor=actor.user_id, now=services.clock.now())
+            store.resume_cycle(session, cycle_id=cycle.id or 0, actor=actor.handle, now=services.clock.now())
         except store.CycleConflict as exc:
             raise UserError(str(exc)) from None
-        homes = team_homes(session, team_id, actor.user_id)
+        homes = team_homes(session, team_id, actor.handle)
     planner.plan_cycle(services, cycle.id or 0)
     return CycleResult(reply=f"Resumed “{cycle.title}”. Check-ins continue on the usual day.",
                        changed=(f"cycle {cycle.id} resumed",), cycle=cycle, team=team, refresh_homes=homes,
-                       notices=(_note(services, team, cycle, CycleNote("resumed", actor.user_id), "resumed"),))
+                       notices=(_note(services, team, cycle, CycleNote("resumed", actor.handle), "resumed"),))
 
 
 def end(services: Services, actor: Actor, *, team_id: int) -> CycleResult:
@@ -118,8 +118,8 @@ def end(services: Services, actor: Actor, *, team_id: int) -> CycleResult:
         team = _team(session, team_id)
         require(actor, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
         cycle = _running(session, team)
-        store.end_cycle(session, cycle_id=cycle.id or 0, now=services.clock.now(), actor=actor.user_id)
-        homes = team_homes(session, team_id, actor.user_id)
+        store.end_cycle(session, cycle_id=cycle.id or 0, now=services.clock.now(), actor=actor.handle)
+        homes = team_homes(session, team_id, actor.handle)
     planner.cancel_cycle_work(services, cycle.id or 0)
     prompt = ReflectionPrompt(cycle_id=cycle.id or 0, title=cycle.title, team_name=team.name, weeks=cycle.weeks)
     return CycleResult(reply=f"Ended “{cycle.title}”; its summary is kept. Start the next one when the team is ready.",
@@ -164,7 +164,7 @@ def check_cycle(session: Session, services: Services, actor: Actor, *, team_id: 
 
 def _again(session: Session, services: Services, actor: Actor, team: Team) -> Actor:
     """Inside a write: the role, loaded afresh, must still allow managing the cycle."""
-    fresh = load_actor(session, actor.user_id, admins=services.settings.admins)
+    fresh = load_actor(session, actor.handle, admins=services.settings.admins)
     require(fresh, Action.MANAGE_CYCLE, team_id=team.id, school_id=team.school_id)
     return fresh
 
@@ -173,7 +173,7 @@ def write_cycle(session: Session, services: Services, checked: CycleChecked) -> 
     """Store the checked form (raises Forbidden, or `storage.cycles.CycleConflict` when another
     submit won)."""
     team, editing, values = checked.team, checked.editing, checked.values
-    who = _again(session, services, checked.actor, team).user_id
+    who = _again(session, services, checked.actor, team).handle
     if editing is not None:
         return store.update_cycle(session, cycle_id=editing.id or 0, values=values, actor=who,
                                   now=services.clock.now())
@@ -184,7 +184,7 @@ def write_cycle(session: Session, services: Services, checked: CycleChecked) -> 
 def cycle_saved(services: Services, checked: CycleChecked, cycle: Cycle) -> CycleResult:
     """After the write: plan the cycle's check-ins; tell the team; refresh the team's dashboards."""
     planner.plan_cycle(services, cycle.id or 0)
-    team, by, edited = checked.team, checked.actor.user_id, checked.editing is not None
+    team, by, edited = checked.team, checked.actor.handle, checked.editing is not None
     view = CycleStarted(cycle, by, edited=edited)
     notice = (_note(services, team, cycle, view, "edited") if edited
               else Notice(view=view, team_id=team.id, key=keys.cycle_started(cycle.id)))
@@ -295,7 +295,7 @@ def check_reflection(session: Session, actor: Actor, *, cycle_id: int, answers: 
 def write_reflection(session: Session, services: Services, checked: ReflectionChecked) -> bool:
     """Store the reflection and close the cycle if it is still open; True when this closed it."""
     team, cycle, a = checked.team, checked.cycle, checked.answers
-    who = _again(session, services, checked.actor, team).user_id
+    who = _again(session, services, checked.actor, team).handle
     now = services.clock.now()
     store.save_reflection(session, cycle_id=cycle.id or 0, target_reached=a.target_reached,
                           final_value=a.final_value, learned=a.learned, next_steps=a.next_steps, user_id=who,
@@ -309,7 +309,7 @@ def write_reflection(session: Session, services: Services, checked: ReflectionCh
 
 def reflection_saved(services: Services, checked: ReflectionChecked, was_open: bool) -> CycleResult:
     """After the write: a cycle this closed sends nothing more; the team sees the reflection."""
-    team, cycle, a, by = checked.team, checked.cycle, checked.answers, checked.actor.user_id
+    team, cycle, a, by = checked.team, checked.cycle, checked.answers, checked.actor.handle
     homes: tuple[str, ...] = ()
     if was_open:
         planner.cancel_cycle_work(services, cycle.id or 0)
@@ -376,7 +376,7 @@ def break_command(services: Services, actor: Actor, *, team: Team, args: str,
         label = parts[2].strip() if len(parts) > 2 else ""
         with services.db.session() as session:
             _, created = store.add_break(session, school_id=team.school_id, starts_on=start, ends_on=finish,
-                                         label=label, created_by=actor.user_id, now=now)
+                                         label=label, created_by=actor.handle, now=now)
             changed = meeting_store.apply_breaks(session, school_id=team.school_id, now=now)
         reply = (f"{'Added' if created else 'Already there:'} a break {start:%a %b %-d} – {finish:%a %b %-d}: no "
                  "check-ins for the school's teams, and their scheduled meetings on those days are skipped (a "
@@ -388,7 +388,7 @@ def break_command(services: Services, actor: Actor, *, team: Team, args: str,
         except ValueError:
             raise UserError(f"Give the break's number from {code('break')}: {code(BREAK_USAGE)}.") from None
         with services.db.session() as session:
-            removed = store.remove_break(session, school_id=team.school_id, break_id=break_id, actor=actor.user_id,
+            removed = store.remove_break(session, school_id=team.school_id, break_id=break_id, actor=actor.handle,
                                          now=now)
             session.flush()
             changed = meeting_store.apply_breaks(session, school_id=team.school_id, now=now) if removed else []

@@ -131,12 +131,12 @@ def digest_now(services: Services, *, actor: Actor, team_id: int | None, week_te
             return keys.digest_file_now(s, w, u, request_id)
 
         sent = send_digest(
-            services, recipients=[actor.user_id], key=key, file_key=file_key, view=part,
+            services, recipients=[actor.handle], key=key, file_key=file_key, view=part,
             content=buffer.getvalue(), filename=workbook_name(digest.school.name, week, f" (asked {stamp})"),
             title=f"PLC digest, {digest.school.name}, {week.label}", school=digest.school.name, week=week,
         )
         with services.db.session() as session:
-            audit(session, actor=actor.user_id, action="digest on demand", target=f"school:{school_id}",
+            audit(session, actor=actor.handle, action="digest on demand", target=f"school:{school_id}",
                   detail=f"week {week.label}{part.scope_note}", at=now)
         state = "sent" if sent.sent else ("retry" if sent.retry else "failed")
         outcomes.append(DigestOutcome(part, state))

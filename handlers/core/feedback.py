@@ -85,7 +85,7 @@ def open_for(session: Session, *, actor: Actor, meeting: Meeting | None, key: by
         raise UserError(
             f"The feedback window for the meeting of {label} closed on {day_label(closes, team.timezone)}."
         )
-    person = session.exec(select(Person).where(Person.handle == actor.user_id)).first()
+    person = session.exec(select(Person).where(Person.handle == actor.handle)).first()
     if person is None or person.id is None:
         raise UserError(NOT_A_MEMBER)
     assert meeting.id is not None

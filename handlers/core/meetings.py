@@ -246,13 +246,13 @@ def write_wrapup(session: Session, actor: Actor, checked: WrapupChecked, *, now:
     created = store.wrap_up(session, meeting_id=checked.meeting_id, present=form.present, notes=form.notes,
                             decisions=form.decisions,
                             actions=[store.NewAction(a.owner, a.text, a.due, field=a.field) for a in form.actions],
-                            by=actor.user_id, now=now)
+                            by=actor.handle, now=now)
     if created is None:
         return WrapupResult(reply="This meeting has been wrapped up already.", created=None)
     ids = tuple(a.id for a in created if a.id is not None)
     notices = (Notice(view=MeetingLogDue(checked.meeting_id), team_id=checked.team_id,
                       key=keys.meeting_log(checked.meeting_id)),
-               *(Notice(view=ActionAssigned(action_id, actor.user_id), key=keys.action_assigned(action_id))
+               *(Notice(view=ActionAssigned(action_id, actor.handle), key=keys.action_assigned(action_id))
                  for action_id in ids))
     return WrapupResult(reply="The wrap-up is saved.", changed=(f"meeting:{checked.meeting_id} held",),
                         notices=notices, created=ids)

@@ -52,13 +52,13 @@ def write_norms(session: Session, actor: Actor, team: Team, *, norms: list[str],
     """Save the norms as a new revision (none when unchanged); everyone is asked to commit again."""
     assert team.id is not None
     require(actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
-    revision = store.save_norms(session, team_id=team.id, norms=norms, by=actor.user_id, now=now)
+    revision = store.save_norms(session, team_id=team.id, norms=norms, by=actor.handle, now=now)
     if revision is None:
         return NormsResult(reply="The norms are unchanged.")
     done, pending = store.commitment_status(session, team_id=team.id, version=revision.version)
-    by = session.exec(select(Person).where(Person.handle == actor.user_id)).first()
+    by = session.exec(select(Person).where(Person.handle == actor.handle)).first()
     view = NormsChanged(team_id=team.id, team_name=team.name, norms=tuple(norms), version=revision.version,
-                        changed_by=actor.user_id, changed_by_name=(by.name if by is not None else "") or "",
+                        changed_by=actor.handle, changed_by_name=(by.name if by is not None else "") or "",
                         committed=len(done), members=len(done) + len(pending))
     return NormsResult(reply=f"The norms are saved (version {revision.version}).",
                        changed=(f"norms v{revision.version}",), version=revision.version,
@@ -68,7 +68,7 @@ def write_norms(session: Session, actor: Actor, team: Team, *, norms: list[str],
 def commit_norms(session: Session, actor: Actor, *, team_id: int, version: int, now: datetime) -> CommitResult:
     """Record "I commit to these norms" for `version`; refused (`UserError`) to non-members and old versions."""
     team = session.get(Team, team_id)
-    person = session.exec(select(Person).where(Person.handle == actor.user_id)).first()
+    person = session.exec(select(Person).where(Person.handle == actor.handle)).first()
     if team is None or team_id not in actor.member_of or person is None or person.id is None:
         raise UserError(NOT_A_MEMBER)
     if version != store.current_version(session, team_id=team_id):

@@ -84,7 +84,7 @@ def privacy_page(session: Session, *, actor: Actor, retention_years: int, forget
     """Who the caller is and how much is kept about them: four queries whatever they hold.
 
     Anyone may look, at their own page only, so there is no role to check."""
-    person_id = session.exec(select(Person.id).where(Person.handle == actor.user_id)).first()
+    person_id = session.exec(select(Person.id).where(Person.handle == actor.handle)).first()
     counts = counts_for(session, person_id) if person_id is not None else {}
     teams = session.exec(select(Team).where(col(Team.id).in_(sorted(actor.member_of)))
                          .order_by(col(Team.name))).all() if actor.member_of else []
@@ -131,15 +131,15 @@ class ExportSent:
 
 def check_export(session: Session, *, actor: Actor) -> None:
     """Read-only: refuse (`UserError`) when nothing is stored about the caller."""
-    if personal_data.find_person(session, actor.user_id) is None:
-        uid = actor.user_id
+    if personal_data.find_person(session, actor.handle) is None:
+        uid = actor.handle
         raise UserError(UNKNOWN + (ADMIN_NOTE.format(uid=uid) if actor.is_admin else ""))
 
 
 def send_export(services: Services, *, actor: Actor, request_id: str, fmt: ExportFormat) -> ExportSent:
     """Send the caller their own data by DM now: the message, then the workbook, each once per request."""
     now = services.clock.now()
-    uid = actor.user_id
+    uid = actor.handle
     with services.db.read() as session:
         person = personal_data.find_person(session, uid)
         if person is None:  # forgotten since the check

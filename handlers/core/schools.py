@@ -98,7 +98,7 @@ def create_school(session: Session, actor: Actor, new: NewSchool, *, now: dateti
     else makes the insert fail on the unique name: the caller's commit raises `IntegrityError`,
     which means "already exists" (`exists_error`)."""
     check_create(session, actor, new, show=show)
-    school = store.create_school(session, name=new.name, timezone=new.timezone, actor=actor.user_id, now=now)
+    school = store.create_school(session, name=new.name, timezone=new.timezone, actor=actor.handle, now=now)
     assert school.id is not None
     return SchoolCreated(reply=f"{school.name} is created ({new.timezone}).", changed=(f"school:{school.id} created",),
                          school_id=school.id, name=school.name, timezone=new.timezone)
@@ -172,9 +172,9 @@ def name_principals(session: Session, actor: Actor, *, school_id: int, people: M
     for uid, person in people.items():
         assert person.id is not None
         if remove:
-            did = store.remove_leader(session, school_id=school.id, person_id=person.id, actor=actor.user_id, now=now)
+            did = store.remove_leader(session, school_id=school.id, person_id=person.id, actor=actor.handle, now=now)
         else:
-            did = store.add_leader(session, school_id=school.id, person_id=person.id, actor=actor.user_id, now=now)
+            did = store.add_leader(session, school_id=school.id, person_id=person.id, actor=actor.handle, now=now)
         if did:
             done.append(uid)
     verb = "no longer a principal of" if remove else "now a principal of"

@@ -122,8 +122,8 @@ def setup_people(actor: Actor, setup: TeamSetup) -> tuple[list[str], list[str]]:
     """
     facilitators = list(setup.facilitators)
     if setup.creating and not allowed(actor, Action.CREATE_TEAM, school_id=setup.school_id) \
-            and actor.user_id not in facilitators:
-        facilitators.append(actor.user_id)
+            and actor.handle not in facilitators:
+        facilitators.append(actor.handle)
     return facilitators, list(dict.fromkeys([*facilitators, *setup.members]))
 
 
@@ -150,10 +150,10 @@ def write_setup(session: Session, actor: Actor, setup: TeamSetup, *, fresh: Sequ
     team, changed = store.save_team(
         session, team=team, school_id=school_id, channel_id=setup.place, name=setup.name,
         timezone=setup.timezone, schedule=store.Schedule(setup.weekdays, setup.time, setup.minutes),
-        actor=actor.user_id, now=now, share_names=setup.share_names, place=setup.where)
+        actor=actor.handle, now=now, share_names=setup.share_names, place=setup.where)
     assert team.id is not None
     changes = store.replace_members(session, team_id=team.id, roles=roles, people=people,
-                                    actor=actor.user_id, now=now)
+                                    actor=actor.handle, now=now)
     school = store.school_by_id(session, school_id=school_id)
     shared = bool(team.share_names_with_principal)
     share_changed = any(c.startswith("share_names_with_principal:") for c in changed) or (
@@ -161,7 +161,7 @@ def write_setup(session: Session, actor: Actor, setup: TeamSetup, *, fresh: Sequ
     notices: tuple[Notice, ...] = ()
     if share_changed:  # teachers must know who reads their answers by name; the key names the change
         stamp = now.strftime("%Y%m%dT%H%M%S.%f")
-        notices = (Notice(view=ShareNamesChanged(actor=actor.user_id, team_name=team.name, shared=shared),
+        notices = (Notice(view=ShareNamesChanged(actor=actor.handle, team_name=team.name, shared=shared),
                           team_id=team.id, key=keys.team_share_names(team.id, shared, stamp)),)
     verb = "is set up" if changed == ["created"] else ("is updated" if changed or changes else "is unchanged")
     view = SetupSaved(team_name=team.name, verb=verb, school_name=school.name if school else None,
@@ -213,7 +213,7 @@ def change_members(session: Session, actor: Actor, *, team_id: int, people_ids: 
     done = []
     for uid, new_role in wanted.items():
         outcome = store.set_membership(session, team_id=team_id, person=people[uid], role=new_role,
-                                       actor=actor.user_id, now=now)
+                                       actor=actor.handle, now=now)
         if outcome != "unchanged":
             done.append(uid)
     left_out = [uid for uid in people_ids if uid not in people] if remove else list(skipped)
@@ -271,6 +271,6 @@ def archive_team(session: Session, actor: Actor, *, team_id: int, now: datetime)
         raise UserError("That team no longer exists.")
     require(actor, Action.ARCHIVE_TEAM, team_id=team_id, school_id=team.school_id)
     members = tuple(store.member_roles(session, team_id=team_id))
-    store.archive_team(session, team_id=team_id, actor=actor.user_id, now=now)
+    store.archive_team(session, team_id=team_id, actor=actor.handle, now=now)
     return ActionResult(reply=f"{team.name} is archived. Its history is kept; nothing more will be sent for it.",
                         changed=("archived",), refresh_homes=members)

@@ -79,11 +79,10 @@ class Actor:
     """What one person is, everywhere: loaded once per request.
 
     `person_id` is their row (None for someone the bot has not stored yet: an admin who is in no
-    team); what they write is keyed by it. `user_id` is their handle, the id the core addresses
-    them by on their chat platform (a Slack `U…` or a Teams `29:…`), kept for messages and
-    mentions."""
+    team); what they write is keyed by it. `handle` is how the core and the fronts name them in
+    messages and mentions (`person.handle`: a Slack `U…` or a Teams `29:…`)."""
 
-    user_id: str
+    handle: str
     person_id: int | None = None
     is_admin: bool = False
     principal_of: frozenset[int] = field(default_factory=frozenset)  # school ids
