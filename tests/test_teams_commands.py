@@ -1,5 +1,7 @@
 """Teams commands through the real front: signed activities from the Teams double to
-`POST /api/messages`, the set-up dialog reading the team's roster, then the subcommands.
+`POST /api/messages`, the set-up dialog reading the team's roster, then the subcommands, on the
+test clock (`harness.START`, a Monday morning in term time, injected into the services): what the
+bot says (the cycle's week, the next meetings, the digest's week) is the same whatever today's date.
 
 Every card the person saw is checked against the Adaptive Card 1.5 schema and Teams' 28 KB limit.
 """
@@ -17,11 +19,13 @@ from sqlmodel import select
 
 from bot.teams import setup as team_setup
 from bot.teams_double import TeamsDouble, TeamsUser
+from scheduling.clock import FakeClock
 from storage.models import ActionItem, Cycle, Membership, Person, PersonIdentity, School, Team, TeamPlace
+from tests.harness import START
 from tests.test_teams_cards import problems, wrapped_size
 from tests.test_teams_front import CARD, Bot, sent
 
-pytestmark = pytest.mark.real_clock  # the double signs tokens with the machine's clock
+pytestmark = pytest.mark.real_clock  # the double signs tokens with the machine's clock; the bot reads the test clock
 ZONE = "America/New_York"
 
 
@@ -33,7 +37,7 @@ def double() -> Iterator[TeamsDouble]:
 
 @pytest.fixture
 def bot(double: TeamsDouble, tmp_path: Path) -> Iterator[Bot]:
-    b = Bot(double, tmp_path)
+    b = Bot(double, tmp_path, clock=FakeClock(START))
     yield b
     b.stop()
 
