@@ -1,7 +1,8 @@
 """Teams: `school` (admins create schools and name principals by @mention), PLCBOT_ADMINS naming
 Teams users, the wrap-up dialog, and `privacy export` through the file consent card. Every
 scenario drives the real front with signed activities from the Teams double; every card the
-person saw is checked against the Adaptive Card 1.5 schema."""
+person saw is checked against the Adaptive Card 1.5 schema. The bot runs on the test clock
+(`harness.START`), whatever today's date."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.settings import SettingError, from_env
 from bot.teams import setup as team_setup
 from bot.teams import wrapup as teams_wrapup
 from bot.teams_double import TeamsDouble, TeamsUser
+from scheduling.clock import FakeClock
 from storage.models import (
     ActionItem,
     Attendance,
@@ -32,32 +34,22 @@ from storage.models import (
     Team,
 )
 from storage.teams import audit_actor
+from tests.harness import START
 from tests.test_settings_and_cli import _plcbot
 from tests.test_teams_commands import Replies, checked, dialog_card, inputs, words
-from tests.test_teams_front import Bot, _env, _free_port, _wait_healthy
+from tests.test_teams_front import Bot
 
-pytestmark = pytest.mark.real_clock  # the double signs tokens with the machine's clock
+pytestmark = pytest.mark.real_clock  # the double signs tokens with the machine's clock; the bot reads the test clock
 ZONE = "America/New_York"
 ADMIN_GUID = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"  # as the Entra admin center shows it
 ADMIN_MAIL = "Ada.Admin@District.example"
 
 
 class AdminBot(Bot):
-    """The Teams front with PLCBOT_ADMINS set."""
+    """The Teams front with PLCBOT_ADMINS set, on the test clock."""
 
     def __init__(self, double: TeamsDouble, tmp_path: Path, admins: str) -> None:
-        from bot.cli.common import open_database
-        from bot.services import build_services
-        from bot.teams.server import TeamsServer
-
-        self.port = _free_port()
-        self.settings = from_env({**_env(double, tmp_path, self.port), "PLCBOT_ADMINS": admins})
-        open_database(self.settings).dispose()
-        self.services = build_services(self.settings)
-        self.server = TeamsServer(self.settings, self.services)
-        self.server.start_thread()
-        self.url = f"http://127.0.0.1:{self.port}/api/messages"
-        _wait_healthy(self.port)
+        super().__init__(double, tmp_path, clock=FakeClock(START), env={"PLCBOT_ADMINS": admins})
 
 
 @pytest.fixture
@@ -203,7 +195,7 @@ def _team(bot: Bot, double: TeamsDouble) -> tuple[dict[str, Any], dict[str, Any]
 
 
 def test_wrapup_dialog_bad_then_good_and_a_doubled_submit_stores_once(double: TeamsDouble, tmp_path: Path) -> None:
-    bot = Bot(double, tmp_path)
+    bot = Bot(double, tmp_path, clock=FakeClock(START))
     try:
         fay, ana, ben, channel, meeting_id = _team(bot, double)
         replies = Replies(double)
@@ -278,7 +270,7 @@ def dialog_card_or_message(reply: Any) -> str:
 
 # ------------------------------------------------------------------------------ privacy export
 def test_privacy_export_through_file_consent_has_only_the_callers_data(double: TeamsDouble, tmp_path: Path) -> None:
-    bot = Bot(double, tmp_path)
+    bot = Bot(double, tmp_path, clock=FakeClock(START))
     try:
         fay, ana, ben, channel, meeting_id = _team(bot, double)
         replies = Replies(double)

@@ -22,11 +22,12 @@ from bot.cli.common import open_database
 from bot.services import build_services
 from bot.settings import from_env
 from bot.teams_double import TeamsDouble, TeamsUser
-from scheduling.clock import Clock
+from scheduling.clock import Clock, FakeClock
 from storage.models import Delivery, Membership, Person, PersonIdentity, School, Team, TeamPlace
+from tests.harness import START
 from tests.test_teams_cards import problems, wrapped_size
 
-pytestmark = pytest.mark.real_clock  # the double signs tokens with the machine's clock
+pytestmark = pytest.mark.real_clock  # the double signs tokens with the machine's clock; the bot reads the test clock
 CARD = "application/vnd.microsoft.card.adaptive"
 
 
@@ -56,13 +57,16 @@ def _wait_healthy(port: int, timeout: float = 20.0) -> dict[str, Any]:
 
 
 class Bot:
-    """The Teams front on 127.0.0.1; its services on `clock` when given (the machine's otherwise)."""
+    """The Teams front on 127.0.0.1, its services on `clock`: a test's injected clock (usually
+    `FakeClock(harness.START)`), so what the bot stores and says does not depend on today's date.
+    `env`: more settings (PLCBOT_ADMINS, …)."""
 
-    def __init__(self, double: TeamsDouble, tmp_path: Path, *, clock: Clock | None = None) -> None:
+    def __init__(self, double: TeamsDouble, tmp_path: Path, *, clock: Clock,
+                 env: dict[str, str] | None = None) -> None:
         from bot.teams.server import TeamsServer
 
         self.port = _free_port()
-        self.settings = from_env(_env(double, tmp_path, self.port))
+        self.settings = from_env({**_env(double, tmp_path, self.port), **(env or {})})
         open_database(self.settings).dispose()
         self.services = build_services(self.settings, clock=clock)
         self.server = TeamsServer(self.settings, self.services)
@@ -83,7 +87,7 @@ def double() -> Iterator[TeamsDouble]:
 
 @pytest.fixture
 def bot(double: TeamsDouble, tmp_path: Path) -> Iterator[Bot]:
-    b = Bot(double, tmp_path)
+    b = Bot(double, tmp_path, clock=FakeClock(START))
     yield b
     b.stop()
 

@@ -324,3 +324,21 @@ def test_pacer_counts_the_app_across_conversations():
     assert pacer.acquire("a:same") == pytest.approx(1.0)
     now[0] = 2.5
     assert pacer.reserve("a:same") > 0  # 8 in 2 s
+
+
+def test_pacer_counts_member_reads_apart_from_messages():
+    """Teams' table: "Get conversation members" has its own budget per conversation (14/s, 16 in 2 s, 120 in
+    30 s), not the messages' (7/s, 8 in 2 s, 60 in 30 s); both count against the app's 50 a second."""
+    now = [0.0]
+    pacer = Pacer(margin=1.0, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    channel = "19:abc@thread.tacv2"
+    for _ in range(7):
+        assert pacer.reserve(channel) == 0.0
+    assert pacer.reserve(channel) == pytest.approx(1.0)  # the channel's messages are at their limit
+    for _ in range(14):
+        assert pacer.reserve(f"{channel};messageid=1", read=True) == 0.0  # its roster reads are not held up
+    assert pacer.reserve(channel, read=True) == pytest.approx(1.0)  # 14 reads a second
+    assert pacer.reserve(channel) == pytest.approx(1.0)  # and the reads took no message's turn
+    for n in range(29):
+        assert pacer.reserve(f"a:{n}") == 0.0
+    assert pacer.reserve("a:more", read=True) == pytest.approx(1.0)  # 7 + 14 + 29 = the app's 50 a second

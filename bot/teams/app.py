@@ -17,6 +17,7 @@ stores therefore always comes from a validated request.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import hashlib
@@ -262,6 +263,7 @@ class TeamsFront:
         self.fastapi = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
         self.started = False
         self._health = health
+        self._owing: set[asyncio.Task[None]] = set()  # what answered invokes still owe (kept from the GC)
         self.app = _PlcApp(
             client_id=settings.teams_client_id,
             tenant_id=settings.teams_tenant_id,
@@ -371,34 +373,45 @@ class TeamsFront:
 
     async def on_invoke(self, ctx: Any) -> Any:
         """Card actions, dialogs and file consent: `bot.teams.invokes.handle` answers in a worker
-        thread, well inside Teams' 5 seconds; what it owes afterwards (a file card to post, a card to
-        update, notices for others through the ledger) follows once the answer is decided."""
+        thread, well inside Teams' 5 seconds, and the answer goes back at once. What the invoke owes
+        afterwards (a card to post in its conversation, a card to update, notices for others through
+        the ledger, the wrap-up's log) follows in the pool once Teams has its answer, through the
+        Teams transport: paced under Teams' limits and retried on a 429, so a conversation's
+        message budget, full after a burst of posts, never holds up the answer nor loses what follows."""
         from bot.teams import invokes
 
         activity = raw(ctx.activity)
         answer = await self.run_sync(invokes.handle, self.services, activity)
+        if any(answer.get(part) for part in ("send", "update", "notices", "after")):
+            task = asyncio.get_running_loop().create_task(self.run_sync(self._owed, activity, answer))
+            self._owing.add(task)
+            task.add_done_callback(self._owing.discard)
+        return InvokeResponse(status=int(answer.get("status") or 200), body=answer.get("body"))
+
+    def _owed(self, activity: dict[str, Any], answer: Mapping[str, Any]) -> None:
+        """What an answered invoke owes, in order: its posts, its updates, notices, then the rest."""
+        transport: Any = self.services.transports["teams"]
         conversation = str((activity.get("conversation") or {}).get("id") or "")
+        service_url = str(activity.get("serviceUrl") or "")
         for message in answer.get("send") or ():
             try:
-                await ctx.send(MessageActivityInput.model_validate(message))
+                transport.post(conversation, message, service_url=service_url)
             except Exception:
                 log.exception("Failed to post what a Teams invoke owed in its conversation")
         for change in answer.get("update") or ():
             try:
-                await ctx.api.conversations.update_activity(
-                    change.get("conversation_id") or conversation, change["activity_id"],
-                    MessageActivityInput.model_validate(change["activity"]))
+                transport.put(change.get("conversation_id") or conversation, change["activity_id"],
+                              change["activity"], service_url=service_url)
             except Exception:
                 log.exception("Failed to update a card after a Teams invoke")
         notices = list(answer.get("notices") or ())
         if notices:
-            await self.run_sync(self._deliver_notices, notices)
+            self._deliver_notices(notices)
         for then in answer.get("after") or ():
             try:
-                await self.run_sync(then)
+                then()
             except Exception:
                 log.exception("Failed to send what a Teams invoke owed")
-        return InvokeResponse(status=int(answer.get("status") or 200), body=answer.get("body"))
 
     def _deliver_notices(self, notices: list[Any]) -> None:
         deliver_notices(self.services, notices)

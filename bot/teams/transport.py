@@ -24,6 +24,8 @@ Mirrors `bot.slack_transport` on the Bot Connector REST API, with a synchronous 
   retries). A person may then have one card too few, never one too many.
 - **Limits.** Every Bot Connector request waits its turn in a `Pacer` shared by the round's
   threads: per conversation 7/s, 8 in 2 s, 60 in 30 s, 1,800 an hour; per app and tenant 50/s.
+  Reading members (`op="members"`) is not a message: it counts against the app and the
+  conversation's own read budget (14/s, 16 in 2 s, 120 in 30 s, 3,600 an hour), never its messages'.
   A 429 waits `Retry-After` (`retry-after-ms` when given), else exponential backoff with jitter;
   412, 502 and 504 are retried the same way (Microsoft's guidance for bots); a connection never
   made is retried too. After `max_retries`, a `TransportError(rate_limited=True)`: the ledger
@@ -293,6 +295,21 @@ class TeamsTransport:
         self._request("PUT", url, op="update", json=self.activity(message, activity_id=message_id),
                       conversation=conversation, idempotent=True)
 
+    def post(self, conversation: str, activity: Mapping[str, Any], *, service_url: str) -> Sent:
+        """Post an activity as it is into `conversation` at `service_url` (what a Teams invoke owes
+        its own conversation once answered: the set-up card in the channel, a file info card),
+        paced and retried like every message."""
+        self._remember(conversation, service_url)
+        answer = self._request("POST", self._url(service_url, conversation, "activities"), op="send",
+                               json=dict(activity), conversation=conversation)
+        return Sent(conversation, str(answer.get("id") or "") or None)
+
+    def put(self, conversation: str, activity_id: str, activity: Mapping[str, Any], *, service_url: str) -> None:
+        """Replace a message of `conversation` with `activity` as it is (paced, retried: idempotent)."""
+        self._remember(conversation, service_url)
+        self._request("PUT", self._url(service_url, conversation, "activities", activity_id), op="update",
+                      json={**activity, "id": activity_id}, conversation=conversation, idempotent=True)
+
     def find(self, recipient: str, key: str, *, conversation: str | None = None) -> Sent | None:
         """Teams keeps no history a bot can read: the row stays in doubt for the operator.
 
@@ -391,7 +408,8 @@ class TeamsTransport:
         for attempt in range(self.max_retries + 1):
             final = attempt == self.max_retries
             if paced:
-                self.pacer.acquire(conversation)
+                # A members read (the set-up's roster, a member's profile) has its own budget, not the messages'.
+                self.pacer.acquire(conversation, read=op == "members")
             all_headers = dict(headers or {})
             token = None
             if authorized:

@@ -1,8 +1,10 @@
 """Teams' Bot Connector limits, as a sliding-window limiter and pure checks.
 
 Numbers follow Microsoft's page on rate limiting for bots: per bot per conversation 7 messages
-a second, 8 in 2 seconds, 60 in 30 seconds and 1,800 an hour; per app per tenant 50 requests a
-second. A message (card included) is at most about 28 KB. The double answers 429 with
+a second, 8 in 2 seconds, 60 in 30 seconds and 1,800 an hour; reading the conversation's members
+("Get conversation members") has a budget of its own there, 14 a second, 16 in 2 seconds, 120 in
+30 seconds and 3,600 an hour; per app per tenant 50 requests a second. A message (card
+included) is at most about 28 KB. The double answers 429 with
 ``Retry-After`` when a window is full, so a bot that passes against the double keeps to the limits.
 
 ``scale`` shrinks every window (0.01 makes "7 a second" mean "7 in 10 ms") so tests can hit and
@@ -20,6 +22,7 @@ from typing import Any
 
 # (window in seconds, most requests allowed in it)
 CONVERSATION_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
+MEMBER_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 14), (2.0, 16), (30.0, 120), (3600.0, 3600))
 APP_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 50),)
 MESSAGE_MAX_BYTES = 28 * 1024
 

@@ -173,6 +173,7 @@ class TeamsDouble:
         self._consents: dict[str, dict] = {}  # uniqueId -> consent offer
         self._faults: dict[str, list[_Fault]] = {}
         self._conversation_limits = limits.SlidingWindows(limits.CONVERSATION_WINDOWS, scale=time_scale)
+        self._member_limits = limits.SlidingWindows(limits.MEMBER_WINDOWS, scale=time_scale)
         self._app_limits = limits.SlidingWindows(limits.APP_WINDOWS, scale=time_scale)
 
     # ------------------------------------------------------------------ lifecycle
@@ -604,6 +605,7 @@ class TeamsDouble:
             self.enforce_limits = enabled
             if time_scale is not None:
                 self._conversation_limits = limits.SlidingWindows(limits.CONVERSATION_WINDOWS, scale=time_scale)
+                self._member_limits = limits.SlidingWindows(limits.MEMBER_WINDOWS, scale=time_scale)
                 self._app_limits = limits.SlidingWindows(limits.APP_WINDOWS, scale=time_scale)
 
     def reset_faults(self) -> None:
@@ -611,6 +613,7 @@ class TeamsDouble:
             self._faults.clear()
             self._unreachable.clear()
             self._conversation_limits.reset()
+            self._member_limits.reset()
             self._app_limits.reset()
 
     def _take_faults(self, op: str) -> tuple[float, float, _Fault | None]:
@@ -636,18 +639,22 @@ class TeamsDouble:
                             rules.remove(fault)
         return before, after, chosen
 
-    def _limit_wait(self, conversation_id: str | None) -> float:
+    def _limit_wait(self, conversation_id: str | None, *, members: bool = False) -> float:
+        """0.0 and the request counted, or the seconds until it would fit. A message counts against
+        its conversation's message windows and the app's; a members read (`members`) against the
+        conversation's members windows and the app's, never its messages'."""
         if not self.enforce_limits:
             return 0.0
         app_key = f"{self.client_id}:{self.tenant_id}"
         if conversation_id is None:
             return self._app_limits.wait_needed(app_key)
         base_id = conversation_id.split(";", 1)[0]
-        wait_conv = self._conversation_limits.wait_needed(base_id, take=False)
+        windows = self._member_limits if members else self._conversation_limits
+        wait_conv = windows.wait_needed(base_id, take=False)
         wait_app = self._app_limits.wait_needed(app_key, take=False)
         wait = max(wait_conv, wait_app)
         if wait == 0.0:
-            self._conversation_limits.wait_needed(base_id)
+            windows.wait_needed(base_id)
             self._app_limits.wait_needed(app_key)
         return wait
 
@@ -680,9 +687,9 @@ class TeamsDouble:
             return self._too_many(fault.retry_after)
         if fault is not None and fault.kind == "server_error":
             return _error(fault.status, "ServiceError", f"Injected {fault.status}.")
-        limited_conversation = route.get("conversation") if op in ("send", "update", "delete") else None
+        limited_conversation = route.get("conversation") if op in ("send", "update", "delete", "members") else None
         with self._lock:
-            wait = self._limit_wait(limited_conversation)
+            wait = self._limit_wait(limited_conversation, members=op == "members")
             if wait:
                 return self._too_many(wait)
             try:
