@@ -1,4 +1,6 @@
-"""`/plc audit [since YYYY-MM-DD]`: the newest entries of the audit log, ephemerally.
+"""`/plc audit [since YYYY-MM-DD]`: the newest entries of the audit log, ephemerally; a start day
+begins at its midnight in the school's time zone (the caller's own for a page of several schools:
+`handlers.core.audit.since_zone`).
 
 Principals see their schools' part (only the channel's school when asked in one of its teams'
 channels); admins see the whole log, or the channel's school in a team's channel. Anyone else
@@ -42,14 +44,17 @@ def run_audit(request: CommandRequest, services: Services) -> None:
     """Show the caller the newest entries of the part of the log they may see."""
     with services.db.read() as session:
         page = core.audit_page(session, request.actor, args=request.args, code=_code, quote=_quote,
-                               channel_school_id=request.team.school_id if request.team is not None else None)
+                               channel_school_id=request.team.school_id if request.team is not None else None,
+                               default_zone=services.settings.timezone)
     text, blocks = audit_message(list(page.rows), scope=page.scope, since=page.since, shown=SHOWN, more=page.more,
-                                 team_names=page.team_names, show_school=page.show_school)
+                                 team_names=page.team_names, show_school=page.show_school,
+                                 since_zone=page.since_zone)
     request.reply(text, blocks=blocks)
 
 
 def register(app: Any, services: Services, wiring: Wiring) -> None:
     wiring.router.add(
         "audit", run_audit, usage=USAGE, needs=Role.PRINCIPAL,
-        summary="who changed roles, teams, norms and settings, and who exported what (your school's part)",
+        summary="who changed roles, teams, norms and settings, and who exported what (your school's part); "
+                "since a day means from its midnight in the school's time zone",
     )

@@ -45,6 +45,7 @@ from bot.render.teams import (  # noqa: F401  (the ids and builders are part of 
     S_HOURS,
     S_SELF,
     S_TZ,
+    SCHOOL_BLOCKS,
     SCHOOL_CALLBACK,
     SETUP_CALLBACK,
     SHARE_NAMES,
@@ -61,20 +62,19 @@ from bot.render.teams import (  # noqa: F401  (the ids and builders are part of 
     school_blocks,
     school_id_of,
     school_modal,
+    school_typed,
     setup_modal,
     share_names_notice,
     team_blocks,
 )
-from bot.render.teams import read_school as _read_school
 from handlers import forms
 from handlers.core import schools as core_schools
 from handlers.core import teams as core
-from handlers.errors import OUR_FAULT, UserError
+from handlers.errors import OUR_FAULT, Invalid, UserError
 from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
 from scheduling import keys
 from scheduling.delivery import deliver
-from scheduling.hours import parse_school_hours
 from storage import teams as store
 from storage.models import Cycle, Person, School, Team
 from storage.people import load_actor, person_by_slack_id, team_for_channel
@@ -104,9 +104,20 @@ LAST_FACILITATOR = core.LAST_FACILITATOR
 Profile = core.Profile  # (slack id, name, email, tz) for ensure_people
 
 
+def school_input(values: dict[str, dict[str, dict[str, Any]]]) -> core_schools.SettingsInput:
+    """The school settings modal as the core reads it (`handlers.core.schools.read_settings`)."""
+    return core_schools.SettingsInput(**school_typed(values))
+
+
+def school_errors(errors: dict[str, str]) -> dict[str, str]:
+    """The core's errors (by field) on the modal's blocks."""
+    return {SCHOOL_BLOCKS.get(name, S_TZ): message for name, message in errors.items()}
+
+
 def read_school(values: dict[str, dict[str, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The school settings modal's values and inline errors (school hours checked too)."""
-    return _read_school(values, check_hours=parse_school_hours)
+    """The school settings modal's values and inline errors, by block (the core's reading)."""
+    found, errors = core_schools.read_settings(school_input(values))
+    return found, school_errors(errors)
 
 
 # ---------------------------------------------------------------------- Slack look-ups (no transaction open)
@@ -537,43 +548,36 @@ def on_school_edit_open(services: Services, ack: Ack, body: dict[str, Any], clie
     user_id = body["user"]["id"]
     raw = str(body["actions"][0].get("value") or "")
     school_id = int(raw) if raw.isdigit() and len(raw) < 10 else 0
-    with services.db.read() as session:
-        actor = load_actor(session, user_id, admins=services.settings.admins)
-        school = store.school_by_id(session, school_id=school_id)
-    if school is None:
-        respond(text="That school no longer exists.", response_type="ephemeral", replace_original=False)
-        return
     try:
-        require(actor, Action.EDIT_SCHOOL, school_id=school_id)
-    except Forbidden as exc:
-        respond(text=f":no_entry: {exc}", response_type="ephemeral", replace_original=False)
+        with services.db.read() as session:
+            actor = load_actor(session, user_id, admins=services.settings.admins)
+            school = core_schools.open_settings(session, actor, school_id=school_id)
+    except UserError as exc:
+        respond(text=f":no_entry: {escape(str(exc))}", response_type="ephemeral", replace_original=False)
         return
     client.views_open(trigger_id=body["trigger_id"], view=school_modal(school))
 
 
 def on_school_submit(services: Services, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-    """Check the school settings modal, acknowledge, then save (the role checked again inside)."""
+    """Check the school settings modal (`handlers.core.schools.check_settings`: the school, the role,
+    then the values), acknowledge, then save (`write_settings`, the role checked again inside)."""
     user_id = body["user"]["id"]
-    values, errors = read_school(view["state"]["values"])
-    if errors:
-        ack(response_action="errors", errors=errors)
-        return
+    raw = school_input(view["state"]["values"])
     school_id = school_id_of(view)
 
-    def check(session: Session) -> None:
+    def check(session: Session) -> core_schools.SettingsChecked:
         actor = load_actor(session, user_id, admins=services.settings.admins)
-        if not school_id or store.school_by_id(session, school_id=school_id) is None:
-            raise UserError("This school no longer exists.")
-        if not allowed(actor, Action.EDIT_SCHOOL, school_id=school_id):
-            raise UserError(f"Only {WHO[Role.PRINCIPAL]} can change these settings.")
+        try:
+            return core_schools.check_settings(session, actor, school_id=school_id, raw=raw)
+        except Invalid as exc:
+            raise Invalid(school_errors(exc.errors)) from None
 
-    def write(session: Session, _: None) -> None:
-        forms.require_again(session, services, user_id, Action.EDIT_SCHOOL, school_id=school_id)
-        store.update_school(session, school_id=school_id, actor=user_id, now=services.clock.now(), **values)
+    def write(session: Session, checked: core_schools.SettingsChecked) -> None:
+        core_schools.write_settings(session, checked, admins=services.settings.admins, now=services.clock.now())
 
-    def failed(_: None, exc: Exception) -> None:
-        if isinstance(exc, Forbidden):
-            _tell(services, "", user_id, f":no_entry: {exc} Nothing was changed.")
+    def failed(_: core_schools.SettingsChecked, exc: Exception) -> None:
+        if isinstance(exc, Forbidden | UserError):
+            _tell(services, "", user_id, f":no_entry: {escape(str(exc))} Nothing was changed.")
         else:
             log.exception("Failed to save the school settings", exc_info=exc)
             _tell(services, "", user_id, OUR_FAULT)

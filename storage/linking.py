@@ -117,6 +117,24 @@ def slack_links(session: Session, users: Iterable[tuple[str, str | None]]) -> di
     return found
 
 
+def known_elsewhere(session: Session) -> list[tuple[str, str, str | None]]:
+    """Everyone, not erased, who is not known on Slack (a teacher set up on Teams only): (their
+    name as the core knows them, their display name, their e-mail lower-cased when no other person,
+    not erased, has it: the e-mail rule of `person_for_email`, else None). One query, for the roster
+    import: a Slack roster cannot see these people, but a file may name them by e-mail."""
+    email_of = func.lower(col(Person.email))
+    unique = (sa_select(email_of.label("email"))
+              .where(col(Person.forgotten_at).is_(None), col(Person.email).is_not(None))
+              .group_by(email_of).having(func.count() == 1).subquery())
+    on_slack = exists().where(col(PersonIdentity.person_id) == col(Person.id), col(PersonIdentity.platform) == SLACK)
+    rows = session.execute(
+        sa_select(col(Person.handle), col(Person.name), unique.c.email)
+        .outerjoin(unique, email_of == unique.c.email)
+        .where(col(Person.forgotten_at).is_(None), ~on_slack)).all()
+    return [(str(handle), str(name or handle), email) for handle, name, email in rows
+            if not is_token(handle) and not valid_user_id(handle)]
+
+
 def adopt_slack_id(person: Person, slack_id: str, *, dm: str | None) -> None:
     """The person is known to the core by their Slack id from now on (Slack's front finds people
     by it), with the DM the bot has with them there: what a link does when only the merged-in

@@ -162,6 +162,13 @@ def snapshot(session: Session, directory: Mapping[str, SlackPerson] | None = Non
     ).all():
         existing.leaders.add((school_key[school_id], renamed.get(uid, uid)))
     existing.linked = {uid: handle for handle, uid in renamed.items()}
+    if directory is not None:  # people Slack's roster cannot see (known only on Teams), one query
+        for handle, name, email in linking.known_elsewhere(session):
+            if handle in renamed:
+                continue  # their e-mail is a Slack user's: shown under that Slack id above
+            existing.elsewhere[handle] = name
+            if email:
+                existing.elsewhere_by_email[email] = handle
     school_names = {key: name for key, (name, _) in existing.schools.items()}
     team_names = {key: t.name for key, t in existing.teams.items()}
     return existing, school_names, team_names
@@ -180,6 +187,9 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
         raise ValueError("a plan with bad rows is never applied")
     person_ids = _people_ids(session, [people[uid] for uid in sorted(plan.people | {s.user_id for s in plan.removed})
                                        if uid in people], now=now, actor=actor)
+    # People the file named by e-mail who are known only on Teams: stored already, by their name.
+    person_ids.update(_stored_ids(session, sorted({s.user_id for s in [*plan.added, *plan.role_changes,
+                                                                        *plan.removed]} - set(person_ids))))
     schools = {canonical(s.name): s for s in session.exec(select(School)).all()}
     for skey, (name, tz) in plan.new_schools.items():
         schools[skey] = team_store.create_school(session, name=name, timezone=tz, actor=actor, now=now)
@@ -261,6 +271,16 @@ def apply_plan(session: Session, plan: Plan, people: Mapping[str, SlackPerson], 
             updates)
     if audits:
         session.execute(insert(AuditEntry), audits)
+
+
+def _stored_ids(session: Session, handles: list[str]) -> dict[str, int]:
+    """Person ids of people stored already, by the name the core knows them by (500 to a query)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(handles), 500):
+        for pid, handle in session.execute(sa_select(col(Person.id), col(Person.handle))
+                                           .where(col(Person.handle).in_(handles[start:start + 500]))).all():
+            found[str(handle)] = int(pid)
+    return found
 
 
 def _people_ids(session: Session, people: list[SlackPerson], *, now: datetime, actor: str) -> dict[str, int]:

@@ -378,6 +378,46 @@ def test_principals_see_their_school_admins_all_members_are_refused(bot):
     assert "/plc audit" not in _command(bot, "UT1", "help", a.channel)
 
 
+def test_since_a_day_starts_at_midnight_in_the_schools_zone_or_the_callers(bot):
+    """Kiritimati is UTC+14: its midnight is 10:00 UTC the day before, so reading the day as UTC's
+    would drop an entry made just after the school's midnight. Outside a team's channel an admin's
+    district-wide page reads the day in the admin's own zone (their Slack profile's)."""
+    from zoneinfo import ZoneInfo
+
+    from handlers.core import audit as core_audit
+
+    far = "Pacific/Kiritimati"
+    a = seed_team(bot, timezone=far, meeting_weekdays="")
+    bot.double.add_user("UADMIN", name="admin", real_name="District Admin", tz="America/Los_Angeles")
+    day = bot.clock.now().astimezone(ZoneInfo(far)).date() - timedelta(days=3)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(far)).astimezone(UTC)
+    assert midnight.date() < day  # the school's day starts the day before in UTC
+    with bot.db.session() as session:
+        for action, at in (("zone.before", midnight - timedelta(minutes=30)),
+                           ("zone.after", midnight + timedelta(minutes=30))):
+            team_store.audit(session, actor="UFAC", action=action, target=f"team:{a.team_id}", at=at)
+    text = _command(bot, "UPRIN", f"audit since {day.isoformat()}", a.channel)
+    assert "zone.after" in text and "zone.before" not in text, text
+    assert f"since {day.isoformat()} ({far})" in text and "(UTC)" not in text
+    # The admin in the team's channel: the school's zone too.
+    text = _command(bot, "UADMIN", f"audit since {day.isoformat()}", a.channel)
+    assert "zone.after" in text and "zone.before" not in text
+    # The admin's district-wide page: midnight in the admin's own zone, Los Angeles (UTC-8/-7), after both.
+    with bot.db.session() as session:
+        admin = session.exec(select(Person).where(Person.handle == "UADMIN")).first()
+        if admin is None:
+            admin = Person(handle="UADMIN", name="District Admin", created_at=bot.clock.now())
+        admin.tz = "America/Los_Angeles"
+        session.add(admin)
+    text = _command(bot, "UADMIN", f"audit since {day.isoformat()}", "UADMIN")
+    assert "zone.after" not in text and "zone.before" not in text and "(America/Los_Angeles)" in text, text
+    # The rule on its own.
+    assert core_audit.start_of(day, far) == midnight
+    assert core_audit.start_of(day, "Not/AZone") == datetime(day.year, day.month, day.day, tzinfo=UTC)
+    # Help says what the day means.
+    assert "midnight in the school" in _command(bot, "UPRIN", "help", a.channel)
+
+
 def test_slack_shows_the_newest_thirty_within_block_kit_limits(bot):
     a, _ = _two_schools(bot)
     with bot.db.session() as session:

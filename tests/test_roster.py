@@ -388,3 +388,71 @@ def test_a_teacher_known_on_teams_first_is_imported_as_the_same_person(slack, tm
     capsys.readouterr()
     assert run(tmp_path, "import", write(tmp_path, with_ben), "--sync") == 0
     assert "the database already matches the file" in capsys.readouterr().out
+
+
+def _teams_only(database: Database, team_name: str, *, handle: str, name: str, email: str | None,
+                role: str = "member") -> int:
+    """A teacher set up on Teams only: a person named by their Teams id, a Teams identity, a seat."""
+    from storage.models import Person, PersonIdentity
+
+    at = datetime(2026, 12, 1, 15, tzinfo=UTC)
+    with database.session() as session:
+        team = session.exec(select(Team).where(Team.name == team_name)).one()
+        person = Person(handle=handle, name=name, email=email, created_at=at)
+        session.add(person)
+        session.flush()
+        session.add(PersonIdentity(person_id=person.id or 0, platform="teams", workspace="tenant",
+                                   external_id=handle, created_at=at))
+        session.add(Membership(team_id=team.id or 0, person_id=person.id or 0, role=role, joined_at=at))
+        return person.id or 0
+
+
+def _seats(database: Database, person_id: int) -> list[tuple[str, str, bool]]:
+    with database.read() as session:
+        return sorted((t.name, m.role, m.active) for m, t in session.exec(
+            select(Membership, Team).where(Membership.person_id == person_id, Membership.team_id == Team.id)).all())
+
+
+def test_sync_keeps_teams_only_members_it_cannot_see_and_matches_those_the_file_names_by_email(
+        slack, tmp_path, capsys):
+    """Cam and Dee were set up on Teams only (no Slack account, so not in Slack's users.list).
+    `--sync` with a file that does not name them keeps their seats, says so in the dry run, and
+    never crashes; a file that names Dee by her e-mail matches her stored person (no second person,
+    no "no Slack user" error): her seat is hers, a new one is added, and a seat the file no longer
+    lists is removed like anyone's."""
+    from storage.models import Person
+
+    assert run(tmp_path, "import", write(tmp_path, GOOD), "--apply") == 0
+    database = db(tmp_path)
+    cam = _teams_only(database, "Grade 3", handle="29:1cam-teams", name="Cam Teams", email="cam@lincoln.org")
+    dee = _teams_only(database, "Grade 3", handle="29:1dee-teams", name="Dee Teams", email="Dee@Lincoln.org")
+    _teams_only_seat = _seats(database, dee)
+    assert _teams_only_seat == [("Grade 3", "member", True)]
+    capsys.readouterr()
+
+    # ---- the file lists neither: they are kept, and the dry run says why
+    assert run(tmp_path, "import", write(tmp_path, GOOD), "--sync") == 0
+    out = capsys.readouterr().out
+    assert "Kept: known only on Teams, not in this Slack roster: 2" in out, out
+    assert "Cam Teams (29:1cam-teams) as member of Grade 3" in out and "Removed" not in out
+    assert run(tmp_path, "import", write(tmp_path, GOOD), "--sync", "--apply") == 0
+    assert _seats(database, cam) == [("Grade 3", "member", True)]
+    assert _seats(database, dee) == [("Grade 3", "member", True)]
+
+    # ---- Dee named by e-mail (another case), in Grade 5 and no longer in Grade 3
+    with_dee = GOOD + "Lincoln Elementary,Grade 5,CG5,DEE@lincoln.org,,member,,,,\n"
+    capsys.readouterr()
+    assert run(tmp_path, "import", write(tmp_path, with_dee), "--sync") == 0
+    out = capsys.readouterr().out
+    assert "Dee Teams (29:1dee-teams) as member of Grade 5" in out and "no Slack user" not in out, out
+    assert "Removed (no longer listed): 1" in out and "Kept: known only on Teams, not in this Slack roster: 1" in out
+    with count_statements() as statements:
+        assert run(tmp_path, "import", write(tmp_path, with_dee), "--sync", "--apply") == 0
+    assert _seats(database, cam) == [("Grade 3", "member", True)]
+    assert _seats(database, dee) == [("Grade 3", "member", False), ("Grade 5", "member", True)]
+    with database.read() as session:
+        assert len(session.exec(select(Person).where(Person.email.ilike("dee@lincoln.org"))).all()) == 1  # type: ignore[union-attr]
+    assert statements[0] < 80, statements[0]  # bulk: not one query per row
+    capsys.readouterr()
+    assert run(tmp_path, "import", write(tmp_path, with_dee), "--sync") == 0
+    assert "the database already matches the file" in capsys.readouterr().out

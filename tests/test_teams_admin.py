@@ -326,3 +326,102 @@ def test_privacy_export_through_file_consent_has_only_the_callers_data(double: T
         assert double.uploaded(ben_offer["uniqueId"]) is None
     finally:
         bot.stop()
+
+
+# ------------------------------------------------------------------------------ school edit
+def _school_row(bot: Bot, name: str) -> School:
+    with bot.services.db.read() as session:
+        return session.exec(select(School).where(School.name == name)).one()
+
+
+def _school_updates(bot: Bot) -> list[AuditEntry]:
+    with bot.services.db.read() as session:
+        return list(session.exec(select(AuditEntry).where(AuditEntry.action == "school.update")).all())
+
+
+def test_school_edit_dialog_for_its_principals_and_admins_bad_values_back_on_the_form_doubled_stores_once(
+        double: TeamsDouble, tmp_path: Path) -> None:
+    from bot.teams import dialogs
+
+    ada = double.add_user("Ada Admin", aad_object_id=ADMIN_GUID.lower(), email=ADMIN_MAIL.lower())
+    pat, jo = double.add_user("Pat Principal"), double.add_user("Jo Principal")
+    bot = AdminBot(double, tmp_path, ADMIN_GUID)
+    try:
+        replies = Replies(double)
+        ada_user, pat_user, jo_user = (TeamsUser(double, u["id"], bot_url=bot.url) for u in (ada, pat, jo))
+        for school, zone, who in (("Lincoln Elementary", "America/Chicago", pat),
+                                  ("Jefferson High", "America/Denver", jo)):
+            assert ada_user.say(f"school create {school} {zone}").status == 200
+            replies.next(ada_user.personal_conversation)
+            assert mention_in_chat(ada_user, "school principal add {people} in " + school, who).status == 200
+            text, _ = replies.next(ada_user.personal_conversation)
+            assert "now a principal of" in text
+        lincoln, jefferson = _school_row(bot, "Lincoln Elementary"), _school_row(bot, "Jefferson High")
+        before = lincoln.model_dump()
+
+        # ---- `school edit`: a card whose button opens the dialog, prefilled with what is stored
+        assert pat_user.say("school edit Lincoln Elementary").status == 200
+        text, card = replies.next(pat_user.personal_conversation)
+        assert "coming to Teams" not in text and card is not None
+        [button] = card["actions"]
+        data = {k: v for k, v in button["data"].items() if k != "msteams"}
+        assert data == {"dialog_id": dialogs.SCHOOL_DIALOG, "school_id": lincoln.id}
+        form = dialog_card(pat_user.task_fetch(data))
+        fields = inputs(form)
+        assert set(fields) == {"timezone", "self_service", "digest_weekday", "digest_time", "school_hours"}
+        assert (fields["timezone"]["value"], fields["digest_weekday"]["value"], fields["digest_time"]["value"],
+                fields["self_service"]["value"]) == ("America/Chicago", "0", "07:00", "false")
+
+        # ---- another school's principal: refused when it opens and when it is sent; nothing stored
+        assert dialog_card_or_message(jo_user.task_fetch(data)) == "message"
+        assert "Only the school's principals" in jo_user.task_fetch(data).json["task"]["value"]
+        good = {"action": dialogs.SCHOOL_SUBMIT, "school_id": lincoln.id, "timezone": "Asia/Tokyo",
+                "self_service": "true", "digest_weekday": "4", "digest_time": "08:30",
+                "school_hours": "Mon-Fri 07:30-16:00"}
+        refused = jo_user.task_submit(good)
+        assert dialog_card_or_message(refused) == "message" and "Only" in refused.json["task"]["value"]
+        assert jo_user.say("school edit Lincoln Elementary").status == 200
+        text, _ = replies.next(jo_user.personal_conversation)
+        assert text.startswith("⛔")
+        assert _school_row(bot, "Lincoln Elementary").model_dump() == before and _school_updates(bot) == []
+
+        # ---- bad values: back on the form under their fields, what was typed kept, nothing stored
+        bad = {**good, "timezone": "Nowhere/Land", "school_hours": "sometimes", "digest_time": "31:99",
+               "digest_weekday": "9"}
+        again = dialog_card(pat_user.task_submit(bad))
+        shown = words(again)
+        assert "Nothing was saved" in shown and "not a time zone I know" in shown
+        assert "school-hours range" in shown and "Pick a time such as 07:00" in shown and "Pick a day" in shown
+        kept = inputs(again)
+        assert kept["timezone"]["value"] == "Nowhere/Land" and kept["school_hours"]["value"] == "sometimes"
+        assert kept["self_service"]["value"] == "true"
+        assert _school_row(bot, "Lincoln Elementary").model_dump() == before and _school_updates(bot) == []
+
+        # ---- the good one, sent twice: stored once, audited once, by Pat
+        saved = dialog_card(pat_user.task_submit(good))
+        assert "Saved the settings of Lincoln Elementary" in words(saved)
+        twice = dialog_card(pat_user.task_submit(good))
+        assert "Nothing to change" in words(twice)
+        school = _school_row(bot, "Lincoln Elementary")
+        assert (school.timezone, school.self_service, school.digest_weekday, school.digest_time,
+                school.school_hours) == ("Asia/Tokyo", True, 4, "08:30", "Mon-Fri 07:30-16:00")
+        [entry] = _school_updates(bot)
+        with bot.services.db.read() as session:
+            assert audit_actor(session, entry) == pat["id"]
+        assert _school_row(bot, "Jefferson High").model_dump() == jefferson.model_dump()
+
+        # ---- an admin (named by Entra object id) may change any school's settings
+        admin_data = {"dialog_id": dialogs.SCHOOL_DIALOG, "school_id": jefferson.id}
+        assert inputs(dialog_card(ada_user.task_fetch(admin_data)))["timezone"]["value"] == "America/Denver"
+        dialog_card(ada_user.task_submit({**good, "school_id": jefferson.id, "timezone": "Europe/Paris"}))
+        assert _school_row(bot, "Jefferson High").timezone == "Europe/Paris"
+
+        # ---- a principal no longer: the open dialog's submit is refused on the server
+        assert mention_in_chat(ada_user, "school principal remove {people} in Lincoln Elementary", pat).status == 200
+        replies.next(ada_user.personal_conversation)
+        late = pat_user.task_submit({**good, "timezone": "America/Chicago"})
+        assert dialog_card_or_message(late) == "message"
+        assert _school_row(bot, "Lincoln Elementary").timezone == "Asia/Tokyo"
+        assert len(_school_updates(bot)) == 2  # Pat's, then the admin's for Jefferson
+    finally:
+        bot.stop()

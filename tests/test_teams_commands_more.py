@@ -10,7 +10,7 @@ Every card is checked against the Adaptive Card 1.5 schema and Teams' 28 KB limi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -288,6 +288,17 @@ def test_break_list_add_remove_and_audit_for_principals(world: tuple[Bot, TeamsD
     text, card = t.say(pat_user, "audit")
     assert card is not None and f"{at:%Y-%m-%d %H:%M} IST" in words(card), words(card)
     assert "Times in Asia/Kolkata (the school's time zone)" in words(card) and "UTC" not in words(card)
+    # `since DAY` starts at midnight of that day in the school's zone (Kolkata, UTC+5:30), not UTC's:
+    # an entry half an hour after the local midnight is in, one half an hour before it is not
+    day = bot.services.clock.now().astimezone(ZoneInfo("Asia/Kolkata")).date() - timedelta(days=2)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("Asia/Kolkata")).astimezone(UTC)
+    with bot.services.db.session() as session:
+        for action, at in (("zone.before", midnight - timedelta(minutes=30)),
+                           ("zone.after", midnight + timedelta(minutes=30))):
+            team_store.audit(session, actor=pat["id"], action=action, target=f"school:{t.school_id}", at=at)
+    text, card = t.say(pat_user, f"audit since {day.isoformat()}")
+    assert card is not None and "zone.after" in words(card) and "zone.before" not in words(card), words(card)
+    assert "(Asia/Kolkata)" in words(card)
     text, card = t.say(pat_user, "audit since yesterday_*")
     assert "is not a day" in text and "@plcbot audit [since YYYY-MM-DD]" in text and "_*" not in text
     text, card = t.say(pat_user, f"audit since {START.year + 1}-01-01")

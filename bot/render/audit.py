@@ -93,13 +93,14 @@ def entry_line(entry: Entry, *, team_names: Mapping[int, str], show_school: bool
 
 
 def audit_message(entries: Sequence[Entry], *, scope: str, since: date | None, shown: int, more: bool,
-                  team_names: Mapping[int, str], show_school: bool) -> tuple[str, list[dict[str, Any]]]:
+                  team_names: Mapping[int, str], show_school: bool,
+                  since_zone: str = "UTC") -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, blocks) for the newest `shown` entries, newest first.
 
     `scope` names whose log it is ("Lincoln Elementary", "the whole district"); `more` says
-    older entries exist beyond what is shown.
+    older entries exist beyond what is shown; `since` began at its midnight in `since_zone`.
     """
-    span = f" since {since.isoformat()} (UTC)" if since else ""  # %Y prints year 1 as "1"
+    span = f" since {since.isoformat()} ({escape(since_zone)})" if since else ""  # %Y prints year 1 as "1"
     title = f"Audit log: {scope}"
     if not entries:
         text = f"No audit entries for {escape(scope)}{span}."

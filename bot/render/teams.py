@@ -344,43 +344,29 @@ def school_id_of(view: dict[str, Any]) -> int:
     return raw if isinstance(raw, int) and not isinstance(raw, bool) and 0 < raw < 2**31 else 0
 
 
-def read_school(values: dict[str, dict[str, dict[str, Any]]], *,
-                check_hours: Any = None) -> tuple[dict[str, Any], dict[str, str]]:
-    """Parse the school settings modal; `check_hours` raises ValueError for bad school hours."""
-    def get(block: str) -> dict[str, Any]:
-        return (values.get(block) or {}).get(V) or {}
+# The settings modal's blocks by the field each holds (`handlers.core.schools.SETTINGS_FIELDS`).
+SCHOOL_BLOCKS = {"timezone": S_TZ, "self_service": S_SELF, "digest_weekday": S_DIGEST_DAY,
+                 "digest_time": S_DIGEST_TIME, "school_hours": S_HOURS}
 
-    errors: dict[str, str] = {}
-    tz = str(get(S_TZ).get("value") or "").strip()
-    try:
-        check_timezone(tz)
-        if not tz or len(tz) > 64:
-            raise ValueError(tz)
-    except ValueError:
-        errors[S_TZ] = f"'{tz[:64]}' is not a time zone I know; use a name like America/Chicago."
-    hours = str(get(S_HOURS).get("value") or "").strip() or None
-    if hours and check_hours is not None:
-        try:
-            check_hours(hours)
-        except ValueError as exc:
-            errors[S_HOURS] = str(exc)[:150]
-    day = str((get(S_DIGEST_DAY).get("selected_option") or {}).get("value") or "0")
-    if not (day.isdigit() and int(day) < 7):
-        errors[S_DIGEST_DAY] = "Pick a day of the week."
-    digest_time = str(get(S_DIGEST_TIME).get("selected_time") or "07:00")
-    try:
-        digest_time = parse_time(digest_time)
-    except ValueError:
-        errors[S_DIGEST_TIME] = "Pick a time such as 07:00."
-    values_out = {
-        "timezone": tz,
+
+def school_typed(values: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The school settings modal as typed, by field name; what it means (and what is wrong with it)
+    is `handlers.core.schools.read_settings`, which Teams' dialog uses too."""
+    def get(block: str) -> dict[str, Any]:
+        found = (values.get(block) or {}).get(V)
+        return found if isinstance(found, dict) else {}
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else ""
+
+    return {
+        "timezone": text(get(S_TZ).get("value")),
         "self_service": any(isinstance(o, dict) and o.get("value") == "self"
                             for o in get(S_SELF).get("selected_options") or []),
-        "digest_weekday": int(day) if not errors.get(S_DIGEST_DAY) else 0,
-        "digest_time": digest_time,
-        "school_hours": hours,
+        "digest_weekday": text((get(S_DIGEST_DAY).get("selected_option") or {}).get("value")) or "0",
+        "digest_time": text(get(S_DIGEST_TIME).get("selected_time")) or "07:00",
+        "school_hours": text(get(S_HOURS).get("value")),
     }
-    return values_out, errors
 
 
 # ---------------------------------------------------------------------- channel membership

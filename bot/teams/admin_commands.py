@@ -1,6 +1,10 @@
 """`school` typed to the bot on Teams: Slack's `/plc school` with the same words, roles and meaning.
 
 - `school [School Name]`: the school's settings, principals and teams (its principals and admins);
+- `school edit [School Name]`: a card whose button opens the settings dialog (Slack's settings
+  modal's fields), read, checked and saved by `handlers.core.schools` (`open_settings`,
+  `check_settings`, `write_settings`) as Slack's modal is; its principals and admins only, checked
+  when the dialog opens and again when it is saved (`bot.teams.invokes`: `school_edit`);
 - `school create School Name America/Chicago` (plcbot admins);
 - `school principal add | remove @person … [in School Name]` (plcbot admins): the people are the
   ones @mentioned in the message (Teams' mention entities); someone the bot does not know yet
@@ -29,6 +33,7 @@ from storage.rules.roles import Action, require
 if TYPE_CHECKING:
     from bot.services import Services
     from bot.teams.commands import Reply, Request
+    from storage.rules.roles import Actor
 
 MAX_MENTIONS = 20
 _AT = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
@@ -75,9 +80,47 @@ def school_reply(services: Services, request: Request, activity: dict[str, Any])
     assert school.id is not None
     require(request.actor, Action.EDIT_SCHOOL, school_id=school.id)
     if what == "edit":
-        return ("Changing the school's settings is coming to Teams soon: use /plc school edit in Slack, or ask "
-                "a plcbot admin."), None
+        return edit_button(school)
     return school_card(services, school)
+
+
+# ------------------------------------------------------------------------------ school edit (a dialog)
+def edit_button(school: Any) -> Reply:
+    """`school edit`: a card whose button opens the settings dialog (a typed message cannot open a
+    dialog; a button's task/fetch can). Who may is checked again when it opens and when it is saved."""
+    from bot.teams.dialogs import SCHOOL_DIALOG
+
+    button = {"type": "Action.Submit", "title": "Edit the settings", "style": "positive",
+              "data": {"msteams": {"type": "task/fetch"}, "dialog_id": SCHOOL_DIALOG, "school_id": school.id}}
+    body = [ck.heading(f"Settings of {ck.md(ck.clip(school.name, 100))}"),
+            ck.text("Time zone, self-service, the digest's day and time, and school hours.")]
+    return "Edit the school's settings: click the button to open the form.", ck.card(body, [button])
+
+
+def settings_form(services: Services, actor: Actor, school_id: int) -> tuple[str, dict[str, Any]]:
+    """The settings dialog for a school `actor` may change (`handlers.core.schools.open_settings`
+    refuses anyone else, and a school that is gone)."""
+    from bot.teams.dialogs import school_form
+
+    with services.db.read() as session:
+        school = core.open_settings(session, actor, school_id=school_id)
+    return school_form(school, default_hours=services.settings.school_hours)
+
+
+SETTINGS_TYPED = {"timezone": 200, "self_service": 10, "digest_weekday": 10, "digest_time": 20, "school_hours": 200}
+
+
+def settings_submit(services: Services, actor: Actor, school_id: int, typed: dict[str, str]) -> Reply:
+    """Check (`core.check_settings`: the school, the role, then the values; `Invalid` by field, nothing
+    stored) and save (`core.write_settings`: only what differs, audited; the same form twice stores once)."""
+    raw = core.SettingsInput(timezone=typed.get("timezone", ""), self_service=typed.get("self_service") == "true",
+                             digest_weekday=typed.get("digest_weekday", ""), digest_time=typed.get("digest_time", ""),
+                             school_hours=typed.get("school_hours", ""))
+    with services.db.read() as session:
+        checked = core.check_settings(session, actor, school_id=school_id, raw=raw)
+    with services.db.session() as session:
+        saved = core.write_settings(session, checked, admins=services.settings.admins, now=services.clock.now())
+    return done(f"✅ {ck.md(saved.reply)}")
 
 
 def school_card(services: Services, school: Any) -> Reply:

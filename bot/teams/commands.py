@@ -538,15 +538,17 @@ def break_reply(services: Services, request: Request, activity: dict[str, Any]) 
 def audit_reply(services: Services, request: Request, activity: dict[str, Any]) -> Reply:
     """`audit [since YYYY-MM-DD]`: the newest entries of the log the caller may see (principals their
     schools', admins all: `handlers.core.audit.audit_page`, as Slack's `/plc audit`). Times in each
-    entry's school's time zone (district-wide ones in the team's, or the bot's default), zone named."""
+    entry's school's time zone (district-wide ones in the team's, or the bot's default), zone named;
+    the start day from its midnight in the school's time zone (`handlers.core.audit.since_zone`)."""
     from handlers.core import audit as core_audit
 
     with services.db.read() as session:
         page = core_audit.audit_page(session, request.actor, args=request.args, code=code,
                                      quote=quote,
-                                     channel_school_id=request.team.school_id if request.team is not None else None)
+                                     channel_school_id=request.team.school_id if request.team is not None else None,
+                                     default_zone=services.settings.timezone)
         names = _names(session)
-    since = f" since {page.since:%b %-d, %Y}" if page.since else ""
+    since = f" since {page.since:%b %-d, %Y} ({page.since_zone})" if page.since else ""
     title = f"Audit log: {page.scope}{since}"
     if not page.rows:
         return f"{title}: no entries.", ck.card([ck.heading(ck.md(ck.clip(title, 150))), ck.text("No entries.")])

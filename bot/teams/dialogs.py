@@ -17,6 +17,9 @@ REFLECTION_SUBMIT = "cycle_reflection_submit"
 ADD_ITEM_SUBMIT = "agenda_add_item_submit"
 NORMS_DIALOG = "norms_edit"
 NORMS_SUBMIT = "norms_edit_submit"
+SCHOOL_DIALOG = "school_edit"
+SCHOOL_SUBMIT = "school_edit_submit"
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 REACHED_CHOICES = (("yes", "Yes, we reached it"), ("partly", "Partly"), ("no", "Not yet"))
 
 
@@ -129,3 +132,29 @@ def norms_form(*, team_id: int, team_name: str, norms: list[str]) -> tuple[str, 
          "errorMessage": f"At most {MAX_NORMS} norms, each under {NORM_MAX_LEN} characters."},
     ]
     return "Edit norms", card(body, [submit("Save", NORMS_SUBMIT, team_id=team_id)])
+
+
+def school_form(school: Any, *, default_hours: str) -> tuple[str, Element]:
+    """"School settings": Slack's settings modal's fields (`bot.render.teams.school_modal`), ids named
+    as the core names them (`handlers.core.schools.SETTINGS_FIELDS`), prefilled with what is stored."""
+    body: list[Element] = [
+        heading(f"Settings of {md(clip(school.name, 100))}"),
+        {"type": "Input.Text", "id": "timezone", "label": "Time zone", "isRequired": True, "maxLength": 64,
+         "value": clip(school.timezone, 64), "placeholder": "America/Chicago",
+         "errorMessage": "Give a time zone such as America/Chicago."},
+        {"type": "Input.Toggle", "id": "self_service", "title": "Anyone may set up this school's first team",
+         "label": "Self-service", "valueOn": "true", "valueOff": "false",
+         "value": "true" if school.self_service else "false"},
+        {"type": "Input.ChoiceSet", "id": "digest_weekday", "label": "Digest day", "style": "compact",
+         "isRequired": True, "errorMessage": "Pick a day of the week.",
+         "choices": [{"title": name, "value": str(i)} for i, name in enumerate(DAY_NAMES)],
+         "value": str(school.digest_weekday % 7)},
+        {"type": "Input.Time", "id": "digest_time", "label": "Digest time", "isRequired": True,
+         "value": school.digest_time, "errorMessage": "Pick a time such as 07:00."},
+        {"type": "Input.Text", "id": "school_hours", "label": "School hours (optional)", "maxLength": 64,
+         "value": school.school_hours or "", "placeholder": "Mon-Fri 07:00-18:00",
+         "errorMessage": "Keep it under 64 characters, like Mon-Fri 07:00-18:00."},
+        subtle(f"Leave the school hours empty for the district default ({md(clip(default_hours, 64))}). "
+               "Nothing is sent outside these hours."),
+    ]
+    return "School settings", card(body, [submit("Save", SCHOOL_SUBMIT, school_id=school.id)])

@@ -651,6 +651,31 @@ def norms_submit(services: Services, actor: Actor, team_id: int, data: Mapping[s
     return dialog_answer("Norms", content, height="small")
 
 
+# the school's settings (bot.teams.admin_commands: `school edit`) --------------------------
+def school_fetch(services: Services, actor: Actor, school_id: int) -> Answer:
+    from bot.teams import admin_commands
+
+    title, content = admin_commands.settings_form(services, actor, school_id)
+    return dialog_answer(title, content)
+
+
+def school_submit(services: Services, actor: Actor, school_id: int, data: Mapping[str, Any],
+                  activity: Mapping[str, Any]) -> Answer:
+    """Save: a bad value back on the form under its field, nothing stored; a refusal (not the
+    school's principal or an admin, the school gone) as a message."""
+    from bot.teams import admin_commands
+    from handlers.errors import Invalid
+
+    typed = {key: field(data, key, limit) for key, limit in admin_commands.SETTINGS_TYPED.items()}
+    try:
+        words, content = admin_commands.settings_submit(services, actor, school_id, typed)
+    except Invalid as exc:
+        title, form = admin_commands.settings_form(services, actor, school_id)
+        return dialog_answer(title, dialogs.with_errors(form, exc.errors, typed))
+    assert content is not None
+    return dialog_answer("School settings", content, height="small")
+
+
 # the wrap-up (bot.teams.wrapup) ----------------------------------------------------
 def wrapup_fetch(services: Services, actor: Actor, meeting_id: int) -> Answer:
     title, content = teams_wrapup.form(services, actor, meeting_id)
@@ -679,6 +704,7 @@ DIALOGS: dict[str, Dialog] = {
     "cycle_reflection": Dialog("cycle_id", reflection_fetch, reflection_submit),
     "agenda_add_item": Dialog("meeting_id", add_item_fetch, add_item_submit),
     dialogs.NORMS_DIALOG: Dialog("team_id", norms_fetch, norms_submit),
+    dialogs.SCHOOL_DIALOG: Dialog("school_id", school_fetch, school_submit),
     teams_wrapup.DIALOG: Dialog("meeting_id", wrapup_fetch, wrapup_submit),
 }
 SUBMITS: dict[str, Dialog] = {
@@ -687,6 +713,7 @@ SUBMITS: dict[str, Dialog] = {
     dialogs.REFLECTION_SUBMIT: DIALOGS["cycle_reflection"],
     dialogs.ADD_ITEM_SUBMIT: DIALOGS["agenda_add_item"],
     dialogs.NORMS_SUBMIT: DIALOGS[dialogs.NORMS_DIALOG],
+    dialogs.SCHOOL_SUBMIT: DIALOGS[dialogs.SCHOOL_DIALOG],
     teams_wrapup.SUBMIT: DIALOGS[teams_wrapup.DIALOG],
 }
 

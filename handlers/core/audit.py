@@ -1,5 +1,9 @@
 """The audit log for people in chat: `audit [since YYYY-MM-DD]`, the newest entries a caller may see.
 
+`since DATE` starts at midnight of that day in the school's time zone when the page is one
+school's (the place's school, or a principal's only school), else in the caller's own time zone
+(known from Slack), else the bot's default (`since_zone`); each front says which zone it used.
+
 Principals see their schools' part (only the place's school when asked in one of its teams' places);
 admins see the whole log, or the place's school in a team's place. Anyone else is refused with who
 can (`storage.rules.roles.audit_scope`). Each front only words the page (the full log, with filters,
@@ -18,6 +22,7 @@ from sqlmodel import Session
 
 from handlers.errors import UserError
 from storage import audit_log
+from storage.models import Person
 from storage.rules.roles import Actor, audit_scope
 
 USAGE = "audit [since YYYY-MM-DD]"
@@ -33,6 +38,7 @@ class AuditPage:
     team_names: Mapping[int, str]
     show_school: bool  # the page spans several schools: each line names its school
     zones: Mapping[int, str] = field(default_factory=dict)  # each school's time zone, by school id
+    since_zone: str = "UTC"  # the zone `since`'s midnight was read in (`since_zone`)
 
     def zone(self, row: Any, *, fallback: str) -> ZoneInfo:
         """The time zone an entry is read in: its school's, else `fallback` (the team's, where the
@@ -68,12 +74,39 @@ def parse_since(text: str, *, code: Callable[[str], str], quote: Callable[[str],
                         f"{code(USAGE)}.") from None
 
 
+def _zone(name: str | None) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def since_zone(session: Session, actor: Actor, *, school_ids: frozenset[int] | None, default_zone: str) -> str:
+    """The zone a typed start day is read in: the school's when the page is one school's, else the
+    caller's own (their profile's), else `default_zone` (the bot's), else UTC."""
+    candidates: list[str | None] = []
+    if school_ids is not None and len(school_ids) == 1:
+        candidates.append(audit_log.school_zones(session, school_ids=set(school_ids)).get(next(iter(school_ids))))
+    if actor.person_id is not None:
+        person = session.get(Person, actor.person_id)
+        candidates.append(person.tz if person is not None else None)
+    candidates.append(default_zone)
+    return next((name for name in candidates if name and _zone(name) is not None), "UTC")
+
+
+def start_of(day: date, zone: str) -> datetime:
+    """Midnight at the start of `day` in `zone`, as an aware UTC time (the log's times are UTC)."""
+    return datetime(day.year, day.month, day.day, tzinfo=_zone(zone) or UTC).astimezone(UTC)
+
+
 def audit_page(session: Session, actor: Actor, *, channel_school_id: int | None, args: str,
-               code: Callable[[str], str], quote: Callable[[str], str]) -> AuditPage:
-    """The newest entries of the part of the log `actor` may see (`Forbidden` says who can)."""
+               code: Callable[[str], str], quote: Callable[[str], str], default_zone: str = "UTC") -> AuditPage:
+    """The newest entries of the part of the log `actor` may see (`Forbidden` says who can), from
+    midnight of the typed start day in `since_zone`'s zone."""
     school_ids = audit_scope(actor, channel_school_id=channel_school_id)
     since = parse_since(args, code=code, quote=quote)
-    start = datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None
+    zone = since_zone(session, actor, school_ids=school_ids, default_zone=default_zone)
+    start = start_of(since, zone) if since else None
     rows = list(audit_log.entries(session, since=start, school_ids=school_ids, limit=SHOWN + 1, newest_first=True))
     teams = audit_log.team_names(session, team_ids=audit_log.team_ids_in(rows)) if rows else {}
     names = audit_log.school_names(session, school_ids=school_ids) if school_ids is not None else []
@@ -81,4 +114,4 @@ def audit_page(session: Session, actor: Actor, *, channel_school_id: int | None,
     shown = rows[:SHOWN]
     zones = audit_log.school_zones(session, school_ids={r.school_id for r in shown if r.school_id is not None})
     return AuditPage(rows=tuple(shown), scope=scope, since=since, more=len(rows) > SHOWN, team_names=teams,
-                     show_school=school_ids is None or len(school_ids) > 1, zones=zones)
+                     show_school=school_ids is None or len(school_ids) > 1, zones=zones, since_zone=zone)

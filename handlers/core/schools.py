@@ -1,4 +1,5 @@
-"""School actions: create a school (admins) and name or remove its principals (admins).
+"""School actions: create a school (admins), name or remove its principals (admins), and change its
+settings (its principals and admins).
 
 What `/plc school create NAME TZ` and `/plc school principal add|remove @person [in School Name]`
 mean, for every front: the reading of the typed words, which school is meant, the role checks
@@ -9,19 +10,23 @@ of showing user text safely (Slack escapes mrkdwn, Teams Adaptive Card markdown)
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
 from handlers.core import ActionResult
-from handlers.errors import UserError
+from handlers.errors import Invalid, UserError
+from scheduling.hours import parse_school_hours
 from storage import teams as store
 from storage.models import Person, School
-from storage.rules.roles import Action, Actor, Role, require, require_grant
-from storage.rules.roster import check_timezone
+from storage.people import load_actor
+from storage.rules.roles import WHO, Action, Actor, Role, allowed, require, require_grant
+from storage.rules.roster import check_timezone, parse_time
 
 Show = Callable[[str], str]
 CREATE_USAGE = "`/plc school create Lincoln Elementary America/Chicago`"
@@ -182,3 +187,110 @@ def name_principals(session: Session, actor: Actor, *, school_id: int, people: M
     return PrincipalsNamed(reply=reply, changed=tuple(f"{uid}: {'-' if remove else '+'}principal" for uid in done),
                            refresh_homes=tuple(done), school_id=school.id, school_name=school.name, remove=remove,
                            done=tuple(done))
+
+
+# ---------------------------------------------------------------------- settings (`school edit`)
+# The fields of the settings form, as `storage.teams.update_school` names them; each front's form
+# maps its own inputs to these names (Slack's block ids, Teams' input ids are these names).
+SETTINGS_FIELDS = ("timezone", "self_service", "digest_weekday", "digest_time", "school_hours")
+TIMEZONE_MAX = 64  # School.timezone
+HOURS_MAX = 64  # School.school_hours
+GONE = "This school no longer exists."
+NOT_YOURS = f"Only {WHO[Role.PRINCIPAL]} can change these settings."
+
+
+@dataclass(frozen=True)
+class SettingsInput:
+    """The settings form as typed (plain text; `self_service` a tick box)."""
+
+    timezone: str = ""
+    self_service: bool = False
+    digest_weekday: str = "0"  # 0 = Monday … 6 = Sunday
+    digest_time: str = "07:00"
+    school_hours: str = ""  # empty: the district's default (PLCBOT_SCHOOL_HOURS)
+
+
+@dataclass(frozen=True)
+class SettingsChecked:
+    """A settings form that passed its read-only check: what the write stores."""
+
+    actor: Actor
+    school_id: int
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SettingsSaved(ActionResult):
+    school_id: int = 0
+    school_name: str = ""
+
+
+def read_settings(raw: SettingsInput) -> tuple[dict[str, Any], dict[str, str]]:
+    """The form's values as `update_school` stores them, and an error per bad field (field → message)."""
+    errors: dict[str, str] = {}
+    tz = (raw.timezone or "").strip()
+    try:
+        if not tz or len(tz) > TIMEZONE_MAX:
+            raise ValueError(tz)
+        check_timezone(tz)
+    except ValueError:
+        errors["timezone"] = f"'{tz[:64]}' is not a time zone I know; use a name like America/Chicago."
+    hours = (raw.school_hours or "").strip() or None
+    if hours is not None:
+        if len(hours) > HOURS_MAX:
+            errors["school_hours"] = f"Keep the school hours under {HOURS_MAX} characters, like Mon-Fri 07:00-18:00."
+        else:
+            try:
+                parse_school_hours(hours)
+            except ValueError as exc:
+                errors["school_hours"] = str(exc)[:150]
+    day = (raw.digest_weekday or "0").strip()
+    if not (day.isascii() and day.isdigit() and len(day) == 1 and int(day) < 7):
+        errors["digest_weekday"] = "Pick a day of the week."
+    digest_time = (raw.digest_time or "07:00").strip()
+    try:
+        digest_time = parse_time(digest_time[:20])
+    except ValueError:
+        errors["digest_time"] = "Pick a time such as 07:00."
+    values = {"timezone": tz, "self_service": bool(raw.self_service),
+              "digest_weekday": int(day) if "digest_weekday" not in errors else 0,
+              "digest_time": digest_time, "school_hours": hours}
+    return values, errors
+
+
+def open_settings(session: Session, actor: Actor, *, school_id: int) -> School:
+    """The school whose settings `actor` may change (its principals and admins); refused otherwise."""
+    school = store.school_by_id(session, school_id=school_id) if school_id else None
+    if school is None or school.id is None:
+        raise UserError(GONE)
+    if not allowed(actor, Action.EDIT_SCHOOL, school_id=school.id):
+        raise UserError(NOT_YOURS)
+    return school
+
+
+def check_settings(session: Session, actor: Actor, *, school_id: int, raw: SettingsInput) -> SettingsChecked:
+    """Read-only: the school, who may (before anything typed is judged), then the values.
+    Raises `UserError` or `handlers.errors.Invalid` (field → message)."""
+    open_settings(session, actor, school_id=school_id)
+    values, errors = read_settings(raw)
+    if errors:
+        raise Invalid(errors)
+    return SettingsChecked(actor, school_id, values)
+
+
+def write_settings(session: Session, checked: SettingsChecked, *, admins: frozenset[str],
+                   now: datetime) -> SettingsSaved:
+    """Store the checked form in one transaction, the role loaded afresh (raises `Forbidden`). Only
+    what differs is written and audited (`school.update`): the same form twice stores once."""
+    fresh = load_actor(session, checked.actor.handle, admins=admins)
+    if checked.actor.is_admin and not fresh.is_admin:  # PLCBOT_ADMINS, as the front read it (a Teams
+        fresh = dataclasses.replace(fresh, is_admin=True)  # admin named by Entra id): not in the database
+    require(fresh, Action.EDIT_SCHOOL, school_id=checked.school_id)
+    school = store.school_by_id(session, school_id=checked.school_id)
+    if school is None:
+        raise UserError(GONE)
+    changed = store.update_school(session, school_id=checked.school_id, actor=fresh.handle, now=now,
+                                  **checked.values)
+    reply = (f"Saved the settings of {school.name}." if changed
+             else f"Nothing to change: {school.name}'s settings were already so.")
+    return SettingsSaved(reply=reply, changed=tuple(changed), school_id=checked.school_id, school_name=school.name)

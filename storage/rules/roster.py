@@ -83,6 +83,11 @@ class Existing:
     # Slack id -> the name (Teams id) of the person known elsewhere first whom that Slack user's
     # e-mail names: their seats above are under the Slack id already, as the import will link them.
     linked: dict[str, str] = field(default_factory=dict)
+    # People the Slack roster cannot see (known only on Teams): their name as the core knows them
+    # (their Teams id) -> display name; and e-mail (lower case) -> that name, for an e-mail no other
+    # person has (`storage.linking.known_elsewhere`), so a file may name them by it.
+    elsewhere: dict[str, str] = field(default_factory=dict)
+    elsewhere_by_email: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.team_of_channel = {t.channel_id: key for key, t in self.teams.items()}
@@ -267,8 +272,10 @@ def check_rows(rows: Iterable[tuple[int, Mapping[str, object]]]) -> list[RowErro
     return [RowError(number, problem) for number, row in rows for problem in read_cells(row).problems]
 
 
-def read_row(number: int, row: Mapping[str, object], directory: Directory) -> Entry | list[RowError]:
-    """Check one row on its own (its cells, its person, its channel); list the problems found."""
+def read_row(number: int, row: Mapping[str, object], directory: Directory,
+             elsewhere_by_email: Mapping[str, str] | None = None) -> Entry | list[RowError]:
+    """Check one row on its own (its cells, its person, its channel); list the problems found.
+    An e-mail Slack does not know may name a person known only on Teams (`elsewhere_by_email`)."""
     cells = read_cells(row)
     problems = list(cells.problems)
     role, team, schedule = cells.role, cells.team, cells.schedule
@@ -279,7 +286,7 @@ def read_row(number: int, row: Mapping[str, object], directory: Directory) -> En
             problems.append(problem)
     user_id: str | None = None
     if not any(p.startswith(("slack_user_id ", "email ")) for p in problems):
-        user_id, problem = _person(cells.user_id, cells.email, directory)
+        user_id, problem = _person(cells.user_id, cells.email, directory, elsewhere_by_email or {})
         if problem:
             problems.append(problem)
     if problems:
@@ -311,7 +318,8 @@ def _channel(cell: str, directory: Directory) -> tuple[str | None, str | None]:
     return found.id, None
 
 
-def _person(user_cell: str, email_cell: str, directory: Directory) -> tuple[str | None, str | None]:
+def _person(user_cell: str, email_cell: str, directory: Directory,
+            elsewhere_by_email: Mapping[str, str]) -> tuple[str | None, str | None]:
     if user_cell:
         if not _USER_ID.match(user_cell):
             return None, f"slack_user_id '{user_cell}' is not a Slack user id (like U012ABCDEF)"
@@ -321,6 +329,9 @@ def _person(user_cell: str, email_cell: str, directory: Directory) -> tuple[str 
     elif email_cell:
         person = directory.by_email.get(email_cell.casefold())
         if person is None:
+            known = elsewhere_by_email.get(email_cell.strip().lower())
+            if known is not None:  # a teacher known only on Teams: that person, never a second one
+                return known, None
             return None, f"no Slack user with email {email_cell}"
     else:
         return None, "email and slack_user_id are both empty"
@@ -368,6 +379,10 @@ class Plan:
     role_changes: list[Seat] = field(default_factory=list)
     unchanged: list[Seat] = field(default_factory=list)
     removed: list[Seat] = field(default_factory=list)  # only with sync
+    # Only with sync: seats the file does not list of people this Slack roster cannot see (known only
+    # on Teams, and not named by e-mail): never removed, since the file could not have listed them.
+    kept: list[Seat] = field(default_factory=list)
+    elsewhere: dict[str, str] = field(default_factory=dict)  # Teams-only people the plan names -> display name
     people: set[str] = field(default_factory=set)  # Slack ids the file names
     linked: dict[str, str] = field(default_factory=dict)  # Slack id -> the Teams-first person it joins
 
@@ -388,7 +403,7 @@ def plan_import(rows: Iterable[tuple[int, Mapping[str, object]]], directory: Dir
     plan = Plan()
     entries: list[Entry] = []
     for number, row in rows:
-        result = read_row(number, row, directory)
+        result = read_row(number, row, directory, existing.elsewhere_by_email)
         if isinstance(result, list):
             plan.errors.extend(result)
         else:
@@ -398,9 +413,11 @@ def plan_import(rows: Iterable[tuple[int, Mapping[str, object]]], directory: Dir
     entries = _drop_duplicates(entries, plan)
     _plan_schools(entries, existing, plan, default_timezone)
     teams = _plan_teams(entries, existing, plan)
-    _plan_seats(entries, existing, plan, teams, sync)
+    _plan_seats(entries, existing, plan, teams, sync, visible=directory.people)
     named = plan.people | {s.user_id for s in plan.removed}
     plan.linked = {uid: handle for uid, handle in existing.linked.items() if uid in named}
+    plan.elsewhere = {uid: name for uid, name in existing.elsewhere.items()
+                      if uid in named or uid in {s.user_id for s in plan.kept}}
     plan.errors.sort(key=lambda e: e.row)
     return plan
 
@@ -521,7 +538,7 @@ def _plan_schools(entries: list[Entry], existing: Existing, plan: Plan, default_
 
 
 def _plan_seats(entries: list[Entry], existing: Existing, plan: Plan,
-                teams: dict[tuple[str, str], TeamPlan], sync: bool) -> None:
+                teams: dict[tuple[str, str], TeamPlan], sync: bool, visible: Mapping[str, object]) -> None:
     listed_members: set[tuple[str, str, str]] = set()
     listed_leaders: set[tuple[str, str]] = set()
     for entry in entries:
@@ -545,13 +562,19 @@ def _plan_seats(entries: list[Entry], existing: Existing, plan: Plan,
         else:
             plan.unchanged.append(seat)
     if sync:
+        # Someone the Slack roster cannot see (known only on Teams) could not be listed: kept,
+        # unless the file names them (by e-mail) somewhere, which makes it their whole roster.
+        def unlisted(seat: Seat) -> None:
+            unseen = seat.user_id not in visible and seat.user_id not in plan.people
+            (plan.kept if unseen else plan.removed).append(seat)
+
         schools = {e.school_key for e in entries}
         for (school, team, uid), role in sorted(existing.members.items()):
             if school in schools and (school, team, uid) not in listed_members:
-                plan.removed.append(Seat(school, team, uid, role))
+                unlisted(Seat(school, team, uid, role))
         for school, uid in sorted(existing.leaders):
             if school in schools and (school, uid) not in listed_leaders:
-                plan.removed.append(Seat(school, None, uid, "principal"))
+                unlisted(Seat(school, None, uid, "principal"))
     _check_facilitators(entries, existing, plan, teams)
 
 
@@ -592,7 +615,7 @@ def summary(plan: Plan, *, names: Mapping[str, str], teams: Mapping[tuple[str, s
             schools: Mapping[str, str], limit: int = 20) -> list[str]:
     """Lines a person reads: what would be created, changed, left alone and removed."""
     def who(uid: str) -> str:
-        return f"{names.get(uid, uid)} ({uid})"
+        return f"{names.get(uid) or plan.elsewhere.get(uid) or uid} ({uid})"
 
     def where(seat: Seat) -> str:
         school = schools.get(seat.school, seat.school)
@@ -620,6 +643,10 @@ def summary(plan: Plan, *, names: Mapping[str, str], teams: Mapping[tuple[str, s
     block("Role changed", [f"{who(s.user_id)} in {where(s)}: {s.old_role} → {s.role}"
                            for s in plan.role_changes])
     block("Removed (no longer listed)", [f"{who(s.user_id)} as {s.role} of {where(s)}" for s in plan.removed])
+    block("Kept: known only on Teams, not in this Slack roster",
+          [f"{who(s.user_id)} as {s.role} of {where(s)}" for s in plan.kept if s.user_id in plan.elsewhere])
+    block("Kept: not in this Slack roster (Slack's user list did not show them)",
+          [f"{who(s.user_id)} as {s.role} of {where(s)}" for s in plan.kept if s.user_id not in plan.elsewhere])
     block("Same person, known on Teams first (linked by e-mail; their history stays theirs)",
           [f"{who(uid)} is {handle}" for uid, handle in sorted(plan.linked.items())])
     lines.append(f"Unchanged: {len(plan.unchanged)}")
