@@ -505,13 +505,7 @@ def _which_school(request: CommandRequest, services: Services, name: str) -> Sch
 def _create_school(request: CommandRequest, services: Services, rest: str) -> None:
     require(request.actor, Action.CREATE_SCHOOL)
     new = core_schools.read_create(rest, default_timezone=services.settings.timezone, show=escape)
-    with services.db.read() as session:
-        core_schools.check_create(session, request.actor, new, show=_shown)
-    try:
-        with services.db.session() as session:
-            made = core_schools.create_school(session, request.actor, new, now=services.clock.now(), show=_shown)
-    except IntegrityError:  # created by someone else a moment ago (the name is unique)
-        raise core_schools.exists_error(new, show=_shown) from None
+    made = core_schools.create(services, request.actor, new, show=_shown)
     request.reply(f":school: *{escape(made.name)}* is created ({escape(made.timezone)}). Name its principals with "
                   f"`/plc school principal add @person in {escape(made.name)}`.")
 

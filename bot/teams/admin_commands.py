@@ -21,7 +21,6 @@ import html
 import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot.teams import card_kit as ck
@@ -146,13 +145,7 @@ def school_card(services: Services, school: Any) -> Reply:
 def create(services: Services, request: Request, rest: str) -> Reply:
     require(request.actor, Action.CREATE_SCHOOL)
     new = core.read_create(rest, default_timezone=services.settings.timezone, show=ck.md)
-    with services.db.read() as session:
-        core.check_create(session, request.actor, new, show=shown)
-    try:
-        with services.db.session() as session:
-            made = core.create_school(session, request.actor, new, now=services.clock.now(), show=shown)
-    except IntegrityError:  # created by someone else a moment ago (the name is unique)
-        raise core.exists_error(new, show=shown) from None
+    made = core.create(services, request.actor, new, show=shown)
     return done(f"🏫 {shown(made.name)} is created ({ck.md(made.timezone)}). Name its principals with "
                 f"**@plcbot school principal add @person in {ck.md(ck.clip(made.name, 100))}**.")
 

@@ -15,8 +15,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from handlers.core import ActionResult
@@ -27,6 +28,9 @@ from storage.models import Person, School
 from storage.people import load_actor
 from storage.rules.roles import WHO, Action, Actor, Role, allowed, require, require_grant
 from storage.rules.roster import check_timezone, parse_time
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 Show = Callable[[str], str]
 CREATE_USAGE = "`/plc school create Lincoln Elementary America/Chicago`"
@@ -111,6 +115,18 @@ def create_school(session: Session, actor: Actor, new: NewSchool, *, now: dateti
 
 def exists_error(new: NewSchool, *, show: Show = _plain) -> UserError:
     return UserError(f"{show(new.name)} already exists; nothing was created.")
+
+
+def create(services: Services, actor: Actor, new: NewSchool, *, show: Show = _plain) -> SchoolCreated:
+    """`school create`, for every front: check read-only, then create; a twin created a moment ago
+    by someone else is refused as "already exists" (raises UserError or Forbidden)."""
+    with services.db.read() as session:
+        check_create(session, actor, new, show=show)
+    try:
+        with services.db.session() as session:
+            return create_school(session, actor, new, now=services.clock.now(), show=show)
+    except IntegrityError:  # the name is unique
+        raise exists_error(new, show=show) from None
 
 
 # ---------------------------------------------------------------------- principals
