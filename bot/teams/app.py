@@ -17,12 +17,14 @@ stores therefore always comes from a validated request.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -259,6 +261,11 @@ class TeamsFront:
         # default), the concurrency the core and its database pool are sized and benchmarked for;
         # one slow query holds one thread, never the event loop.
         self.limiter = anyio.CapacityLimiter(settings.listener_threads)
+        # Answers to typed commands are sent after the request was acknowledged, from a pool of their
+        # own: one waiting out a 429 storm holds a thread of this pool, never one an invoke (5 s) needs.
+        self.reply_limiter = anyio.CapacityLimiter(settings.listener_threads)
+        self.stopping = threading.Event()  # set on shutdown: answers still rate limited stop waiting
+        self._background: set[asyncio.Task[None]] = set()
         self.fastapi = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
         self.started = False
         self._health = health
@@ -281,6 +288,20 @@ class TeamsFront:
     async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one of the core's synchronous functions in the pool."""
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self.limiter)
+
+    async def run_reply(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking send (paced, retried) in the answers' pool."""
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self.reply_limiter)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Go on with `work` after the request is answered (a reference is kept until it is done)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def stop(self) -> None:
+        """Shutting down: answers waiting out a rate limit give up (their rows stay pending)."""
+        self.stopping.set()
 
     async def initialize(self) -> None:
         """Register `POST /api/messages` with its JWT validation (before the server accepts requests)."""
