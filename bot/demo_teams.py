@@ -268,6 +268,24 @@ class TeamsStage:
             elif time.monotonic() - since >= quiet:
                 return
 
+    def answered(self, activity: dict[str, Any], timeout: float = 10.0) -> None:
+        """Until the answer to a typed message has gone out: the front acknowledges the message first and
+        answers it afterwards (`bot.teams.replies`), so the answer is awaited by its ledger row."""
+        from sqlmodel import select
+
+        from scheduling import keys
+        from storage.models import Delivery
+
+        conversation = str(activity["conversation"]["id"]).split(";messageid=", 1)[0]
+        key = keys.command_reply(conversation, str(activity["id"]))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.services.db.read() as session:
+                state = session.exec(select(Delivery.state).where(Delivery.key == key)).first()
+            if state not in (None, "pending", "sending"):
+                return
+            time.sleep(0.02)
+
     def next_due(self) -> datetime | None:
         from sqlmodel import col, select
 
@@ -431,6 +449,7 @@ class TeamsFront(Front):
             reply = user.send(activity)
             if reply.status != 200:
                 raise StepSkipped(f"the bot answered HTTP {reply.status}")
+            self.stage.answered(activity)
 
     def form_by_command(self, person: Person, text: str, place: str, form: str, values: dict[str, Any],
                         did: str) -> None:
@@ -501,6 +520,7 @@ class TeamsFront(Front):
                 reply = user.send(activity)
                 if reply.status != 200:
                     raise StepSkipped(f"the bot answered HTTP {reply.status} to “{title}”")
+                self.stage.answered(activity)
                 return
             reply = user.click(message, title)
             body = reply.json or {}

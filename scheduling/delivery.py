@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from scheduling.transport import Rendered, Transport, TransportError
@@ -43,6 +44,7 @@ class Outcome:
     channel_id: str | None = None
     error: str | None = None
     already: bool = False  # it had been delivered before this call
+    retry_after: float | None = None  # rate limited: the seconds the platform asked to wait, when it said
 
     @property
     def sent(self) -> bool:
@@ -62,6 +64,22 @@ def update(services: Services, key: str, **values: Any) -> None:
             setattr(row, name, value)
         row.updated_at = services.clock.now()
         session.add(row)
+
+
+def reserve(services: Services, *, key: str, kind: str, recipient: str, conversation: str | None = None) -> bool:
+    """Record the message owed under `key` as pending before it is written, so that a second arrival
+    of what asks for it (a platform's retry of a message typed to the bot) finds it owed already:
+    True when this call made the row, False when the key was known (nothing changed). `deliver`
+    with the same key then sends it, once; `conversation`, when given, is where it goes."""
+    now = services.clock.now()
+    try:
+        with services.db.session() as session:
+            person_id, place = addressee(session, recipient)
+            session.add(Delivery(key=key, kind=kind, person_id=person_id, place=place, channel_id=conversation,
+                                 state="pending", created_at=now, updated_at=now))
+    except IntegrityError:
+        return False
+    return True
 
 
 def claim(services: Services, *, key: str, kind: str, recipient: str, job_id: int | None,
@@ -103,14 +121,21 @@ def deliver(
     thread_ts: str | None = None,
     job_id: int | None = None,
     payload: dict[str, Any] | None = None,
+    rendered: Rendered | None = None,
+    platform: str | None = None,
 ) -> Outcome:
     """Send the message owed under `key` unless it was already sent; safe to call again.
 
     The message is `view`, a view model (`storage.views`) that the recipient's transport
     renders for its platform; or, from code that still builds Slack's Block Kit itself, `text`
-    and `blocks`. Either travels as one `Rendered` that only the transport reads."""
-    transport = services.transports.for_recipient(recipient)
-    message = transport.render(view) if view is not None else Rendered(text, blocks)
+    and `blocks`; or a message a front `rendered` for its own platform. Any of them travels as one
+    `Rendered` that only the transport reads. `platform` names the transport when the recipient
+    may be known to no identity or place yet (a front's answer into the conversation it was asked in)."""
+    transport = services.transports[platform] if platform else services.transports.for_recipient(recipient)
+    if rendered is not None:
+        message = rendered
+    else:
+        message = transport.render(view) if view is not None else Rendered(text, blocks)
     decision, row = claim(services, key=key, kind=kind, recipient=recipient, job_id=job_id)
     if decision == "done":
         return Outcome(key, row.state, row.ts, row.channel_id, row.error, already=row.state == "sent")
@@ -166,7 +191,7 @@ def _post(
     except TransportError as exc:
         if exc.rate_limited:
             update(services, row.key, state="pending", error="ratelimited")
-            return Outcome(row.key, "pending", error="ratelimited")
+            return Outcome(row.key, "pending", error="ratelimited", retry_after=exc.retry_after)
         if exc.permanent:
             update(services, row.key, state="failed", error=exc.code)
             log.warning("Delivery %s failed: %s", row.key, exc.code)

@@ -15,6 +15,7 @@ anywhere: they import nothing of ours.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 # ------------------------------------------------------------------ messages: check-ins and cycles
@@ -108,6 +109,16 @@ def team_share_names(team_id: int | None, shared: bool, stamp: str) -> str:
 def team_join(team_id: int | None, user: str, lead: str, stamp: str) -> str:
     """A lead asked whether someone who joined the channel belongs on the team (at most 200 characters)."""
     return f"team_join:{team_id}:{user}:{lead}:{stamp}"[:200]
+
+
+# ------------------------------------------------------------------ messages: answers to what people typed
+
+
+def command_reply(conversation: str, message_id: str) -> str:
+    """The answer to one command typed to the bot (Teams): one per incoming message, however often
+    the platform delivers it. Both ids are the platform's (long on Teams), hence hashed."""
+    digest = hashlib.sha256(f"{conversation}\n{message_id}".encode()).hexdigest()[:40]
+    return f"command-reply:{digest}"
 
 
 # ------------------------------------------------------------------ messages and files: digest, privacy

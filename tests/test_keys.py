@@ -45,3 +45,4 @@ def test_every_key_format_is_the_one_existing_databases_hold():
     assert keys.sweep_again("feedback_close:5") == "feedback_close:5:again"
     assert keys.digest_job(1, "2026-W48") == "digest:1:2026-W48"
     assert keys.retention_job(d) == "retention:2026-12-03"
+    assert keys.command_reply("a:1xyz", "1765000000000") == "command-reply:b35ba8047ce7f303397e88229b31182b4959d472"

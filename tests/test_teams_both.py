@@ -17,6 +17,7 @@ teacher, not as a second person. And `plcbot run` as a process with both setting
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -251,3 +252,68 @@ def test_plcbot_run_with_slack_and_teams_settings_serves_both(double: TeamsDoubl
         assert "Traceback" not in out, out
     finally:
         slack.stop()
+
+
+def test_a_slack_teacher_who_writes_to_the_bot_on_teams_first_stays_one_person(both: Both) -> None:
+    """May is known on Slack (her e-mail too) and got her check-in there; before any Teams set-up or
+    @mention she types `home` in her chat with the bot on Teams. Her Teams account is attached to her
+    person (Teams' member profile asked once, for the e-mail), and her Teams dashboard shows her Slack
+    history: her team, its cycle, the check-in waiting for her."""
+    bot, double = only_checkins(both.slack), both.double
+    seeded = seed_team(bot, facilitators=("UFAC",), members=("UMAY", "UT2"), principals=("UPRIN",))
+    with bot.db.session() as session:
+        add_slack_identities(session, [(pid, uid, None) for uid, pid in seeded.person_ids.items()],
+                             now=bot.clock.now())
+    make_cycle(bot, seeded.team_id)
+    bot.clock.set(THURSDAY_2PM)
+    for _ in range(6):
+        bot.tick()
+        if checkin_dms(bot, "UMAY"):
+            break
+    assert len(checkin_dms(bot, "UMAY")) == 1  # on Slack
+
+    may = double.add_user("May Both", email="UMAY@School.Example")  # seed_team gave UMAY umay@school.example
+    may_user = both.teams_user(may["id"])
+    replies = Replies(double)
+    assert may_user.say("home").status == 200
+    _, card = replies.next(may_user.personal_conversation)
+    assert card is not None
+    shown = json.dumps(card)
+    assert "Grade 3" in shown and "Fractions" in shown and "1 check-in(s) waiting for you" in shown, shown
+    with bot.db.read() as session:
+        mays = session.exec(select(Person).where(Person.email.ilike("umay@school.example"))).all()  # type: ignore[union-attr]
+        assert [p.handle for p in mays] == ["UMAY"]  # one person, still named by her Slack id
+        assert session.exec(select(Person).where(Person.handle == may["id"])).first() is None
+        identities = {(i.platform, i.external_id): i for i in session.exec(
+            select(PersonIdentity).where(PersonIdentity.person_id == mays[0].id)).all()}
+    assert {(SLACK, "UMAY"), (TEAMS, may["id"]), (TEAMS, may["aadObjectId"].lower())} == set(identities)
+    teams = identities[(TEAMS, may["id"])]
+    assert (teams.conversation_id, teams.service_url) == (may_user.personal_conversation, double.service_url)
+    profile_asks = [c for c in double.calls_to("members") if may["id"] in c.path]
+    assert len(profile_asks) == 1
+
+    # Known now: what she types next costs Teams no question, and her check-in is not sent again on Teams.
+    assert may_user.say("help").status == 200
+    replies.next(may_user.personal_conversation)
+    assert [c for c in double.calls_to("members") if may["id"] in c.path] == profile_asks
+    assert both.checkin_cards(may["id"]) == []
+
+
+def test_a_teams_user_whose_email_names_nobody_known_is_a_person_of_their_own(both: Both) -> None:
+    bot, double = both.slack, both.double
+    seeded = seed_team(bot, facilitators=("UFAC",), members=("UMAY",), principals=("UPRIN",))
+    with bot.db.session() as session:
+        add_slack_identities(session, [(pid, uid, None) for uid, pid in seeded.person_ids.items()],
+                             now=bot.clock.now())
+        session.add(Person(handle="UTWIN", name="Twin", email="umay@school.example", created_at=bot.clock.now()))
+    may = double.add_user("May Both", email="umay@school.example")  # two people have it: not settled by e-mail
+    may_user = both.teams_user(may["id"])
+    assert may_user.say("home").status == 200
+    _, card = Replies(double).next(may_user.personal_conversation)
+    assert card is not None and "not in a PLC team yet" in json.dumps(card)
+    with bot.db.read() as session:
+        made = session.exec(select(Person).where(Person.handle == may["id"])).one()
+        assert made.email == "umay@school.example" and made.name == "May Both"
+        assert {i.external_id for i in session.exec(
+            select(PersonIdentity).where(PersonIdentity.person_id == made.id)).all()} == {
+            may["id"], may["aadObjectId"].lower()}

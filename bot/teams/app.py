@@ -23,7 +23,8 @@ import functools
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -146,42 +147,75 @@ class Who:
 
 
 def remember_person(services: Services, who: Who) -> Person:
-    """The person behind a Teams user: found by their Teams identity, or made with one. A 1:1 chat
-    and the service URL (from this validated request) are kept as their conversation reference."""
-    now = services.clock.now()
+    """The person behind a Teams user: found by their Teams identity, or else attached to (or made
+    with) one (`_first_seen`). A 1:1 chat and the service URL (from this validated request) are kept
+    as their conversation reference. Someone already known costs no more than that lookup."""
     with services.db.session() as session:
         person = person_for_identity(session, TEAMS, who.tenant, who.user_id)
-        if person is None:
-            person = session.exec(select(Person).where(Person.handle == who.user_id)).first()
-            if person is None:
-                # The core names people by `person.handle`; a Teams person is named by their
-                # Teams id there, as `storage.identities` does for delivery (issue 24).
-                person = Person(handle=who.user_id, name=who.name or "Teams user", tz=who.tz, created_at=now)
-                session.add(person)
-                session.flush()
-            assert person.id is not None
-            identity = PersonIdentity(person_id=person.id, platform=TEAMS, workspace=who.tenant,
-                                      external_id=who.user_id, created_at=now)
-        else:
+        if person is not None:
             assert person.id is not None
             identity = session.exec(select(PersonIdentity).where(
                 PersonIdentity.person_id == person.id, PersonIdentity.platform == TEAMS,
                 PersonIdentity.workspace == who.tenant, PersonIdentity.external_id == who.user_id)).one()
-        if who.conversation_type == "personal":
-            identity.conversation_id = who.conversation_id
-        identity.service_url = who.service_url
-        session.add(identity)
-        aad = (who.aad_object_id or "").lower()
-        if aad and len(aad) <= 255 and session.exec(select(PersonIdentity.id).where(
-                PersonIdentity.platform == TEAMS, PersonIdentity.workspace == who.tenant,
-                PersonIdentity.external_id == aad)).first() is None:
-            # The Entra object id too, as the set-up's roster stores it: PLCBOT_ADMINS may name it.
-            session.add(PersonIdentity(person_id=person.id, platform=TEAMS, workspace=who.tenant, external_id=aad,
-                                       service_url=who.service_url, created_at=now))
-        session.flush()
-        session.expunge(person)
+            _keep_reference(session, services, who, person, identity)
+    if person is None:
+        person = _first_seen(services, who)
     if person.email is None and person.forgotten_at is None and any("@" in a for a in services.settings.admins):
         learn_email(services, who, person)
+    return person
+
+
+def _keep_reference(session: Any, services: Services, who: Who, person: Person, identity: PersonIdentity) -> None:
+    """The sender's 1:1 chat and service URL on their Teams identity, and their Entra object id as an
+    identity too (as the set-up's roster stores it: PLCBOT_ADMINS may name it)."""
+    assert person.id is not None
+    if who.conversation_type == "personal":
+        identity.conversation_id = who.conversation_id
+    identity.service_url = who.service_url
+    session.add(identity)
+    aad = (who.aad_object_id or "").lower()
+    if aad and len(aad) <= 255 and session.exec(select(PersonIdentity.id).where(
+            PersonIdentity.platform == TEAMS, PersonIdentity.workspace == who.tenant,
+            PersonIdentity.external_id == aad)).first() is None:
+        session.add(PersonIdentity(person_id=person.id, platform=TEAMS, workspace=who.tenant, external_id=aad,
+                                   service_url=who.service_url, created_at=services.clock.now()))
+    session.flush()
+    session.expunge(person)
+
+
+def _first_seen(services: Services, who: Who) -> Person:
+    """A Teams user the bot has no Teams identity for, writing to it (before any set-up or @mention).
+
+    Found the way the set-up's roster finds people (`bot.teams.setup.known_person`): by their Entra
+    object id, the Teams id the core names them with, or else their e-mail, when it names exactly one
+    person, not erased, who is not on Teams yet (`storage.linking.person_for_email`: a teacher known
+    on Slack). The e-mail is in their member profile, asked of Teams once (`setup.member_profile`, the
+    conversation's members API) and only when the cheaper ways found nobody. Their Teams account is
+    then attached to that person (`setup.teams_people`) instead of making a second one; nobody
+    found, a person is made, named in the core by their Teams id."""
+    from bot.teams import setup
+
+    where = setup.Where(tenant=who.tenant, service_url=who.service_url, conversation_id=who.conversation_id,
+                        team_id=who.team_id or "", user_id=who.user_id, aad_object_id=who.aad_object_id)
+    aad = (who.aad_object_id or "").lower()
+    member = setup.Member(who.user_id, aad if aad and len(aad) <= 255 else None, who.name or "Teams user", None)
+    with services.db.read() as session:
+        known = setup.known_person(session, member, where)
+    if known is None:
+        _EMAIL_ASKED.add(who.user_id)  # `learn_email` would ask for the same profile
+        profile = setup.member_profile(services, where, who.user_id, member.name)
+        member = setup.Member(who.user_id, profile.aad_object_id or member.aad_object_id, profile.name,
+                              profile.email)
+    now = services.clock.now()
+    with services.db.session() as session:
+        person = setup.teams_people(session, [member], where, now=now)[member.id]
+        if person.tz is None and who.tz and person.forgotten_at is None:
+            person.tz = who.tz
+        assert person.id is not None
+        identity = session.exec(select(PersonIdentity).where(
+            PersonIdentity.platform == TEAMS, PersonIdentity.workspace == who.tenant,
+            PersonIdentity.external_id == who.user_id)).one()
+        _keep_reference(session, services, who, person, identity)
     return person
 
 
@@ -260,6 +294,11 @@ class TeamsFront:
         # default), the concurrency the core and its database pool are sized and benchmarked for;
         # one slow query holds one thread, never the event loop.
         self.limiter = anyio.CapacityLimiter(settings.listener_threads)
+        # Answers to typed commands are sent after the request was acknowledged, from a pool of their
+        # own: one waiting out a 429 storm holds a thread of this pool, never one an invoke (5 s) needs.
+        self.reply_limiter = anyio.CapacityLimiter(settings.listener_threads)
+        self.stopping = threading.Event()  # set on shutdown: answers still rate limited stop waiting
+        self._background: set[asyncio.Task[None]] = set()
         self.fastapi = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
         self.started = False
         self._health = health
@@ -283,6 +322,20 @@ class TeamsFront:
     async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one of the core's synchronous functions in the pool."""
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self.limiter)
+
+    async def run_reply(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking send (paced, retried) in the answers' pool."""
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self.reply_limiter)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Go on with `work` after the request is answered (a reference is kept until it is done)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def stop(self) -> None:
+        """Shutting down: answers waiting out a rate limit give up (their rows stay pending)."""
+        self.stopping.set()
 
     async def initialize(self) -> None:
         """Register `POST /api/messages` with its JWT validation (before the server accepts requests)."""

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from bot.teams import admin_commands, cards, dialogs
+from bot.teams import admin_commands, cards, dialogs, replies
 from bot.teams import card_kit as ck
 from bot.teams import wrapup as teams_wrapup
-from bot.teams.app import Who, card_message, deliver_notices, raw, remember_person, remember_place
+from bot.teams.app import Who, deliver_notices, raw, remember_person, remember_place
 from handlers.core import agenda as core_agenda
 from handlers.core import checkins as core_checkins
 from handlers.errors import OUR_FAULT, UserError
@@ -264,15 +264,29 @@ def run_command(services: Services, who: Who, text: str, activity: dict[str, Any
 
 
 async def handle(front: TeamsFront, ctx: Any) -> None:
-    """A message to the bot: run the command in the pool, answer in the same conversation."""
+    """A message to the bot: acknowledged at once, its answer owed in the ledger (`bot.teams.replies`);
+    then the command runs in the pool and the answer goes to the same conversation, paced and retried
+    as the ledger's messages are. The same message delivered again (Teams retries one it got no 200
+    for) runs nothing and answers nothing."""
     activity = raw(ctx.activity)
     if activity.get("value") is not None and not activity.get("text"):
         return  # a classic Action.Submit: the cards the bot sends use Action.Execute (invokes)
     who = Who.of(activity, front.settings.teams_tenant_id or "")
     if not who.user_id:
         return
-    text, card = await front.run_sync(run_command, front.services, who, command_text(activity), activity)
-    await ctx.send(card_message(text, card) if card is not None else text)
+    owed = replies.incoming(activity, who)
+    if not await front.run_sync(replies.reserve, front.services, owed):
+        log.info("A Teams message arrived again: not run or answered a second time (%s)", owed.key)
+        return
+    front.spawn(_answer(front, who, activity, owed))
+
+
+async def _answer(front: TeamsFront, who: Who, activity: dict[str, Any], owed: replies.Incoming) -> None:
+    try:
+        text, card = await front.run_sync(run_command, front.services, who, command_text(activity), activity)
+        await front.run_reply(replies.send, front.services, owed, text, card, stopping=front.stopping)
+    except Exception:
+        log.exception("Failed to answer a Teams command (%s)", owed.key)
 
 
 # ------------------------------------------------------------------------------ set-up

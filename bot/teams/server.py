@@ -65,6 +65,7 @@ class TeamsServer:
 
     def stop_soon(self) -> None:
         log.info("Shutting down")
+        self.front.stop()
         self.server.should_exit = True
 
     def start_thread(self) -> threading.Thread:
@@ -73,6 +74,7 @@ class TeamsServer:
         return self.thread
 
     def stop(self) -> None:
+        self.front.stop()
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(timeout=10)

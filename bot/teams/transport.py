@@ -234,6 +234,11 @@ class TeamsTransport:
         with self._lock:
             self._service_urls[conversation] = service_url
 
+    def remember_conversation(self, conversation: str, service_url: str) -> None:
+        """Where a conversation is, from a validated incoming activity (its `serviceUrl`): the answer to
+        a message typed there is sent there, with no stored reference (a channel with no PLC team yet)."""
+        self._remember(conversation, service_url)
+
     def _store_conversation(self, recipient: str, conversation: str) -> None:
         with self.db.session() as session:
             for identity in session.exec(select(PersonIdentity).where(
@@ -267,11 +272,21 @@ class TeamsTransport:
     def activity(message: Rendered, *, key: str | None = None, data: Mapping[str, Any] | None = None,
                  activity_id: str | None = None) -> dict[str, Any]:
         """The message activity for `message`: its card as an attachment, its text as the summary
-        (a body that is not an Adaptive Card, such as Slack blocks, is left out: the text is sent)."""
-        activity: dict[str, Any] = {"type": "message"}
+        (a body that is not an Adaptive Card, such as Slack blocks, is left out: the text is sent).
+        A body that is a message activity already (the front's answer to a typed command: its text
+        and card, as Teams shows a reply) is sent as it is, with the key added."""
+        body = message.body
+        if isinstance(body, dict) and body.get("type") == "message":
+            activity: dict[str, Any] = dict(body)
+            if activity_id:
+                activity["id"] = activity_id
+            if key is not None:
+                activity["channelData"] = {**(activity.get("channelData") or {}),
+                                           KEY_FIELD: {"key": key, **(data or {})}}
+            return activity
+        activity = {"type": "message"}
         if activity_id:
             activity["id"] = activity_id
-        body = message.body
         if isinstance(body, dict) and body.get("type") == "AdaptiveCard":
             activity["attachments"] = [{"contentType": ADAPTIVE_CARD, "content": body}]
             if message.text:
