@@ -51,7 +51,7 @@ from storage.models.work import Delivery
 
 log = logging.getLogger("plcbot.teams")
 
-ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+ADAPTIVE_CARD = ck.ADAPTIVE
 MESSAGING_ENDPOINT = "/api/messages"
 # The SDK's default for proactive sends with no conversation reference; never used for a reply
 # (replies go to the validated activity's serviceUrl), passed so SERVICE_URL is never read.
@@ -397,13 +397,21 @@ class TeamsFront:
             log.info("Teams install in a %s again: already welcomed", who.conversation_type)
             return
         text, card = welcome_card(who.conversation_type)
+        message = {"type": "message", "text": text,
+                   "attachments": [{"contentType": ADAPTIVE_CARD, "content": card}]}
+        await self.run_sync(self._welcome, key, who.conversation_id, str(activity.get("serviceUrl") or ""), message)
+
+    def _welcome(self, key: str, conversation: str, service_url: str, message: Mapping[str, Any]) -> None:
+        """Post the welcome through the Teams transport (paced, retried on a 429 like every message);
+        a post Teams never took drops the row, so a reinstall welcomes again."""
+        transport: Any = self.services.transports["teams"]
         try:
-            sent = await ctx.send(card_message(text, card))
+            sent = transport.post(conversation, message, service_url=service_url)
         except Exception:
             log.exception("Could not post the Teams welcome")
-            await self.run_sync(self._settle, key, None)
+            self._settle(key, None)
             return
-        await self.run_sync(self._settle, key, getattr(sent, "id", None) or "sent")
+        self._settle(key, sent.id or "sent")
 
     def _claim(self, key: str) -> bool:
         """Take the welcome's ledger row; False when this conversation was welcomed (or is being)."""

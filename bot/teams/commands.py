@@ -924,21 +924,6 @@ def team_reply(services: Services, request: Request, activity: dict[str, Any]) -
     return f"{team.name}: {len(roles)} people", ck.card([ck.heading(ck.md(ck.clip(team.name, 100))), ck.facts(rows)])
 
 
-def mentioned_people(activity: dict[str, Any]) -> list[tuple[str, str]]:
-    """Everyone @mentioned in the message but the bot: (their Teams id, their name), in order, once each."""
-    bot_id = (activity.get("recipient") or {}).get("id")
-    found: dict[str, str] = {}
-    for entity in activity.get("entities") or []:
-        if not isinstance(entity, dict) or entity.get("type") != "mention":
-            continue
-        mentioned = entity.get("mentioned") or {}
-        target = mentioned.get("id") if isinstance(mentioned, dict) else None
-        if not isinstance(target, str) or not 0 < len(target) <= 255 or target == bot_id:
-            continue
-        found.setdefault(target, str(mentioned.get("name") or "Teams user")[:200])
-    return list(found.items())
-
-
 def change_members_reply(services: Services, request: Request, team: Team, asked: Any,
                          activity: dict[str, Any]) -> Reply:
     """`team [facilitator] add | remove @person …`: the people are the message's @mentions (their Teams
@@ -949,7 +934,7 @@ def change_members_reply(services: Services, request: Request, team: Team, asked
 
     assert team.id is not None
     core_teams.require_change_members(request.actor, team, asked.role)  # before anyone is stored
-    people = mentioned_people(activity)
+    people = admin_commands.mentioned_people(activity)
     if not people:
         raise asked.nobody(code)
     remove = asked.op == "remove"

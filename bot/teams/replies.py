@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
 
+from bot.teams.card_kit import ADAPTIVE
 from scheduling import delivery, keys
 from scheduling.transport import Rendered
 from storage.identities import addressee
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("plcbot.teams")
 
-ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 KIND = "command_reply"
 PATIENCE = 600.0  # seconds an answer still rate limited keeps being tried (then it stays pending)
 BACKOFF_BASE = 1.0
@@ -84,7 +84,7 @@ def message(text: str, card: dict[str, Any] | None) -> Rendered:
     """The answer as Teams shows a reply: its text, and its card when it has one."""
     activity: dict[str, Any] = {"type": "message", "text": text}
     if card is not None:
-        activity["attachments"] = [{"contentType": ADAPTIVE_CARD, "content": card}]
+        activity["attachments"] = [{"contentType": ADAPTIVE, "content": card}]
     return Rendered(text, activity)
 
 
