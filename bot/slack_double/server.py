@@ -29,6 +29,8 @@ from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
+from bot.double_server import LoopbackServer
+
 from . import limits
 from .socket_mode import SocketHub
 
@@ -206,7 +208,7 @@ class SlackDouble:
         """Bind an ephemeral port on 127.0.0.1 and serve in a daemon thread."""
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = LoopbackServer(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         server.double = self  # type: ignore[attr-defined]
         self._server = server

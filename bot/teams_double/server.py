@@ -38,6 +38,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.double_server import LoopbackServer
+
 from . import limits
 
 T = TypeVar("T")
@@ -181,7 +183,7 @@ class TeamsDouble:
         """Bind an ephemeral port on 127.0.0.1 and serve in a daemon thread."""
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = LoopbackServer(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         server.double = self  # type: ignore[attr-defined]
         self._server = server
