@@ -9,10 +9,12 @@ from typing import Protocol
 from scheduling.clock import Clock
 from scheduling.transport import Transports
 from storage.db import Database
+from storage.feedback import LinkSecrets
 
 
-class Settings(Protocol):
-    """The settings scheduled work reads (`bot.settings.Settings` has them)."""
+class Settings(LinkSecrets, Protocol):
+    """The settings scheduled work reads (`bot.settings.Settings` has them), with the secrets the
+    anonymous links' key is derived from (`storage.feedback.LinkSecrets`)."""
 
     @property
     def timezone(self) -> str: ...  # the default for schools and teams without their own, an IANA name
@@ -26,8 +28,7 @@ class Settings(Protocol):
     @property
     def min_group_size(self) -> int: ...  # fewest answers an average is shown for
 
-    # Retention (`scheduling.retention`): how long records stay, and the keys the anonymous links
-    # are derived from (see `storage.feedback.install_link_key`).
+    # Retention (`scheduling.retention`): how long records stay.
     @property
     def retention_years(self) -> int: ...
 
@@ -36,18 +37,6 @@ class Settings(Protocol):
 
     @property
     def forget_deactivated_days(self) -> int: ...
-
-    @property
-    def secret_key(self) -> str | None: ...
-
-    @property
-    def signing_secret(self) -> str | None: ...
-
-    @property
-    def bot_token(self) -> str | None: ...
-
-    @property
-    def teams_client_secret(self) -> str | None: ...
 
 
 class Services(Protocol):
