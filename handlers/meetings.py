@@ -91,9 +91,8 @@ def on_meeting(request: CommandRequest, services: Services) -> None:
         try:
             with services.db.session() as session:
                 cancelled = core.cancel_meeting(session, request.actor, team_id=team.id, day=day, now=now)
-        except core.SkippedForBreak as exc:
-            raise UserError(f"The meeting on {exc.when} is not held anyway: it is skipped for the school "
-                            f"break ({escape(exc.why)}).") from None
+        except core.SkippedForBreak as exc:  # its words name the break, as the principal typed it
+            raise UserError(escape(str(exc))) from None
         refresh_agenda(services, cancelled.meeting_id)
         request.reply(cancelled.reply)
         return

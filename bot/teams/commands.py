@@ -742,9 +742,8 @@ def meeting_reply(services: Services, request: Request, activity: dict[str, Any]
         try:
             with services.db.session() as session:
                 cancelled = core_meetings.cancel_meeting(session, request.actor, team_id=team.id, day=day, now=now)
-        except core_meetings.SkippedForBreak as exc:
-            raise UserError(f"The meeting on {exc.when} is not held anyway: it is skipped for the school "
-                            f"break ({exc.why}).") from None
+        except core_meetings.SkippedForBreak as exc:  # its words name the break, as the principal typed it
+            raise UserError(ck.md(str(exc))) from None
         _refresh_agenda(services, cancelled.meeting_id)
         return cancelled.reply, None
     raise UserError(f"I don't know meeting {word[:20]}. {MEETING_USAGE}")
