@@ -176,13 +176,16 @@ def _team(bot: Bot, double: TeamsDouble) -> tuple[dict[str, Any], dict[str, Any]
     with bot.services.db.session() as session:
         session.add(School(name="Lincoln Elementary", timezone=ZONE, self_service=True))
     fay_user = TeamsUser(double, fay["id"], bot_url=bot.url)
+    told = Replies(double)
     assert fay_user.say_in_channel("setup", team["id"]).status == 200
-    Replies(double).next(team["id"])
+    told.next(team["id"])
     fields = inputs(dialog_card(fay_user.task_fetch({"dialog_id": team_setup.DIALOG}, team_id=team["id"])))
     good = {"action": team_setup.SUBMIT, "name": "Grade 3 Math", "school": fields["school"]["choices"][0]["value"],
             "facilitators": fay["id"], "members": f"{ana['id']},{ben['id']}", "days": "tue", "time": "15:30",
             "minutes": "45", "timezone": ZONE, "share_names": "false"}
     dialog_card(fay_user.task_submit(good, team_id=team["id"]))
+    text, _ = told.next(team["id"])  # the channel is told through the ledger, after the dialog closes
+    assert text == "Grade 3 Math is set up.", text
     with bot.services.db.session() as session:
         t = session.exec(select(Team)).one()
         assert t.id is not None
