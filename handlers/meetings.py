@@ -30,8 +30,8 @@ from storage.rules.agenda import (
     RuleError,
     local_label,
     parse_meeting_add,
+    parse_meeting_cancel,
 )
-from storage.rules.dates import parse_date
 from storage.rules.roles import Action, Forbidden, require
 from storage.teams import active_members
 from storage.views.meeting_actions import ActionAssigned, MeetingLogDue
@@ -56,14 +56,11 @@ def on_meeting(request: CommandRequest, services: Services) -> None:
     today = now.astimezone(zone).date()
     if word in ("", "list"):
         with services.db.session() as session:
-            store.ensure_upcoming(session, team=team, now=now)
-            rows = store.upcoming(session, team_id=team.id, now=now, limit=10, skipped=True)
+            rows = core.upcoming_meetings(session, team=team, now=now)
         if not rows:
             request.reply(f"No meetings are planned. {USAGE}")
             return
-        lines = [f"• {local_label(m.starts_at, team.timezone)} · " + (
-            f"skipped: {escape(skip)}" if (skip := store.skipped_for(m)) else
-            f"{m.minutes} min" + (" · one-off" if m.source == "one_off" else "")) for m in rows]
+        lines = [f"• {m.when} · {m.detail(escape)}" for m in rows]
         said = "; ".join(line.removeprefix("• ") for line in lines)
         request.reply(f"Upcoming meetings: {said}"[:2000],
                       blocks=render.chunk("*Upcoming meetings*", lines, max_blocks=3))
@@ -82,16 +79,11 @@ def on_meeting(request: CommandRequest, services: Services) -> None:
         request.reply(f":calendar: {added.reply}")
         return
     if word == "cancel":
-        day: date | None = None
-        if rest.strip():
-            try:
-                day = parse_date(rest, today=today)
-            except ValueError as exc:
-                raise UserError(escape(str(exc))) from None
         try:
+            day = parse_meeting_cancel(rest, today=today)
             with services.db.session() as session:
                 cancelled = core.cancel_meeting(session, request.actor, team_id=team.id, day=day, now=now)
-        except core.SkippedForBreak as exc:  # its words name the break, as the principal typed it
+        except (RuleError, core.SkippedForBreak) as exc:  # a break's words are as the principal typed them
             raise UserError(escape(str(exc))) from None
         refresh_agenda(services, cancelled.meeting_id)
         request.reply(cancelled.reply)

@@ -206,6 +206,8 @@ def test_meetings_added_and_cancelled_move_and_drop_their_posts(bot):
     team = seed_team(bot)
     _command(bot, "UT1", "meeting cancel", team.channel)
     assert "Only this team's facilitators" in _last_response(bot)
+    _command(bot, "UFAC", "meeting cancel someday", team.channel)
+    assert "couldn't read" in _last_response(bot)
     for bad, why in (("meeting add", "date and a time"), ("meeting add Dec 10 25:00", "is not a time"),
                      ("meeting add someday 15:00", "couldn't read"), ("meeting add Nov 2 2026 15:00", "has passed"),
                      ("meeting add Dec 10 15:00 500", "between 10 and 240")):

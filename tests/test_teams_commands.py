@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -20,7 +21,7 @@ from sqlmodel import select
 from bot.teams import setup as team_setup
 from bot.teams_double import TeamsDouble, TeamsUser
 from scheduling.clock import FakeClock
-from storage.models import ActionItem, Cycle, Membership, Person, PersonIdentity, School, Team, TeamPlace
+from storage.models import ActionItem, Cycle, Meeting, Membership, Person, PersonIdentity, School, Team, TeamPlace
 from tests.harness import START
 from tests.test_teams_cards import problems, wrapped_size
 from tests.test_teams_front import CARD, Bot, sent
@@ -222,6 +223,27 @@ def test_setup_from_the_roster_then_cycle_norms_meetings_actions_and_home(bot: B
     assert ana_user.say_in_channel("meeting list", channel).status == 200
     text, card = replies.next(channel)
     assert card is not None and "Upcoming meetings" in words(card) and "45 min" in words(card)
+
+    # ---- meeting cancel: facilitators only; a date it cannot read changes nothing; the next one, then back
+    assert ana_user.say_in_channel("meeting cancel", channel).status == 200
+    text, _ = replies.next(channel)
+    assert text.startswith("⛔"), text
+    assert fay_user.say_in_channel("meeting cancel someday", channel).status == 200
+    text, _ = replies.next(channel)
+    assert "couldn't read" in text, text
+    with bot.services.db.read() as session:
+        assert session.exec(select(Meeting).where(Meeting.status == "cancelled")).all() == []
+    assert fay_user.say_in_channel("meeting cancel", channel).status == 200
+    text, _ = replies.next(channel)
+    assert text.startswith("Cancelled the meeting on"), text
+    with bot.services.db.read() as session:
+        [gone] = session.exec(select(Meeting).where(Meeting.status == "cancelled")).all()
+    local = gone.starts_at.astimezone(ZoneInfo(ZONE))
+    assert fay_user.say_in_channel(f"meeting add {local:%Y-%m-%d %H:%M}", channel).status == 200
+    text, _ = replies.next(channel)
+    assert "Added a 45-minute meeting" in text, text
+    with bot.services.db.read() as session:
+        assert session.exec(select(Meeting).where(Meeting.status == "cancelled")).all() == []
 
     # ---- action @someone: the owner is the mentioned person, told in their chat with the bot
     assert mention_in_channel(fay_user, double, channel, "action", ana, "share the fractions rubric").status == 200

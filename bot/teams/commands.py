@@ -704,7 +704,7 @@ def meeting_reply(services: Services, request: Request, activity: dict[str, Any]
     from zoneinfo import ZoneInfo
 
     from handlers.core import meetings as core_meetings
-    from storage.rules.agenda import local_label, parse_meeting_add
+    from storage.rules.agenda import parse_meeting_add, parse_meeting_cancel
 
     team = request.require_team()
     assert team.id is not None
@@ -714,11 +714,8 @@ def meeting_reply(services: Services, request: Request, activity: dict[str, Any]
     today = now.astimezone(ZoneInfo(team.timezone)).date()
     if word in ("", "list"):
         with services.db.session() as session:
-            meeting_store.ensure_upcoming(session, team=team, now=now)
-            rows = meeting_store.upcoming(session, team_id=team.id, now=now, limit=10, skipped=True)
-            pairs = [(ck.md(local_label(m.starts_at, team.timezone)),
-                      f"skipped: {ck.md(skip)}" if (skip := meeting_store.skipped_for(m)) else
-                      f"{m.minutes} min" + (" · one-off" if m.source == "one_off" else "")) for m in rows]
+            pairs = [(ck.md(m.when), m.detail(ck.md))
+                     for m in core_meetings.upcoming_meetings(session, team=team, now=now)]
         if not pairs:
             return f"No meetings are planned. {MEETING_USAGE}", None
         body = [ck.heading(f"Upcoming meetings of {ck.md(ck.clip(team.name, 100))}"), ck.facts(pairs)]
@@ -733,12 +730,7 @@ def meeting_reply(services: Services, request: Request, activity: dict[str, Any]
             _refresh_agenda(services, added.meeting_id)
         return f"📅 {added.reply}", None
     if word == "cancel":
-        day = None
-        if rest.strip():
-            try:
-                day = parse_date(rest, today=today)
-            except ValueError as exc:
-                raise UserError(str(exc)) from None
+        day = parse_meeting_cancel(rest, today=today)
         try:
             with services.db.session() as session:
                 cancelled = core_meetings.cancel_meeting(session, request.actor, team_id=team.id, day=day, now=now)

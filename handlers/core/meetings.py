@@ -8,7 +8,7 @@ in `handlers.forms.submit`: `check_wrapup` (read-only) and `write_wrapup` (one t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -35,6 +35,31 @@ class MeetingResult(ActionResult):
     when: str = ""  # the meeting's local date and time, in words
     refresh_agenda: bool = False  # its agenda was posted: the front updates it
     agenda_posted: bool = False
+
+
+@dataclass(frozen=True)
+class UpcomingMeeting:
+    """One line of `meeting list`: when, and how long it is or why a break skips it."""
+
+    when: str  # local date and time, in words
+    minutes: int
+    one_off: bool
+    skipped: str | None  # the break's label (as the principal typed it) when a break skips it
+
+    def detail(self, escape: Callable[[str], str]) -> str:
+        """`45 min · one-off`, or `skipped: LABEL` with the label escaped for the front's markup."""
+        if self.skipped:
+            return f"skipped: {escape(self.skipped)}"
+        return f"{self.minutes} min" + (" · one-off" if self.one_off else "")
+
+
+def upcoming_meetings(session: Session, *, team: Team, now: datetime, limit: int = 10) -> list[UpcomingMeeting]:
+    """The team's next meetings, those a break skips included (planned ones are made first)."""
+    assert team.id is not None
+    store.ensure_upcoming(session, team=team, now=now)
+    return [UpcomingMeeting(when=local_label(m.starts_at, team.timezone), minutes=m.minutes,
+                            one_off=m.source == "one_off", skipped=store.skipped_for(m))
+            for m in store.upcoming(session, team_id=team.id, now=now, limit=limit, skipped=True)]
 
 
 class SkippedForBreak(UserError):

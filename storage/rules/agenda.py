@@ -306,6 +306,16 @@ def parse_meeting_add(text: str, *, today: date) -> MeetingRequest:
     return MeetingRequest(day, at, minutes)
 
 
+def parse_meeting_cancel(text: str, *, today: date) -> date | None:
+    """Read the optional `DATE` of `meeting cancel [DATE]`: None (the next meeting) when none is given."""
+    if not (text or "").strip():
+        return None
+    try:
+        return parse_date(text, today=today)
+    except ValueError as exc:
+        raise RuleError(str(exc)) from None
+
+
 def schedule_starts(weekdays: str, at: str | None, tz: str, *, after: datetime, days: int) -> list[datetime]:
     """Start instants (aware UTC) of a weekly schedule in `tz`, from `after`'s local date for `days`."""
     if not at:
