@@ -282,6 +282,7 @@ def test_principal_edits_school_settings_and_a_member_cannot(bot):
     reply = bot.user("UPRIN").submit(view, {h.S_TZ: {h.V: "America/Denver"}, h.S_SELF: {h.V: ["self"]},
                                             h.S_DIGEST_DAY: {h.V: "4"}, h.S_DIGEST_TIME: {h.V: "08:30"}})
     assert reply.status == 200 and not (reply.json or {}).get("errors")
+    bot.wait_idle()  # the modal closes at the ack; the save comes after it
     with bot.db.read() as session:
         school = session.get(School, team.school_id)
         assert (school.timezone, school.self_service, school.digest_weekday, school.digest_time) == (

@@ -183,7 +183,8 @@ def _team(bot: Bot, double: TeamsDouble) -> tuple[dict[str, Any], dict[str, Any]
     good = {"action": team_setup.SUBMIT, "name": "Grade 3 Math", "school": fields["school"]["choices"][0]["value"],
             "facilitators": fay["id"], "members": f"{ana['id']},{ben['id']}", "days": "tue", "time": "15:30",
             "minutes": "45", "timezone": ZONE, "share_names": "false"}
-    dialog_card(fay_user.task_submit(good, team_id=team["id"]))
+    done = dialog_card(fay_user.task_submit(good, team_id=team["id"]))
+    assert "(America/New York)" in words(done), words(done)  # a zone's `_` is a space, not a look-alike `ˍ`
     text, _ = told.next(team["id"])  # the channel is told through the ledger, after the dialog closes
     assert text == "Grade 3 Math is set up.", text
     with bot.services.db.session() as session:

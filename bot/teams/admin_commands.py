@@ -131,7 +131,7 @@ def school_card(services: Services, school: Any) -> Reply:
         teams = list(session.exec(select(Team.name).where(Team.school_id == school.id, col(Team.archived_at).is_(None))
                                   .order_by(col(Team.name))).all())
         names = _names(session)
-    rows = [("Time zone", ck.md(school.timezone)),
+    rows = [("Time zone", ck.zone(school.timezone)),
             ("School hours", ck.md(school.school_hours or services.settings.school_hours)),
             ("Digest", f"{WEEKDAYS[school.digest_weekday]}s at {ck.md(school.digest_time)}"),
             ("Self-service", "teachers may set up the first team" if school.self_service else "off"),
@@ -146,7 +146,7 @@ def create(services: Services, request: Request, rest: str) -> Reply:
     require(request.actor, Action.CREATE_SCHOOL)
     new = core.read_create(rest, default_timezone=services.settings.timezone, show=ck.md)
     made = core.create(services, request.actor, new, show=shown)
-    return done(f"🏫 {shown(made.name)} is created ({ck.md(made.timezone)}). Name its principals with "
+    return done(f"🏫 {shown(made.name)} is created ({ck.zone(made.timezone)}). Name its principals with "
                 f"**@plcbot school principal add @person in {ck.md(ck.clip(made.name, 100))}**.")
 
 

@@ -65,6 +65,11 @@ def md(text: str | None) -> str:
     return _LINE_START.sub(_lead, out)
 
 
+def zone(name: str) -> str:
+    """A time zone's name as people read it (`America/New York`): its `_` would otherwise show as `ˍ`."""
+    return md(name.replace("_", " "))
+
+
 def clip(text: str, limit: int, *, suffix: str = "…") -> str:
     return text if len(text) <= limit else text[: max(0, limit - len(suffix))].rstrip() + suffix
 

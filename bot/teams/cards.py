@@ -53,6 +53,7 @@ from bot.teams.card_kit import (
     submit,
     subtle,
     text,
+    zone,
 )
 from storage.rules import cycles as cycle_rules
 from storage.rules import feedback as feedback_rules
@@ -727,7 +728,7 @@ def upload_failed(view: UploadFailed, names: Names = plain_names) -> Rendered:
 
 # ------------------------------------------------------------------------------ teams
 def _schedule(weekdays: str, at: str | None, minutes: int, timezone: str) -> str:
-    return f"{md(weekdays)}" + (f" at {md(at)}" if at else "") + f", {minutes} minutes ({md(timezone)})"
+    return f"{md(weekdays)}" + (f" at {md(at)}" if at else "") + f", {minutes} minutes ({zone(timezone)})"
 
 
 def setup_saved(view: SetupSaved, names: Names = plain_names) -> Rendered:

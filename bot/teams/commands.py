@@ -578,7 +578,7 @@ def audit_reply(services: Services, request: Request, activity: dict[str, Any]) 
                      f"{ck.md(ck.clip(target, 80))}{school}"
                      + (f" · {ck.md(ck.clip(' '.join(row.detail.split()), 200))}" if row.detail else "")))
     zones = {str(page.zone(row, fallback=fallback)) for row in page.rows}
-    said = (f"Times in {ck.md(zones.pop())}" + (" (the school's time zone)." if len(page.zones) == 1 else ".")
+    said = (f"Times in {ck.zone(zones.pop())}" + (" (the school's time zone)." if len(page.zones) == 1 else ".")
             if len(zones) == 1 else "Times in each school's own time zone.")
     body = [ck.heading(ck.md(ck.clip(title, 150))), ck.subtle(said), *ck.facts_fit(rows, ck.CARD_BUDGET, "entries")]
     if page.more:
