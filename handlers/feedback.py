@@ -17,6 +17,7 @@ from slack_bolt import Ack, App
 from bot.render import feedback as render
 from handlers.core import feedback as core
 from handlers.core.feedback import link_key
+from handlers.dm_reply import interaction_id, tell_by_dm
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
 from storage.people import load_actor
@@ -124,10 +125,10 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
             view = build_modal(services, user_id=user_id, meeting_id=meeting_id)
             client.views_open(trigger_id=body["trigger_id"], view=view)
         except UserError as exc:
-            _tell(body, client, respond, user_id, str(exc))
+            _tell(services, body, client, respond, user_id, str(exc))
         except Exception as exc:
             _log_failure("open the feedback form", exc)
-            _tell(body, client, respond, user_id, OUR_FAULT)
+            _tell(services, body, client, respond, user_id, OUR_FAULT)
 
     def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Validate inline, store one answer per person, then thank them."""
@@ -157,7 +158,7 @@ def register(app: App, services: Services, wiring: Wiring) -> None:
     app.view(render.CALLBACK_SUBMIT)(on_submit)
 
 
-def _tell(body: dict[str, Any], client: Any, respond: Any, user_id: str, text: str) -> None:
+def _tell(services: Services, body: dict[str, Any], client: Any, respond: Any, user_id: str, text: str) -> None:
     """An ephemeral note to the person who clicked, wherever the button was."""
     if body.get("response_url"):
         respond(text=text, response_type="ephemeral", replace_original=False)
@@ -165,5 +166,5 @@ def _tell(body: dict[str, Any], client: Any, respond: Any, user_id: str, text: s
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
     if channel:
         client.chat_postEphemeral(channel=channel, user=user_id, text=text)
-    else:  # a button in the Home tab or a modal: a DM is the only place left
-        client.chat_postMessage(channel=user_id, text=text)
+    else:  # a button in the Home tab or a modal: a DM is the only place left, sent once per click
+        tell_by_dm(services, user_id, interaction_id(body), text)

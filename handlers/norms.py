@@ -6,7 +6,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
-from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from bot.render import agenda as render
@@ -15,12 +14,14 @@ from handlers.agenda import meta_id
 from handlers.core import norms as core
 from handlers.errors import OUR_FAULT, UserError
 from handlers.router import CommandRequest
-from scheduling.delivery import deliver
+from scheduling import keys
+from scheduling.delivery import Outcome, deliver
 from storage import norms as store
 from storage.models import Team
 from storage.people import load_actor
 from storage.rules.agenda import MAX_NORMS, NORM_MAX_LEN, RuleError, clean_norms
 from storage.rules.roles import Action, Forbidden, Role, require
+from storage.views.norms import NormsChanged
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -30,14 +31,57 @@ log = logging.getLogger("plcbot.norms")
 USAGE = "`/plc norms` posts them · `/plc norms edit` · `/plc norms who` · `/plc norms history`"
 
 
-def norms_blocks(services: Services, team: Team) -> tuple[str, list[dict[str, Any]]]:
+def norms_view(services: Services, team: Team) -> NormsChanged:
+    """The team's norms as they stand, with how many members have committed to this version.
+
+    The same view model as a change's announcement, with nobody named as the changer: both fronts
+    render it as the plain norms post with its commit button."""
     assert team.id is not None
     with services.db.read() as session:
         norms = store.current_norms(session, team_id=team.id)
         version = store.current_version(session, team_id=team.id)
         done, pending = store.commitment_status(session, team_id=team.id, version=version)
-    return render.norms_message(team_name=team.name, team_id=team.id, norms=norms, version=version,
-                                committed=len(done), members=len(done) + len(pending))
+    return NormsChanged(team_id=team.id, team_name=team.name, norms=tuple(norms), version=version, changed_by="",
+                        committed=len(done), members=len(done) + len(pending))
+
+
+def norms_blocks(services: Services, team: Team) -> tuple[str, list[dict[str, Any]]]:
+    """The norms post as Block Kit, for refreshing a posted one in place (`chat.update`)."""
+    return render.norms_changed(norms_view(services, team))
+
+
+NOT_IN_CHANNEL = "I can't post in this channel. Invite me with `/invite @plcbot` and try again."
+# What the ledger records when Slack refuses the channel itself: the person can fix it by inviting the bot.
+CHANNEL_REFUSED = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+
+
+def post_norms(request: CommandRequest, services: Services, team: Team) -> None:
+    """Post the norms in the team's channel through the delivery ledger, once per `/plc norms`.
+
+    The key is the invocation's trigger id, so a connection dropped after Slack stored the post is
+    settled by finding the post, never by posting it again, while each new `/plc norms` posts anew."""
+    request_id = request.trigger_id or services.clock.now().isoformat()
+    outcome = deliver(services, key=keys.norms_post(team.id, request_id), kind="norms_post",
+                      recipient=team.channel_id, view=norms_view(services, team))
+    answer_unposted(request, outcome)
+
+
+def answer_unposted(request: CommandRequest, outcome: Outcome) -> None:
+    """Tell the caller what they can do when the post did not settle as sent; silent when it did
+    (or when another worker is posting this very request right now)."""
+    if outcome.sent or outcome.state == "in_flight":
+        return
+    if outcome.state == "failed":
+        if outcome.error in CHANNEL_REFUSED:
+            raise UserError(NOT_IN_CHANNEL)
+        # Slack refused the message itself: our fault, and the router apologises for it.
+        raise RuntimeError(f"Slack refused the norms post {outcome.key}: {outcome.error}")
+    if outcome.error == "ratelimited":
+        request.reply("Slack is busy right now and the norms were not posted. Run `/plc norms` again in a minute.")
+        return
+    # In doubt: Slack did not answer, and the post is not in the channel (yet).
+    request.reply("Slack did not confirm the post. If the norms do not appear in the channel in a minute, "
+                  "run `/plc norms` again.")
 
 
 def on_norms(request: CommandRequest, services: Services) -> None:
@@ -71,14 +115,7 @@ def on_norms(request: CommandRequest, services: Services) -> None:
     if word:
         raise UserError(f"I don't know `/plc norms {word[:30]}`. {USAGE}")
     core.require_member(request.actor, team)
-    text, blocks = norms_blocks(services, team)
-    try:
-        services.slack_send.chat_postMessage(channel=team.channel_id, text=text, blocks=blocks,
-                                             unfurl_links=False, unfurl_media=False)
-    except SlackApiError as exc:
-        if exc.response.get("error") in ("not_in_channel", "channel_not_found", "is_archived"):
-            raise UserError("I can't post in this channel. Invite me with `/invite @plcbot` and try again.") from None
-        raise
+    post_norms(request, services, team)
 
 
 def register(app: App, services: Services, wiring: Wiring) -> None:

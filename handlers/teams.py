@@ -70,6 +70,7 @@ from bot.render.teams import (  # noqa: F401  (the ids and builders are part of 
 from handlers import forms
 from handlers.core import schools as core_schools
 from handlers.core import teams as core
+from handlers.dm_reply import interaction_id, tell_by_dm
 from handlers.errors import OUR_FAULT, Invalid, UserError
 from handlers.home import HomeBoard, publish_home
 from handlers.router import CommandRequest
@@ -306,7 +307,7 @@ def on_setup_submit(services: Services, ack: Ack, body: dict[str, Any], view: di
     except Exception:
         log.exception("Failed to save the team setup")
         text = OUR_FAULT
-    _tell(services, channel_id, user_id, text)
+    _tell(services, channel_id, user_id, text, request_id=interaction_id(body))
     refresh_homes(services, board, changed)
 
 
@@ -378,17 +379,16 @@ def _announce_share_names(services: Services, notice: core.Notice, channel_id: s
         log.exception("Could not tell team %s that sharing names changed", notice.team_id)
 
 
-def _tell(services: Services, channel_id: str, user_id: str, text: str) -> None:
-    """An ephemeral note in the channel, or a DM when the person is not in it."""
-    try:
-        if not channel_id:
-            raise SlackApiError("no channel", {"ok": False, "error": "channel_not_found"})
-        services.slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
-    except SlackApiError:
+def _tell(services: Services, channel_id: str, user_id: str, text: str, *, request_id: str) -> None:
+    """How a submitted form went: an ephemeral note in the channel, or, when the person is not in it
+    (or the form has no channel), a DM through the ledger, once per submission (`request_id`)."""
+    if channel_id:
         try:
-            services.slack.chat_postMessage(channel=user_id, text=text)
+            services.slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+            return
         except SlackApiError:
-            log.warning("Could not tell %s about their change", user_id)
+            pass
+    tell_by_dm(services, user_id, request_id, text)
 
 
 # ---------------------------------------------------------------------- /plc team
@@ -571,10 +571,11 @@ def on_school_submit(services: Services, ack: Ack, body: dict[str, Any], view: d
 
     def failed(_: core_schools.SettingsChecked, exc: Exception) -> None:
         if isinstance(exc, Forbidden | UserError):
-            _tell(services, "", user_id, f":no_entry: {escape(str(exc))} Nothing was changed.")
+            _tell(services, "", user_id, f":no_entry: {escape(str(exc))} Nothing was changed.",
+                  request_id=interaction_id(body))
         else:
             log.exception("Failed to save the school settings", exc_info=exc)
-            _tell(services, "", user_id, OUR_FAULT)
+            _tell(services, "", user_id, OUR_FAULT, request_id=interaction_id(body))
 
     forms.submit(ack, services, field=S_TZ, check=check, write=write, failed=failed)
 

@@ -102,6 +102,12 @@ def norms(team_id: int | None, version: int) -> str:
     return f"norms:{team_id}:v{version}"
 
 
+def norms_post(team_id: int | None, request_id: str) -> str:
+    """The norms posted in the team's channel on request (`/plc norms`): one post per request,
+    `request_id` being the slash command's trigger id (unique per invocation)."""
+    return f"norms-post:{team_id}:{request_id}"[:200]
+
+
 def team_share_names(team_id: int | None, shared: bool, stamp: str) -> str:
     return f"team-share-names:{team_id}:{'on' if shared else 'off'}:{stamp}"
 
@@ -119,6 +125,13 @@ def command_reply(conversation: str, message_id: str) -> str:
     the platform delivers it. Both ids are the platform's (long on Teams), hence hashed."""
     digest = hashlib.sha256(f"{conversation}\n{message_id}".encode()).hexdigest()[:40]
     return f"command-reply:{digest}"
+
+
+def dm_reply(user: str, request_id: str) -> str:
+    """The answer to someone's own click or form, DMed because no ephemeral reply can reach them
+    (a button in the Home tab, a form whose channel they are not in): one per interaction,
+    `request_id` being its trigger id or the modal's view id."""
+    return f"dm-reply:{user}:{request_id}"[:200]
 
 
 # ------------------------------------------------------------------ messages and files: digest, privacy

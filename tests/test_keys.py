@@ -46,3 +46,10 @@ def test_every_key_format_is_the_one_existing_databases_hold():
     assert keys.digest_job(1, "2026-W48") == "digest:1:2026-W48"
     assert keys.retention_job(d) == "retention:2026-12-03"
     assert keys.command_reply("a:1xyz", "1765000000000") == "command-reply:b35ba8047ce7f303397e88229b31182b4959d472"
+
+
+def test_the_keys_of_answers_given_once_per_request():
+    """One norms post per `/plc norms`, one DM per interaction: keyed by the request's own id."""
+    assert keys.norms_post(2, "13.17.ab") == "norms-post:2:13.17.ab"
+    assert keys.dm_reply("UT1", "V123") == "dm-reply:UT1:V123"
+    assert len(keys.norms_post(2, "t" * 300)) == 200 and len(keys.dm_reply("UT1", "v" * 300)) == 200

@@ -114,6 +114,8 @@ MESSAGE_KINDS = {
     "action_item": "action item reminders",
     "meeting_log": "meeting logs",
     "norms": "team norms",
+    "norms_post": "team norms posted on request",
+    "dm_reply": "answers to your own clicks and forms",
     "team_join": "notices that someone joined a team's channel",
     "team_share_names": "notices about sharing names with the principal",
     "digest": "weekly digests",

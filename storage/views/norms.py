@@ -13,6 +13,8 @@ class NormsChanged(View):
 
     `changed_by` is the person's id (a front that shows mentions uses it), `changed_by_name` how a
     front that shows names writes them; `committed` of `members` have committed to this version.
+    With `changed_by` empty it is the norms as they stand, posted on request (`/plc norms`): the
+    fronts render the same post without the "updated the norms" line.
     """
 
     team_id: int
