@@ -13,7 +13,14 @@ from bot.render import agenda, cycles, digest, feedback
 from scheduling.transport import Rendered
 from storage.views import View
 from storage.views.agenda import ActionReminder, AgendaPost
-from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt, RoundSummary, SupportCard
+from storage.views.cycles import (
+    CheckinCard,
+    CycleStatus,
+    DeliveryFailures,
+    ReflectionPrompt,
+    RoundSummary,
+    SupportCard,
+)
 from storage.views.digest import DigestSummary, UploadFailed
 from storage.views.digest_actions import DigestPart
 from storage.views.feedback import FeedbackPrompt
@@ -27,6 +34,7 @@ RENDERERS: dict[type[View], Renderer] = {
     DeliveryFailures: cycles.delivery_failures,
     SupportCard: cycles.support_message,
     ReflectionPrompt: cycles.reflection_message,
+    CycleStatus: cycles.cycle_status,
     AgendaPost: agenda.agenda_post,
     ActionReminder: agenda.action_reminder,
     FeedbackPrompt: feedback.feedback_prompt,

@@ -24,7 +24,14 @@ from storage.rules.agenda import MeetingLog
 from storage.views import cycle_actions
 from storage.views.agenda import ActionReminder, AgendaPost
 from storage.views.agenda_actions import AgendaDue
-from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt, RoundSummary, SupportCard
+from storage.views.cycles import (
+    CheckinCard,
+    CycleStatus,
+    DeliveryFailures,
+    ReflectionPrompt,
+    RoundSummary,
+    SupportCard,
+)
 from storage.views.digest import DigestSummary, UploadFailed
 from storage.views.digest_actions import DigestOutcome, DigestPart
 from storage.views.feedback import FeedbackPrompt
@@ -44,6 +51,7 @@ RENDERERS: dict[type, Renderer] = {
     DeliveryFailures: cards.delivery_failures,
     SupportCard: cards.support_request,
     ReflectionPrompt: cards.reflection_prompt,
+    CycleStatus: cards.cycle_status,
     AgendaPost: cards.agenda_post,
     ActionReminder: cards.action_reminder,
     FeedbackPrompt: cards.feedback_prompt,

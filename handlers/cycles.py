@@ -153,16 +153,8 @@ def run_cycle(request: CommandRequest, services: Services) -> ActionResult | Non
 
 
 def show_status(request: CommandRequest, services: Services, team: Team) -> None:
-    if request.role is None:
-        raise UserError("Only members of this team can see its learning cycle.")
-    today = team_today(services, team)
-    with services.db.read() as session:
-        cycle = store.active_cycle(session, team_id=team.id or 0)
-        summary = store.cycle_summary(session, cycle=cycle) if cycle else None
-        breaks = store.break_rules(store.breaks(session, school_id=team.school_id))
-    week = rules.cycle_week(cycle.start_date, cycle.weeks, today) if cycle else None
-    text, blocks = render.status_blocks(team_name=team.name, cycle=cycle, week=week, today=today,
-                                        summary=summary, breaks=breaks)
+    """`/plc cycle`: the core's status (members only), in Block Kit, to the caller alone."""
+    text, blocks = render.cycle_status(core.status(services, request.actor, team=team))
     request.reply(text, blocks=blocks)
 
 

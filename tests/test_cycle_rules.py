@@ -206,3 +206,66 @@ def test_parse_number_never_returns_something_impossible(text):
     except ValueError:
         return
     assert abs(value) < rules.VALUE_LIMIT
+
+
+# ---------------------------------------------------------------------------- the cycle's status (one builder)
+def _status_cycle(**over):
+    from storage.models import Cycle
+
+    base = dict(id=1, team_id=1, title="Fractions", goal="Place fractions", strategy="", metric_name="Exit ticket",
+                metric_unit="%", baseline=40.0, target=80.0, start_date=date(2026, 11, 30), weeks=6,
+                checkin_weekday=3, checkin_time="14:00", status="active", paused_until=None)
+    return Cycle(**{**base, **over})
+
+
+def _week(n, **over):
+    return {"week": n, "state": "closed", "skip_reason": None, "asked": 4, "answered": 3, "away": 0,
+            "unreachable": 0, "counts": {}, "mean": None, "reported": 0, **over}
+
+
+def test_status_of_a_paused_cycle_with_a_skipped_week_a_break_ahead_and_this_weeks_rate():
+    from storage.views.cycles import WeekRate, WeekRow, cycle_status
+
+    today = date(2026, 12, 16)  # a Wednesday in the cycle's third week
+    cycle = _status_cycle(status="paused", paused_until=date(2026, 12, 18))
+    weeks = [_week(1, mean=50.0, reported=3),
+             _week(2, state="skipped", asked=0, answered=0),  # no reason stored: the pause skipped it
+             _week(3, mean=60.0, reported=2, answered=3, asked=4, away=1)]
+    breaks = [rules.Break(date(2026, 11, 23), date(2026, 11, 27), "Thanksgiving"),  # over: not shown
+              rules.Break(date(2026, 12, 14), date(2026, 12, 16), "Teacher days"),  # ends today: shown
+              rules.Break(date(2026, 12, 21), date(2027, 1, 1), "Winter break"),
+              rules.Break(date(2027, 2, 15), date(2027, 2, 19), "Mid-winter"),
+              rules.Break(date(2027, 4, 5), date(2027, 4, 9), "Spring break"),
+              rules.Break(date(2027, 6, 1), date(2027, 6, 2), "Too far to show")]
+    c = cycle_status(team_name="G3", cycle=cycle, weeks=weeks, breaks=breaks, today=today).cycle
+    assert c is not None
+    assert (c.week, c.phase, c.started) == (3, "deliver/engage", True)
+    assert (c.paused, c.paused_until) == (True, date(2026, 12, 18))
+    assert c.rows == (WeekRow(1, mean=50.0, reported=3, progress=0.25, answered=3, asked=4),
+                      WeekRow(2, skip_reason="paused"),
+                      WeekRow(3, mean=60.0, reported=2, progress=0.5, answered=3, asked=4))
+    assert c.this_week == WeekRate(rate=0.75, answered=3, asked=4, away=1)
+    assert [b.label for b in c.breaks] == ["Teacher days", "Winter break", "Mid-winter"]  # the next three
+    assert (c.checkin_day, c.checkin_time) == ("Thursday", "14:00")
+
+
+def test_status_before_after_and_without_a_cycle():
+    from storage.views.cycles import cycle_status
+
+    assert cycle_status(team_name="G3", cycle=None, weeks=[], breaks=[], today=TODAY).cycle is None
+    before = cycle_status(team_name="G3", cycle=_status_cycle(), weeks=[], breaks=[], today=date(2026, 11, 27)).cycle
+    assert before is not None and (before.week, before.phase, before.started) == (None, None, False)
+    # After its six weeks: no current week, so no "this week" even though week 6 has figures.
+    after = cycle_status(team_name="G3", cycle=_status_cycle(), weeks=[_week(6, mean=70.0, reported=4)], breaks=[],
+                         today=date(2027, 1, 11)).cycle
+    assert after is not None and (after.week, after.started, after.this_week) == (None, True, None)
+    # A skipped current week has no response rate; a week with nobody asked has none either (not 0%).
+    skipped = cycle_status(team_name="G3", cycle=_status_cycle(), weeks=[_week(1, state="skipped",
+                                                                               skip_reason="Winter break")],
+                           breaks=[], today=date(2026, 12, 1)).cycle
+    assert skipped is not None and skipped.this_week is None and skipped.rows[0].skip_reason == "Winter break"
+    nobody = cycle_status(team_name="G3", cycle=_status_cycle(baseline=5.0, target=5.0),
+                          weeks=[_week(1, asked=0, answered=0, mean=5.0, reported=1)], breaks=[],
+                          today=date(2026, 12, 1)).cycle
+    assert nobody is not None and nobody.this_week is not None and nobody.this_week.rate is None
+    assert nobody.rows[0].progress is None  # baseline == target: no way to measure the way

@@ -142,6 +142,14 @@ def test_status_shows_week_phase_goal_points_and_rate(bot):
     assert "50% (2 of 4)" in text  # this week's response rate
 
 
+def test_status_is_for_the_teams_members_only(bot):
+    team = seed_team(bot)
+    make_cycle(bot, team.team_id)
+    bot.double.add_user("UOUT", name="out")
+    bot.user("UOUT").command("cycle", channel=team.channel)
+    assert "Only members of this team can see its learning cycle." in _last_response(bot)["text"]
+
+
 def test_pause_until_date_skips_the_week_then_resumes_by_itself(bot):
     team = seed_team(bot)
     cycle_id = make_cycle(bot, team.team_id)

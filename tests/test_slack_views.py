@@ -15,12 +15,22 @@ import storage.views
 from bot import slack_views
 from storage.rules import digest as digest_rules
 from storage.rules.agenda import ActionView, AgendaSnapshot, CycleView, ItemView
-from storage.rules.cycles import DataPoint
+from storage.rules.cycles import Break, DataPoint
 from storage.rules.cycles import RoundSummary as RoundFigures
 from storage.rules.digest import IsoWeek, MeetingFact, RoundFact, SupportFact, TeamFact
 from storage.views import View
 from storage.views.agenda import ActionReminder, AgendaPost
-from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt, RoundSummary, SupportCard
+from storage.views.cycles import (
+    CheckinCard,
+    CycleStatus,
+    DeliveryFailures,
+    ReflectionPrompt,
+    RoundSummary,
+    RunningCycle,
+    SupportCard,
+    WeekRate,
+    WeekRow,
+)
 from storage.views.digest import DigestSummary, UploadFailed
 from storage.views.digest_actions import DigestPart
 from storage.views.feedback import FeedbackPrompt
@@ -49,6 +59,16 @@ def _figures() -> tuple[digest_rules.TeamFigures, ...]:
     return busy, quiet
 
 
+RUNNING = RunningCycle(
+    title="Fractions <1>", goal="Place *fractions*", strategy="Warm-ups", metric_name="Score", metric_unit="%",
+    baseline=40, target=80, weeks=6, start_date=date(2026, 11, 30), week=3, phase="deliver/engage", started=True,
+    paused=True, paused_until=date(2026, 12, 18),
+    rows=(WeekRow(1, mean=50.0, reported=3, progress=0.25, answered=3, asked=4), WeekRow(2, skip_reason="paused"),
+          WeekRow(3, answered=1, asked=4)),
+    this_week=WeekRate(rate=0.25, answered=1, asked=4, away=1),
+    breaks=(Break(date(2026, 12, 21), date(2027, 1, 1), "Winter <break>"),), checkin_day="Thursday",
+    checkin_time="14:00")
+
 # One or more of each view, in the states that change what Slack shows.
 SAMPLES: list[View] = [
     CARD,
@@ -67,6 +87,10 @@ SAMPLES: list[View] = [
     SupportCard(**{**SUPPORT.__dict__, "state": "following_up", "follower": "UFAC"}),
     SupportCard(**{**SUPPORT.__dict__, "state": "resolved", "follower": "UFAC"}),
     ReflectionPrompt(cycle_id=5, title="Fractions", team_name="G3", weeks=6),
+    CycleStatus(team_name="G<3>"),
+    CycleStatus(team_name="G3", cycle=RUNNING),
+    CycleStatus(team_name="G3", cycle=RunningCycle(**{**RUNNING.__dict__, "week": None, "phase": None, "started": False,
+                                                      "paused": False, "rows": (), "this_week": None, "breaks": ()})),
     AgendaPost(SNAP),
     AgendaPost(AgendaSnapshot(**{**SNAP.__dict__, "started": True})),
     AgendaPost(AgendaSnapshot(**{**SNAP.__dict__, "status": "cancelled"})),

@@ -28,6 +28,7 @@ from storage.rules import visibility as vis
 from storage.rules.agenda import ActionView, AgendaSnapshot, CycleView, ItemView, MeetingLog
 from storage.rules.digest import MeetingFact, RoundFact, SupportFact, TeamFact
 from storage.views import View, cycle_actions
+from storage.views import cycles as cycle_views
 from storage.views.agenda import ActionReminder, AgendaPost
 from storage.views.cycles import CheckinCard, DeliveryFailures
 from storage.views.digest import DigestSummary
@@ -181,7 +182,8 @@ def test_every_view_model_has_a_teams_renderer():
 def test_every_action_result_in_storage_views_has_a_teams_renderer_and_a_sample():
     """The dataclasses of storage/views/*.py that are messages: each has a renderer (or is loaded
     first, `LOADED`), and a sample here."""
-    parts = {storage.views.Offer, PrivacyTeam}  # pieces of other views, never shown alone
+    parts = {storage.views.Offer, PrivacyTeam,  # pieces of other views, never shown alone
+             cycle_views.RunningCycle, cycle_views.WeekRow, cycle_views.WeekRate}
     found: set[type] = set()
     for info in pkgutil.iter_modules(storage.views.__path__, "storage.views."):
         module = importlib.import_module(info.name)

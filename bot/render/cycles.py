@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import json
 from datetime import date, time
-from typing import Any, Protocol
+from typing import Any
 
 from bot.render import blocks as bk
 from bot.render.mrkdwn import FORGOTTEN_PREFIX, clip, escape, user
 from storage.rules import cycles as rules
 from storage.views import Offer
 from storage.views import cycles as views
-from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt, RoundSummary, SupportCard
+from storage.views.cycles import (
+    CheckinCard,
+    CycleLike,
+    CycleStatus,
+    DeliveryFailures,
+    ReflectionPrompt,
+    RoundSummary,
+    SupportCard,
+)
 
-# CheckinCard and SupportCard moved to storage.views.cycles; imported here, they stay importable from here.
+# CheckinCard, SupportCard and CycleLike moved to storage.views.cycles; imported here, they stay importable from here.
 
 Blocks = list[dict[str, Any]]
 
@@ -54,23 +62,6 @@ def buttons(offers: tuple[Offer, ...], *, block_id: str) -> dict[str, Any]:
     """An actions block with one button per offer, the primary one styled so."""
     return bk.actions(*(bk.button(BUTTONS[o.name][0], BUTTONS[o.name][1], value=o.value,
                                   style="primary" if o.primary else None) for o in offers), block_id=block_id)
-
-
-class CycleLike(Protocol):
-    title: str
-    goal: str
-    strategy: str
-    metric_name: str
-    metric_unit: str
-    baseline: float
-    target: float
-    start_date: date
-    weeks: int
-    checkin_weekday: int
-    checkin_time: str
-    reminder_hours: int
-    status: str
-    paused_until: date | None
 
 
 def number(value: float | None, unit: str = "") -> str:
@@ -182,56 +173,39 @@ def cycle_started_text(cycle: CycleLike, *, by: str, edited: bool = False) -> tu
 # ---------------------------------------------------------------------------- /plc cycle
 def status_blocks(*, team_name: str, cycle: CycleLike | None, week: int | None, today: date,
                   summary: dict[str, Any] | None, breaks: list[rules.Break]) -> tuple[str, Blocks]:
+    """The status from raw data, for callers of the old signature: built by
+    `storage.views.cycles.cycle_status` and rendered by `cycle_status`. `week` is ignored: the
+    builder derives it from `today`, so the two can no longer disagree."""
+    del week
+    return cycle_status(views.cycle_status(team_name=team_name, cycle=cycle, weeks=(summary or {}).get("weeks", []),
+                                           breaks=breaks, today=today))
+
+
+def cycle_status(view: CycleStatus) -> tuple[str, Blocks]:
     """Week N of M, the phase, the goal, the data points against baseline and target, the response rate."""
-    if cycle is None:
-        text = (f"*{escape(team_name)}* has no learning cycle running. A facilitator can start one with "
+    c = view.cycle
+    if c is None:
+        text = (f"*{escape(view.team_name)}* has no learning cycle running. A facilitator can start one with "
                 "`/plc cycle start`.")
         return text, [bk.section(text)]
-    unit = cycle.metric_unit
-    if week is None:
-        when = (f"starts {cycle.start_date:%a %b %-d}" if today < cycle.start_date
-                else "has run all its weeks")
-        head = f"{escape(cycle.title)}: {when}"
-    else:
-        head = f"{escape(cycle.title)}: week {week} of {cycle.weeks} · {rules.phase(week, cycle.weeks)}"
-    out: Blocks = [bk.header(head)]
-    state = ""
-    if cycle.status == "paused":
-        state = (" :double_vertical_bar: *Paused*"
-                 + (f" through {cycle.paused_until:%a %b %-d}" if cycle.paused_until else " until resumed"))
-    out.append(bk.section(f"*Goal:* {escape(cycle.goal)}"
-                          + (f"\n*Focus strategy:* {escape(cycle.strategy)}" if cycle.strategy else "")
-                          + state))
-    lines = [f"*{escape(cycle.metric_name)}*: baseline {number(cycle.baseline, unit)} → "
-             f"target {number(cycle.target, unit)}"]
-    weeks = (summary or {}).get("weeks", [])
-    this_week = None
-    for w in weeks:
-        if w["state"] == "skipped":
-            lines.append(f"Week {w['week']}: skipped ({escape(w['skip_reason'] or 'paused')})")
-            continue
-        point = (f"{number(w['mean'], unit)} ({w['reported']} reported)" if w["mean"] is not None
-                 else "no data point")
-        progress = rules.trend(cycle.baseline, cycle.target, w["mean"])
-        toward = f", {progress * 100:.0f}% of the way to target" if progress is not None else ""
-        lines.append(f"Week {w['week']}: {point}{toward} · {w['answered']}/{w['asked']} answered")
-        if w["week"] == week:
-            this_week = w
-    if not weeks:
+    state = f" :double_vertical_bar: *Paused*{views.paused_words(c)}" if c.paused else ""
+    out: Blocks = [bk.header(escape(views.status_head(c))),
+                   bk.section(f"*Goal:* {escape(c.goal)}"
+                              + (f"\n*Focus strategy:* {escape(c.strategy)}" if c.strategy else "") + state)]
+    lines = [f"*{escape(c.metric_name)}*: baseline {number(c.baseline, c.metric_unit)} → "
+             f"target {number(c.target, c.metric_unit)}"]
+    lines += [f"Week {row.week}: " + views.week_words(row, number=lambda v: number(v, c.metric_unit), inert=escape)
+              for row in c.rows]
+    if not c.rows:
         lines.append("No check-ins yet.")
     out.append(bk.section("\n".join(lines)))
-    if this_week is not None:
-        rate = rules.response_rate(this_week["answered"], this_week["asked"])
-        away = f", {this_week['away']} away" if this_week["away"] else ""
-        out.append(bk.context(f"This week's response rate: {pct(rate)} "
-                              f"({this_week['answered']} of {this_week['asked']}{away})."))
-    upcoming = [b for b in breaks if b.ends_on >= today][:3]
-    if upcoming:
-        out.append(bk.context("School breaks (no check-ins): " + "; ".join(
-            f"{b.starts_on:%b %-d}-{b.ends_on:%b %-d} {escape(b.label)}".strip() for b in upcoming)))
-    out.append(bk.context(f"Check-ins {rules.WEEKDAYS[cycle.checkin_weekday]}s at {cycle.checkin_time}; "
+    if c.this_week is not None:
+        out.append(bk.context(views.rate_words(c.this_week)))
+    if c.breaks:
+        out.append(bk.context(views.breaks_words(c.breaks, inert=escape)))
+    out.append(bk.context(f"Check-ins {c.checkin_day}s at {c.checkin_time}; "
                           "facilitators: `/plc cycle edit`, `pause [until DATE]`, `resume`, `end`."))
-    return f"{cycle.title}: week {week or '-'} of {cycle.weeks}", bk.fit(out, bk.MESSAGE_BLOCKS_MAX)
+    return views.status_text(c), bk.fit(out, bk.MESSAGE_BLOCKS_MAX)
 
 
 # ---------------------------------------------------------------------------- the check-in DM

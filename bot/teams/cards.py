@@ -65,7 +65,14 @@ from storage.views import agenda as agenda_views
 from storage.views import cycles as cycle_views
 from storage.views.agenda import ActionReminder, AgendaPost
 from storage.views.cycle_actions import CycleNote, CycleStarted, ReflectionSaved
-from storage.views.cycles import CheckinCard, DeliveryFailures, ReflectionPrompt, RoundSummary, SupportCard
+from storage.views.cycles import (
+    CheckinCard,
+    CycleStatus,
+    DeliveryFailures,
+    ReflectionPrompt,
+    RoundSummary,
+    SupportCard,
+)
 from storage.views.digest import DigestSummary, UploadFailed
 from storage.views.digest_actions import DigestOutcome, DigestPart
 from storage.views.feedback import FeedbackPrompt
@@ -300,6 +307,39 @@ def reflection_prompt(view: ReflectionPrompt | cycle_actions.ReflectionPrompt, n
                  "A facilitator records the team's answers.")]
     offers = (Offer(cycle_views.REFLECT, str(view.cycle_id), primary=True),)
     return md(f"Time to reflect on {view.title}"), card(body, buttons(offers, id_key="cycle_id"))
+
+
+# ------------------------------------------------------------------------------ the cycle's status
+def cycle_status(view: CycleStatus, names: Names = plain_names) -> Rendered:
+    """Week N of M, the phase, the goal, the data points against baseline and target, the response rate.
+
+    The summary text goes through `md` like every Teams summary (a title's `<` or Markdown stays inert
+    in the notification too)."""
+    c = view.cycle
+    if c is None:
+        return md(f"{view.team_name} has no learning cycle running."), card([
+            text(f"**{md(clip(view.team_name, 100))}** has no learning cycle running."),
+            subtle("A facilitator starts one: **@plcbot cycle start** opens the cycle form.")])
+    body: list[Element] = [heading(md(clip(cycle_views.status_head(c), 200))),
+                           text("**Goal:** " + md(clip(c.goal, 1000)))]
+    if c.strategy:
+        body.append(text("**Focus strategy:** " + md(clip(c.strategy, 1000))))
+    if c.paused:
+        body.append(container([text("⏸️ **Paused**" + cycle_views.paused_words(c))], style="warning"))
+    rows = [(md(clip(c.metric_name, 80)),
+             f"baseline {number(c.baseline, c.metric_unit)} → target {number(c.target, c.metric_unit)}")]
+    rows += [(f"Week {row.week}", cycle_views.week_words(row, number=lambda v: number(v, c.metric_unit), inert=md))
+             for row in c.rows]
+    body += facts_fit(rows, CARD_BUDGET // 2, "weeks")
+    if not c.rows:
+        body.append(subtle("No check-ins yet."))
+    if c.this_week is not None:
+        body.append(subtle(cycle_views.rate_words(c.this_week)))
+    if c.breaks:
+        body.append(subtle(cycle_views.breaks_words(c.breaks, inert=md)))
+    body.append(subtle(f"Check-ins {c.checkin_day}s at {c.checkin_time}; "
+                       "facilitators: **cycle pause [until DATE]**, **cycle resume**, **cycle end**."))
+    return md(cycle_views.status_text(c)), card(body)
 
 
 # ------------------------------------------------------------------------------ cycle notices

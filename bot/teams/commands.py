@@ -346,67 +346,10 @@ def cycle_reply(services: Services, request: Request, activity: dict[str, Any]) 
 
 
 def cycle_status(services: Services, request: Request, team: Team) -> Reply:
-    """Week N of M, the phase, the goal, the data points against baseline and target, the response rate."""
+    """`cycle`: the core's status (members only), as an Adaptive Card."""
     from handlers.core import cycles as core_cycles
-    from storage import cycles as cycle_store
-    from storage.rules import cycles as cycle_rules
 
-    if request.role is None:
-        raise UserError("Only members of this team can see its learning cycle.")
-    assert team.id is not None
-    today = core_cycles.team_today(services, team)
-    with services.db.read() as session:
-        cycle = cycle_store.active_cycle(session, team_id=team.id)
-        summary = cycle_store.cycle_summary(session, cycle=cycle) if cycle else None
-        breaks = cycle_store.break_rules(cycle_store.breaks(session, school_id=team.school_id))
-    if cycle is None:
-        words = f"{team.name} has no learning cycle running."
-        return words, ck.card([ck.text(f"**{ck.md(ck.clip(team.name, 100))}** has no learning cycle running."),
-                               ck.subtle("A facilitator starts one: **@plcbot cycle start** opens the cycle form.")])
-    week = cycle_rules.cycle_week(cycle.start_date, cycle.weeks, today)
-    if week is None:
-        when = f"starts {cycle.start_date:%a %b %-d}" if today < cycle.start_date else "has run all its weeks"
-        head = f"{cycle.title}: {when}"
-    else:
-        head = f"{cycle.title}: week {week} of {cycle.weeks} · {cycle_rules.phase(week, cycle.weeks)}"
-    body: list[dict[str, Any]] = [ck.heading(ck.md(ck.clip(head, 200))),
-                                  ck.text("**Goal:** " + ck.md(ck.clip(cycle.goal, 1000)))]
-    if cycle.strategy:
-        body.append(ck.text("**Focus strategy:** " + ck.md(ck.clip(cycle.strategy, 1000))))
-    if cycle.status == "paused":
-        body.append(ck.container([ck.text("⏸️ **Paused**" + (f" through {cycle.paused_until:%a %b %-d}"
-                                                                if cycle.paused_until else " until resumed"))],
-                                 style="warning"))
-    unit = cycle.metric_unit
-    rows = [(ck.md(ck.clip(cycle.metric_name, 80)),
-             f"baseline {cards.number(cycle.baseline, unit)} → target {cards.number(cycle.target, unit)}")]
-    this_week = None
-    for w in (summary or {}).get("weeks", []):
-        if w["state"] == "skipped":
-            rows.append((f"Week {w['week']}", "skipped (" + ck.md(w["skip_reason"] or "paused") + ")"))
-            continue
-        point = (f"{cards.number(w['mean'], unit)} ({w['reported']} reported)" if w["mean"] is not None
-                 else "no data point")
-        progress = cycle_rules.trend(cycle.baseline, cycle.target, w["mean"])
-        toward = f", {progress * 100:.0f}% of the way to target" if progress is not None else ""
-        rows.append((f"Week {w['week']}", f"{point}{toward} · {w['answered']}/{w['asked']} answered"))
-        if w["week"] == week:
-            this_week = w
-    body += ck.facts_fit(rows, ck.CARD_BUDGET // 2, "weeks")
-    if not (summary or {}).get("weeks"):
-        body.append(ck.subtle("No check-ins yet."))
-    if this_week is not None:
-        rate = cycle_rules.response_rate(this_week["answered"], this_week["asked"])
-        away = f", {this_week['away']} away" if this_week["away"] else ""
-        body.append(ck.subtle(f"This week's response rate: {cards.pct(rate)} "
-                              f"({this_week['answered']} of {this_week['asked']}{away})."))
-    upcoming = [b for b in breaks if b.ends_on >= today][:3]
-    if upcoming:
-        body.append(ck.subtle("School breaks (no check-ins): " + "; ".join(
-            f"{b.starts_on:%b %-d}-{b.ends_on:%b %-d} {ck.md(b.label)}".strip() for b in upcoming)))
-    body.append(ck.subtle(f"Check-ins {cycle_rules.WEEKDAYS[cycle.checkin_weekday]}s at {cycle.checkin_time}; "
-                          "facilitators: **cycle pause [until DATE]**, **cycle resume**, **cycle end**."))
-    return f"{cycle.title}: week {week or '-'} of {cycle.weeks}", ck.card(body)
+    return cards.cycle_status(core_cycles.status(services, request.actor, team=team))
 
 
 # the cycle form: a dialog (bot.teams.invokes routes CYCLE_DIALOG / CYCLE_SUBMIT here) --------------

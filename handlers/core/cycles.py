@@ -1,5 +1,5 @@
-"""The learning cycle's actions: start and edit (the cycle form), pause, resume, end, and the
-reflection that closes it.
+"""The learning cycle's actions: its status, start and edit (the cycle form), pause, resume, end,
+and the reflection that closes it.
 
 Each takes who (an `Actor`), where (a team or cycle id) and plain inputs, checks the role
 (`Action.MANAGE_CYCLE`), writes, plans or cancels the cycle's scheduled work, and returns a
@@ -29,6 +29,7 @@ from storage.people import load_actor
 from storage.rules import cycles as rules
 from storage.rules.roles import Action, Actor, require
 from storage.views.cycle_actions import CycleNote, CycleStarted, ReflectionPrompt, ReflectionSaved
+from storage.views.cycles import CycleStatus, cycle_status
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -74,6 +75,21 @@ def _note(services: Services, team: Team, cycle: Cycle, view: CycleNote | CycleS
     """A change told in the team's place, once (a new key per change: the same change later is news)."""
     return Notice(view=view, team_id=team.id,
                   key=keys.cycle_note(change, cycle.id, services.clock.now().isoformat()))
+
+
+# ---------------------------------------------------------------------------- status
+def status(services: Services, actor: Actor, *, team: Team) -> CycleStatus:
+    """Where the team's learning cycle is, for its members (and those above them: facilitators,
+    principals, admins). Read-only; one view model that both fronts render, built on the team's
+    today so the week is the team's week whatever the server's zone."""
+    if actor.role_in(team_id=team.id, school_id=team.school_id) is None:
+        raise UserError("Only members of this team can see its learning cycle.")
+    with services.db.read() as session:
+        cycle = store.active_cycle(session, team_id=team.id or 0)
+        weeks = store.cycle_summary(session, cycle=cycle)["weeks"] if cycle else []
+        breaks = store.break_rules(store.breaks(session, school_id=team.school_id))
+        return cycle_status(team_name=team.name, cycle=cycle, weeks=weeks, breaks=breaks,
+                            today=team_today(services, team))
 
 
 # ---------------------------------------------------------------------------- pause, resume, end
