@@ -15,6 +15,7 @@ from bot.slack_double import message_problems, view_problems
 from scheduling.checkins import local_due
 from scheduling.hours import parse_school_hours
 from storage.rules import cycles as rules
+from storage.views.cycles import cycle_status
 
 HOURS = rules.Hours(frozenset(range(5)), time(7), time(18))
 TODAY = date(2026, 11, 30)
@@ -175,8 +176,8 @@ def test_modals_pass_slacks_limits():
     summary = {"weeks": [{"week": w, "state": "closed", "skip_reason": None, "asked": 5, "answered": 4,
                           "away": 1, "unreachable": 0, "counts": {}, "mean": 60.0 + w, "reported": 4}
                          for w in range(1, 13)]}
-    text, blocks = render.status_blocks(team_name="G3", cycle=C(), week=3, today=TODAY, summary=summary,
-                                        breaks=[rules.Break(TODAY, TODAY, "<x>")])
+    text, blocks = render.cycle_status(cycle_status(team_name="G3", cycle=C(), weeks=summary["weeks"], today=TODAY,
+                                                    breaks=[rules.Break(TODAY, TODAY, "<x>")]))
     assert message_problems(text, blocks) == [] and "&lt;x&gt;" in json.dumps(blocks)
 
 
@@ -224,7 +225,7 @@ def _week(n, **over):
 
 
 def test_status_of_a_paused_cycle_with_a_skipped_week_a_break_ahead_and_this_weeks_rate():
-    from storage.views.cycles import WeekRate, WeekRow, cycle_status
+    from storage.views.cycles import WeekRate, WeekRow
 
     today = date(2026, 12, 16)  # a Wednesday in the cycle's third week
     cycle = _status_cycle(status="paused", paused_until=date(2026, 12, 18))
@@ -250,7 +251,6 @@ def test_status_of_a_paused_cycle_with_a_skipped_week_a_break_ahead_and_this_wee
 
 
 def test_status_before_after_and_without_a_cycle():
-    from storage.views.cycles import cycle_status
 
     assert cycle_status(team_name="G3", cycle=None, weeks=[], breaks=[], today=TODAY).cycle is None
     before = cycle_status(team_name="G3", cycle=_status_cycle(), weeks=[], breaks=[], today=date(2026, 11, 27)).cycle

@@ -171,16 +171,6 @@ def cycle_started_text(cycle: CycleLike, *, by: str, edited: bool = False) -> tu
 
 
 # ---------------------------------------------------------------------------- /plc cycle
-def status_blocks(*, team_name: str, cycle: CycleLike | None, week: int | None, today: date,
-                  summary: dict[str, Any] | None, breaks: list[rules.Break]) -> tuple[str, Blocks]:
-    """The status from raw data, for callers of the old signature: built by
-    `storage.views.cycles.cycle_status` and rendered by `cycle_status`. `week` is ignored: the
-    builder derives it from `today`, so the two can no longer disagree."""
-    del week
-    return cycle_status(views.cycle_status(team_name=team_name, cycle=cycle, weeks=(summary or {}).get("weeks", []),
-                                           breaks=breaks, today=today))
-
-
 def cycle_status(view: CycleStatus) -> tuple[str, Blocks]:
     """Week N of M, the phase, the goal, the data points against baseline and target, the response rate."""
     c = view.cycle
