@@ -281,6 +281,43 @@ def close_windows(session: Session, *, now: datetime, team_id: int | None = None
     return int(result.rowcount or 0)
 
 
+def relink_anonymous(session: Session, *, key: bytes, keep: tuple[int, str], drop: tuple[int, str]) -> int:
+    """When person `drop` is merged into `keep` (`plcbot people link`), let `keep` find the
+    anonymous answers `drop`'s link finds, still inside their window: each is re-keyed to
+    `keep`'s link, so the teacher can still change it. Returns how many (the caller says nothing
+    of it: who answered anonymously is nobody's to learn, an admin's neither).
+
+    A meeting `keep` already answered (named or anonymously) keeps both answers as they are: one
+    teacher who answered from two accounts before they were linked. `drop`'s can no longer be
+    changed, and goes with its window; no words are dropped and no answer is merged."""
+    (keep_id, keep_handle), (drop_id, drop_handle) = keep, drop
+    open_rows = session.exec(select(Feedback).where(col(Feedback.link).is_not(None))).all()
+    if not open_rows:
+        return 0
+    by_link = {row.link: row for row in open_rows}
+    meetings = {row.meeting_id for row in open_rows}
+    named = set(session.exec(select(Feedback.meeting_id).where(
+        col(Feedback.meeting_id).in_(meetings), Feedback.person_id == keep_id)).all())
+
+    def found(meeting_id: int, person_id: int, handle: str) -> Feedback | None:
+        for link in links_of(anonymous_link(key, meeting_id=meeting_id, person_id=person_id),
+                             legacy_link(key, meeting_id=meeting_id, user_id=handle)):
+            if link in by_link:
+                return by_link[link]
+        return None
+
+    moved = 0
+    for meeting_id in sorted(meetings):
+        theirs = found(meeting_id, drop_id, drop_handle)
+        if theirs is None or meeting_id in named or found(meeting_id, keep_id, keep_handle) is not None:
+            continue
+        theirs.link = anonymous_link(key, meeting_id=meeting_id, person_id=keep_id)
+        session.add(theirs)
+        moved += 1
+    session.flush()
+    return moved
+
+
 def meetings_to_prompt(session: Session, *, since: datetime, until: datetime) -> list[tuple[Meeting, Team]]:
     """Meetings starting in [since, until) of active teams, for the prompt planner."""
     return list(session.exec(

@@ -18,7 +18,9 @@ check-ins, roles and history in one place, reached on the platform where they ar
   table holding the person) is resolved by the table's rule in `ON_CONFLICT`: the same team
   membership twice keeps one with the higher role; the same check-in week or meeting feedback
   twice refuses the whole link, naming it, and nothing changes. A table with no rule refuses too:
-  nothing is ever dropped silently.
+  nothing is ever dropped silently. B's anonymous feedback still inside its window carries no
+  person; it is re-keyed to A's link (`storage.feedback.relink_anonymous`) so A can still change
+  it, and the report never mentions it.
 
 The core names a person by `person.handle` (a Teams person by their Teams id there): the
 merged person keeps A's name, unless only B is known on Slack, in which case A takes B's Slack
@@ -263,9 +265,14 @@ def _describe_clash(session: Session, table: str, a_row: dict[str, object]) -> s
 
 
 def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now: datetime,
-                apply: bool) -> LinkReport:
+                apply: bool, link_key: bytes | None = None) -> LinkReport:
     """Merge `drop` into `keep` (see the module's docstring); the caller commits. A dry run
-    (`apply=False`) reads only. Raises LinkError, changing nothing, when they cannot be linked."""
+    (`apply=False`) reads only. Raises LinkError, changing nothing, when they cannot be linked.
+
+    `link_key` is the install's anonymous-feedback key (`storage.feedback.install_link_key`):
+    with it, `drop`'s anonymous answers still open are re-keyed so `keep` finds them
+    (`storage.feedback.relink_anonymous`); the report says nothing of them."""
+    from storage.feedback import relink_anonymous
     from storage.teams import audit
 
     assert keep.id is not None and drop.id is not None
@@ -351,6 +358,8 @@ def link_people(session: Session, keep: Person, drop: Person, *, actor: str, now
 
     if not apply:
         return report
+    if link_key is not None:
+        relink_anonymous(session, key=link_key, keep=(keep_id, keep.handle), drop=(drop_id, drop.handle))
     for identity in b_ids:
         identity.person_id = keep_id
         session.add(identity)

@@ -362,3 +362,67 @@ def test_a_checkin_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url,
             assert {(i.platform, i.external_id) for i in identities_of(session, ut1)} >= {(TEAMS, ANA_TEAMS)}
     finally:
         bot.stop()
+
+
+# ------------------------------------------------------------------------------ anonymous feedback
+def test_an_anonymous_answer_given_on_teams_is_found_by_the_linked_person_and_stays_anonymous(
+        bot, monkeypatch, capsys):
+    """B answered a meeting's feedback anonymously on Teams; after `people link A B` A's form finds it
+    and a change replaces it, still with no person; the link's report says nothing of it."""
+    from storage.feedback import anonymous_link, install_link_key, save_answer
+    from storage.models import Meeting
+    from storage.rules.feedback import Answer
+    from tests.test_feedback import FULL, answers, open_via_command, started
+
+    seeded = seed_team(bot, meeting_weekdays="")
+    ana_teams = teams_person(bot)
+    join(bot, seeded.team_id, ana_teams, "member")
+    meeting_id = started(bot, seeded.team_id)
+    bot.tick()
+    key = install_link_key(bot.services.settings)
+    with bot.db.session() as session:  # what the Teams front stores for her
+        save_answer(session, meeting=session.get(Meeting, meeting_id), person_id=ana_teams,
+                    link=anonymous_link(key, meeting_id=meeting_id, person_id=ana_teams),
+                    answer=Answer({"useful": 2, "learned": 2, "norms": 2}, {"will_try": "Number talks"}, True),
+                    today=date(2026, 12, 1))
+
+    status, out, err = cli(bot, monkeypatch, capsys, "UT1", ANA_TEAMS, "--apply")
+    assert (status, err) == (0, ""), err
+    assert "anonym" not in out.lower() and "feedback" not in out.lower()
+
+    form = open_via_command(bot, "UT1", seeded.channel)  # on Slack now: her anonymous answer is hers
+    blocks = {b.get("block_id"): b for b in form["blocks"]}
+    assert blocks["anonymous"]["element"]["initial_options"][0]["value"] == "yes"
+    assert blocks["useful"]["element"]["initial_option"]["value"] == "2"
+    bot.user("UT1").submit(form, {**FULL, "anonymous": {"value": ["yes"]}})
+    bot.wait_idle()
+    [row] = answers(bot, meeting_id)
+    assert row.anonymous and row.person_id is None and row.useful == 4
+    assert row.link == anonymous_link(key, meeting_id=meeting_id, person_id=seeded.person_ids["UT1"])
+
+
+def test_a_meeting_both_answered_keeps_both_answers_when_they_are_linked(bot, monkeypatch, capsys):
+    """One teacher who answered from both accounts before the link: both answers stay, none merged."""
+    from storage.feedback import anonymous_link, install_link_key, save_answer
+    from storage.models import Meeting
+    from storage.rules.feedback import Answer
+    from tests.test_feedback import FULL, answers, open_via_command, started
+
+    seeded = seed_team(bot, meeting_weekdays="")
+    ana_teams = teams_person(bot)
+    join(bot, seeded.team_id, ana_teams, "member")
+    meeting_id = started(bot, seeded.team_id)
+    bot.tick()
+    bot.user("UT1").submit(open_via_command(bot, "UT1", seeded.channel), FULL)  # named, on Slack
+    bot.wait_idle()
+    key = install_link_key(bot.services.settings)
+    theirs = anonymous_link(key, meeting_id=meeting_id, person_id=ana_teams)
+    with bot.db.session() as session:
+        save_answer(session, meeting=session.get(Meeting, meeting_id), person_id=ana_teams, link=theirs,
+                    answer=Answer({"useful": 2, "learned": 2, "norms": 2}, {"will_try": "Number talks"}, True),
+                    today=date(2026, 12, 1))
+    status, _, err = cli(bot, monkeypatch, capsys, "UT1", ANA_TEAMS, "--apply")
+    assert (status, err) == (0, ""), err
+    rows = sorted(answers(bot, meeting_id), key=lambda r: r.anonymous)
+    assert [(r.person_id, r.anonymous, r.link) for r in rows] == [
+        (seeded.person_ids["UT1"], False, None), (None, True, theirs)]

@@ -17,6 +17,7 @@ import sys
 
 from bot.cli.common import CliError, cli_actor, services_from
 from storage import linking
+from storage.feedback import install_link_key
 
 
 def add(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,7 +41,7 @@ def link(args: argparse.Namespace) -> int:
             keep = linking.find(session, args.keep)
             drop = linking.find(session, args.drop)
             report = linking.link_people(session, keep, drop, actor=cli_actor(), now=services.clock.now(),
-                                         apply=args.apply)
+                                         apply=args.apply, link_key=install_link_key(services.settings))
     except linking.LinkError as exc:
         raise CliError(str(exc)) from None
     finally:
