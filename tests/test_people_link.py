@@ -426,3 +426,82 @@ def test_a_meeting_both_answered_keeps_both_answers_when_they_are_linked(bot, mo
     rows = sorted(answers(bot, meeting_id), key=lambda r: r.anonymous)
     assert [(r.person_id, r.anonymous, r.link) for r in rows] == [
         (seeded.person_ids["UT1"], False, None), (None, True, theirs)]
+
+
+@pytest.mark.parametrize("anonymous", [False, True])
+@pytest.mark.parametrize("first", ["answer", "link"])
+def test_a_feedback_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url, first, anonymous):
+    """Ana answers a meeting's feedback on Teams (her actor loaded as her Teams row) while her Teams
+    row is merged into her Slack row (UT1). Either order, the answer is stored once and is the merged
+    person's: named, it names UT1; anonymous, UT1's link finds it. Nothing refused or lost."""
+    import threading
+
+    from handlers.core import feedback as core_feedback
+    from storage.feedback import anonymous_link
+    from storage.models.feedback import Feedback
+    from storage.people import load_actor
+    from storage.rules.feedback import Answer
+    from tests.test_feedback import add_meeting
+
+    bot = BotHarness(any_db_url).start()
+    try:
+        seeded = seed_team(bot, meeting_weekdays="")
+        ana = teams_person(bot)
+        ut1 = seeded.person_ids["UT1"]
+        join(bot, seeded.team_id, ana, "member")
+        meeting_id = add_meeting(bot, seeded.team_id, starts_at=bot.clock.now())
+        key = core_feedback.link_key(bot.services)
+        with bot.db.read() as session:
+            actor = load_actor(session, ANA_TEAMS, admins=())
+        assert actor.person_id == ana
+        answer = Answer({"useful": 4, "learned": 4, "norms": 4}, {"will_try": "Number talks"}, anonymous)
+        holding, release = threading.Event(), threading.Event()
+        holder: list[int | None] = []
+        errors: list[BaseException] = []
+
+        def give() -> None:
+            try:
+                with bot.db.session() as session:
+                    checked = core_feedback.check_feedback(session, actor=actor, meeting_id=meeting_id, answer=answer,
+                                                           key=key, now=bot.clock.now())
+                    core_feedback.write_feedback(session, checked)
+                    if first == "answer":
+                        holder.append(_backend_pid(bot, session))
+                        holding.set()
+                        release.wait(20)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        def link() -> None:
+            try:
+                with bot.db.session() as session:
+                    keep, drop = linking.find(session, "UT1"), linking.find(session, ANA_TEAMS)
+                    linking.link_people(session, keep, drop, actor="cli:test", now=bot.clock.now(), apply=True,
+                                        link_key=key)
+                    if first == "link":
+                        holder.append(_backend_pid(bot, session))
+                        holding.set()
+                        release.wait(20)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        one, two = (give, link) if first == "answer" else (link, give)
+        t1 = threading.Thread(target=one)
+        t1.start()
+        assert holding.wait(20)
+        t2 = threading.Thread(target=two)
+        t2.start()
+        _wait_until_blocked(bot, holder[0])
+        release.set()
+        t1.join(30)
+        t2.join(30)
+        assert errors == []
+        with bot.db.read() as session:
+            assert session.get(Person, ana) is None
+            [row] = session.exec(select(Feedback).where(Feedback.meeting_id == meeting_id)).all()
+            if anonymous:
+                assert row.person_id is None and row.link == anonymous_link(key, meeting_id=meeting_id, person_id=ut1)
+            else:
+                assert row.person_id == ut1 and row.link is None
+    finally:
+        bot.stop()

@@ -21,12 +21,14 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from handlers.core import ActionResult
 from handlers.errors import UserError
 from storage import feedback as store
+from storage.identities import addressee
 from storage.models import Meeting, Person, Team
+from storage.people import hold_person
 from storage.rules import feedback as rules
 from storage.rules import visibility
 from storage.rules.dates import parse_date
@@ -66,8 +68,14 @@ class Open:
         return day_label(self.closes_at, self.team.timezone)
 
 
-def open_for(session: Session, *, actor: Actor, meeting: Meeting | None, key: bytes, now: datetime) -> Open:
-    """Check the person may answer `meeting` now; raise `UserError` saying why not."""
+def open_for(session: Session, *, actor: Actor, meeting: Meeting | None, key: bytes, now: datetime,
+             hold: bool = False) -> Open:
+    """Check the person may answer `meeting` now; raise `UserError` saying why not.
+
+    `hold` (the write path): the person row is held until the transaction ends
+    (`storage.people.hold_person`), so a `plcbot people link` of them landing at the same moment
+    either waits for the answer and moves it with the rest, or goes first and the answer is then
+    stored for the merged person, under the merged person's link."""
     if meeting is None:
         raise UserError("No meeting of this team has started yet, so there is nothing to give feedback on.")
     team = session.get(Team, meeting.team_id)
@@ -85,13 +93,26 @@ def open_for(session: Session, *, actor: Actor, meeting: Meeting | None, key: by
         raise UserError(
             f"The feedback window for the meeting of {label} closed on {day_label(closes, team.timezone)}."
         )
-    person = session.exec(select(Person).where(Person.handle == actor.handle)).first()
+    person = _person(session, actor, hold=hold)
     if person is None or person.id is None:
         raise UserError(NOT_A_MEMBER)
     assert meeting.id is not None
     link = store.anonymous_link(key, meeting_id=meeting.id, person_id=person.id)
     legacy = store.legacy_link(key, meeting_id=meeting.id, user_id=person.handle)
     return Open(meeting, team, person.id, link, closes, legacy)
+
+
+def _person(session: Session, actor: Actor, *, hold: bool) -> Person | None:
+    """The person answering: the actor's row, or, when a link merged it a moment ago, the person
+    their handle now names (held, with `hold`)."""
+    if hold:
+        held = hold_person(session, actor.person_id, actor.handle)
+        return session.get(Person, held) if held is not None else None
+    person = session.get(Person, actor.person_id) if actor.person_id is not None else None
+    if person is None:
+        found, _ = addressee(session, actor.handle)
+        person = session.get(Person, found) if found is not None else None
+    return person
 
 
 def previous_values(answer: Any) -> dict[str, Any] | None:
@@ -146,7 +167,7 @@ def check_feedback(session: Session, *, actor: Actor, meeting_id: int, answer: r
     The message says why, and that the answer was not saved."""
     meeting = session.get(Meeting, meeting_id)
     try:
-        form = open_for(session, actor=actor, meeting=meeting, key=key, now=now)
+        form = open_for(session, actor=actor, meeting=meeting, key=key, now=now, hold=True)
     except UserError as exc:
         raise UserError(f"{exc}{NOT_SAVED}") from None
     return Checked(form, answer, now.astimezone(ZoneInfo(form.team.timezone)).date())
