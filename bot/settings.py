@@ -23,6 +23,7 @@ DEFAULT_SCHOOL_HOURS = "Mon-Fri 07:00-18:00"
 TEAMS_OPENID_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 TEAMS_LOGIN_URL = "https://login.microsoftonline.com"
 TEAMS_PORT = 3978
+TEAMS_APP_RATE = 50
 _SECRET_FIELDS = {"bot_token", "app_token", "signing_secret", "secret_key", "teams_client_secret"}
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -67,6 +68,9 @@ class Settings:
     teams_client_secret: str | None = None
     teams_tenant_id: str | None = None
     teams_port: int = TEAMS_PORT
+    # Requests a second the bot sends to Teams for one tenant (Microsoft's per-app limit; the
+    # transport paces all sends under it, beside each conversation's own limits).
+    teams_app_rate: int = TEAMS_APP_RATE
     teams_openid_metadata_url: str = TEAMS_OPENID_METADATA_URL
     teams_login_url: str = TEAMS_LOGIN_URL
     teams_public_url: str | None = None  # https://host[/path]: the messaging endpoint is <this>/api/messages
@@ -401,6 +405,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         teams_tenant_id=_guid(env, "TEAMS_TENANT_ID", "the Directory (tenant) ID of your Microsoft 365 "
                               "organization (the bot is single-tenant: not 'common' or 'organizations')"),
         teams_port=_int(env, "TEAMS_PORT", TEAMS_PORT, low=1, high=65535),
+        teams_app_rate=_int(env, "TEAMS_APP_RATE", TEAMS_APP_RATE, low=1, high=TEAMS_APP_RATE),
         teams_openid_metadata_url=_url(env, "TEAMS_OPENID_METADATA_URL", TEAMS_OPENID_METADATA_URL)
         or TEAMS_OPENID_METADATA_URL,
         teams_login_url=_url(env, "TEAMS_LOGIN_URL", TEAMS_LOGIN_URL) or TEAMS_LOGIN_URL,

@@ -338,6 +338,21 @@ def test_teams_defaults():
                          "TEAMS_OPENID_METADATA_URL": "http://localhost:5123/v1/.well-known/openidconfiguration"})
     assert settings.teams_enabled and settings.teams_port == 4000
     assert settings.teams_login_url == "http://127.0.0.1:5123"  # a loopback stand-in, for tests
+    assert settings.teams_app_rate == 50
+
+
+def test_the_app_rate_paces_the_transport(tmp_path):
+    """TEAMS_APP_RATE lowers the per-app pace of every send to Teams (Microsoft's limit may say less)."""
+    from bot.teams.transport import TeamsTransport
+    from storage.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'rate.db'}")
+    try:
+        for env, rate in (({}, 50), ({"TEAMS_APP_RATE": "30"}, 30)):
+            transport = TeamsTransport.from_settings(from_env({**TEAMS_ON, **env}), db)
+            assert [count for _, count in transport.pacer.app_windows] == [rate]
+    finally:
+        db.dispose()
 
 
 @pytest.mark.parametrize(("env", "name"), [
@@ -348,6 +363,9 @@ def test_teams_defaults():
     ({"TEAMS_CLIENT_SECRET": TENANT_ID}, "TEAMS_CLIENT_SECRET"),  # the secret's ID, not its Value
     ({"TEAMS_PORT": "teams"}, "TEAMS_PORT"),
     ({"TEAMS_PORT": "0"}, "TEAMS_PORT"),
+    ({"TEAMS_APP_RATE": "0"}, "TEAMS_APP_RATE"),
+    ({"TEAMS_APP_RATE": "51"}, "TEAMS_APP_RATE"),  # above Microsoft's limit: 429s, not speed
+    ({"TEAMS_APP_RATE": "fast"}, "TEAMS_APP_RATE"),
     ({"TEAMS_OPENID_METADATA_URL": "http://login.botframework.com/v1/x"}, "TEAMS_OPENID_METADATA_URL"),
     ({"TEAMS_OPENID_METADATA_URL": "login.botframework.com"}, "TEAMS_OPENID_METADATA_URL"),
     ({"TEAMS_LOGIN_URL": "https://"}, "TEAMS_LOGIN_URL"),

@@ -168,10 +168,11 @@ class TeamsTransport:
     @classmethod
     def from_settings(cls, settings: Settings, db: Database, **options: Any) -> TeamsTransport:
         """The transport for the bot registration in `settings` (TEAMS_CLIENT_ID, _SECRET, _TENANT_ID,
-        TEAMS_LOGIN_URL)."""
+        TEAMS_LOGIN_URL), paced under TEAMS_APP_RATE requests a second."""
         assert settings.teams_client_id and settings.teams_tenant_id, "Teams is not configured"
         tokens = BotTokenProvider(client_id=settings.teams_client_id, client_secret=settings.teams_client_secret or "",
                                   tenant_id=settings.teams_tenant_id, login_url=settings.teams_login_url)
+        options.setdefault("pacer", Pacer(app_windows=((1.0, settings.teams_app_rate),)))
         return cls(db, tokens=tokens, client_id=settings.teams_client_id, tenant_id=settings.teams_tenant_id,
                    **options)
 
