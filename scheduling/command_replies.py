@@ -151,6 +151,11 @@ def in_hand(key: str) -> bool:
         return key in _in_hand
 
 
+def _all_in_hand() -> list[str]:
+    with _in_hand_lock:
+        return sorted(_in_hand)
+
+
 # ------------------------------------------------------------------------------ the sweep
 @runtime_checkable
 class KnowsServiceUrls(Protocol):
@@ -204,9 +209,12 @@ def due(services: Services, now: datetime, *, limit: int = BATCH) -> list[Found]
     """The rows the sweep would act on now (a read; nothing is taken)."""
     oldest = now - min(RESEND_AFTER, INTERRUPTED_AFTER)
     left_alone = or_(col(Delivery.updated_at) <= oldest, col(Delivery.error) == delivery.NOT_ARRIVED)
-    query = (select(Delivery).where(col(Delivery.kind).in_([KIND, NOTE_KIND]),
-                                    col(Delivery.state).in_(["pending", "sending"]), left_alone)
-             .order_by(col(Delivery.updated_at)).limit(limit))
+    query = select(Delivery).where(col(Delivery.kind).in_([KIND, NOTE_KIND]),
+                                   col(Delivery.state).in_(["pending", "sending"]), left_alone)
+    busy = _all_in_hand()  # left out in the query, not after it: they must not fill the batch
+    if busy:
+        query = query.where(col(Delivery.key).not_in(busy))
+    query = query.order_by(col(Delivery.updated_at), col(Delivery.id)).limit(limit)
     found = []
     with services.db.read() as session:
         for row in session.exec(query).all():
@@ -316,7 +324,7 @@ def run(job: ScheduledJob, services: Services) -> str | None:
 def plan(services: Services, now: datetime) -> None:
     """A sweep row when something is owed with nobody on it (a read first: this runs every tick,
     and nothing is owed nearly always); at most one a minute."""
-    if not due(services, now, limit=1):
+    if not due(services, now):
         return
     minute = now.replace(second=0, microsecond=0)
     with services.db.session() as session:
