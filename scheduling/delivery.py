@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from scheduling.transport import Rendered, Transport, TransportError
 from storage.identities import addressee
@@ -55,31 +56,82 @@ def _load(session: Session, key: str) -> Delivery | None:
     return session.exec(select(Delivery).where(Delivery.key == key)).first()
 
 
+# States after which a row owes nothing: its stored body (`Delivery.body`) goes with them.
+FINISHED = ("sent", "failed")
+# The error an operator's `settle --not-arrived` leaves on the row: pending again on their word,
+# so whoever sends rows with a stored body (`scheduling.command_replies`) may send it at once.
+NOT_ARRIVED = "not_arrived"
+
+
 def update(services: Services, key: str, **values: Any) -> None:
-    """Write what happened to the row under `key` (its state, where it went, the error)."""
+    """Write what happened to the row under `key` (its state, where it went, the error). A row
+    that ends sent or failed drops its stored body: no message text stays in the ledger."""
     with services.db.session() as session:
         row = _load(session, key)
         assert row is not None
         for name, value in values.items():
             setattr(row, name, value)
+        if row.state in FINISHED:
+            row.body = None
         row.updated_at = services.clock.now()
         session.add(row)
 
 
-def reserve(services: Services, *, key: str, kind: str, recipient: str, conversation: str | None = None) -> bool:
+def reserve(services: Services, *, key: str, kind: str, recipient: str, conversation: str | None = None,
+            body: str | None = None) -> bool:
     """Record the message owed under `key` as pending before it is written, so that a second arrival
     of what asks for it (a platform's retry of a message typed to the bot) finds it owed already:
     True when this call made the row, False when the key was known (nothing changed). `deliver`
-    with the same key then sends it, once; `conversation`, when given, is where it goes."""
+    with the same key then sends it, once; `conversation`, when given, is where it goes; `body`,
+    what another process needs to send it should this one not (see `Delivery.body`)."""
     now = services.clock.now()
     try:
         with services.db.session() as session:
             person_id, place = addressee(session, recipient)
             session.add(Delivery(key=key, kind=kind, person_id=person_id, place=place, channel_id=conversation,
-                                 state="pending", created_at=now, updated_at=now))
+                                 state="pending", body=body, created_at=now, updated_at=now))
     except IntegrityError:
         return False
     return True
+
+
+def keep(services: Services, key: str, body: str) -> bool:
+    """Store `body` on the row under `key` while it is still owed (pending); False when it is not
+    (already sent, failed, in doubt or gone: nothing changed). The row counts as touched now."""
+    with services.db.session() as session:
+        result = session.exec(sa_update(Delivery).where(col(Delivery.key) == key, col(Delivery.state) == "pending")
+                                 .values(body=body, updated_at=services.clock.now()))
+        return bool(result.rowcount)
+
+
+def swap(session: Session, key: str, *, was: str, seen: datetime, now: datetime, **values: Any) -> bool:
+    """Move the row under `key` from state `was`, as last touched at `seen`, to `values`, in one
+    conditional UPDATE: True for the one caller that did it, False when the row moved or was
+    touched since (another process, or its own sender, got there first). How a row found by a
+    sweep is taken without locks, the same on SQLite and PostgreSQL."""
+    if values.get("state") in FINISHED:
+        values["body"] = None
+    result = session.exec(sa_update(Delivery).where(
+        col(Delivery.key) == key, col(Delivery.state) == was, col(Delivery.updated_at) == seen,
+    ).values(updated_at=now, **values))
+    return bool(result.rowcount)
+
+
+def send_taken(services: Services, *, key: str, recipient: str, rendered: Rendered, platform: str,
+               seen: datetime) -> Outcome | None:
+    """Send the pending row under `key` (last touched at `seen`) that a sweep found, once: it is
+    taken pending → sending by `swap`, so of two processes that found it only one sends; None for
+    the other, or when the row moved since it was found. What follows is `deliver`'s own path."""
+    now = services.clock.now()
+    with services.db.session() as session:
+        taken = swap(session, key, was="pending", seen=seen, now=now, state="sending",
+                     attempts=col(Delivery.attempts) + 1)
+        row = _load(session, key) if taken else None
+        if row is not None:
+            session.expunge(row)
+    if row is None:
+        return None
+    return _post(services, services.transports[platform], row, recipient, rendered, thread_ts=None, payload=None)
 
 
 def claim(services: Services, *, key: str, kind: str, recipient: str, job_id: int | None,
@@ -243,7 +295,9 @@ def settle(session: Session, key: str, *, arrived: bool, now: datetime,
         raise SettleError(f"the message {key!r} is {before}" + (f" ({why})" if why else "")
                           + "; only a message in doubt (unknown) can be settled. Nothing was changed.")
     row.state = SETTLED[arrived]
-    row.error = None
+    row.error = None if arrived else NOT_ARRIVED
+    if arrived:
+        row.body = None
     row.updated_at = now
     session.add(row)
     session.flush()

@@ -16,7 +16,7 @@ anywhere: they import nothing of ours.
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import date, datetime
 
 # ------------------------------------------------------------------ messages: check-ins and cycles
 
@@ -134,6 +134,12 @@ def dm_reply(user: str, request_id: str) -> str:
     return f"dm-reply:{user}:{request_id}"[:200]
 
 
+def command_interrupted(reply_key: str) -> str:
+    """The one note that the answer owed under `reply_key` (a `command_reply` key) was interrupted:
+    the process died before the command had run, so the person is told once to check and ask again."""
+    return f"command-interrupted:{reply_key.partition(':')[2]}"
+
+
 # ------------------------------------------------------------------ messages and files: digest, privacy
 
 
@@ -216,3 +222,9 @@ def digest_job(school_id: int | None, week: str) -> str:
 
 def retention_job(day: date) -> str:
     return f"retention:{day.isoformat()}"
+
+
+def command_reply_sweep_job(minute: datetime) -> str:
+    """A sweep of answers to typed commands left owed (`scheduling.command_replies`), at most one a
+    minute (`minute` in UTC)."""
+    return f"command_reply_sweep:{minute:%Y-%m-%dT%H:%M}"

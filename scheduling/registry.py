@@ -24,6 +24,7 @@ FEATURE_MODULES: list[str] = [
     "scheduling.meetings",
     "scheduling.digest",
     "scheduling.retention",
+    "scheduling.command_replies",
 ]
 
 JobRun = Callable[["ScheduledJob", "Services"], "str | None"]

@@ -208,7 +208,7 @@ def _erase(session: Session, person: Person, report: ErasureReport, *, now: date
     report.add("scheduledjob", "reminders cancelled", r.rowcount)
     r = run(update(Delivery).where(col(Delivery.person_id) == pid,
                                    col(Delivery.state).in_(["pending", "sending", "unknown"]))
-            .values(state="failed", error="forgotten", updated_at=now))
+            .values(state="failed", error="forgotten", body=None, updated_at=now))  # an owed answer's text goes too
     report.add("delivery", "unsent messages cancelled", r.rowcount)
 
     # Columns holding their Slack id (or DM channel) as the whole value.

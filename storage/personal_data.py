@@ -25,6 +25,11 @@ team: who added, owns or did them (`agendaitem.owner_id`, `normrevision.changed_
 ``keep`` person key, so it names the tombstone, that is nobody. Anything else holding their id
 inside longer text (ledger keys, job payloads, audit details, mentions in free text) is caught
 by a sweep of every string column of every table (`text_columns`, `replace_id`).
+
+The ledger's `delivery.body` holds an answer the bot still owes (its words, and where it goes)
+only until it is sent or failed. It is the bot's text, not theirs, so it is in no export sheet;
+the erasure cancels what is still owed to the person and empties its body (`storage.erasure`),
+and the sweep of string columns reaches their ids in anyone else's.
 """
 
 from __future__ import annotations

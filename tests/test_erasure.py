@@ -24,6 +24,7 @@ from storage.models import (
     AuditEntry,
     Checkin,
     CheckinRound,
+    Delivery,
     Feedback,
     MeetingRecord,
     Membership,
@@ -234,6 +235,29 @@ def test_forget_person_is_the_same_call_for_the_retention_job(bot):
         forget_person(session, "UNOBODY", actor="x", now=now, link_key=key, apply=True)
     assert team.person_ids["UT2"]
     assert [(t, c) for t, c, _ in occurrences(bot, "UT2")] == [("auditentry", "target")]
+
+
+def test_an_answer_still_owed_to_a_forgotten_person_goes_with_its_text(bot):
+    """An answer owed to them and kept for a later send (`delivery.body`, with the answer's words) is
+    cancelled and emptied; one sent to someone else keeps nothing to empty."""
+    from tests.seed import seed_team
+
+    team = seed_team(bot)
+    now = bot.clock.now()
+    body = '{"to":{"recipient":"a:chat"},"answer":{"text":"Your agenda: Reading data with Maria"}}'
+    with bot.db.session() as session:
+        for key, pid, state in (("command-reply:1", team.person_ids["UT2"], "pending"),
+                                ("command-reply:2", team.person_ids["UT2"], "unknown"),
+                                ("command-reply:3", team.person_ids["UT1"], "pending")):
+            session.add(Delivery(key=key, kind="command_reply", person_id=pid, state=state, body=body,
+                                 created_at=now, updated_at=now))
+    with bot.db.session() as session:
+        forget_person(session, "UT2", actor="test", now=now, link_key=b"k" * 32, apply=True)
+    with bot.db.read() as session:
+        rows = {d.key: (d.state, d.body) for d in session.execute(select(Delivery)).scalars().all()
+                if d.key.startswith("command-reply:")}
+    assert rows == {"command-reply:1": ("failed", None), "command-reply:2": ("failed", None),
+                    "command-reply:3": ("pending", body)}
 
 
 def test_an_erasure_that_fails_half_way_changes_nothing(bot, monkeypatch):

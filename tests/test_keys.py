@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from scheduling import keys
 
@@ -46,6 +46,10 @@ def test_every_key_format_is_the_one_existing_databases_hold():
     assert keys.digest_job(1, "2026-W48") == "digest:1:2026-W48"
     assert keys.retention_job(d) == "retention:2026-12-03"
     assert keys.command_reply("a:1xyz", "1765000000000") == "command-reply:b35ba8047ce7f303397e88229b31182b4959d472"
+    assert (keys.command_interrupted(keys.command_reply("a:1xyz", "1765000000000"))
+            == "command-interrupted:b35ba8047ce7f303397e88229b31182b4959d472")
+    at = datetime(2026, 12, 3, 14, 5, 59, tzinfo=UTC)
+    assert keys.command_reply_sweep_job(at) == "command_reply_sweep:2026-12-03T14:05"
 
 
 def test_the_keys_of_answers_given_once_per_request():

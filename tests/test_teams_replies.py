@@ -9,19 +9,26 @@ services run on the test clock (`harness.START`); the double signs with the mach
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlmodel import select
 
 from bot.teams import replies
+from bot.teams.app import Who
 from bot.teams_double import TeamsDouble, TeamsUser
-from scheduling import keys
+from scheduling import command_replies, keys, runner
+from scheduling import registry as scheduling_registry
 from scheduling.clock import FakeClock
 from storage.models import Delivery, PersonIdentity
 from tests.harness import START
@@ -61,11 +68,12 @@ def row(bot: Bot, conversation: str, activity: dict[str, Any]) -> Delivery:
         return found
 
 
-def settled(bot: Bot, conversation: str, activity: dict[str, Any], state: str) -> Delivery:
+def settled(bot: Bot, conversation: str, activity: dict[str, Any], state: str, *,
+            error: str | None = None) -> Delivery:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         found = row(bot, conversation, activity)
-        if found.state == state:
+        if found.state == state and (error is None or found.error == error):
             return found
         time.sleep(0.05)
     raise AssertionError(f"the answer's row is {found.state} ({found.error}), not {state}")
@@ -173,3 +181,204 @@ def test_a_burst_of_commands_is_answered_within_the_conversations_limits(world: 
     time.sleep(0.3)
     assert len(answers(double, channel)) == 12
     assert {c.status for c in sends(double, channel)} == {201}  # the pacer kept under Teams' windows
+
+
+# ------------------------------------------------------------------------------ what the sender could not finish
+def sweep(bot: Bot) -> runner.TickResult:
+    """One scheduler tick with only the sweep of owed answers registered (`scheduling.command_replies`)."""
+    return runner.tick(bot.services, scheduling_registry.load(["scheduling.command_replies"]), worker="test:1")
+
+
+def not_in_hand(key: str) -> bool | None:
+    return True if not command_replies.in_hand(key) else None
+
+
+def test_an_answer_still_rate_limited_after_patience_is_sent_once_by_the_sweep(
+        world: tuple[Bot, TeamsDouble], monkeypatch: pytest.MonkeyPatch) -> None:
+    bot, double = world
+    monkeypatch.setattr(replies, "PATIENCE", 0.1)  # the front's patience runs out during the first try
+    ana = person(bot, double)
+    cid = ana.personal_conversation
+    double.rate_limit(times=7, retry_after=0.05, op="send")  # the transport's seven tries, all refused
+    reply = ana.say("help")
+    assert reply.status == 200
+    key = keys.command_reply(cid, reply.activity["id"])
+    settled(bot, cid, reply.activity, "pending", error="ratelimited")
+    double.wait_for(lambda: not_in_hand(key), timeout=20)  # the front has given up
+    left = row(bot, cid, reply.activity)
+    assert (left.state, left.error) == ("pending", "ratelimited") and answers(double, cid) == []
+    owed = command_replies.Owed.decode(left.body)
+    assert owed is not None and owed.answered and "plcbot commands" in (owed.text or "")  # kept with its row
+
+    assert sweep(bot).ran == 0  # touched just now: maybe still someone's to send
+    clock: FakeClock = bot.services.clock  # type: ignore[assignment]
+    clock.advance(command_replies.RESEND_AFTER)
+    assert sweep(bot).ran == 1
+    [answer] = answers(double, cid)
+    assert "plcbot commands" in answer["text"] and answer["attachments"][0]["content"]["type"] == "AdaptiveCard"
+    assert [c.status for c in sends(double, cid)] == [429] * 7 + [201]
+    done = row(bot, cid, reply.activity)
+    assert done.state == "sent" and done.ts == answer["id"] and done.body is None  # no text lingers
+
+    clock.advance(command_replies.RESEND_AFTER)
+    assert sweep(bot).ran == 0 and len(answers(double, cid)) == 1  # nothing more, ever
+
+
+def test_an_answer_whose_process_died_mid_command_is_owed_one_note(world: tuple[Bot, TeamsDouble]) -> None:
+    """The process died after the message was acknowledged, before the command had run (the row owed,
+    no answer kept; reserved here as `handle` reserves it, and never sent): after a while the person is
+    told once, and the row is settled so they are never told twice."""
+    bot, double = world
+    ana = person(bot, double)
+    cid = ana.personal_conversation
+    first = ana.say("help")  # known to the bot (and answered)
+    assert first.status == 200
+    settled(bot, cid, first.activity, "sent")
+    activity = ana.personal("message") | {"text": "agenda", "textFormat": "plain"}
+    activity["localTimezone"] = "America/Chicago"
+    owed = replies.incoming(activity, Who.of(activity, double.tenant_id))
+    assert replies.reserve(bot.services, owed)
+
+    clock: FakeClock = bot.services.clock  # type: ignore[assignment]
+    clock.advance(command_replies.RESEND_AFTER)
+    assert sweep(bot).ran == 0  # a command may still be running somewhere
+    clock.advance(command_replies.INTERRUPTED_AFTER - command_replies.RESEND_AFTER)
+    assert sweep(bot).ran == 1
+    answered, note = answers(double, cid)
+    at = START.astimezone(ZoneInfo("America/Chicago")).strftime("%H:%M")
+    assert note["text"] == (f"I was interrupted while answering your message of {at}; it may not have been "
+                            "done. Please check, and send it again if needed.")
+    gone = row(bot, cid, activity)
+    assert (gone.state, gone.error, gone.body) == ("failed", "interrupted", None)
+    with bot.services.db.read() as session:
+        told = session.exec(select(Delivery).where(Delivery.key == keys.command_interrupted(owed.key))).one()
+    assert (told.state, told.kind, told.ts, told.body) == ("sent", command_replies.NOTE_KIND, note["id"], None)
+    assert told.person_id == gone.person_id is not None
+
+    clock.advance(command_replies.INTERRUPTED_AFTER * 4)
+    assert sweep(bot).ran == 0 and len(answers(double, cid)) == 2  # told once
+    assert ana.send(activity).status == 200  # and Teams delivering that message again changes nothing
+    time.sleep(0.3)
+    assert len(answers(double, cid)) == 2
+
+
+def test_an_answer_in_doubt_settled_not_arrived_is_resent_once(
+        world: tuple[Bot, TeamsDouble], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    bot, double = world
+    ana = person(bot, double)
+    cid = ana.personal_conversation
+    double.drop_after_store(op="send")  # the bot never hears whether Teams stored it
+    reply = ana.say("help")
+    assert reply.status == 200
+    doubt = settled(bot, cid, reply.activity, "unknown")
+    assert command_replies.Owed.decode(doubt.body) is not None  # in doubt, the answer is kept
+    key = keys.command_reply(cid, reply.activity["id"])
+    double.wait_for(lambda: not_in_hand(key), timeout=10)
+    clock: FakeClock = bot.services.clock  # type: ignore[assignment]
+    clock.advance(command_replies.RESEND_AFTER * 3)
+    assert sweep(bot).ran == 0  # in doubt: never resent on a guess, however long
+    assert [c.status for c in sends(double, cid)] == [0]
+
+    # The operator asked Ana: it did not arrive (`plcbot jobs settle`, the shipped command line).
+    out = plcbot_cli(bot, monkeypatch, capsys, tmp_path, "jobs", "settle", key, "--not-arrived")
+    assert "sweep of owed answers sends it once" in out
+    assert sweep(bot).ran == 1  # at once: nobody else is sending a row the operator settled
+    assert [c.status for c in sends(double, cid)] == [0, 201]
+    assert "plcbot commands" in sends(double, cid)[1].body["text"]
+    done = row(bot, cid, reply.activity)
+    assert (done.state, done.body, done.attempts, done.error) == ("sent", None, 2, None)
+    clock.advance(command_replies.RESEND_AFTER * 3)
+    assert sweep(bot).ran == 0 and len(sends(double, cid)) == 2
+
+
+def plcbot_cli(bot: Bot, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cwd: Path,
+               *argv: str) -> str:
+    """`plcbot ARGV` in this process against the bot's database, on the bot's clock."""
+    import bot.cli.jobs as jobs_cli
+    from bot.cli import main as cli_main
+    from bot.cli.common import services_from
+
+    def on_bot_clock(args: Any) -> Any:
+        services = services_from(args)
+        services.clock = bot.services.clock
+        return services
+
+    monkeypatch.setattr(jobs_cli, "services_from", on_bot_clock)
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("DATABASE_URL", bot.settings.database_url)
+    for name in ("TEAMS_CLIENT_ID", "TEAMS_CLIENT_SECRET", "TEAMS_TENANT_ID"):
+        monkeypatch.setenv(name, str(getattr(bot.settings, name.lower())))
+    capsys.readouterr()
+    assert cli_main(["--env-file", "/dev/null", *argv]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_front_killed_while_its_answer_waits_out_a_rate_limit_is_answered_once_by_another_process(
+        tmp_path: Path) -> None:
+    """Real processes: `plcbot run` (Teams, with its scheduler) acknowledges a command, Teams asks it to
+    wait five minutes, and it is SIGKILLed while waiting. A `plcbot scheduler` started after the sweep's
+    wait sends the kept answer, once, however often it ticks."""
+    from bot.cli.common import open_database
+    from bot.settings import from_env
+    from tests.scripts.plcbot_at import read_clock, write_clock
+    from tests.test_teams_front import _env, _free_port, _wait_healthy
+
+    root = Path(__file__).resolve().parent.parent
+    clock_file = tmp_path / "clock"
+    write_clock(clock_file, START)
+    with TeamsDouble() as double:
+        port = _free_port()
+        env = {**_env(double, tmp_path, port), "PLCBOT_SCHEDULER_INTERVAL": "0.5"}
+        open_database(from_env(env)).dispose()  # migrated, as `Bot` does
+        full = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(root),
+                "PLCBOT_TEST_CLOCK": str(clock_file), **env}
+
+        def plcbot(*args: str) -> subprocess.Popen[str]:
+            return subprocess.Popen([sys.executable, str(root / "tests" / "scripts" / "plcbot_at.py"),
+                                     "--env-file", "/dev/null", *args], cwd=tmp_path, env=full,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        db = open_database(from_env(env))
+        front = plcbot("run")
+        try:
+            _wait_healthy(port)
+            ana = TeamsUser(double, double.add_user("Ana Teacher")["id"], bot_url=f"http://127.0.0.1:{port}/api/messages")
+            cid = ana.personal_conversation
+            double.rate_limit(times=1, retry_after=300, op="send")  # longer than the transport sleeps through
+            reply = ana.say("help")
+            assert reply.status == 200
+            key = keys.command_reply(cid, reply.activity["id"])
+
+            def waiting() -> Delivery | None:
+                with db.read() as session:
+                    found = session.exec(select(Delivery).where(Delivery.key == key)).first()
+                    owed = command_replies.Owed.decode(found.body) if found else None
+                    ok = found is not None and found.error == "ratelimited" and owed is not None and owed.answered
+                    return found if ok else None
+
+            double.wait_for(waiting, timeout=30)
+            time.sleep(1.5)  # its own scheduler ticks meanwhile: the answer is in hand, not swept
+            assert answers(double, cid) == [] and [c.status for c in sends(double, cid)] == [429]
+            os.kill(front.pid, signal.SIGKILL)
+            front.wait(timeout=10)
+        finally:
+            if front.poll() is None:
+                front.kill()
+                front.wait()
+
+        write_clock(clock_file, read_clock(clock_file) + command_replies.RESEND_AFTER)
+        scheduler = plcbot("scheduler")
+        try:
+            [answer] = double.wait_for(lambda: answers(double, cid) or None, timeout=60)
+            time.sleep(2.0)  # several more ticks
+        finally:
+            scheduler.send_signal(signal.SIGTERM)
+            out, _ = scheduler.communicate(timeout=30)
+        assert "plcbot commands" in answer["text"], out[-2000:]
+        assert [c.status for c in sends(double, cid)] == [429, 201] and len(answers(double, cid)) == 1
+        with db.read() as session:
+            done = session.exec(select(Delivery).where(Delivery.key == key)).one()
+        assert (done.state, done.ts, done.body) == ("sent", answer["id"], None)
+        db.dispose()

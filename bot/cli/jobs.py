@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 
 from bot.cli.common import CliError, cli_actor, services_from
-from scheduling import delivery, runner
+from scheduling import command_replies, delivery, runner
 from scheduling import registry as scheduling_registry
 from storage import jobs
 from storage.models import Delivery, Person, ScheduledJob, School, Team
@@ -86,7 +86,8 @@ def _print_in_doubt(services: Any) -> None:
         who = names.get(row.person_id or 0) or row.place or "someone"
         print(f"  {row.kind:<18} to {who}  ({row.key}; {row.error or 'no answer'})")
     print("  Ask them whether it arrived, then `plcbot jobs settle KEY --arrived` (never sent again) or "
-          "`--not-arrived` (sent once by the next run of its job); until then nothing in doubt is resent.")
+          "`--not-arrived` (sent once by the next run of its job; an answer to a command, by the next sweep of "
+          "owed answers); until then nothing in doubt is resent.")
 
 
 def settle(args: argparse.Namespace) -> int:
@@ -112,6 +113,10 @@ def settle(args: argparse.Namespace) -> int:
         services.db.dispose()
     if args.arrived:
         print(f"Settled: the {kind} to {who} arrived; it is marked sent and never sent again.")
+    elif kind in (command_replies.KIND, command_replies.NOTE_KIND):
+        print(f"Settled: the {kind} to {who} did not arrive; it is pending again, and the scheduler's next sweep "
+              "of owed answers sends it once (with its kept answer; one from before this release is "
+              "answered with a note that it was interrupted).")
     else:
         run = f"`plcbot jobs run {job_id}`" if job_id is not None else "the work that owes it"
         print(f"Settled: the {kind} to {who} did not arrive; it is pending again, and the next run of its job "

@@ -24,6 +24,7 @@ from bot.teams.app import Who, deliver_notices, raw, remember_person, remember_p
 from handlers.core import agenda as core_agenda
 from handlers.core import checkins as core_checkins
 from handlers.errors import OUR_FAULT, UserError
+from scheduling import command_replies
 from storage import meetings as meeting_store
 from storage.identities import person_for_identity, team_for_place
 from storage.models import Person, Team
@@ -282,11 +283,13 @@ async def handle(front: TeamsFront, ctx: Any) -> None:
 
 
 async def _answer(front: TeamsFront, who: Who, activity: dict[str, Any], owed: replies.Incoming) -> None:
-    try:
-        text, card = await front.run_sync(run_command, front.services, who, command_text(activity), activity)
-        await front.run_reply(replies.send, front.services, owed, text, card, stopping=front.stopping)
-    except Exception:
-        log.exception("Failed to answer a Teams command (%s)", owed.key)
+    # In hand here until sent or given up: the scheduler's sweep of owed answers leaves it alone.
+    with command_replies.answering(owed.key):
+        try:
+            text, card = await front.run_sync(run_command, front.services, who, command_text(activity), activity)
+            await front.run_reply(replies.send, front.services, owed, text, card, stopping=front.stopping)
+        except Exception:
+            log.exception("Failed to answer a Teams command (%s)", owed.key)
 
 
 # ------------------------------------------------------------------------------ set-up

@@ -1,4 +1,4 @@
-"""Answers to commands typed to the bot on Teams: acknowledged at once, answered once, through the ledger.
+"""Answers to commands typed to the bot on Teams: acknowledged at once, answered once, never lost.
 
 A message typed to the bot (`bot.teams.commands.handle`) is answered by a message into the same
 conversation. That answer goes out the way the ledger's scheduled messages do, through the Teams
@@ -10,15 +10,26 @@ never sent again.
 - **Acknowledged at once.** Teams sends a message activity again when it got no 200 for it, so the
   request is answered as soon as the answer is owed, before the command runs: the incoming
   activity's ledger row (`reserve`, key `scheduling.keys.command_reply`: its conversation and
-  activity id) is made pending, then the command runs and its answer is sent in the background.
+  activity id) is made pending, with where the answer goes kept on it (`Delivery.body`, a
+  `scheduling.command_replies.Owed`), then the command runs and its answer is sent in the background.
 - **Once per message.** The same activity delivered again finds its row and is dropped: the
   command does not run twice and the person gets one answer, whether the first is still being
   worked on, was sent, or is in doubt.
+- **Kept until sent.** The answer, once rendered, is stored on its row before the first try
+  (`send`), and emptied from it once sent or failed. So whatever this process cannot finish, the
+  scheduler's sweep (`scheduling.command_replies`) can, from any process.
 - **Through storms.** A send still rate limited after the transport's retries leaves the row
   pending (`delivery.deliver`); `send` waits what Teams asked for (or backs off) and tries again,
-  for up to `PATIENCE` seconds, so the answer arrives once, after the storm.
+  for up to `PATIENCE` seconds. After that, or after a shutdown, the sweep sends it once the row
+  has been left alone for `command_replies.RESEND_AFTER`: the answer arrives once, after the storm.
+- **A process that died.** Killed after the command ran: the stored answer is sent by the sweep.
+  Killed while the command ran (no answer stored): after `command_replies.INTERRUPTED_AFTER` the
+  person is told once that their message of HH:MM was interrupted and may not have been done, and
+  the row is marked failed ("interrupted"). Killed mid-send: the row is reported in doubt.
 - **In doubt.** Teams keeps no history a bot can read: an answer whose send dropped or timed out
-  is recorded "unknown" (listed by `plcbot jobs`), never resent: one answer too few, never two.
+  is recorded "unknown" (listed by `plcbot jobs`), never resent on a guess: one answer too few,
+  never two. The row keeps its answer: once the operator has asked, `plcbot jobs settle KEY
+  --not-arrived` makes the sweep send it, once (`--arrived` marks it sent and empties it).
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import select
 
 from bot.teams.card_kit import ADAPTIVE
-from scheduling import delivery, keys
+from scheduling import command_replies, delivery, keys
 from scheduling.transport import Rendered
 from storage.identities import addressee
 from storage.models import Delivery
@@ -47,8 +58,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("plcbot.teams")
 
-KIND = "command_reply"
-PATIENCE = 600.0  # seconds an answer still rate limited keeps being tried (then it stays pending)
+KIND = command_replies.KIND
+PATIENCE = command_replies.PATIENCE  # seconds an answer still rate limited is tried here (then the sweep's)
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
 _rng = random.Random()  # noqa: S311 - jitter, not secrets
@@ -63,6 +74,12 @@ class Incoming:
     conversation: str  # as the message came (a channel thread's ;messageid= kept): the answer goes there
     service_url: str
     personal: bool
+    tz: str | None = None  # the sender's time zone, as Teams gave it (what an apology's HH:MM is in)
+
+    def owed(self) -> command_replies.Owed:
+        """Where the answer goes, as its ledger row keeps it for a sweep in any process."""
+        return command_replies.Owed(recipient=self.recipient, conversation=self.conversation,
+                                    service_url=self.service_url, platform=TEAMS, tz=self.tz)
 
 
 def incoming(activity: dict[str, Any], who: Who) -> Incoming:
@@ -71,13 +88,14 @@ def incoming(activity: dict[str, Any], who: Who) -> Incoming:
     message_id = str(activity.get("id") or "") or "no-id-" + uuid.uuid4().hex
     full = str((activity.get("conversation") or {}).get("id") or "") or who.conversation_id
     return Incoming(key=keys.command_reply(who.conversation_id, message_id), recipient=who.conversation_id,
-                    conversation=full, service_url=who.service_url, personal=who.conversation_type == "personal")
+                    conversation=full, service_url=who.service_url, personal=who.conversation_type == "personal",
+                    tz=who.tz)
 
 
 def reserve(services: Services, owed: Incoming) -> bool:
     """Take the answer's ledger row (pending); False when this message arrived before (answer nothing)."""
     return delivery.reserve(services, key=owed.key, kind=KIND, recipient=owed.recipient,
-                            conversation=owed.conversation)
+                            conversation=owed.conversation, body=owed.owed().encode())
 
 
 def message(text: str, card: dict[str, Any] | None) -> Rendered:
@@ -103,14 +121,27 @@ def _addressed(services: Services, owed: Incoming) -> None:
             session.add(row)
 
 
+def _keep(services: Services, owed: Incoming, rendered: Rendered) -> None:
+    """Store the answer on its row, so that any process can send it should this one not. A database
+    too busy to store it does not stop this process sending it now (as before the answer was kept)."""
+    try:
+        command_replies.keep_answer(services, owed.key, owed.owed(), rendered)
+    except Exception:
+        log.warning("Could not keep the answer to a Teams command with its row; sending it all the same: %s",
+                    owed.key, exc_info=True)
+
+
 def send(services: Services, owed: Incoming, text: str, card: dict[str, Any] | None, *,
-         stopping: threading.Event | None = None, patience: float = PATIENCE,
+         stopping: threading.Event | None = None, patience: float | None = None,
          monotonic: Callable[[], float] = time.monotonic) -> delivery.Outcome:
-    """Send the answer owed under `owed.key`, once (blocking: in a worker thread)."""
+    """Send the answer owed under `owed.key`, once (blocking: in a worker thread), trying through a
+    rate-limit storm for `patience` seconds (`PATIENCE`, read at call time); what is left is swept."""
+    patience = PATIENCE if patience is None else patience
     transport: Any = services.transports[TEAMS]
     transport.remember_conversation(owed.conversation, owed.service_url)
     _addressed(services, owed)
     rendered = message(text, card)
+    _keep(services, owed, rendered)
     stopping = stopping or threading.Event()
     deadline = monotonic() + patience
     attempt = 0
@@ -126,9 +157,10 @@ def send(services: Services, owed: Incoming, text: str, card: dict[str, Any] | N
             wait = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * (0.5 + _rng.random() / 2)
         attempt += 1
         if monotonic() + wait > deadline:
-            log.warning("The answer to a Teams command is still rate limited after %.0f s; left pending: %s",
-                        patience, owed.key)
+            log.warning("The answer to a Teams command is still rate limited after %.0f s; left pending for "
+                        "the sweep of owed answers: %s", patience, owed.key)
             return outcome
         if stopping.wait(wait):
-            log.warning("Shutting down with the answer to a Teams command unsent (rate limited): %s", owed.key)
+            log.warning("Shutting down with the answer to a Teams command unsent (rate limited; the sweep of "
+                        "owed answers sends it): %s", owed.key)
             return outcome

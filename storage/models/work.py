@@ -50,6 +50,11 @@ class Delivery(SQLModel, table=True):
     job_id: int | None = Field(default=None, foreign_key="scheduledjob.id", index=True)
     created_at: datetime = stamp_field()
     updated_at: datetime = stamp_field()
+    # What a message owed with no job to rebuild it (an answer to a command typed on Teams) needs
+    # to be sent by another process later: small JSON (where it goes, and the rendered message once
+    # there is one). Kept while the row is pending, sending or in doubt; emptied once it is sent or
+    # failed (`scheduling.delivery.update`), so no message text lingers in the ledger.
+    body: str | None = None
 
 
 class Heartbeat(SQLModel, table=True):
