@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage import norms as norms_store
+from storage.identities import addressee
 from storage.models import (
     ActionItem,
     AgendaItem,
@@ -424,6 +425,11 @@ def wrap_up(session: Session, *, meeting_id: int, present: list[str], notes: dic
     if guests:
         people.update((p.handle, p) for p in session.exec(
             select(Person).where(col(Person.handle).in_(guests))))
+    for uid in sorted(here - set(people)):  # a name a link merged into another person a moment ago
+        merged, _ = addressee(session, uid)
+        if merged is not None and (person := session.get(Person, merged)) is not None:
+            people.setdefault(person.handle, person)
+            here.add(person.handle)
     for uid, person in people.items():
         assert person.id is not None
         session.add(Attendance(meeting_id=meeting_id, person_id=person.id, present=uid in here))

@@ -505,3 +505,28 @@ def test_a_feedback_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url
                 assert row.person_id == ut1 and row.link is None
     finally:
         bot.stop()
+
+
+def test_a_wrap_up_naming_someone_by_the_account_a_link_merged_marks_the_merged_person_present(
+        bot, monkeypatch, capsys):
+    """The wrap-up form was opened before the link: it names Ana by her Teams id, which is now an
+    identity of UT1. She is marked present as UT1, not dropped."""
+    from datetime import timedelta
+
+    from storage import meetings as meeting_store
+    from storage.models import Attendance
+    from tests.test_feedback import add_meeting
+
+    seeded = seed_team(bot, meeting_weekdays="")
+    ana = teams_person(bot)
+    join(bot, seeded.team_id, ana, "member")
+    meeting_id = add_meeting(bot, seeded.team_id, starts_at=bot.clock.now() - timedelta(minutes=50))
+    status, _, err = cli(bot, monkeypatch, capsys, "UT1", ANA_TEAMS, "--apply")
+    assert (status, err) == (0, ""), err
+    with bot.db.session() as session:
+        assert meeting_store.wrap_up(session, meeting_id=meeting_id, present=["UFAC", ANA_TEAMS], notes={},
+                                     decisions="", actions=[], by="UFAC", now=bot.clock.now()) is not None
+    with bot.db.read() as session:
+        present = {a.person_id: a.present for a in session.exec(select(Attendance)).all()}
+    assert present[seeded.person_ids["UT1"]] is True and present[seeded.person_ids["UFAC"]] is True
+    assert present[seeded.person_ids["UT2"]] is False and ana not in present
