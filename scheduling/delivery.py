@@ -52,8 +52,12 @@ class Outcome:
         return self.state == "sent"
 
 
-def _load(session: Session, key: str) -> Delivery | None:
-    return session.exec(select(Delivery).where(Delivery.key == key)).first()
+def _load(session: Session, key: str, *, lock: bool = False) -> Delivery | None:
+    """The row under `key`; with `lock`, held until the transaction ends (PostgreSQL: FOR UPDATE;
+    SQLite's BEGIN IMMEDIATE serialises writers already), so that of two workers deciding about
+    the same row at once, the second decides on what the first wrote."""
+    query = select(Delivery).where(Delivery.key == key)
+    return session.exec(query.with_for_update() if lock else query).first()
 
 
 # States after which a row owes nothing: its stored body (`Delivery.body`) goes with them.
@@ -142,13 +146,18 @@ def claim(services: Services, *, key: str, kind: str, recipient: str, job_id: in
     younger than `in_flight` may still be in another worker's hands."""
     now = services.clock.now()
     with services.db.session() as session:
-        row = _load(session, key)
+        row = _load(session, key, lock=True)
         if row is None:
             person_id, place = addressee(session, recipient)
-            row = Delivery(key=key, kind=kind, person_id=person_id, place=place, job_id=job_id, created_at=now,
+            new = Delivery(key=key, kind=kind, person_id=person_id, place=place, job_id=job_id, created_at=now,
                            updated_at=now)
-            session.add(row)
-            session.flush()
+            try:
+                with session.begin_nested():
+                    session.add(new)
+                row = new
+            except IntegrityError:  # another worker made it a moment ago: decide on what it wrote
+                row = _load(session, key, lock=True)
+                assert row is not None
         if row.state in ("sent", "failed"):
             return "done", row
         if row.state == "sending" and now - row.updated_at < in_flight:
