@@ -32,17 +32,9 @@ USAGE = "`/plc norms` posts them · `/plc norms edit` · `/plc norms who` · `/p
 
 
 def norms_view(services: Services, team: Team) -> NormsChanged:
-    """The team's norms as they stand, with how many members have committed to this version.
-
-    The same view model as a change's announcement, with nobody named as the changer: both fronts
-    render it as the plain norms post with its commit button."""
-    assert team.id is not None
+    """The team's norms as they stand (`handlers.core.norms.norms_as_they_stand`)."""
     with services.db.read() as session:
-        norms = store.current_norms(session, team_id=team.id)
-        version = store.current_version(session, team_id=team.id)
-        done, pending = store.commitment_status(session, team_id=team.id, version=version)
-    return NormsChanged(team_id=team.id, team_name=team.name, norms=tuple(norms), version=version, changed_by="",
-                        committed=len(done), members=len(done) + len(pending))
+        return core.norms_as_they_stand(session, team=team)
 
 
 def norms_blocks(services: Services, team: Team) -> tuple[str, list[dict[str, Any]]]:
@@ -97,15 +89,13 @@ def on_norms(request: CommandRequest, services: Services) -> None:
             team_id=team.id, norms=norms, max_norms=MAX_NORMS, max_len=NORM_MAX_LEN))
         return
     if word in ("who", "commitments"):
-        require(request.actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
         with services.db.read() as session:
-            version = store.current_version(session, team_id=team.id)
-            done, pending = store.commitment_status(session, team_id=team.id, version=version)
-        if version == 0:
+            who = core.commitments(session, request.actor, team=team)
+        if who.version == 0:
             request.reply("This team has no norms yet. Write them with `/plc norms edit`.")
             return
-        blocks = render.norms_who_blocks(committed=done, pending=pending, version=version)
-        request.reply(f"{len(pending)} not yet committed", blocks=blocks)
+        blocks = render.norms_who_blocks(committed=who.committed, pending=who.pending, version=who.version)
+        request.reply(f"{len(who.pending)} not yet committed", blocks=blocks)
         return
     if word == "history":
         with services.db.read() as session:

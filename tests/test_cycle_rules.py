@@ -179,6 +179,9 @@ def test_modals_pass_slacks_limits():
     text, blocks = render.cycle_status(cycle_status(team_name="G3", cycle=C(), weeks=summary["weeks"], today=TODAY,
                                                     breaks=[rules.Break(TODAY, TODAY, "<x>")]))
     assert message_problems(text, blocks) == [] and "&lt;x&gt;" in json.dumps(blocks)
+    C.title = "Fractions <!channel>"  # the notification text is mrkdwn too: no ping from a title
+    text, _ = render.cycle_status(cycle_status(team_name="G3", cycle=C(), weeks=[], today=TODAY, breaks=[]))
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
 
 
 def test_failures_message_lists_who_and_why():

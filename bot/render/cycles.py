@@ -195,7 +195,7 @@ def cycle_status(view: CycleStatus) -> tuple[str, Blocks]:
         out.append(bk.context(views.breaks_words(c.breaks, inert=escape)))
     out.append(bk.context(f"Check-ins {c.checkin_day}s at {c.checkin_time}; "
                           "facilitators: `/plc cycle edit`, `pause [until DATE]`, `resume`, `end`."))
-    return views.status_text(c), bk.fit(out, bk.MESSAGE_BLOCKS_MAX)
+    return escape(views.status_text(c)), bk.fit(out, bk.MESSAGE_BLOCKS_MAX)
 
 
 # ---------------------------------------------------------------------------- the check-in DM

@@ -561,17 +561,15 @@ def norms_reply(services: Services, request: Request, activity: dict[str, Any]) 
                                            now=services.clock.now())
         return done.reply, ck.card([ck.container([ck.text("🤝 " + ck.md(done.reply))], style="good")])
     if word in ("who", "commitments"):
-        require(request.actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
         with services.db.read() as session:
-            version = norm_store.current_version(session, team_id=team.id)
-            done_ids, pending = norm_store.commitment_status(session, team_id=team.id, version=version)
+            who = core_norms.commitments(session, request.actor, team=team)
             names = _names(session)
-        if version == 0:
+        if who.version == 0:
             return "This team has no norms yet.", None
-        body = [ck.heading(f"Commitments to version {version}"),
-                ck.facts([("Committed", ck.people(done_ids, names, limit=30) if done_ids else "nobody yet"),
-                          ("Not yet", ck.people(pending, names, limit=30) if pending else "nobody")])]
-        return f"{len(pending)} not yet committed", ck.card(body)
+        body = [ck.heading(f"Commitments to version {who.version}"),
+                ck.facts([("Committed", ck.people(who.committed, names, limit=30) if who.committed else "nobody yet"),
+                          ("Not yet", ck.people(who.pending, names, limit=30) if who.pending else "nobody")])]
+        return f"{len(who.pending)} not yet committed", ck.card(body)
     if word == "edit":
         require(request.actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
         button = {"type": "Action.Submit", "title": "Edit the norms", "style": "positive",
@@ -589,10 +587,7 @@ def norms_reply(services: Services, request: Request, activity: dict[str, Any]) 
         raise UserError(f"I don't know norms {ck.md(word[:30])}. {NORMS_USAGE}")
     core_norms.require_member(request.actor, team)
     with services.db.read() as session:
-        norms = norm_store.current_norms(session, team_id=team.id)
-        version = norm_store.current_version(session, team_id=team.id)
-        done_ids, pending = norm_store.commitment_status(session, team_id=team.id, version=version)
-    return cards.norms(team.name, norms, version, len(done_ids), len(done_ids) + len(pending))
+        return cards.norms_changed(core_norms.norms_as_they_stand(session, team=team))
 
 
 def norms_history_card(rows: list[tuple[int, str, str, str]], names: Any) -> Reply:

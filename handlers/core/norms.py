@@ -95,3 +95,34 @@ def norms_history(session: Session, actor: Actor, *, team: Team) -> list[tuple[i
     who = slack_ids(session, [r.changed_by_id for r in revisions])
     return [(r.version, day_label(r.changed_at.astimezone(zone).date()), who.get(r.changed_by_id or 0, ""), r.summary)
             for r in revisions]
+
+
+def norms_as_they_stand(session: Session, *, team: Team) -> NormsChanged:
+    """The team's norms as they stand, with how many members have committed to this version: the
+    same view model as a change's announcement, with nobody named as the changer, which both
+    fronts render as the plain norms post with its commit button. (Who may see them is the
+    caller's `require_member`; the refresh of a posted one after a commit needs no check.)"""
+    assert team.id is not None
+    norms = store.current_norms(session, team_id=team.id)
+    version = store.current_version(session, team_id=team.id)
+    done, pending = store.commitment_status(session, team_id=team.id, version=version)
+    return NormsChanged(team_id=team.id, team_name=team.name, norms=tuple(norms), version=version, changed_by="",
+                        committed=len(done), members=len(done) + len(pending))
+
+
+@dataclass(frozen=True)
+class Commitments:
+    """`norms who`: who has committed to the current version and who not yet (person handles)."""
+
+    version: int
+    committed: list[str]
+    pending: list[str]
+
+
+def commitments(session: Session, actor: Actor, *, team: Team) -> Commitments:
+    """`norms who`, for the team's facilitators (and its school's leaders)."""
+    assert team.id is not None
+    require(actor, Action.EDIT_NORMS, team_id=team.id, school_id=team.school_id)
+    version = store.current_version(session, team_id=team.id)
+    done, pending = store.commitment_status(session, team_id=team.id, version=version)
+    return Commitments(version, list(done), list(pending))
