@@ -5,22 +5,34 @@ A command typed to the bot on Teams is acknowledged before it runs, its answer o
 storm for up to `PATIENCE` seconds. What that process cannot finish, nothing else could send,
 because the answer lived only in its memory. So the owed row keeps what is needed to send it
 (`Delivery.body`, an `Owed` as JSON): where it goes from the moment it is owed, and the rendered
-answer once the command has run. This sweep (a scheduled job, planned when there is work) then:
+answer as soon as the command has run (stored in the command's own thread, before the answer
+waits its turn among the process's senders). This sweep (a scheduled job, planned when there is
+work) then:
 
 - **sends a pending answer that has no live sender**: one still rate limited after `PATIENCE`, one
-  left by a process that shut down or died after the command ran, one the operator settled as
-  not arrived (`plcbot jobs settle KEY --not-arrived`). "No live sender" is told two ways: the
-  row was not touched for `RESEND_AFTER` (the sender's loop touches it at every try, never more
-  than `PATIENCE` apart), and this process is not answering it (`answering`, for clocks that
-  jump). A settled row needs neither: its sender gave up when it went in doubt.
-- **tells the person once** when a pending row has no answer after `INTERRUPTED_AFTER`: the
-  process died while the command ran, and whether it was done is not known. A short note goes
-  through the ledger under `keys.command_interrupted` (stored with its body like an answer, so a
-  crash while sending it is swept too) and the original row is marked failed ("interrupted") in
-  the same transaction: never told twice.
+  queued behind other answers in a process's pool for longer than `RESEND_AFTER`, one left by a
+  process that shut down or died after the command ran, one the operator settled as not arrived
+  (`plcbot jobs settle KEY --not-arrived`). "No live sender" is told two ways: the row was not
+  touched for `RESEND_AFTER` (the sender's loop touches it at every try, never more than
+  `PATIENCE` apart), and this process is not answering it (`answering`, for clocks that jump).
+  A settled row needs neither: its sender gave up when it went in doubt. A sender that comes to
+  a row the sweep took finds it sent or in flight in the ledger (`delivery.claim`, in flight for
+  `RESEND_AFTER`) and sends nothing.
+- **tells the person once** when a pending row has where it goes but no answer after
+  `INTERRUPTED_AFTER`: the process died while the command ran, and whether it was done is not
+  known. A short note ("your message of 16:05", or "of Fri Dec 4, 16:05" when it was not sent
+  today, in the sender's time zone) goes through the ledger under `keys.command_interrupted`
+  (stored with its body like an answer, so a crash while sending it is swept too) and the original
+  row is marked failed ("interrupted") in the same transaction: never told twice. Only within
+  `TELL_WITHIN` of the message: an older one is news of nothing the person remembers, and its
+  row is closed silently ("expired"), as is a row that keeps nothing (owed before migration 0013).
+- **forgets the words of an answer in doubt**: a row "unknown" for `FORGET_AFTER` keeps where it
+  went, not what it said. Settled as not arrived after that, the person is told once that the
+  answer to their message did not reach them.
 - **reports a send cut off by a dying process**: a row "sending" for longer than any live send
   takes becomes "unknown" (Teams keeps no history to look in), listed by `plcbot jobs` for the
-  operator, never resent on a guess.
+  operator, never resent on a guess (and settled as not arrived only once it is: a row still
+  "sending" may be in its sender's hands for up to `RESEND_AFTER`).
 
 Rows are taken with `delivery.swap` (a conditional UPDATE on their state and last touch): of two
 processes that found the same row, one acts. Times are the injected clock's.
@@ -38,6 +50,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, or_, select
 
@@ -66,8 +79,18 @@ RESEND_AFTER = timedelta(seconds=PATIENCE) + timedelta(minutes=2)
 # A row still without its answer this long after it was owed: the command's process died.
 # Longer than any command takes (the slowest, a team's set-up, reads a paged roster).
 INTERRUPTED_AFTER = timedelta(minutes=15)
+# A command that never finished is told only this long after its message: later, the note would
+# be news of something the person has long forgotten (or done again); the row is closed, silently.
+TELL_WITHIN = timedelta(days=7)
+# An answer in doubt ("unknown") keeps its words this long for the operator's `settle --not-arrived`;
+# then only where it went stays (enough to tell the person it did not arrive), never what it said.
+FORGET_AFTER = timedelta(days=7)
 INTERRUPTED = ("I was interrupted while answering your message of {at}; it may not have been done. "
                "Please check, and send it again if needed.")
+# The note for an answer the operator learnt never arrived, after its words were forgotten.
+NOT_ARRIVED = "My answer to your message of {at} did not reach you. Please send it again if you still need it."
+TOLD_NOT_ARRIVED = "told_not_arrived"  # the error of a row settled not arrived, its words forgotten: told
+EXPIRED = "expired"  # the error of an owed row closed silently (nothing kept to send, or too old to tell)
 BATCH = 200
 
 
@@ -97,6 +120,10 @@ class Owed:
 
     def answer(self, rendered: Rendered) -> Owed:
         return replace(self, text=rendered.text, message=rendered.body)
+
+    def forget(self) -> Owed:
+        """Where it goes, without the answer's words."""
+        return replace(self, text=None, message=None)
 
     def encode(self) -> str:
         to = {"recipient": self.recipient, "conversation": self.conversation, "service_url": self.service_url,
@@ -169,7 +196,7 @@ class KnowsServiceUrls(Protocol):
 class Found:
     """A row the sweep acts on: what to do, and the row as it was read (its last touch included)."""
 
-    action: str  # resend | interrupted | stuck
+    action: str  # resend | interrupted | expire | forget | stuck
     key: str
     kind: str
     person_id: int | None
@@ -178,6 +205,7 @@ class Found:
     created_at: datetime
     updated_at: datetime
     owed: Owed | None
+    settled: bool = False  # the operator settled it as not arrived
 
 
 @dataclass
@@ -186,53 +214,74 @@ class SweepReport:
     interrupted: int = 0
     in_doubt: int = 0
     still_owed: int = 0  # taken but not sent (rate limited again, or taken by another process)
+    expired: int = 0  # closed silently: nothing kept to send, or too old to tell
+    forgotten: int = 0  # answers in doubt for FORGET_AFTER whose words were dropped
 
     def note(self) -> str:
         return (f"resent {self.resent}, told {self.interrupted} interrupted, {self.in_doubt} in doubt, "
-                f"{self.still_owed} still owed")
+                f"{self.still_owed} still owed, {self.expired} expired, {self.forgotten} forgotten")
 
 
 def _action(row: Delivery, owed: Owed | None, now: datetime) -> str | None:
     if in_hand(row.key):
         return None
+    if row.state == "unknown":
+        return "forget" if owed is not None and owed.answered and now - row.updated_at >= FORGET_AFTER else None
     if row.state == "sending":
         return "stuck" if now - row.updated_at >= RESEND_AFTER else None
     settled = row.error == delivery.NOT_ARRIVED
     if owed is not None and owed.answered:
         return "resend" if settled or now - row.updated_at >= RESEND_AFTER else None
-    if row.kind == KIND and now - row.updated_at >= INTERRUPTED_AFTER:
+    if not settled and now - row.updated_at < INTERRUPTED_AFTER:
+        return None  # its command may still be running somewhere
+    if row.kind == KIND and owed is not None and (settled or now - row.created_at < TELL_WITHIN):
         return "interrupted"
-    return None
+    # Nothing kept to say or where (a row from before 0013), or too old to be news: closed, silently.
+    return "expire"
+
+
+def _with_answer() -> Any:
+    """Rows whose body holds an answer (`Owed.encode` writes the key `"answer":` only then; inside
+    a JSON string a quote is escaped, so no recipient or text can look like it)."""
+    return col(Delivery.body).like('%"answer":%')
 
 
 def due(services: Services, now: datetime, *, limit: int = BATCH) -> list[Found]:
     """The rows the sweep would act on now (a read; nothing is taken)."""
     oldest = now - min(RESEND_AFTER, INTERRUPTED_AFTER)
     left_alone = or_(col(Delivery.updated_at) <= oldest, col(Delivery.error) == delivery.NOT_ARRIVED)
-    query = select(Delivery).where(col(Delivery.kind).in_([KIND, NOTE_KIND]),
-                                   col(Delivery.state).in_(["pending", "sending"]), left_alone)
+    kinds = col(Delivery.kind).in_([KIND, NOTE_KIND])
+    owed = select(Delivery).where(kinds, col(Delivery.state).in_(["pending", "sending"]), left_alone)
+    doubtful = select(Delivery).where(kinds, col(Delivery.state) == "unknown",
+                                      col(Delivery.updated_at) <= now - FORGET_AFTER, _with_answer())
     busy = _all_in_hand()  # left out in the query, not after it: they must not fill the batch
-    if busy:
-        query = query.where(col(Delivery.key).not_in(busy))
-    query = query.order_by(col(Delivery.updated_at), col(Delivery.id)).limit(limit)
     found = []
     with services.db.read() as session:
-        for row in session.exec(query).all():
-            owed = Owed.decode(row.body)
-            action = _action(row, owed, now)
-            if action is not None:
-                found.append(Found(action, row.key, row.kind, row.person_id, row.place, row.channel_id,
-                                   row.created_at, row.updated_at, owed))
+        for query in (owed, doubtful):
+            if busy:
+                query = query.where(col(Delivery.key).not_in(busy))
+            query = query.order_by(col(Delivery.updated_at), col(Delivery.id)).limit(limit)
+            for row in session.exec(query).all():
+                decoded = Owed.decode(row.body)
+                action = _action(row, decoded, now)
+                if action is not None:
+                    found.append(Found(action, row.key, row.kind, row.person_id, row.place, row.channel_id,
+                                       row.created_at, row.updated_at, decoded,
+                                       settled=row.error == delivery.NOT_ARRIVED))
     return found
 
 
 def sweep(services: Services) -> SweepReport:
-    """Act on every row `due` finds now: resend, tell, or report (see the module's docstring)."""
+    """Act on every row `due` finds now: resend, tell, close, forget or report (see the module's docstring)."""
     report = SweepReport()
     for found in due(services, services.clock.now()):
         try:
             if found.action == "stuck":
                 report.in_doubt += _report_stuck(services, found)
+            elif found.action == "expire":
+                report.expired += _expire(services, found)
+            elif found.action == "forget":
+                report.forgotten += _forget(services, found)
             elif found.action == "resend":
                 _count(report, _resend(services, found.key, found.owed, seen=found.updated_at))
             else:
@@ -279,28 +328,66 @@ def _report_stuck(services: Services, found: Found) -> int:
     return int(taken)
 
 
-def _local_time(at: datetime, tz: str | None, default: str) -> str:
-    for name in (tz, default, "UTC"):
+def _expire(services: Services, found: Found) -> int:
+    """An owed row with nothing to send, or a command too long ago to tell of: failed ("expired"), no note."""
+    with services.db.session() as session:
+        taken = delivery.swap(session, found.key, was="pending", seen=found.updated_at, now=services.clock.now(),
+                              state="failed", error=EXPIRED)
+    if taken:
+        too_old = found.kind == KIND and found.owed is not None
+        why = "its message is too old to tell of" if too_old else "nothing was kept to send"
+        log.info("The owed answer %s is closed without a note (%s)", found.key, why)
+    return int(taken)
+
+
+def _forget(services: Services, found: Found) -> int:
+    """An answer in doubt for FORGET_AFTER: its words are dropped, where it went is kept (the row's
+    state and last touch are left as they were: it is as much in doubt as before)."""
+    assert found.owed is not None
+    with services.db.session() as session:
+        result = session.exec(sa_update(Delivery).where(
+            col(Delivery.key) == found.key, col(Delivery.state) == "unknown",
+            col(Delivery.updated_at) == found.updated_at,
+        ).values(body=found.owed.forget().encode()))
+        forgotten = bool(result.rowcount)
+    if forgotten:
+        log.info("The answer %s has been in doubt for %d days: its words are no longer kept", found.key,
+                 FORGET_AFTER.days)
+    return int(forgotten)
+
+
+def _zone(*names: str | None) -> ZoneInfo:
+    for name in names:
         try:
-            return at.astimezone(ZoneInfo(name or "")).strftime("%H:%M")
+            return ZoneInfo(name or "")
         except (ZoneInfoNotFoundError, ValueError):
             continue
-    return at.strftime("%H:%M")  # pragma: no cover - UTC always exists
+    return ZoneInfo("UTC")
+
+
+def local_when(at: datetime, now: datetime, tz: str | None, default: str) -> str:
+    """When a message was sent, in the recipient's time: "16:05" today, "Fri Dec 4, 16:05" another day."""
+    zone = _zone(tz, default, "UTC")
+    local = at.astimezone(zone)
+    if local.date() == now.astimezone(zone).date():
+        return f"{local:%H:%M}"
+    return f"{local:%a %b} {local.day}, {local:%H:%M}"
 
 
 def _tell_interrupted(services: Services, found: Found) -> delivery.Outcome | None:
-    """The answer's process died before the command had run: settle its row ("failed",
+    """The answer's process died before the command had run (or, settled by the operator, its
+    answer did not arrive and its words are no longer kept): settle its row ("failed",
     "interrupted") and owe the person one note instead, in one transaction, then send the note."""
+    assert found.owed is not None
     now = services.clock.now()
-    conversation = (found.owed.conversation if found.owed else None) or found.channel_id
-    to = found.owed or Owed(recipient=(conversation or found.place or "").split(";messageid=", 1)[0],
-                            conversation=conversation)
-    at = _local_time(found.created_at, to.tz, services.settings.timezone)
-    note = to.answer(Rendered(INTERRUPTED.format(at=at), None))
+    conversation = found.owed.conversation or found.channel_id
+    at = local_when(found.created_at, now, found.owed.tz, services.settings.timezone)
+    words = (NOT_ARRIVED if found.settled else INTERRUPTED).format(at=at)
+    note = found.owed.answer(Rendered(words, None))
     note_key = keys.command_interrupted(found.key)
     with services.db.session() as session:
         if not delivery.swap(session, found.key, was="pending", seen=found.updated_at, now=now,
-                             state="failed", error="interrupted"):
+                             state="failed", error=TOLD_NOT_ARRIVED if found.settled else "interrupted"):
             return None
         try:
             with session.begin_nested():
@@ -309,8 +396,9 @@ def _tell_interrupted(services: Services, found: Found) -> delivery.Outcome | No
                                      created_at=now, updated_at=now))
         except IntegrityError:  # owed already (it cannot be, the row was pending): not owed twice
             return None
-    log.warning("The answer %s was interrupted (its process ended before the command had run); "
-                "the person is told once (%s)", found.key, note_key)
+    log.warning("The answer %s was %s; the person is told once (%s)", found.key,
+                "settled as not arrived after its words were forgotten" if found.settled
+                else "interrupted (its process ended before the command had run)", note_key)
     return _resend(services, note_key, note, seen=now)
 
 

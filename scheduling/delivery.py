@@ -184,6 +184,7 @@ def deliver(
     payload: dict[str, Any] | None = None,
     rendered: Rendered | None = None,
     platform: str | None = None,
+    in_flight: timedelta = IN_FLIGHT,
 ) -> Outcome:
     """Send the message owed under `key` unless it was already sent; safe to call again.
 
@@ -191,13 +192,15 @@ def deliver(
     renders for its platform; or, from code that still builds Slack's Block Kit itself, `text`
     and `blocks`; or a message a front `rendered` for its own platform. Any of them travels as one
     `Rendered` that only the transport reads. `platform` names the transport when the recipient
-    may be known to no identity or place yet (a front's answer into the conversation it was asked in)."""
+    may be known to no identity or place yet (a front's answer into the conversation it was asked in).
+    `in_flight`: how long a "sending" row may still be in other hands (`claim`), for a sender that
+    knows its messages are sent by slower hands than a job's."""
     transport = services.transports[platform] if platform else services.transports.for_recipient(recipient)
     if rendered is not None:
         message = rendered
     else:
         message = transport.render(view) if view is not None else Rendered(text, blocks)
-    decision, row = claim(services, key=key, kind=kind, recipient=recipient, job_id=job_id)
+    decision, row = claim(services, key=key, kind=kind, recipient=recipient, job_id=job_id, in_flight=in_flight)
     if decision == "done":
         return Outcome(key, row.state, row.ts, row.channel_id, row.error, already=row.state == "sent")
     if decision == "busy":

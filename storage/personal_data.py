@@ -27,7 +27,8 @@ inside longer text (ledger keys, job payloads, audit details, mentions in free t
 by a sweep of every string column of every table (`text_columns`, `replace_id`).
 
 The ledger's `delivery.body` holds an answer the bot still owes (its words, and where it goes)
-only until it is sent or failed. It is the bot's text, not theirs, so it is in no export sheet;
+only until it is sent or failed, and its words at most `command_replies.FORGET_AFTER` (7 days)
+once it is in doubt. It is the bot's text, not theirs, so it is in no export sheet;
 the erasure cancels what is still owed to the person and empties its body (`storage.erasure`),
 and the sweep of string columns reaches their ids in anyone else's.
 """

@@ -162,7 +162,8 @@ def test_every_kind_of_record_the_erasure_touches_has_a_sheet_in_the_export():
 # Every kind of message the bot sends through its ledger (scheduling.delivery.deliver, kind=…).
 MESSAGE_KINDS = ("checkin", "checkin_reminder", "checkin_summary", "checkin_failures", "support", "cycle_reflection",
                  "cycle_started", "cycle_closed", "cycle_note", "feedback_prompt", "agenda", "action_item",
-                 "meeting_log", "norms", "team_join", "team_share_names", "digest", "digest-file", "privacy_export")
+                 "meeting_log", "norms", "team_join", "team_share_names", "digest", "digest-file", "privacy_export",
+                 "command_reply", "command_interrupted")
 
 
 def test_the_export_names_the_bots_messages_in_a_teachers_words(bot):
@@ -187,7 +188,7 @@ def test_the_export_names_the_bots_messages_in_a_teachers_words(bot):
     assert len(messages) == len(MESSAGE_KINDS) + 1
     words = {m.removeprefix("messages the bot sent you: ") for m in messages}
     assert {"check-ins", "action item reminders", "meeting feedback prompts", "weekly digests",
-            "check-in reminders", "some new kind messages"} <= words
+            "check-in reminders", "some new kind messages", "answers to commands you typed to the bot"} <= words
     for kind in MESSAGE_KINDS:
         assert kind not in words
     assert not any("_" in w or "-file" in w for w in words), words  # no internal names left

@@ -99,7 +99,14 @@ def settle(args: argparse.Namespace) -> int:
     now = services.clock.now()
     try:
         with services.db.session() as session:
-            row, before = delivery.settle(session, key, arrived=args.arrived, now=now)
+            kind = session.exec(select(Delivery.kind).where(Delivery.key == key)).first()
+            in_flight = delivery.IN_FLIGHT
+            if kind in (command_replies.KIND, command_replies.NOTE_KIND) and not args.arrived:
+                # Its sender may still be retrying it (for up to RESEND_AFTER): settled as not
+                # arrived, the sweep sends it at once, and it would arrive twice.
+                in_flight = command_replies.RESEND_AFTER
+            row, before = delivery.settle(session, key, arrived=args.arrived, now=now, in_flight=in_flight)
+            owed = command_replies.Owed.decode(row.body)
             person = session.get(Person, row.person_id) if row.person_id is not None else None
             to = f"person:{person.id} {person.handle}" if person is not None else (row.place or "?")
             who = (person.name or person.handle) if person is not None else (row.place or "someone")
@@ -114,9 +121,15 @@ def settle(args: argparse.Namespace) -> int:
     if args.arrived:
         print(f"Settled: the {kind} to {who} arrived; it is marked sent and never sent again.")
     elif kind in (command_replies.KIND, command_replies.NOTE_KIND):
+        if owed is not None and owed.answered:
+            then = "sends it once, with its kept answer"
+        elif owed is not None and kind == command_replies.KIND:
+            then = (f"tells them once that the answer to their message did not reach them (its words are kept "
+                    f"for {command_replies.FORGET_AFTER.days} days in doubt, no longer)")
+        else:
+            then = "closes it: nothing was kept to send (tell them yourself if they still need it)"
         print(f"Settled: the {kind} to {who} did not arrive; it is pending again, and the scheduler's next sweep "
-              "of owed answers sends it once (with its kept answer; one from before this release is "
-              "answered with a note that it was interrupted).")
+              f"of owed answers {then}.")
     else:
         run = f"`plcbot jobs run {job_id}`" if job_id is not None else "the work that owes it"
         print(f"Settled: the {kind} to {who} did not arrive; it is pending again, and the next run of its job "

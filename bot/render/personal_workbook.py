@@ -116,6 +116,8 @@ MESSAGE_KINDS = {
     "norms": "team norms",
     "norms_post": "team norms posted on request",
     "dm_reply": "answers to your own clicks and forms",
+    "command_reply": "answers to commands you typed to the bot",
+    "command_interrupted": "notes that an answer to a command you typed was interrupted or did not reach you",
     "team_join": "notices that someone joined a team's channel",
     "team_share_names": "notices about sharing names with the principal",
     "digest": "weekly digests",

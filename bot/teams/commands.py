@@ -282,12 +282,20 @@ async def handle(front: TeamsFront, ctx: Any) -> None:
     front.spawn(_answer(front, who, activity, owed))
 
 
+def _run_and_keep(services: Services, who: Who, activity: dict[str, Any],
+                  owed: replies.Incoming) -> tuple[Reply, bool]:
+    """The command's answer, stored on its row in the command's own thread (`replies.keep`): an
+    answer then queued in the answers' pool, however long, is sendable by any process's sweep."""
+    text, card = run_command(services, who, command_text(activity), activity)
+    return (text, card), replies.keep(services, owed, text, card)
+
+
 async def _answer(front: TeamsFront, who: Who, activity: dict[str, Any], owed: replies.Incoming) -> None:
     # In hand here until sent or given up: the scheduler's sweep of owed answers leaves it alone.
     with command_replies.answering(owed.key):
         try:
-            text, card = await front.run_sync(run_command, front.services, who, command_text(activity), activity)
-            await front.run_reply(replies.send, front.services, owed, text, card, stopping=front.stopping)
+            (text, card), kept = await front.run_sync(_run_and_keep, front.services, who, activity, owed)
+            await front.run_reply(replies.send, front.services, owed, text, card, stopping=front.stopping, kept=kept)
         except Exception:
             log.exception("Failed to answer a Teams command (%s)", owed.key)
 

@@ -15,21 +15,25 @@ never sent again.
 - **Once per message.** The same activity delivered again finds its row and is dropped: the
   command does not run twice and the person gets one answer, whether the first is still being
   worked on, was sent, or is in doubt.
-- **Kept until sent.** The answer, once rendered, is stored on its row before the first try
-  (`send`), and emptied from it once sent or failed. So whatever this process cannot finish, the
-  scheduler's sweep (`scheduling.command_replies`) can, from any process.
+- **Kept until sent.** The answer, once rendered, is stored on its row in the command's own
+  thread, right after the command has run (`keep`), before it waits its turn in the answers'
+  pool, and emptied from it once sent or failed. So whatever this process cannot finish, or
+  takes too long to start, the scheduler's sweep (`scheduling.command_replies`) can, from any
+  process; this process's `send` then finds it sent (or in flight) in the ledger and sends nothing.
 - **Through storms.** A send still rate limited after the transport's retries leaves the row
   pending (`delivery.deliver`); `send` waits what Teams asked for (or backs off) and tries again,
   for up to `PATIENCE` seconds. After that, or after a shutdown, the sweep sends it once the row
   has been left alone for `command_replies.RESEND_AFTER`: the answer arrives once, after the storm.
 - **A process that died.** Killed after the command ran: the stored answer is sent by the sweep.
   Killed while the command ran (no answer stored): after `command_replies.INTERRUPTED_AFTER` the
-  person is told once that their message of HH:MM was interrupted and may not have been done, and
-  the row is marked failed ("interrupted"). Killed mid-send: the row is reported in doubt.
+  person is told once that their message of HH:MM (of another day: "Fri Dec 4, 16:05") was
+  interrupted and may not have been done, and the row is marked failed ("interrupted"); a week
+  later it is closed silently instead. Killed mid-send: the row is reported in doubt.
 - **In doubt.** Teams keeps no history a bot can read: an answer whose send dropped or timed out
   is recorded "unknown" (listed by `plcbot jobs`), never resent on a guess: one answer too few,
-  never two. The row keeps its answer: once the operator has asked, `plcbot jobs settle KEY
-  --not-arrived` makes the sweep send it, once (`--arrived` marks it sent and empties it).
+  never two. The row keeps its answer for `command_replies.FORGET_AFTER` (7 days): once the
+  operator has asked, `plcbot jobs settle KEY --not-arrived` makes the sweep send it, once (after
+  that, tell the person it did not reach them); `--arrived` marks it sent and empties it.
 """
 
 from __future__ import annotations
@@ -121,33 +125,54 @@ def _addressed(services: Services, owed: Incoming) -> None:
             session.add(row)
 
 
-def _keep(services: Services, owed: Incoming, rendered: Rendered) -> None:
-    """Store the answer on its row, so that any process can send it should this one not. A database
-    too busy to store it does not stop this process sending it now (as before the answer was kept)."""
+def _keep(services: Services, owed: Incoming, rendered: Rendered) -> bool:
+    """Store the answer on its row, so that any process can send it should this one not; True when
+    it is stored. Not stored is logged: a database too busy to store it does not stop this process
+    sending it now, and a row no longer pending (sent, closed or in doubt meanwhile) is the
+    ledger's to settle (`delivery.deliver` sends nothing it has seen sent or in flight)."""
     try:
-        command_replies.keep_answer(services, owed.key, owed.owed(), rendered)
+        if command_replies.keep_answer(services, owed.key, owed.owed(), rendered):
+            return True
     except Exception:
         log.warning("Could not keep the answer to a Teams command with its row; sending it all the same: %s",
                     owed.key, exc_info=True)
+        return False
+    found = delivery.outcome_of(services, owed.key)
+    log.warning("The answer to a Teams command was not kept: its row is no longer owed (%s%s): %s",
+                found.state if found else "gone", f", {found.error}" if found and found.error else "", owed.key)
+    return False
+
+
+def keep(services: Services, owed: Incoming, text: str, card: dict[str, Any] | None) -> bool:
+    """Right after the command has run, in its thread: name the person on the row and store the
+    answer on it, before it waits its turn in the answers' pool, so that an answer queued behind
+    others (a 429 storm holds every sender) is sendable by the sweep of any process. True when stored."""
+    _addressed(services, owed)
+    return _keep(services, owed, message(text, card))
 
 
 def send(services: Services, owed: Incoming, text: str, card: dict[str, Any] | None, *,
          stopping: threading.Event | None = None, patience: float | None = None,
-         monotonic: Callable[[], float] = time.monotonic) -> delivery.Outcome:
+         monotonic: Callable[[], float] = time.monotonic, kept: bool = False) -> delivery.Outcome:
     """Send the answer owed under `owed.key`, once (blocking: in a worker thread), trying through a
-    rate-limit storm for `patience` seconds (`PATIENCE`, read at call time); what is left is swept."""
+    rate-limit storm for `patience` seconds (`PATIENCE`, read at call time); what is left is swept.
+    `kept`: `keep` stored it already (else it is stored here first). A row another process's sweep
+    sent, or is sending, meanwhile is found so in the ledger: nothing is sent twice."""
     patience = PATIENCE if patience is None else patience
     transport: Any = services.transports[TEAMS]
     transport.remember_conversation(owed.conversation, owed.service_url)
-    _addressed(services, owed)
     rendered = message(text, card)
-    _keep(services, owed, rendered)
+    if not kept:
+        _addressed(services, owed)
+        _keep(services, owed, rendered)
     stopping = stopping or threading.Event()
     deadline = monotonic() + patience
     attempt = 0
     while True:
+        # A sweep's send (another process's) stays "sending" while its transport retries: in flight
+        # for as long as the sweep itself gives it (`RESEND_AFTER`), not a job's 90 seconds.
         outcome = delivery.deliver(services, key=owed.key, kind=KIND, recipient=owed.recipient, rendered=rendered,
-                                   platform=TEAMS)
+                                   platform=TEAMS, in_flight=command_replies.RESEND_AFTER)
         if not (outcome.state == "pending" and outcome.error == "ratelimited"):
             if outcome.state != "sent":
                 log.warning("The answer to a Teams command is %s (%s): %s", outcome.state, outcome.error, owed.key)
