@@ -128,11 +128,9 @@ def test_a_worker_deciding_about_a_row_makes_the_other_wait_then_send_nothing(an
     processes): the first holds the row while it decides; the second waits for it, sees the row
     in flight, and sends nothing. Without the row lock, PostgreSQL's second reader saw "pending"
     and sent again."""
-    import threading
-
     from scheduling.delivery import _load
     from tests.harness import BotHarness
-    from tests.test_people_link import _backend_pid, _wait_until_blocked
+    from tests.races import Hold, race
 
     bot = BotHarness(any_db_url).start()
     try:
@@ -140,33 +138,21 @@ def test_a_worker_deciding_about_a_row_makes_the_other_wait_then_send_nothing(an
         with bot.db.session() as session:
             session.add(Delivery(key="k9", kind="test", state="pending", created_at=bot.clock.now(),
                                  updated_at=bot.clock.now()))
-        holding, release = threading.Event(), threading.Event()
-        holder: list[int | None] = []
         outcomes: list[object] = []
 
-        def first() -> None:  # what `claim` does, paused while it holds the row
+        def first(hold: Hold) -> None:  # what `claim` does, paused while it holds the row
             with bot.db.session() as session:
                 row = _load(session, "k9", lock=True)
                 assert row is not None and row.state == "pending"
                 row.state, row.updated_at = "sending", bot.clock.now()
                 session.add(row)
                 session.flush()
-                holder.append(_backend_pid(bot, session))
-                holding.set()
-                release.wait(20)
+                hold(session)
 
         def second() -> None:
             outcomes.append(deliver(bot.services, key="k9", kind="test", recipient="UT1", text="hello"))
 
-        one = threading.Thread(target=first)
-        one.start()
-        assert holding.wait(20)
-        two = threading.Thread(target=second)
-        two.start()
-        _wait_until_blocked(bot, holder[0])
-        release.set()
-        one.join(30)
-        two.join(30)
+        assert race(bot, first, second) == []
         [outcome] = outcomes
         assert outcome.state == "in_flight"  # type: ignore[attr-defined]
         assert _keyed(bot, "UT1", "k9") == []

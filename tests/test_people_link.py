@@ -26,6 +26,7 @@ from storage.models.identities import TEAMS
 from tests.cycle_helpers import make_cycle
 from tests.harness import BotHarness
 from tests.privacy_seed import dump, run_cli
+from tests.races import Hold, race
 from tests.seed import seed_team
 
 TENANT = "11111111-1111-4111-8111-111111111111"
@@ -267,31 +268,6 @@ def _school_of(bot: BotHarness, team_id: int) -> int:
 
 
 # ------------------------------------------------------------------------------ a link and an answer at once
-def _wait_until_blocked(bot: BotHarness, holder_pid: int | None) -> None:
-    """Until a session waits for the one with this backend pid (PostgreSQL: pg_blocking_pids, so
-    the order is certain, whatever else the server runs); SQLite: the writer queues on the file's
-    lock, whichever moment it starts, so a short pause is enough."""
-    import time
-
-    from sqlalchemy import text
-
-    if holder_pid is None:
-        time.sleep(0.3)
-        return
-    deadline = time.monotonic() + 20
-    with bot.db.engine.connect() as conn:
-        while conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
-                           {"pid": holder_pid}).scalar_one() == 0:
-            assert time.monotonic() < deadline, "the second writer never waited for the first"
-            time.sleep(0.02)
-
-
-def _backend_pid(bot: BotHarness, session) -> int | None:  # noqa: ANN001
-    from sqlalchemy import text
-
-    return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one()) if bot.db.is_postgresql else None
-
-
 @pytest.mark.parametrize("first", ["answer", "link"])
 def test_a_checkin_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url, first):
     """Ana's Teams row is merged into her Slack row (UT1) while she answers her check-in "stuck" on
@@ -299,8 +275,6 @@ def test_a_checkin_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url,
     locks both rows, so an answer under way finishes first and its rows move with the rest; an answer
     arriving during the link waits, then is stored for the merged person. Nothing is refused, lost,
     or left naming the row the link dropped."""
-    import threading
-
     from storage import checkins as checkin_store
     from storage.models import SupportRequest
 
@@ -314,44 +288,22 @@ def test_a_checkin_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url,
         checkin_for(bot, cycle_id, seeded.team_id, ana, ANA_TEAMS, week=1)
         with bot.db.read() as session:
             checkin_id = session.exec(select(Checkin.id).where(Checkin.person_id == ana)).one()
-        holding, release = threading.Event(), threading.Event()
-        holder: list[int | None] = []
-        errors: list[BaseException] = []
 
-        def answer() -> None:  # the actor was loaded before the link: her Teams row
-            try:
-                with bot.db.session() as session:
-                    checkin_store.record_answer(session, checkin_id=checkin_id or 0, person_id=ana, handle=ANA_TEAMS,
-                                                change=checkin_store.Change(progress="stuck"), now=bot.clock.now())
-                    if first == "answer":
-                        holder.append(_backend_pid(bot, session))
-                        holding.set()
-                        release.wait(20)
-            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-                errors.append(exc)
+        def answer(hold: Hold | None = None) -> None:  # the actor was loaded before the link: her Teams row
+            with bot.db.session() as session:
+                checkin_store.record_answer(session, checkin_id=checkin_id or 0, person_id=ana, handle=ANA_TEAMS,
+                                            change=checkin_store.Change(progress="stuck"), now=bot.clock.now())
+                if hold:
+                    hold(session)
 
-        def link() -> None:
-            try:
-                with bot.db.session() as session:
-                    keep, drop = linking.find(session, "UT1"), linking.find(session, ANA_TEAMS)
-                    linking.link_people(session, keep, drop, actor="cli:test", now=bot.clock.now(), apply=True)
-                    if first == "link":
-                        holder.append(_backend_pid(bot, session))
-                        holding.set()
-                        release.wait(20)
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
+        def link(hold: Hold | None = None) -> None:
+            with bot.db.session() as session:
+                keep, drop = linking.find(session, "UT1"), linking.find(session, ANA_TEAMS)
+                linking.link_people(session, keep, drop, actor="cli:test", now=bot.clock.now(), apply=True)
+                if hold:
+                    hold(session)
 
-        one, two = (answer, link) if first == "answer" else (link, answer)
-        t1 = threading.Thread(target=one)
-        t1.start()
-        assert holding.wait(20)
-        t2 = threading.Thread(target=two)
-        t2.start()
-        _wait_until_blocked(bot, holder[0])
-        release.set()
-        t1.join(30)
-        t2.join(30)
+        errors = race(bot, answer, link) if first == "answer" else race(bot, link, answer)
         assert errors == []
         with bot.db.read() as session:
             assert session.get(Person, ana) is None
@@ -434,8 +386,6 @@ def test_a_feedback_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url
     """Ana answers a meeting's feedback on Teams (her actor loaded as her Teams row) while her Teams
     row is merged into her Slack row (UT1). Either order, the answer is stored once and is the merged
     person's: named, it names UT1; anonymous, UT1's link finds it. Nothing refused or lost."""
-    import threading
-
     from handlers.core import feedback as core_feedback
     from storage.feedback import anonymous_link
     from storage.models.feedback import Feedback
@@ -455,46 +405,23 @@ def test_a_feedback_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url
             actor = load_actor(session, ANA_TEAMS, admins=())
         assert actor.person_id == ana
         answer = Answer({"useful": 4, "learned": 4, "norms": 4}, {"will_try": "Number talks"}, anonymous)
-        holding, release = threading.Event(), threading.Event()
-        holder: list[int | None] = []
-        errors: list[BaseException] = []
+        def give(hold: Hold | None = None) -> None:
+            with bot.db.session() as session:
+                checked = core_feedback.check_feedback(session, actor=actor, meeting_id=meeting_id, answer=answer,
+                                                       key=key, now=bot.clock.now())
+                core_feedback.write_feedback(session, checked)
+                if hold:
+                    hold(session)
 
-        def give() -> None:
-            try:
-                with bot.db.session() as session:
-                    checked = core_feedback.check_feedback(session, actor=actor, meeting_id=meeting_id, answer=answer,
-                                                           key=key, now=bot.clock.now())
-                    core_feedback.write_feedback(session, checked)
-                    if first == "answer":
-                        holder.append(_backend_pid(bot, session))
-                        holding.set()
-                        release.wait(20)
-            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-                errors.append(exc)
+        def link(hold: Hold | None = None) -> None:
+            with bot.db.session() as session:
+                keep, drop = linking.find(session, "UT1"), linking.find(session, ANA_TEAMS)
+                linking.link_people(session, keep, drop, actor="cli:test", now=bot.clock.now(), apply=True,
+                                    link_key=key)
+                if hold:
+                    hold(session)
 
-        def link() -> None:
-            try:
-                with bot.db.session() as session:
-                    keep, drop = linking.find(session, "UT1"), linking.find(session, ANA_TEAMS)
-                    linking.link_people(session, keep, drop, actor="cli:test", now=bot.clock.now(), apply=True,
-                                        link_key=key)
-                    if first == "link":
-                        holder.append(_backend_pid(bot, session))
-                        holding.set()
-                        release.wait(20)
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-
-        one, two = (give, link) if first == "answer" else (link, give)
-        t1 = threading.Thread(target=one)
-        t1.start()
-        assert holding.wait(20)
-        t2 = threading.Thread(target=two)
-        t2.start()
-        _wait_until_blocked(bot, holder[0])
-        release.set()
-        t1.join(30)
-        t2.join(30)
+        errors = race(bot, give, link) if first == "answer" else race(bot, link, give)
         assert errors == []
         with bot.db.read() as session:
             assert session.get(Person, ana) is None
