@@ -278,8 +278,8 @@ AUDIT_ENTRIES = Kind(
 )
 DELIVERIES = Kind(
     "deliveries", "The bot's delivery ledger",
-    "which messages the bot sent the person and when (so nothing is sent twice); their text only for an answer "
-    "to a command typed on Teams, kept with its row while it is owed, at most 7 days in doubt",
+    "which messages the bot sent the person and when (so nothing is sent twice); a Teams answer's text only "
+    "while owed, 7 days at most",
     (_s(SERVER, Names.SHOWN),),
     Retention.LEDGER,
 )
