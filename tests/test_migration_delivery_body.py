@@ -7,24 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from alembic import command
 
 from storage import migrate
 from storage.db import Database
+from tests.migrating import migrate_to
 
 T = datetime(2026, 9, 1, 12, 0)  # naive UTC, as stored
-
-
-def _migrate(db: Database, revision: str, *, down: bool = False) -> None:
-    """Alembic to `revision`, with SQLite's foreign keys off as `storage.migrate` runs it."""
-    with db.engine.connect() as conn:
-        if conn.dialect.name == "sqlite":  # the pragma only works outside a transaction
-            conn.rollback()
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
-        cfg = migrate.alembic_config()
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
-        conn.commit()
 
 
 def _columns(db: Database) -> set[str]:
@@ -38,7 +26,7 @@ def _rows(db: Database) -> list[tuple]:
 
 def test_the_ledger_gains_a_body_for_owed_answers_and_loses_it_on_downgrade(any_db_url):
     db = Database(any_db_url)
-    _migrate(db, "0012")
+    migrate_to(db, "0012")
     with db.engine.begin() as conn:
         for key, state in (("command-reply:abc", "pending"), ("agenda:3", "sent")):
             conn.execute(sa.text("INSERT INTO delivery (key, kind, place, state, attempts, created_at, updated_at)"
@@ -57,7 +45,7 @@ def test_the_ledger_gains_a_body_for_owed_answers_and_loses_it_on_downgrade(any_
     with db.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT body FROM delivery WHERE key = 'command-reply:abc'")).scalar_one() == long
 
-    _migrate(db, "0012", down=True)
+    migrate_to(db, "0012", down=True)
     assert "body" not in _columns(db) and _rows(db) == before
     migrate.upgrade(db, backup=False)  # and up again
     assert "body" in _columns(db) and _rows(db) == before

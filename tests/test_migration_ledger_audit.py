@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from alembic import command
 
 from storage import migrate
 from storage.db import Database
+from tests.migrating import migrate_to
 
 T = datetime(2026, 9, 1, 12, 0)  # naive UTC, as stored
 TOKEN = "forgotten-0a1b2c3d4e5f"
@@ -24,22 +24,9 @@ DELIVERIES = {"checkin:1:UT1:1": "UT1", "agenda:20": "CG3", "reminder:1:UFAC:1":
 ACTORS = {60: "UFAC", 61: "cli:root", 62: "UNEVERSTORED", 63: "plcbot", 64: TOKEN}
 
 
-def _migrate(db: Database, revision: str, *, down: bool = False) -> None:
-    """Alembic to `revision`, with SQLite's foreign keys off as `storage.migrate` runs it (a batch
-    copies a table that others reference)."""
-    with db.engine.connect() as conn:
-        if conn.dialect.name == "sqlite":  # the pragma only works outside a transaction
-            conn.rollback()
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
-        cfg = migrate.alembic_config()
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
-        conn.commit()
-
-
 def _at_0010(url: str) -> Database:
     db = Database(url)
-    _migrate(db, "0010")
+    migrate_to(db, "0010")
     q = sa.text
     with db.engine.begin() as conn:
         conn.execute(q("INSERT INTO school (id, name, timezone, self_service, digest_weekday, digest_time,"
@@ -95,7 +82,7 @@ def test_ledger_audit_and_year_name_person_rows_and_keep_what_is_no_person(any_d
     assert "recipient" not in columns["delivery"] and "actor" not in columns["auditentry"]
     assert "closed_by" not in columns["schoolyear"] and "user_id" not in columns["checkin"]
 
-    _migrate(db, "0010", down=True)
+    migrate_to(db, "0010", down=True)
     with db.engine.connect() as conn:
         back = dict(conn.execute(q("SELECT key, recipient FROM delivery")).all())
         actors = dict(conn.execute(q("SELECT id, actor FROM auditentry")).all())
