@@ -578,7 +578,7 @@ def test_an_answer_in_doubt_for_a_week_keeps_where_it_went_not_what_it_said(
     assert (forgot.state, forgot.error, forgot.updated_at) == ("unknown", doubt.error, doubt.updated_at)
     clock.advance(command_replies.FORGET_AFTER)
     assert sweep(bot).ran == 0
-    assert f"at most {command_replies.FORGET_AFTER.days} days in doubt" in visibility.DELIVERIES.what  # as promised
+    assert f"while owed, {command_replies.FORGET_AFTER.days} days at most" in visibility.DELIVERIES.what  # as promised
 
     # Settled as not arrived now: no answer to send, so the person is told once it did not reach them.
     out = plcbot_cli(bot, monkeypatch, capsys, tmp_path, "jobs", "settle", key, "--not-arrived")
