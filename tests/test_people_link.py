@@ -13,6 +13,7 @@ teacher) is in `tests/test_teams_both.py`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -268,6 +269,18 @@ def _school_of(bot: BotHarness, team_id: int) -> int:
 
 
 # ------------------------------------------------------------------------------ a link and an answer at once
+def ana_into_ut1(bot: BotHarness, *, link_key: bytes | None = None) -> Callable[..., None]:
+    """`people link UT1 <Ana's Teams id> --apply` in one transaction, holding it open (`hold`) when first."""
+    def link(hold: Hold | None = None) -> None:
+        with bot.db.session() as session:
+            keep, drop = linking.find(session, "UT1"), linking.find(session, ANA_TEAMS)
+            linking.link_people(session, keep, drop, actor="cli:test", now=bot.clock.now(), apply=True,
+                                link_key=link_key)
+            if hold:
+                hold(session)
+    return link
+
+
 @pytest.mark.parametrize("first", ["answer", "link"])
 def test_a_checkin_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url, first):
     """Ana's Teams row is merged into her Slack row (UT1) while she answers her check-in "stuck" on
@@ -296,13 +309,7 @@ def test_a_checkin_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url,
                 if hold:
                     hold(session)
 
-        def link(hold: Hold | None = None) -> None:
-            with bot.db.session() as session:
-                keep, drop = linking.find(session, "UT1"), linking.find(session, ANA_TEAMS)
-                linking.link_people(session, keep, drop, actor="cli:test", now=bot.clock.now(), apply=True)
-                if hold:
-                    hold(session)
-
+        link = ana_into_ut1(bot)
         errors = race(bot, answer, link) if first == "answer" else race(bot, link, answer)
         assert errors == []
         with bot.db.read() as session:
@@ -413,14 +420,7 @@ def test_a_feedback_answer_and_a_link_at_the_same_moment_lose_nothing(any_db_url
                 if hold:
                     hold(session)
 
-        def link(hold: Hold | None = None) -> None:
-            with bot.db.session() as session:
-                keep, drop = linking.find(session, "UT1"), linking.find(session, ANA_TEAMS)
-                linking.link_people(session, keep, drop, actor="cli:test", now=bot.clock.now(), apply=True,
-                                    link_key=key)
-                if hold:
-                    hold(session)
-
+        link = ana_into_ut1(bot, link_key=key)
         errors = race(bot, give, link) if first == "answer" else race(bot, link, give)
         assert errors == []
         with bot.db.read() as session:
