@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -220,20 +221,44 @@ def test_the_teams_set_up_makes_a_slack_teacher_with_the_same_email_a_member_not
 
 # ------------------------------------------------------------------------------ plcbot run, both
 @pytest.mark.slow
+def _plcbot_run(double: TeamsDouble, slack: Any, tmp_path: Path, teams_port: int,
+                slack_port: int) -> tuple[subprocess.Popen[str], Path]:
+    """`plcbot run` as a process with both fronts' settings (HTTP mode for Slack, two web workers)."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PLCBOT_SCHEDULER_INTERVAL": "0.2",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           **_env(double, tmp_path, teams_port),
+           "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": "s" * 32, "SLACK_API_URL": slack.url,
+           "PORT": str(slack_port), "PLCBOT_HEALTH_PORT": "0", "PLCBOT_WEB_WORKERS": "2"}
+    log = tmp_path / "run.log"  # a file, not a pipe: nothing the process leaves behind can hold it open
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", "/dev/null", "run"], cwd=tmp_path,
+                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+    return proc, log
+
+
+def _wait_or_kill(proc: subprocess.Popen[str], timeout: float) -> None:
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # its return code, -9, then fails the test
+        proc.wait()
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
 def test_plcbot_run_with_slack_and_teams_settings_serves_both(double: TeamsDouble, tmp_path: Path) -> None:
+    """Both fronts answer; SIGTERM, sent while gunicorn may still be booting its second worker, stops
+    every process cleanly (each worker's runtime and the Teams front log it) within gunicorn's grace
+    period. While the Teams server ran in a thread of gunicorn's master, a worker forked at the wrong
+    moment hung for ever and this was killed after 30 s."""
     from bot.slack_double import SlackDouble
 
     slack = SlackDouble().start()
     try:
         teams_port, slack_port = _free_port(), _free_port()
-        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PLCBOT_SCHEDULER_INTERVAL": "0.2",
-               "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-               **_env(double, tmp_path, teams_port),
-               "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": "s" * 32, "SLACK_API_URL": slack.url,
-               "PORT": str(slack_port), "PLCBOT_HEALTH_PORT": "0"}
-        log = tmp_path / "run.log"  # a file, not a pipe: nothing the process leaves behind can hold it open
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", "/dev/null", "run"], cwd=tmp_path,
-                                env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+        proc, log = _plcbot_run(double, slack, tmp_path, teams_port, slack_port)
         try:
             teams_health = _wait_healthy(teams_port, timeout=40)
             assert teams_health["teams"] == "ok"
@@ -241,16 +266,40 @@ def test_plcbot_run_with_slack_and_teams_settings_serves_both(double: TeamsDoubl
             assert "slack" in slack_health or slack_health.get("status") in ("ok", "degraded"), slack_health
         finally:
             proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _wait_or_kill(proc, timeout=30)
         out = log.read_text()
         assert proc.returncode == 0, out
-        assert "Signed in to Slack" in out and "serving Teams" in out and "stopped cleanly" in out
+        assert "Signed in to Slack" in out and "serving Teams" in out, out
+        assert out.count("plcbot stopped cleanly") == 3, out  # two Slack web workers and the Teams front
         assert "Traceback" not in out, out
+        assert _refused(teams_port) and _refused(slack_port)
     finally:
+        slack.stop()
+
+
+def test_when_one_front_cannot_start_plcbot_run_stops_the_other_and_says_which(
+        double: TeamsDouble, tmp_path: Path) -> None:
+    """TEAMS_PORT is taken by another program: the Teams front cannot listen. The bot must not go on
+    serving Slack alone, looking healthy while every Teams school is cut off: it stops the Slack front
+    too and exits 1, and its log names the front and the port."""
+    from bot.slack_double import SlackDouble
+
+    slack = SlackDouble().start()
+    squatter = socket.socket()
+    try:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        teams_port, slack_port = int(squatter.getsockname()[1]), _free_port()
+        proc, log = _plcbot_run(double, slack, tmp_path, teams_port, slack_port)
+        _wait_or_kill(proc, timeout=60)
+        out = log.read_text()
+        assert proc.returncode == 1, out
+        assert "The Teams front stopped by itself" in out, out
+        assert f"The Teams front could not serve on 127.0.0.1:{teams_port} (HOST, TEAMS_PORT)" in out, out
+        assert "Traceback" not in out, out
+        assert _refused(slack_port)
+    finally:
+        squatter.close()
         slack.stop()
 
 

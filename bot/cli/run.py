@@ -69,14 +69,18 @@ def run(args: argparse.Namespace) -> int:
 
         serve_teams(settings, with_scheduler=not args.no_scheduler)
         return 0
-    if settings.teams_enabled:  # beside Slack, in a thread of this process
-        from bot.teams.server import TeamsServer
-
-        TeamsServer(settings).start_thread()
     if settings.socket_mode:
         from bot.socket_runner import serve_socket
 
+        if settings.teams_enabled:  # beside Slack, in a thread of this process (which never forks)
+            from bot.teams.server import TeamsServer
+
+            TeamsServer(settings).start_thread()
         serve_socket(settings, with_scheduler=not args.no_scheduler)
+    elif settings.teams_enabled:
+        from bot.supervisor import serve_both_http
+
+        return serve_both_http(settings, with_scheduler=not args.no_scheduler)
     else:
         from bot.server import serve_http
 

@@ -2,8 +2,8 @@
 
 `POST /api/messages` (JWT-validated by the SDK before anything is read) and `GET /healthz`.
 Teams only: uvicorn runs in the main thread and stops on SIGTERM/SIGINT. Beside Slack: it runs in
-a thread of the Slack process (Socket Mode), or of gunicorn's master (HTTP mode, whose workers
-serve Slack), with its own services and database pool; the scheduler stays with Slack's runtime.
+a thread of the Slack process in Socket Mode (which never forks), or in a process of its own beside
+gunicorn's in HTTP mode (`bot.supervisor` says why); the scheduler stays with Slack's runtime.
 One worker: the SDK keeps per-process state (its validator's key cache), and the core's actions
 run in the front's thread pool, not in more processes.
 """
@@ -101,7 +101,11 @@ def serve_teams(settings: Settings, *, with_scheduler: bool = True) -> None:
             if leadership is not None:
                 leadership.release()
         services.db.dispose()
-        log.info("plcbot stopped cleanly")
+        if teams.server.started:
+            log.info("plcbot stopped cleanly")
+        else:  # uvicorn has logged why (most often: the port is taken)
+            log.error("The Teams front could not serve on %s:%s (HOST, TEAMS_PORT); see the line above",
+                      settings.host, settings.teams_port)
 
 
 __all__ = ["TeamsServer", "serve_teams"]
