@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Iterable
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
@@ -30,7 +31,19 @@ log = logging.getLogger("plcbot")
 STOP_GRACE_SECONDS = 40.0
 
 
+def _own_process_group() -> None:
+    """Leave the terminal's process group, so that a Ctrl-C reaches only the supervisor, which then
+    stops each front with one SIGTERM. Two signals (the terminal's SIGINT, then the supervisor's
+    SIGTERM) could land the second in the middle of the first one's clean-up. SIGINT is blocked
+    from before this process was started (`_started_with_sigint_blocked`) until now; one that came
+    in that window is dropped here, since the supervisor got it too."""
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # drops a pending one; the fronts install their own
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _slack_front(settings: Settings, with_scheduler: bool) -> None:
+    _own_process_group()
     from bot.server import serve_http
 
     logs.configure(settings.log_level, logs.secrets_of(settings))
@@ -38,6 +51,7 @@ def _slack_front(settings: Settings, with_scheduler: bool) -> None:
 
 
 def _teams_front(settings: Settings) -> None:
+    _own_process_group()
     from bot.teams.server import serve_teams
 
     logs.configure(settings.log_level, logs.secrets_of(settings))
@@ -56,8 +70,7 @@ def serve_both_http(settings: Settings, *, with_scheduler: bool = True) -> int:
     previous = {sig: signal.signal(sig, lambda sig, _frame: asked_to_stop.append(sig))
                 for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for process in fronts.values():
-            process.start()
+        _started_with_sigint_blocked(fronts.values())
         by_sentinel = {process.sentinel: name for name, process in fronts.items()}
         stopped_by_itself: str | None = None
         while not asked_to_stop and stopped_by_itself is None:
@@ -77,6 +90,18 @@ def serve_both_http(settings: Settings, *, with_scheduler: bool = True) -> int:
         log.error("Fronts that did not stop cleanly: %s", ", ".join(f"{n} (exit code {c})" for n, c in failed.items()))
         return 1
     return 0
+
+
+def _started_with_sigint_blocked(processes: Iterable[BaseProcess]) -> None:
+    """A spawned process inherits the signal mask, so until it has left the terminal's process group
+    a Ctrl-C waits for it instead of raising KeyboardInterrupt in the middle of its start-up. Here it
+    waits for the supervisor's handler, unblocked once the fronts have started."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        for process in processes:
+            process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _stop(fronts: dict[str, BaseProcess]) -> None:

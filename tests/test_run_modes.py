@@ -31,7 +31,8 @@ def _start(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     full = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
             "PLCBOT_SCHEDULER_INTERVAL": "0.2", **env}
     return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=full,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # its own process group, as in a terminal
 
 
 def _health(port: int, timeout: float = 20.0) -> dict:
@@ -79,6 +80,26 @@ def test_http_mode_serves_signed_requests_and_stops_cleanly(tmp_path):
     assert "stopped cleanly" in out
     assert SIGNING not in out and double.bot_token not in out
     assert "command /plc help" in out  # the request log line: type and name, no contents
+
+
+@pytest.mark.real_clock
+def test_http_mode_stops_cleanly_on_ctrl_c(tmp_path):
+    """A terminal's Ctrl-C reaches gunicorn's master and both web workers; the master then sends each
+    worker SIGQUIT too. Each worker must still finish closing its scheduler and database (both log
+    "stopped cleanly") instead of being cut short by the second signal."""
+    port = _free_port()
+    with SlackDouble() as double:
+        proc = _start(tmp_path, {"SLACK_BOT_TOKEN": double.bot_token, "SLACK_SIGNING_SECRET": SIGNING,
+                                 "SLACK_API_URL": double.url, "HOST": "127.0.0.1", "PORT": str(port),
+                                 "PLCBOT_WEB_WORKERS": "2"})
+        try:
+            _health(port)
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            out, _ = proc.communicate(timeout=40)
+    assert proc.returncode == 0, out
+    assert out.count("plcbot stopped cleanly") == 2, out
+    assert "Traceback" not in out and "race condition" not in out, out
 
 
 def test_socket_mode_connects_answers_and_stops_cleanly(tmp_path):

@@ -231,7 +231,8 @@ def _plcbot_run(double: TeamsDouble, slack: Any, tmp_path: Path, teams_port: int
            "PORT": str(slack_port), "PLCBOT_HEALTH_PORT": "0", "PLCBOT_WEB_WORKERS": "2"}
     log = tmp_path / "run.log"  # a file, not a pipe: nothing the process leaves behind can hold it open
     proc = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", "/dev/null", "run"], cwd=tmp_path,
-                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # its own process group, as in a terminal
     return proc, log
 
 
@@ -248,11 +249,14 @@ def _refused(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_plcbot_run_with_slack_and_teams_settings_serves_both(double: TeamsDouble, tmp_path: Path) -> None:
-    """Both fronts answer; SIGTERM, sent while gunicorn may still be booting its second worker, stops
+@pytest.mark.parametrize("stop", ["SIGTERM to plcbot", "Ctrl-C in its terminal"])
+def test_plcbot_run_with_slack_and_teams_settings_serves_both(double: TeamsDouble, tmp_path: Path,
+                                                              stop: str) -> None:
+    """Both fronts answer; a stop, sent while gunicorn may still be booting its second worker, stops
     every process cleanly (each worker's runtime and the Teams front log it) within gunicorn's grace
-    period. While the Teams server ran in a thread of gunicorn's master, a worker forked at the wrong
-    moment hung for ever and this was killed after 30 s."""
+    period: SIGTERM to `plcbot run` alone (a service manager), or SIGINT to its whole process group (a
+    terminal's Ctrl-C). While the Teams server ran in a thread of gunicorn's master, a worker forked
+    at the wrong moment hung for ever and this was killed after 30 s."""
     from bot.slack_double import SlackDouble
 
     slack = SlackDouble().start()
@@ -265,7 +269,10 @@ def test_plcbot_run_with_slack_and_teams_settings_serves_both(double: TeamsDoubl
             slack_health = _wait_healthy(slack_port, timeout=40)
             assert "slack" in slack_health or slack_health.get("status") in ("ok", "degraded"), slack_health
         finally:
-            proc.send_signal(signal.SIGTERM)
+            if stop == "SIGTERM to plcbot":
+                proc.send_signal(signal.SIGTERM)
+            else:
+                os.killpg(proc.pid, signal.SIGINT)
             _wait_or_kill(proc, timeout=30)
         out = log.read_text()
         assert proc.returncode == 0, out

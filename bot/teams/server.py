@@ -58,10 +58,23 @@ class TeamsServer:
 
     async def _run(self) -> None:
         if threading.current_thread() is threading.main_thread():
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.stop_soon)
+            self._stop_on_signals(asyncio.get_running_loop())
         await self.serve()
+
+    def _stop_on_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The first SIGTERM or SIGINT stops the server; later ones are ignored, also after the loop
+        has closed, while the caller closes the scheduler and the database. (A terminal's Ctrl-C
+        reaches every process of `plcbot run` and the supervisor then sends SIGTERM: the loop's own
+        handlers are gone by then, and the default one would kill this process mid-cleanup.)"""
+        stopping = threading.Event()
+
+        def on_signal(_sig: int, _frame: object) -> None:
+            if not stopping.is_set() and not loop.is_closed():
+                stopping.set()
+                loop.call_soon_threadsafe(self.stop_soon)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, on_signal)
 
     def stop_soon(self) -> None:
         log.info("Shutting down")
