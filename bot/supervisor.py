@@ -13,10 +13,12 @@ exits 1: a service manager then restarts the whole bot instead of leaving it hal
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterable
 from multiprocessing.connection import wait
@@ -31,6 +33,18 @@ log = logging.getLogger("plcbot")
 STOP_GRACE_SECONDS = 40.0
 
 
+def _stop_when_the_supervisor_dies(supervisor: int) -> None:
+    """Out of the terminal's process group, a front would outlive a supervisor that was killed
+    (SIGKILL, the out-of-memory killer) and keep its port. On Linux the kernel sends it SIGTERM
+    then (PR_SET_PDEATHSIG), and it stops as if the supervisor had asked. Elsewhere it does not."""
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != supervisor:  # it died before the request was made
+        raise SystemExit(0)
+
+
 def _own_process_group() -> None:
     """Leave the terminal's process group, so that a Ctrl-C reaches only the supervisor, which then
     stops each front with one SIGTERM. Two signals (the terminal's SIGINT, then the supervisor's
@@ -42,7 +56,8 @@ def _own_process_group() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _slack_front(settings: Settings, with_scheduler: bool) -> None:
+def _slack_front(settings: Settings, with_scheduler: bool, supervisor: int) -> None:
+    _stop_when_the_supervisor_dies(supervisor)
     _own_process_group()
     from bot.server import serve_http
 
@@ -50,7 +65,8 @@ def _slack_front(settings: Settings, with_scheduler: bool) -> None:
     serve_http(settings, with_scheduler=with_scheduler)
 
 
-def _teams_front(settings: Settings) -> None:
+def _teams_front(settings: Settings, supervisor: int) -> None:
+    _stop_when_the_supervisor_dies(supervisor)
     _own_process_group()
     from bot.teams.server import serve_teams
 
@@ -59,16 +75,17 @@ def _teams_front(settings: Settings) -> None:
 
 
 def serve_both_http(settings: Settings, *, with_scheduler: bool = True) -> int:
-    """Run until SIGTERM or SIGINT (0 when both fronts then stop cleanly), or until a front stops
-    by itself (1)."""
+    """Run until SIGTERM, SIGINT or SIGHUP (0 when both fronts then stop cleanly), or until a front
+    stops by itself (1)."""
     spawn = multiprocessing.get_context("spawn")
     fronts: dict[str, BaseProcess] = {
-        "Slack": spawn.Process(target=_slack_front, args=(settings, with_scheduler), name="plcbot-slack"),
-        "Teams": spawn.Process(target=_teams_front, args=(settings,), name="plcbot-teams"),
+        "Slack": spawn.Process(target=_slack_front, args=(settings, with_scheduler, os.getpid()),
+                               name="plcbot-slack"),
+        "Teams": spawn.Process(target=_teams_front, args=(settings, os.getpid()), name="plcbot-teams"),
     }
     asked_to_stop: list[int] = []
     previous = {sig: signal.signal(sig, lambda sig, _frame: asked_to_stop.append(sig))
-                for sig in (signal.SIGTERM, signal.SIGINT)}
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}  # SIGHUP: its terminal closed
     try:
         _started_with_sigint_blocked(fronts.values())
         by_sentinel = {process.sentinel: name for name, process in fronts.items()}

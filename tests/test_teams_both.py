@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -280,6 +281,37 @@ def test_plcbot_run_with_slack_and_teams_settings_serves_both(double: TeamsDoubl
         assert out.count("plcbot stopped cleanly") == 3, out  # two Slack web workers and the Teams front
         assert "Traceback" not in out, out
         assert _refused(teams_port) and _refused(slack_port)
+    finally:
+        slack.stop()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_fronts_stop_when_plcbot_run_itself_is_killed(double: TeamsDouble, tmp_path: Path) -> None:
+    """`plcbot run` is SIGKILLed (the out-of-memory killer, `kill -9`). Its fronts run in process groups
+    of their own, so nothing else tells them; they must still stop and free their ports rather than
+    live on unsupervised, so that a restarted bot can listen again."""
+    from bot.slack_double import SlackDouble
+
+    slack = SlackDouble().start()
+    try:
+        teams_port, slack_port = _free_port(), _free_port()
+        proc, log = _plcbot_run(double, slack, tmp_path, teams_port, slack_port)
+        try:
+            _wait_healthy(teams_port, timeout=40)
+            _wait_healthy(slack_port, timeout=40)
+        finally:
+            proc.kill()
+            proc.wait()
+        deadline = time.monotonic() + 40
+        while not (_refused(teams_port) and _refused(slack_port)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        out = log.read_text()
+        assert _refused(teams_port) and _refused(slack_port), out
+        deadline = time.monotonic() + 10  # the last lines are written just after the ports close
+        while out.count("plcbot stopped cleanly") < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            out = log.read_text()
+        assert out.count("plcbot stopped cleanly") == 3, out
     finally:
         slack.stop()
 
