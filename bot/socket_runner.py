@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -30,7 +31,10 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve_socket(settings: Settings, *, with_scheduler: bool = True, stop: threading.Event | None = None) -> None:
+def serve_socket(settings: Settings, *, with_scheduler: bool = True, stop: threading.Event | None = None,
+                 beside: Callable[[], None] | None = None) -> None:
+    """Until SIGTERM or SIGINT, or `stop`. `beside` stops what runs beside Slack in this process (the
+    Teams front), after Slack's connection closes and before the scheduler and database do."""
     stop = stop or threading.Event()
     runtime = Runtime(settings, socket_mode=True)
     assert settings.app_token
@@ -58,6 +62,8 @@ def serve_socket(settings: Settings, *, with_scheduler: bool = True, stop: threa
     stop.wait()
     log.info("Shutting down")
     handler.close()
+    if beside is not None:
+        beside()
     if health_server is not None:
         health_server.shutdown()
     runtime.shutdown()

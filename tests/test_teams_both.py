@@ -223,13 +223,14 @@ def test_the_teams_set_up_makes_a_slack_teacher_with_the_same_email_a_member_not
 # ------------------------------------------------------------------------------ plcbot run, both
 @pytest.mark.slow
 def _plcbot_run(double: TeamsDouble, slack: Any, tmp_path: Path, teams_port: int,
-                slack_port: int) -> tuple[subprocess.Popen[str], Path]:
-    """`plcbot run` as a process with both fronts' settings (HTTP mode for Slack, two web workers)."""
+                slack_port: int, **more: str) -> tuple[subprocess.Popen[str], Path]:
+    """`plcbot run` as a process with both fronts' settings (HTTP mode for Slack, two web workers,
+    unless `more` says otherwise)."""
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PLCBOT_SCHEDULER_INTERVAL": "0.2",
            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
            **_env(double, tmp_path, teams_port),
            "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": "s" * 32, "SLACK_API_URL": slack.url,
-           "PORT": str(slack_port), "PLCBOT_HEALTH_PORT": "0", "PLCBOT_WEB_WORKERS": "2"}
+           "PORT": str(slack_port), "PLCBOT_HEALTH_PORT": "0", "PLCBOT_WEB_WORKERS": "2", **more}
     log = tmp_path / "run.log"  # a file, not a pipe: nothing the process leaves behind can hold it open
     proc = subprocess.Popen([sys.executable, "-m", "bot", "--env-file", "/dev/null", "run"], cwd=tmp_path,
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
@@ -281,6 +282,34 @@ def test_plcbot_run_with_slack_and_teams_settings_serves_both(double: TeamsDoubl
         assert out.count("plcbot stopped cleanly") == 3, out  # two Slack web workers and the Teams front
         assert "Traceback" not in out, out
         assert _refused(teams_port) and _refused(slack_port)
+    finally:
+        slack.stop()
+
+
+def test_plcbot_run_in_socket_mode_with_teams_serves_both_and_stops_teams_before_the_database(
+        double: TeamsDouble, tmp_path: Path) -> None:
+    """Socket Mode (no public URL for Slack) with Teams: one process, the Teams front in a thread. On
+    SIGTERM the Teams front finishes and stops before the scheduler and the database close."""
+    from bot.slack_double import SlackDouble
+
+    slack = SlackDouble().start()
+    try:
+        teams_port, health_port = _free_port(), _free_port()
+        proc, log = _plcbot_run(double, slack, tmp_path, teams_port, _free_port(),
+                                SLACK_APP_TOKEN=slack.app_token, PLCBOT_HEALTH_PORT=str(health_port))
+        try:
+            assert slack.socket_connected(timeout=40)
+            assert _wait_healthy(teams_port, timeout=40)["teams"] == "ok"
+            assert _wait_healthy(health_port, timeout=40)["slack"] == "ok"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _wait_or_kill(proc, timeout=30)
+        out = log.read_text()
+        assert proc.returncode == 0, out
+        assert "plcbot connected in Socket Mode" in out and "serving Teams" in out, out
+        assert out.index("Teams front stopped") < out.index("plcbot stopped cleanly"), out
+        assert "Traceback" not in out, out
+        assert _refused(teams_port)
     finally:
         slack.stop()
 

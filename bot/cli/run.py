@@ -72,11 +72,14 @@ def run(args: argparse.Namespace) -> int:
     if settings.socket_mode:
         from bot.socket_runner import serve_socket
 
+        beside = None
         if settings.teams_enabled:  # beside Slack, in a thread of this process (which never forks)
             from bot.teams.server import TeamsServer
 
-            TeamsServer(settings).start_thread()
-        serve_socket(settings, with_scheduler=not args.no_scheduler)
+            teams = TeamsServer(settings)
+            teams.start_thread()
+            beside = teams.stop_and_close
+        serve_socket(settings, with_scheduler=not args.no_scheduler, beside=beside)
     elif settings.teams_enabled:
         from bot.supervisor import serve_both_http
 

@@ -92,6 +92,12 @@ class TeamsServer:
         if self.thread is not None:
             self.thread.join(timeout=10)
 
+    def stop_and_close(self) -> None:
+        """Beside Slack in Socket Mode: finish the requests in hand, then close this front's database pool."""
+        self.stop()
+        self.services.db.dispose()
+        log.info("Teams front stopped")
+
 
 def serve_teams(settings: Settings, *, with_scheduler: bool = True) -> None:
     """Teams only: the front and (unless told not to) the scheduler, in this process."""
