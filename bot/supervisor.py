@@ -102,7 +102,8 @@ def serve_both_http(settings: Settings, *, with_scheduler: bool = True) -> int:
         log.error("The %s front stopped by itself (exit code %s), so plcbot stopped the other front too; "
                   "its log lines above say why", stopped_by_itself, fronts[stopped_by_itself].exitcode)
         return 1
-    failed = {name: p.exitcode for name, p in fronts.items() if p.exitcode != 0}
+    # -SIGTERM: the front was still starting (its own handlers not yet set), so it had nothing in hand.
+    failed = {name: p.exitcode for name, p in fronts.items() if p.exitcode not in (0, -signal.SIGTERM)}
     if failed:
         log.error("Fronts that did not stop cleanly: %s", ", ".join(f"{n} (exit code {c})" for n, c in failed.items()))
         return 1

@@ -314,6 +314,29 @@ def test_plcbot_run_in_socket_mode_with_teams_serves_both_and_stops_teams_before
         slack.stop()
 
 
+def test_plcbot_run_stopped_while_its_fronts_are_starting_stops_cleanly(double: TeamsDouble, tmp_path: Path) -> None:
+    """An operator who stops the bot right after starting it (a wrong setting seen in the first lines)
+    gets a clean stop, exit 0, whatever each front was in the middle of starting."""
+    from bot.slack_double import SlackDouble
+
+    slack = SlackDouble().start()
+    try:
+        proc, log = _plcbot_run(double, slack, tmp_path, _free_port(), _free_port())
+        try:
+            deadline = time.monotonic() + 60
+            while "Signed in to Slack" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.02)  # the fronts are started next
+            time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _wait_or_kill(proc, timeout=30)
+        out = log.read_text()
+        assert proc.returncode == 0, out
+        assert "Traceback" not in out, out
+    finally:
+        slack.stop()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_fronts_stop_when_plcbot_run_itself_is_killed(double: TeamsDouble, tmp_path: Path) -> None:
     """`plcbot run` is SIGKILLed (the out-of-memory killer, `kill -9`). Its fronts run in process groups
